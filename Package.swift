@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// Troupe: a terminal studio for consistent characters with latent diffusion models.
+// Module map and dependency direction: ../shared/design.md §1.
+import PackageDescription
+
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Troupe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "troupe", targets: ["Studio"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Preview", targets: ["Preview"]),
+        .library(name: "TUI", targets: ["TUI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CNcurses", pkgConfig: "ncursesw",
+                       providers: [.apt(["libncursesw5-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CSixel", pkgConfig: "libsixel",
+                       providers: [.apt(["libsixel-dev"])]),
+        .target(name: "Pipeline", dependencies: ["CBLAS"], swiftSettings: optimise),
+        .target(name: "Preview", dependencies: ["CPNG", "CSixel"], swiftSettings: optimise),
+        .target(name: "TUI", dependencies: ["CNcurses"]),
+        .executableTarget(
+            name: "Studio",
+            dependencies: [
+                "Pipeline", "Preview", "TUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimise),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "PreviewTests", dependencies: ["Preview"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,57 @@
+// Differentiable conv2d (NCHW, weight [Cout, Cin, kH, kW]), matching torch.nn.functional.conv2d
+// with groups = 1 and dilation = 1 (all Stable Diffusion convs).
+
+extension Tensor {
+    public func conv2d(_ weight: Tensor, _ bias: Tensor?, stride: Int = 1, padding: Int = 0) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape), weight \(weight.shape)")
+        precondition(weight.shape[1] == shape[1], "conv2d: weight \(weight.shape) expects \(weight.shape[1]) input channels, got \(shape)")
+        let g = ConvGeometry(channels: shape[1], height: shape[2], width: shape[3],
+                             kernelH: weight.shape[2], kernelW: weight.shape[3],
+                             strideH: stride, strideW: stride, padH: padding, padW: padding)
+        precondition(g.outH > 0 && g.outW > 0, "conv2d: kernel larger than padded input \(shape)")
+        let batch = shape[0], cout = weight.shape[0]
+        let x = contiguous(), w = weight.contiguous(), b = bias?.contiguous()
+        let out = Tensor(uninitialized: [batch, cout, g.outH, g.outW])
+        Conv2dKernel.forward(x: x.dataPointer, batch: batch, g, weight: w.dataPointer, cout: cout,
+                             bias: b.map { UnsafePointer($0.dataPointer) }, out: out.dataPointer)
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        let xd = x.detached(), wd = w.detached()
+        let needX = requiresGrad, needW = weight.requiresGrad, hasBias = bias != nil
+        let xShape = shape, wShape = weight.shape
+        return out.recording("conv2d", inputs) { grad in
+            let gc = grad.contiguous()
+            let dx = needX ? Tensor(zeros: xShape) : nil
+            let dw = needW ? Tensor(uninitialized: wShape) : nil
+            let db = hasBias ? Tensor(uninitialized: [cout]) : nil
+            Conv2dKernel.backward(x: xd.dataPointer, batch: batch, g, weight: wd.dataPointer, cout: cout,
+                                  gradOut: gc.dataPointer, dx: dx?.dataPointer, dw: dw?.dataPointer,
+                                  db: db?.dataPointer)
+            return hasBias ? [dx, dw, db] : [dx, dw]
+        }
+    }
+
+    /// Nearest-neighbour 2× upsampling of [B, C, H, W] (diffusers Upsample2D's interpolate).
+    public func upsampleNearest2x() -> Tensor {
+        precondition(rank == 4, "upsample needs NCHW, got \(shape)")
+        let (bc, h, w) = (shape[0] * shape[1], shape[2], shape[3])
+        let x = contiguous()
+        let out = Tensor(uninitialized: [shape[0], shape[1], 2 * h, 2 * w])
+        let src = x.dataPointer, dst = out.dataPointer
+        Parallel.forEach(bc * h, grain: 64) { r in
+            let s = src + r * w, d0 = dst + r * 4 * w, d1 = d0 + 2 * w
+            for j in 0..<w { d0[2 * j] = s[j]; d0[2 * j + 1] = s[j] }
+            d1.update(from: d0, count: 2 * w)
+        }
+        let inShape = shape
+        return out.recording("upsample2x", [self]) { g in
+            let gc = g.contiguous()
+            let dx = Tensor(uninitialized: inShape)
+            let gs = gc.dataPointer, dd = dx.dataPointer
+            Parallel.forEach(bc * h, grain: 64) { r in
+                let g0 = gs + r * 4 * w, g1 = g0 + 2 * w, d = dd + r * w
+                for j in 0..<w { d[j] = g0[2 * j] + g0[2 * j + 1] + g1[2 * j] + g1[2 * j + 1] }
+            }
+            return [dx]
+        }
+    }
+}

@@ -1,0 +1,111 @@
+// Scaled-dot-product attention, multi-head, over [B, L, heads·d] layouts (heads are column
+// blocks, addressed through sgemm's leading dimension, so no permute copies). Queries are
+// processed in chunks so the score matrix never exceeds ~8 MB: at 4096 tokens that is a
+// 512×4096 block instead of 64 MB per head. Backward recomputes the probabilities per chunk
+// (flash-attention style memory, plain GEMMs).
+
+struct AttentionShape {
+    let batch: Int, queries: Int, keys: Int, heads: Int, headDim: Int
+    let scale: Float
+    let causal: Bool
+    var width: Int { heads * headDim }
+    /// Query rows per chunk.
+    var chunk: Int { Swift.max(1, Swift.min(queries, (2 << 20) / Swift.max(keys, 1))) }
+    var isSmall: Bool { queries * keys <= 128 * 1024 }
+}
+
+enum AttentionKernel {
+    /// Runs `body(b, h)` over every (batch, head); small problems run heads in parallel with
+    /// BLAS pinned to one thread, large ones let BLAS use the cores inside each GEMM.
+    static func forEachHead(_ s: AttentionShape, _ body: @escaping (Int, Int) -> Void) {
+        let n = s.batch * s.heads
+        if s.isSmall && n > 1 && Parallel.cores > 1 {
+            let saved = BLAS.threads
+            BLAS.threads = 1
+            defer { BLAS.threads = saved }
+            Parallel.forEach(n) { i in body(i / s.heads, i % s.heads) }
+        } else {
+            for i in 0..<n { body(i / s.heads, i % s.heads) }
+        }
+    }
+
+    static func maskCausal(_ scores: UnsafeMutablePointer<Float>, q0: Int, rows: Int, keys: Int) {
+        for r in 0..<rows {
+            let i = q0 + r
+            if i + 1 < keys { (scores + r * keys + i + 1).update(repeating: -.infinity, count: keys - i - 1) }
+        }
+    }
+
+    /// P = softmax(scale·Q_chunk·Kᵀ) for one head, into `scores` [rows × S].
+    static func probabilities(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                              q0: Int, rows: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool) {
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: s.keys, k: s.headDim, alpha: s.scale,
+                   a: q + q0 * s.width, lda: s.width, b: k, ldb: s.width, c: scores, ldc: s.keys)
+        if s.causal { maskCausal(scores, q0: q0, rows: rows, keys: s.keys) }
+        if parallelRows {
+            Parallel.forEach(rows, grain: 16) { r in SoftmaxKernel.row(scores + r * s.keys, s.keys) }
+        } else {
+            for r in 0..<rows { SoftmaxKernel.row(scores + r * s.keys, s.keys) }
+        }
+    }
+
+    static func forward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                        v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        let chunk = s.chunk
+        forEachHead(s) { b, h in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk * s.keys)
+            defer { scores.deallocate() }
+            let qh = q + b * s.queries * s.width + h * s.headDim
+            let kh = k + b * s.keys * s.width + h * s.headDim
+            let vh = v + b * s.keys * s.width + h * s.headDim
+            let oh = out + b * s.queries * s.width + h * s.headDim
+            var q0 = 0
+            while q0 < s.queries {
+                let rows = Swift.min(chunk, s.queries - q0)
+                probabilities(s, q: qh, k: kh, q0: q0, rows: rows, scores: scores, parallelRows: !s.isSmall)
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: s.headDim, k: s.keys,
+                           a: scores, lda: s.keys, b: vh, ldb: s.width, c: oh + q0 * s.width, ldc: s.width)
+                q0 += rows
+            }
+        }
+    }
+
+    /// dQ, dK, dV (each fully written) from dO.
+    static func backward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                         v: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
+                         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                         dv: UnsafeMutablePointer<Float>) {
+        let chunk = s.chunk
+        dk.update(repeating: 0, count: s.batch * s.keys * s.width)
+        dv.update(repeating: 0, count: s.batch * s.keys * s.width)
+        forEachHead(s) { b, h in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: chunk * s.keys)
+            let dp = UnsafeMutablePointer<Float>.allocate(capacity: chunk * s.keys)
+            defer { p.deallocate(); dp.deallocate() }
+            let qOff = b * s.queries * s.width + h * s.headDim
+            let kOff = b * s.keys * s.width + h * s.headDim
+            var q0 = 0
+            while q0 < s.queries {
+                let rows = Swift.min(chunk, s.queries - q0)
+                probabilities(s, q: q + qOff, k: k + kOff, q0: q0, rows: rows, scores: p, parallelRows: !s.isSmall)
+                let dO = dOut + qOff + q0 * s.width
+                // dV += Pᵀ · dO
+                BLAS.sgemm(transA: true, transB: false, m: s.keys, n: s.headDim, k: rows,
+                           a: p, lda: s.keys, b: dO, ldb: s.width, beta: 1, c: dv + kOff, ldc: s.width)
+                // dP = dO · Vᵀ
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: s.keys, k: s.headDim,
+                           a: dO, lda: s.width, b: v + kOff, ldb: s.width, c: dp, ldc: s.keys)
+                // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+                for r in 0..<rows { SoftmaxKernel.rowBackward(y: p + r * s.keys, dy: dp + r * s.keys, s.keys) }
+                // dQ = scale · dS · K
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: s.headDim, k: s.keys, alpha: s.scale,
+                           a: dp, lda: s.keys, b: k + kOff, ldb: s.width, c: dq + qOff + q0 * s.width, ldc: s.width)
+                // dK += scale · dSᵀ · Q
+                BLAS.sgemm(transA: true, transB: false, m: s.keys, n: s.headDim, k: rows, alpha: s.scale,
+                           a: dp, lda: s.keys, b: q + qOff + q0 * s.width, ldb: s.width,
+                           beta: 1, c: dk + kOff, ldc: s.width)
+                q0 += rows
+            }
+        }
+    }
+}

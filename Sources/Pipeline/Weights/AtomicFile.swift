@@ -1,0 +1,40 @@
+// Atomic file replacement: write a temp file beside the target, fsync it, rename over the
+// target, fsync the directory. A crash leaves either the old file or the new one, never a mix.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum AtomicFile {
+    public struct Failure: Error, CustomStringConvertible {
+        public let path: String, step: String, reason: String
+        public var description: String { "\(path): \(step) failed: \(reason)" }
+    }
+
+    public static func write(_ data: Data, to path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw Failure(path: path, step: "create temp file", reason: String(cString: strerror(errno))) }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        let written: Bool = data.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let r = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+                if r <= 0 { if r < 0 && errno == EINTR { continue }; return false }
+                off += r
+            }
+            return true
+        }
+        let writeErr = String(cString: strerror(errno))
+        guard written else { close(fd); throw Failure(path: path, step: "write", reason: writeErr) }
+        guard fsync(fd) == 0 else { let e = String(cString: strerror(errno)); close(fd); throw Failure(path: path, step: "fsync", reason: e) }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw Failure(path: path, step: "rename", reason: String(cString: strerror(errno))) }
+        ok = true
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+}
