@@ -9,8 +9,11 @@ struct AttentionShape {
     let scale: Float
     let causal: Bool
     var width: Int { heads * headDim }
+    /// Score elements allowed per chunk (2M floats = 8 MB); tests lower it to force chunking.
+    static let defaultScoreBudget = 2 << 20
+    nonisolated(unsafe) static var scoreBudget = defaultScoreBudget
     /// Query rows per chunk.
-    var chunk: Int { Swift.max(1, Swift.min(queries, (2 << 20) / Swift.max(keys, 1))) }
+    var chunk: Int { Swift.max(1, Swift.min(queries, AttentionShape.scoreBudget / Swift.max(keys, 1))) }
     var isSmall: Bool { queries * keys <= 128 * 1024 }
 }
 

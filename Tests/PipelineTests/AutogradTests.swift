@@ -1,0 +1,93 @@
+// Autograd mechanics (accumulation, no-grad, shared subgraphs) and finite-difference checks of
+// the ops whose backward is hand-written (attention, norms, conv), independent of PyTorch.
+
+import XCTest
+@testable import Pipeline
+
+final class AutogradTests: XCTestCase {
+    func testGradientAccumulatesOverUsesAndCalls() {
+        let x = Tensor([1, 2, 3], shape: [3], requiresGrad: true)
+        let y = (x * x + x).sum()          // dy/dx = 2x + 1
+        y.backward()
+        XCTAssertEqual(x.grad!.toArray(), [3, 5, 7])
+        (x * 2).sum().backward()           // accumulates
+        XCTAssertEqual(x.grad!.toArray(), [5, 7, 9])
+        x.zeroGrad()
+        XCTAssertNil(x.grad)
+    }
+
+    func testNoGradRecordsNothing() {
+        let x = Tensor([1, 2], shape: [2], requiresGrad: true)
+        let y = GradMode.noGrad { x * 3 }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertNil(y.node)
+        XCTAssertTrue(GradMode.isEnabled)
+    }
+
+    /// Central differences of L = Σ w ⊙ f(x) against backward, in Double-free fp32 with a
+    /// loose tolerance (finite differences in fp32 are good to ~1e-2 relative).
+    func finiteDifferenceCheck(_ name: String, _ inputs: [Tensor], eps: Float = 1e-2, tol: Float = 2e-2,
+                               _ f: ([Tensor]) -> Tensor) {
+        var rng = SplitMixRandom(seed: 99)
+        for x in inputs { x.requiresGrad = true; x.zeroGrad() }
+        let y0 = f(inputs)
+        let w = Tensor.randn(y0.shape, using: &rng)
+        (y0 * w).sum().backward()
+        for (idx, x) in inputs.enumerated() {
+            let g = x.grad!.toArray()
+            let p = x.dataPointer
+            for i in stride(from: 0, to: x.count, by: max(1, x.count / 7)) {
+                let old = p[i]
+                p[i] = old + eps
+                let lp = GradMode.noGrad { (f(inputs) * w).sum().item() }
+                p[i] = old - eps
+                let lm = GradMode.noGrad { (f(inputs) * w).sum().item() }
+                p[i] = old
+                let num = (lp - lm) / (2 * eps)
+                XCTAssertEqual(g[i], num, accuracy: tol * max(1, abs(num)), "\(name) input \(idx)[\(i)]")
+            }
+        }
+    }
+
+    func testFiniteDifferences() {
+        var rng = SplitMixRandom(seed: 3)
+        finiteDifferenceCheck("attention", [Tensor.randn([1, 5, 8], using: &rng), Tensor.randn([1, 6, 8], using: &rng), Tensor.randn([1, 6, 8], using: &rng)]) {
+            Tensor.attention(q: $0[0], k: $0[1], v: $0[2], heads: 2)
+        }
+        finiteDifferenceCheck("causal attention", [Tensor.randn([1, 5, 8], using: &rng), Tensor.randn([1, 5, 8], using: &rng), Tensor.randn([1, 5, 8], using: &rng)]) {
+            Tensor.attention(q: $0[0], k: $0[1], v: $0[2], heads: 2, causal: true)
+        }
+        finiteDifferenceCheck("groupnorm", [Tensor.randn([2, 4, 3, 3], using: &rng), Tensor.randn([4], using: &rng), Tensor.randn([4], using: &rng)]) {
+            $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2])
+        }
+        finiteDifferenceCheck("conv", [Tensor.randn([1, 2, 5, 5], using: &rng), Tensor.randn([3, 2, 3, 3], using: &rng), Tensor.randn([3], using: &rng)]) {
+            $0[0].conv2d($0[1], $0[2], stride: 2, padding: 1)
+        }
+    }
+
+    /// Chunking over queries must not change attention: a budget that forces 7-row chunks
+    /// gives the same outputs and gradients as one chunk.
+    func testChunkedAttentionEqualsUnchunked() {
+        var rng = SplitMixRandom(seed: 5)
+        let q = Tensor.randn([2, 50, 16], using: &rng), k = Tensor.randn([2, 33, 16], using: &rng), v = Tensor.randn([2, 33, 16], using: &rng)
+        let g = Tensor.randn([2, 50, 16], using: &rng)
+        func run(budget: Int) -> [Tensor] {
+            AttentionShape.scoreBudget = budget
+            defer { AttentionShape.scoreBudget = AttentionShape.defaultScoreBudget }
+            let qs = q.clone(), ks = k.clone(), vs = v.clone()
+            for t in [qs, ks, vs] { t.requiresGrad = true }
+            let o = Tensor.attention(q: qs, k: ks, v: vs, heads: 4, causal: false)
+            o.backward(g)
+            return [o, qs.grad!, ks.grad!, vs.grad!]
+        }
+        let one = run(budget: 1 << 30), chunked = run(budget: 7 * 33)
+        for (a, b) in zip(chunked, one) { assertClose(a, b, tol: 1e-5, "chunked vs whole") }
+    }
+
+    func testContiguousCopyOfPermutedSlice() {
+        let x = Tensor((0..<24).map(Float.init), shape: [2, 3, 4])
+        let y = x.permuted([2, 0, 1]).sliced(1, 1..<2).contiguous()
+        XCTAssertEqual(y.shape, [4, 1, 3])
+        XCTAssertEqual(y.toArray(), [12, 16, 20, 13, 17, 21, 14, 18, 22, 15, 19, 23])
+    }
+}
