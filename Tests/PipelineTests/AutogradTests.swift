@@ -91,3 +91,19 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(y.toArray(), [12, 16, 20, 13, 17, 21, 14, 18, 22, 15, 19, 23])
     }
 }
+
+final class AttentionShapesTests: XCTestCase {
+    /// The fused kernel against attention composed from matmul + softmax, at SD's head dim 40
+    /// (three 16-column panels, the last partial) and odd query/key counts.
+    func testHeadDim40MatchesComposedReference() {
+        var rng = SplitMixRandom(seed: 11)
+        let (b, l, s, heads, d) = (2, 37, 53, 2, 40)
+        let q = Tensor.randn([b, l, heads * d], using: &rng), k = Tensor.randn([b, s, heads * d], using: &rng)
+        let v = Tensor.randn([b, s, heads * d], using: &rng)
+        let fused = Tensor.attention(q: q, k: k, v: v, heads: heads)
+        func split(_ t: Tensor, _ n: Int) -> Tensor { t.reshaped([b, n, heads, d]).permuted([0, 2, 1, 3]) }
+        let p = (split(q, l).matmul(split(k, s).transposed()) * (1 / Float(d).squareRoot())).softmax()
+        let reference = p.matmul(split(v, s)).permuted([0, 2, 1, 3]).reshaped([b, l, heads * d])
+        assertClose(fused, reference, tol: 1e-5, "fused vs composed attention")
+    }
+}

@@ -30,7 +30,7 @@ enum DivOp: BinaryOp {
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b }
 }
 enum MaxOp: BinaryOp {
-    @inline(__always) static func apply(_ a: Vec8, _ b: Vec8) -> Vec8 { pointwiseMax(a, b) }
+    @inline(__always) static func apply(_ a: Vec8, _ b: Vec8) -> Vec8 { VectorMath.max(a, b) }
     @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { Swift.max(a, b) }
 }
 enum EqualMaskOp: BinaryOp {

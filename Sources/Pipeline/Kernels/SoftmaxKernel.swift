@@ -3,8 +3,27 @@
 enum SoftmaxKernel {
     @inline(__always)
     static func row(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        let m = Tensor.rowMax(p, n)
-        if m == -.infinity { p.update(repeating: 0, count: n); return }  // fully masked row
+        let s = unnormalisedRow(p, n)
+        let inv = Vec8(repeating: s > 0 ? 1 / s : 0)
+        var j = 0
+        while j + 8 <= n {
+            let v = UnsafeRawPointer(p + j).loadUnaligned(as: Vec8.self) * inv
+            UnsafeMutableRawPointer(p + j).storeBytes(of: v, as: Vec8.self); j += 8
+        }
+        while j < n { p[j] *= inv[0]; j += 1 }
+    }
+
+    /// Writes exp(x − max) over the row and returns its sum (0 for a fully masked row), so a
+    /// caller that multiplies by V can normalise the narrow product instead of the wide row.
+    @inline(__always)
+    static func unnormalisedRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        unnormalisedRow(p, n, max: Tensor.rowMax(p, n))
+    }
+
+    /// As above, with the row maximum already known.
+    @inline(__always)
+    static func unnormalisedRow(_ p: UnsafeMutablePointer<Float>, _ n: Int, max m: Float) -> Float {
+        if m == -.infinity { p.update(repeating: 0, count: n); return 0 }  // fully masked row
         let vm = Vec8(repeating: m)
         var acc = Vec8(), j = 0
         while j + 8 <= n {
@@ -14,13 +33,7 @@ enum SoftmaxKernel {
         }
         var s = acc.sum()
         while j < n { let e = VectorMath.exp(p[j] - m); p[j] = e; s += e; j += 1 }
-        let inv = Vec8(repeating: 1 / s)
-        j = 0
-        while j + 8 <= n {
-            let v = UnsafeRawPointer(p + j).loadUnaligned(as: Vec8.self) * inv
-            UnsafeMutableRawPointer(p + j).storeBytes(of: v, as: Vec8.self); j += 8
-        }
-        while j < n { p[j] /= s; j += 1 }
+        return s
     }
 
     /// dx = y · (dy − Σ dy·y), per row, written over dy.

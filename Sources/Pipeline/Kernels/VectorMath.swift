@@ -5,29 +5,38 @@
 public typealias Vec8 = SIMD8<Float>
 
 public enum VectorMath {
+    // Lane-wise max/min written as selects: they compile to vmaxps/vminps, whereas the
+    // standard library's pointwiseMax/Min are out-of-line calls in the hot loop.
+    @inline(__always)
+    public static func max(_ a: Vec8, _ b: Vec8) -> Vec8 { a.replacing(with: b, where: a .< b) }
+
+    @inline(__always)
+    public static func min(_ a: Vec8, _ b: Vec8) -> Vec8 { a.replacing(with: b, where: a .> b) }
+
     @inline(__always)
     public static func exp(_ x: Vec8) -> Vec8 {
-        let maxX: Float = 88.3762626647949, minX: Float = -87.3365447505531
-        var v = x.replacing(with: Vec8(repeating: maxX), where: x .> maxX)
-        v = v.replacing(with: Vec8(repeating: minX), where: v .< minX)
-        let log2e: Float = 1.44269504088896341
-        // n = round(x / ln 2)
-        let fx = (v * log2e + 0.5).rounded(.down)
-        // r = x - n·ln2 in two parts for precision
-        v = v - fx * 0.693359375
-        v = v + fx * 2.12194440e-4
+        // Clamp so 2^n stays a normal float; min/max map to single vector instructions.
+        var v = VectorMath.min(VectorMath.max(x, Vec8(repeating: -87.3365447505531)), Vec8(repeating: 88.3762626647949))
+        // n = round(x·log2 e) by the 1.5·2^23 trick: adding it leaves n in the low mantissa
+        // bits, with no rounding instruction and no float→int conversion.
+        let magic = Vec8(repeating: 12_582_912)
+        let biased = v * 1.44269504088896341 + magic
+        let n = biased - magic
+        // r = x − n·ln2 in two parts for precision
+        v = v - n * 0.693359375
+        v = v + n * 2.12194440e-4
         let z = v * v
+        // Horner steps as fused multiply-adds (vfmadd on x86-64-v3).
         var y = Vec8(repeating: 1.9875691500e-4)
-        y = y * v + 1.3981999507e-3
-        y = y * v + 8.3334519073e-3
-        y = y * v + 4.1665795894e-2
-        y = y * v + 1.6666665459e-1
-        y = y * v + 5.0000001201e-1
-        y = y * z + v + 1
-        // scale by 2^n through the exponent bits
-        let n = SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int>(fx.rounded(.towardZero)))
-        let bits = (n &+ 127) &<< 23
-        let pow2n = unsafeBitCast(bits, to: Vec8.self)
+        y = Vec8(repeating: 1.3981999507e-3).addingProduct(y, v)
+        y = Vec8(repeating: 8.3334519073e-3).addingProduct(y, v)
+        y = Vec8(repeating: 4.1665795894e-2).addingProduct(y, v)
+        y = Vec8(repeating: 1.6666665459e-1).addingProduct(y, v)
+        y = Vec8(repeating: 5.0000001201e-1).addingProduct(y, v)
+        y = (v + 1).addingProduct(y, z)
+        // 2^n: (n + 127) << 23; the magic's own bits shift out past bit 31.
+        let bits = unsafeBitCast(biased, to: SIMD8<UInt32>.self)
+        let pow2n = unsafeBitCast((bits &+ 127) &<< 23, to: Vec8.self)
         return y * pow2n
     }
 

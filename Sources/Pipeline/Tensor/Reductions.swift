@@ -37,7 +37,7 @@ extension Tensor {
         var m = -Float.infinity, j = 0
         if n >= 8 {
             var acc = Vec8(repeating: -.infinity)
-            while j + 8 <= n { acc = pointwiseMax(acc, UnsafeRawPointer(p + j).loadUnaligned(as: Vec8.self)); j += 8 }
+            while j + 8 <= n { acc = VectorMath.max(acc, UnsafeRawPointer(p + j).loadUnaligned(as: Vec8.self)); j += 8 }
             m = acc.max()
         }
         while j < n { m = Swift.max(m, p[j]); j += 1 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Runs `troupe bench kernels --json` and tools/bench/torch_kernels.py back to back on this
+machine and prints, per case, both times and Troupe/PyTorch (target ≤ 1.2), plus
+conv3x3/sgemm (target ≥ 0.7). Build first: swift build -c release.
+Run: ~/.cache/troupe-ref/bin/python tools/bench/compare_kernels.py [--seconds 1]"""
+import argparse, json, os, subprocess, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.join(here, "..", "..")
+ap = argparse.ArgumentParser()
+ap.add_argument("--seconds", type=float, default=1.0)
+ap.add_argument("--troupe", default=os.path.join(root, ".build", "release", "troupe"))
+args = ap.parse_args()
+
+ours = json.loads(subprocess.run([args.troupe, "bench", "kernels", "--json", "--seconds", str(args.seconds)],
+                                 check=True, capture_output=True, text=True).stdout)
+ref = json.loads(subprocess.run([sys.executable, os.path.join(here, "torch_kernels.py"), "--seconds", str(args.seconds)],
+                                check=True, capture_output=True, text=True).stdout)
+print(f"BLAS: {ours['blas']}  threads: {ours['threads']}   PyTorch {ref['torch']} threads: {ref['threads']}")
+print(f"{'case':26} {'troupe ms':>10} {'torch ms':>10} {'ratio':>7}   rate")
+worst = 0.0
+for name, c in ours["cases"].items():
+    t = ref["cases"][name]["seconds"]
+    ratio = c["seconds"] / t
+    worst = max(worst, ratio)
+    rate = f"{c['gflops']:.1f} GFLOP/s" if "gflops" in c else f"{c['gbps']:.2f} GB/s"
+    print(f"{name:26} {c['seconds']*1e3:10.2f} {t*1e3:10.2f} {ratio:7.2f}   {rate}")
+print(f"conv3x3 (slowest) / sgemm = {ours['conv3x3_over_sgemm']:.2f} (target ≥ 0.70); "
+      f"worst Troupe/PyTorch = {worst:.2f} (target ≤ 1.20)")
