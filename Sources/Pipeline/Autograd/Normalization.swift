@@ -1,105 +1,50 @@
 // GroupNorm (torch.nn.GroupNorm) and LayerNorm over the last dim (torch.nn.LayerNorm), with
 // the closed-form backward: dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), dx̂ = dy · γ.
+// Kernels: Kernels/NormKernel.swift.
 
 extension Tensor {
-    /// Normalises each row of `rows`×`n` in place of `out`; returns per-row mean and rstd.
-    private static func normaliseRows(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int, eps: Float,
-                                      out: UnsafeMutablePointer<Float>,
-                                      mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-        Parallel.forEach(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
-            let p = x + r * n
-            // Two-pass in double-free form: mean, then centred sum of squares (stable).
-            let m = Tensor.rowSum(p, n) / Float(n)
-            var acc = Vec8(), j = 0
-            let vm = Vec8(repeating: m)
-            while j + 8 <= n {
-                let d = UnsafeRawPointer(p + j).loadUnaligned(as: Vec8.self) - vm
-                acc += d * d; j += 8
-            }
-            var ss = acc.sum()
-            while j < n { let d = p[j] - m; ss += d * d; j += 1 }
-            let rs = 1 / (ss / Float(n) + eps).squareRoot()
-            mean[r] = m; rstd[r] = rs
-            let o = out + r * n
-            for k in 0..<n { o[k] = (p[k] - m) * rs }
+    private func normalised(_ L: NormLayout, name: String, affineSize: Int, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        for a in [weight, bias].compactMap({ $0 }) {
+            precondition(a.count == affineSize, "\(name): affine parameter of \(a.count) values for \(affineSize) channels")
         }
-    }
-
-    /// Row-wise backward of x̂ = (x − μ)·rstd given dx̂: writes dx.
-    private static func normaliseRowsBackward(xhat: UnsafeMutablePointer<Float>, dxhat: UnsafeMutablePointer<Float>,
-                                              rstd: UnsafeMutablePointer<Float>, rows: Int, n: Int,
-                                              dx: UnsafeMutablePointer<Float>) {
-        Parallel.forEach(rows, grain: Swift.max(1, 8192 / Swift.max(n, 1))) { r in
-            let xh = xhat + r * n, dh = dxhat + r * n, o = dx + r * n
-            var s1: Float = 0, s2: Float = 0
-            for k in 0..<n { s1 += dh[k]; s2 += dh[k] * xh[k] }
-            let m1 = s1 / Float(n), m2 = s2 / Float(n), rs = rstd[r]
-            for k in 0..<n { o[k] = rs * (dh[k] - m1 - xh[k] * m2) }
+        let x = contiguous().detached()
+        let w = weight?.contiguous().detached(), b = bias?.contiguous().detached()
+        let out = Tensor(uninitialized: shape)
+        let mean = Tensor(uninitialized: [L.rows]), rstd = Tensor(uninitialized: [L.rows])
+        NormKernel.forward(x.dataPointer, L, eps: eps, weight: w.map { UnsafePointer($0.dataPointer) },
+                           bias: b.map { UnsafePointer($0.dataPointer) }, out: out.dataPointer,
+                           mean: mean.dataPointer, rstd: rstd.dataPointer)
+        var inputs = [self]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let inShape = shape, wShape = weight?.shape, bShape = bias?.shape
+        return out.recording(name, inputs) { g in
+            let gc = g.contiguous()
+            let dx = Tensor(uninitialized: inShape)
+            let dwRow = Tensor(uninitialized: [L.rows / L.groups, L.groups * L.segments])
+            let dbRow = Tensor(uninitialized: [L.rows / L.groups, L.groups * L.segments])
+            NormKernel.backward(x.dataPointer, dy: gc.dataPointer, L, mean: mean.dataPointer, rstd: rstd.dataPointer,
+                                weight: w.map { UnsafePointer($0.dataPointer) }, dx: dx.dataPointer,
+                                dwRow: dwRow.dataPointer, dbRow: dbRow.dataPointer)
+            var grads: [Tensor?] = [dx]
+            if let wShape { grads.append(dwRow.sum(axes: [0]).reshaped(wShape)) }
+            if let bShape { grads.append(dbRow.sum(axes: [0]).reshaped(bShape)) }
+            return grads
         }
     }
 
     /// GroupNorm over [B, C, ...] with `groups` groups and per-channel affine γ, β.
     public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
         precondition(rank >= 2 && shape[1] % groups == 0, "groupNorm: \(shape[1]) channels, \(groups) groups")
-        let b = shape[0], c = shape[1], spatial = count / (b * c)
-        let rows = b * groups, n = (c / groups) * spatial
-        let x = contiguous()
-        let xhat = Tensor(uninitialized: shape)
-        let mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
-        Tensor.normaliseRows(x.dataPointer, rows: rows, n: n, eps: eps, out: xhat.dataPointer,
-                             mean: mean.dataPointer, rstd: rstd.dataPointer)
-        let chanShape = [1, c] + [Int](repeating: 1, count: rank - 2)
-        var out = xhat
-        if let weight { out = ElementwiseKernels.binary(MulOp.self, out, weight.detached().reshaped(chanShape)) }
-        if let bias { out = ElementwiseKernels.binary(AddOp.self, out, bias.detached().reshaped(chanShape)) }
-        if out === xhat { out = xhat.clone() }
-        var inputs = [self]
-        if let weight { inputs.append(weight) }
-        if let bias { inputs.append(bias) }
-        let inShape = shape
-        let w = weight?.detached()
-        return out.recording("groupNorm", inputs) { g in
-            let gc = g.contiguous()
-            let dxhat = w.map { ElementwiseKernels.binary(MulOp.self, gc, $0.reshaped(chanShape)) } ?? gc
-            let dx = Tensor(uninitialized: inShape)
-            Tensor.normaliseRowsBackward(xhat: xhat.dataPointer, dxhat: dxhat.dataPointer, rstd: rstd.dataPointer,
-                                         rows: rows, n: n, dx: dx.dataPointer)
-            var grads: [Tensor?] = [dx]
-            let reduceAxes = [0] + Array(2..<inShape.count)
-            if weight != nil { grads.append((gc * xhat).sum(axes: reduceAxes)) }
-            if bias != nil { grads.append(gc.sum(axes: reduceAxes)) }
-            return grads
-        }
+        let b = shape[0], c = shape[1]
+        let L = NormLayout(rows: b * groups, groups: groups, segments: c / groups, spatial: count / Swift.max(b * c, 1))
+        return normalised(L, name: "groupNorm", affineSize: c, weight: weight, bias: bias, eps: eps)
     }
 
     /// LayerNorm over the last dimension with affine γ, β of that size.
     public func layerNorm(weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
-        let n = shape[rank - 1], rows = count / Swift.max(n, 1)
-        let x = contiguous()
-        let xhat = Tensor(uninitialized: shape)
-        let mean = Tensor(uninitialized: [rows]), rstd = Tensor(uninitialized: [rows])
-        Tensor.normaliseRows(x.dataPointer, rows: rows, n: n, eps: eps, out: xhat.dataPointer,
-                             mean: mean.dataPointer, rstd: rstd.dataPointer)
-        var out = xhat
-        if let weight { out = ElementwiseKernels.binary(MulOp.self, out, weight.detached()) }
-        if let bias { out = ElementwiseKernels.binary(AddOp.self, out, bias.detached()) }
-        if out === xhat { out = xhat.clone() }
-        var inputs = [self]
-        if let weight { inputs.append(weight) }
-        if let bias { inputs.append(bias) }
-        let inShape = shape
-        let w = weight?.detached()
-        return out.recording("layerNorm", inputs) { g in
-            let gc = g.contiguous()
-            let dxhat = w.map { ElementwiseKernels.binary(MulOp.self, gc, $0) } ?? gc
-            let dx = Tensor(uninitialized: inShape)
-            Tensor.normaliseRowsBackward(xhat: xhat.dataPointer, dxhat: dxhat.dataPointer, rstd: rstd.dataPointer,
-                                         rows: rows, n: n, dx: dx.dataPointer)
-            var grads: [Tensor?] = [dx]
-            let lead = Array(0..<(inShape.count - 1))
-            if weight != nil { grads.append((gc * xhat).sum(axes: lead)) }
-            if bias != nil { grads.append(gc.sum(axes: lead)) }
-            return grads
-        }
+        let d = shape[rank - 1]
+        let L = NormLayout(rows: count / Swift.max(d, 1), groups: 1, segments: d, spatial: 1)
+        return normalised(L, name: "layerNorm", affineSize: d, weight: weight, bias: bias, eps: eps)
     }
 }
