@@ -28,10 +28,7 @@ enum AttentionKernel {
     static func forEachHead(_ s: AttentionShape, _ body: @escaping (Int, Int) -> Void) {
         let n = s.batch * s.heads
         if s.parallelHeads {
-            let saved = BLAS.threads
-            BLAS.threads = 1
-            defer { BLAS.threads = saved }
-            Parallel.forEach(n) { i in body(i / s.heads, i % s.heads) }
+            BLAS.withSingleThread { Parallel.forEach(n) { i in body(i / s.heads, i % s.heads) } }
         } else {
             for i in 0..<n { body(i / s.heads, i % s.heads) }
         }

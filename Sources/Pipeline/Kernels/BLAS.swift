@@ -24,6 +24,16 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(newValue)) }
     }
 
+    /// Runs `body` with OpenBLAS pinned to one thread, for regions that parallelise over many
+    /// small GEMMs themselves (never nest both kinds of threading).
+    public static func withSingleThread<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = threads
+        if saved == 1 { return try body() }
+        threads = 1
+        defer { threads = saved }
+        return try body()
+    }
+
     /// e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64"
     public static var configuration: String {
         String(cString: openblas_get_config()) + " core=" + String(cString: openblas_get_corename())

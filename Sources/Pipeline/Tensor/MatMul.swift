@@ -31,7 +31,7 @@ extension Tensor {
             let eb = BLAS.gemmFriendly(b.detached().expanded(batch + [k, n]))
             let la = BLAS.operand(ea.matrixView()), lb = BLAS.operand(eb.matrixView())
             let bsa = Array(ea.strides.dropLast(2)), bsb = Array(eb.strides.dropLast(2))
-            for i in 0..<nb {
+            let run = { (i: Int) in
                 var rem = i, offA = 0, offB = 0
                 for d in stride(from: batch.count - 1, through: 0, by: -1) {
                     let idx = rem % batch[d]; rem /= batch[d]
@@ -40,6 +40,13 @@ extension Tensor {
                 BLAS.sgemm(transA: la.trans, transB: lb.trans, m: m, n: n, k: k,
                            a: la.pointer + offA, lda: la.ld, b: lb.pointer + offB, ldb: lb.ld,
                            c: out.dataPointer + i * m * n, ldc: n)
+            }
+            // Many small products: one per core with BLAS single-threaded (OpenBLAS runs
+            // small GEMMs on one thread anyway). Large ones: BLAS threads inside each.
+            if nb >= Parallel.cores && m * n * k <= 1 << 21 {
+                BLAS.withSingleThread { Parallel.forEach(nb) { run($0) } }
+            } else {
+                for i in 0..<nb { run(i) }
             }
         }
         let (shA, shB) = (a.shape, b.shape)
