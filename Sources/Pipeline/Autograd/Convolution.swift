@@ -55,3 +55,14 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Zero padding of the last two dims of [B, C, H, W] (torch F.pad(x, (left, right, top, bottom))).
+    public func zeroPadded2D(left: Int = 0, right: Int = 0, top: Int = 0, bottom: Int = 0) -> Tensor {
+        precondition(rank == 4, "zeroPadded2D needs NCHW, got \(shape)")
+        let (h, w) = (shape[2], shape[3])
+        let out = Tensor(zeros: [shape[0], shape[1], h + top + bottom, w + left + right])
+        out.sliced(2, top..<(top + h)).sliced(3, left..<(left + w)).assign(self)
+        return out.recording("pad2d", [self]) { g in [g.sliced(2, top..<(top + h)).sliced(3, left..<(left + w)).contiguous()] }
+    }
+}

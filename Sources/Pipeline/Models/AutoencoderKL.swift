@@ -1,0 +1,153 @@
+// AutoencoderKL (the SD VAE), as diffusers' models/autoencoders/autoencoder_kl.py and vae.py:
+//   encode: moments = quant_conv(Encoder(x)); mean, logvar = split(moments)
+//   decode: x = Decoder(post_quant_conv(z))
+// Encoder: conv_in → DownEncoderBlock2D × n (resnets, then F.pad(0,1,0,1) + stride-2 conv,
+// except the last) → mid (resnet, single-head attention, resnet) → norm, silu, conv_out.
+// Decoder mirrors it with UpDecoderBlock2D (layers + 1 resnets, nearest 2× + conv).
+// Resnets and attention use eps 1e-6. Latents given to the UNet are mean · scaling_factor.
+
+import Foundation
+
+public struct VAEConfig: Codable, Sendable, Equatable {
+    public var inChannels = 3, outChannels = 3, latentChannels = 4
+    public var blockOutChannels = [128, 256, 512, 512]
+    public var layersPerBlock = 2
+    public var normNumGroups = 32
+    public var scalingFactor: Float = 0.18215
+    public var useQuantConv = true, usePostQuantConv = true
+    public var midBlockAddAttention = true
+
+    enum CodingKeys: String, CodingKey {
+        case inChannels = "in_channels", outChannels = "out_channels", latentChannels = "latent_channels"
+        case blockOutChannels = "block_out_channels", layersPerBlock = "layers_per_block", normNumGroups = "norm_num_groups"
+        case scalingFactor = "scaling_factor", useQuantConv = "use_quant_conv", usePostQuantConv = "use_post_quant_conv"
+        case midBlockAddAttention = "mid_block_add_attention"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var s = VAEConfig()
+        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        s.inChannels = try get(.inChannels, s.inChannels); s.outChannels = try get(.outChannels, s.outChannels)
+        s.latentChannels = try get(.latentChannels, s.latentChannels); s.blockOutChannels = try get(.blockOutChannels, s.blockOutChannels)
+        s.layersPerBlock = try get(.layersPerBlock, s.layersPerBlock); s.normNumGroups = try get(.normNumGroups, s.normNumGroups)
+        s.scalingFactor = try get(.scalingFactor, s.scalingFactor); s.useQuantConv = try get(.useQuantConv, s.useQuantConv)
+        s.usePostQuantConv = try get(.usePostQuantConv, s.usePostQuantConv)
+        s.midBlockAddAttention = try get(.midBlockAddAttention, s.midBlockAddAttention)
+        self = s
+    }
+
+    /// Pixels per latent along each side.
+    public var downsampleFactor: Int { 1 << (blockOutChannels.count - 1) }
+}
+
+/// The VAE mid-block's attention: group norm, one head over all channels, residual.
+struct SpatialSelfAttention {
+    let norm: GroupNorm, attention: AttentionBlock
+
+    init(_ w: WeightScope, channels: Int, groups: Int) throws {
+        norm = try GroupNorm(w("group_norm"), groups: groups, channels: channels, eps: 1e-6)
+        attention = try AttentionBlock(w, queryDim: channels, contextDim: channels, heads: 1, bias: true)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let (b, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let t = norm(x).permuted([0, 2, 3, 1]).reshaped([b, h * wd, c])
+        return attention(t).reshaped([b, h, wd, c]).permuted([0, 3, 1, 2]) + x
+    }
+}
+
+struct VAEMidBlock {
+    let resnet1: ResnetBlock2D, attention: SpatialSelfAttention?, resnet2: ResnetBlock2D
+
+    init(_ w: WeightScope, channels: Int, groups: Int, attention hasAttention: Bool) throws {
+        resnet1 = try ResnetBlock2D(w("resnets")("0"), in: channels, out: channels, timeDim: nil, groups: groups, eps: 1e-6)
+        attention = hasAttention ? try SpatialSelfAttention(w("attentions")("0"), channels: channels, groups: groups) : nil
+        resnet2 = try ResnetBlock2D(w("resnets")("1"), in: channels, out: channels, timeDim: nil, groups: groups, eps: 1e-6)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var h = resnet1(x, nil)
+        if let attention { h = attention(h) }
+        return resnet2(h, nil)
+    }
+}
+
+public struct AutoencoderKL {
+    struct Level { let resnets: [ResnetBlock2D]; let resample: Conv2d? }
+
+    public let config: VAEConfig
+    let encConvIn: Conv2d, encLevels: [Level], encMid: VAEMidBlock, encNorm: GroupNorm, encConvOut: Conv2d
+    let quantConv: Conv2d?, postQuantConv: Conv2d?
+    let decConvIn: Conv2d, decMid: VAEMidBlock, decLevels: [Level], decNorm: GroupNorm, decConvOut: Conv2d
+
+    public init(config c: VAEConfig, weights reader: WeightReader) throws {
+        config = c
+        let w = reader.scope(""), ch = c.blockOutChannels, g = c.normNumGroups, lat = c.latentChannels
+        let e = w("encoder"), d = w("decoder")
+        encConvIn = try Conv2d(e("conv_in"), in: c.inChannels, out: ch[0], kernel: 3, padding: 1)
+        var levels: [Level] = []
+        var outC = ch[0]
+        for i in 0..<ch.count {
+            let inC = outC; outC = ch[i]
+            let bw = e("down_blocks")("\(i)")
+            let resnets = try (0..<c.layersPerBlock).map { j in
+                try ResnetBlock2D(bw("resnets")("\(j)"), in: j == 0 ? inC : outC, out: outC, timeDim: nil, groups: g, eps: 1e-6)
+            }
+            let ds = i == ch.count - 1 ? nil : try Conv2d(bw("downsamplers")("0")("conv"), in: outC, out: outC, kernel: 3, stride: 2, padding: 0)
+            levels.append(Level(resnets: resnets, resample: ds))
+        }
+        encLevels = levels
+        let last = ch[ch.count - 1]
+        encMid = try VAEMidBlock(e("mid_block"), channels: last, groups: g, attention: c.midBlockAddAttention)
+        encNorm = try GroupNorm(e("conv_norm_out"), groups: g, channels: last, eps: 1e-6)
+        encConvOut = try Conv2d(e("conv_out"), in: last, out: 2 * lat, kernel: 3, padding: 1)
+        quantConv = c.useQuantConv ? try Conv2d(w("quant_conv"), in: 2 * lat, out: 2 * lat, kernel: 1) : nil
+        postQuantConv = c.usePostQuantConv ? try Conv2d(w("post_quant_conv"), in: lat, out: lat, kernel: 1) : nil
+
+        decConvIn = try Conv2d(d("conv_in"), in: lat, out: last, kernel: 3, padding: 1)
+        decMid = try VAEMidBlock(d("mid_block"), channels: last, groups: g, attention: c.midBlockAddAttention)
+        let rch = Array(ch.reversed())
+        var prev = rch[0]
+        levels = []
+        for i in 0..<rch.count {
+            let outCh = rch[i]
+            let bw = d("up_blocks")("\(i)")
+            let resnets = try (0...c.layersPerBlock).map { j in
+                try ResnetBlock2D(bw("resnets")("\(j)"), in: j == 0 ? prev : outCh, out: outCh, timeDim: nil, groups: g, eps: 1e-6)
+            }
+            let us = i == rch.count - 1 ? nil : try Conv2d(bw("upsamplers")("0")("conv"), in: outCh, out: outCh, kernel: 3, padding: 1)
+            levels.append(Level(resnets: resnets, resample: us))
+            prev = outCh
+        }
+        decLevels = levels
+        decNorm = try GroupNorm(d("conv_norm_out"), groups: g, channels: ch[0], eps: 1e-6)
+        decConvOut = try Conv2d(d("conv_out"), in: ch[0], out: c.outChannels, kernel: 3, padding: 1)
+    }
+
+    /// Posterior mean and log-variance of images in [-1, 1], [B, 3, H, W] → 2 × [B, L, H/f, W/f].
+    public func encode(_ x: Tensor) -> (mean: Tensor, logVariance: Tensor) {
+        var h = encConvIn(x)
+        for level in encLevels {
+            for r in level.resnets { h = r(h, nil) }
+            if let ds = level.resample { h = ds(h.zeroPadded2D(right: 1, bottom: 1)) }
+        }
+        h = encConvOut(encNorm(encMid(h)).silu())
+        if let quantConv { h = quantConv(h) }
+        let l = config.latentChannels
+        return (h.sliced(1, 0..<l).contiguous(), h.sliced(1, l..<(2 * l)).contiguous())
+    }
+
+    /// Images in about [-1, 1] from (unscaled) latents.
+    public func decode(_ z: Tensor) -> Tensor {
+        var h = decConvIn(postQuantConv.map { $0(z) } ?? z)
+        h = decMid(h)
+        for level in decLevels {
+            for r in level.resnets { h = r(h, nil) }
+            if let us = level.resample { h = us(h.upsampleNearest2x()) }
+        }
+        return decConvOut(decNorm(h).silu())
+    }
+}

@@ -1,0 +1,132 @@
+// diffusers UNet2DConditionModel config (unet/config.json): every field that changes the math
+// for SD 1.x-family models is decoded; fields this implementation does not support are
+// refused by `validate()` with the field named, rather than silently ignored.
+
+import Foundation
+
+/// A config value that diffusers allows as one value or one per block.
+public enum PerBlock<T: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    case one(T), list([T])
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let v = try? c.decode(T.self) { self = .one(v) } else { self = .list(try c.decode([T].self)) }
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self { case .one(let v): try c.encode(v); case .list(let v): try c.encode(v) }
+    }
+    public func values(_ n: Int) -> [T] {
+        switch self { case .one(let v): return Array(repeating: v, count: n); case .list(let v): return v }
+    }
+}
+
+public struct UNetConfig: Codable, Sendable, Equatable {
+    public var inChannels = 4, outChannels = 4
+    public var blockOutChannels = [320, 640, 1280, 1280]
+    public var layersPerBlock = 2
+    public var downBlockTypes = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
+    public var upBlockTypes = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]
+    public var midBlockType: String? = "UNetMidBlock2DCrossAttn"
+    public var crossAttentionDim = 768
+    /// diffusers' historical naming: for SD 1.x this is the number of heads.
+    public var attentionHeadDim: PerBlock<Int> = .one(8)
+    public var numAttentionHeads: PerBlock<Int>? = nil
+    public var transformerLayersPerBlock: PerBlock<Int> = .one(1)
+    public var useLinearProjection = false
+    public var upcastAttention = false
+    public var normNumGroups = 32
+    public var normEps: Float = 1e-5
+    public var flipSinToCos = true
+    public var freqShift = 0
+    public var downsamplePadding = 1
+    public var midBlockScaleFactor: Float = 1
+    public var actFn = "silu"
+    public var centerInputSample = false
+    public var resnetTimeScaleShift = "default"
+    public var resnetOutScaleFactor: Float = 1
+    public var timeEmbeddingType = "positional"
+    public var classEmbedType: String? = nil
+    public var addionEmbedType: String? = nil
+    public var onlyCrossAttention: PerBlock<Bool> = .one(false)
+    public var dualCrossAttention = false
+    public var convInKernel = 3, convOutKernel = 3
+    public var timeCondProjDim: Int? = nil
+    public var sampleSize: Int? = 64
+
+    enum CodingKeys: String, CodingKey {
+        case inChannels = "in_channels", outChannels = "out_channels", blockOutChannels = "block_out_channels"
+        case layersPerBlock = "layers_per_block", downBlockTypes = "down_block_types", upBlockTypes = "up_block_types"
+        case midBlockType = "mid_block_type", crossAttentionDim = "cross_attention_dim", attentionHeadDim = "attention_head_dim"
+        case numAttentionHeads = "num_attention_heads", transformerLayersPerBlock = "transformer_layers_per_block"
+        case useLinearProjection = "use_linear_projection", upcastAttention = "upcast_attention", normNumGroups = "norm_num_groups"
+        case normEps = "norm_eps", flipSinToCos = "flip_sin_to_cos", freqShift = "freq_shift", downsamplePadding = "downsample_padding"
+        case midBlockScaleFactor = "mid_block_scale_factor", actFn = "act_fn", centerInputSample = "center_input_sample"
+        case resnetTimeScaleShift = "resnet_time_scale_shift", resnetOutScaleFactor = "resnet_out_scale_factor"
+        case timeEmbeddingType = "time_embedding_type", classEmbedType = "class_embed_type", addionEmbedType = "addition_embed_type"
+        case onlyCrossAttention = "only_cross_attention", dualCrossAttention = "dual_cross_attention"
+        case convInKernel = "conv_in_kernel", convOutKernel = "conv_out_kernel", timeCondProjDim = "time_cond_proj_dim"
+        case sampleSize = "sample_size"
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var s = UNetConfig()
+        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        s.inChannels = try get(.inChannels, s.inChannels); s.outChannels = try get(.outChannels, s.outChannels)
+        s.blockOutChannels = try get(.blockOutChannels, s.blockOutChannels); s.layersPerBlock = try get(.layersPerBlock, s.layersPerBlock)
+        s.downBlockTypes = try get(.downBlockTypes, s.downBlockTypes); s.upBlockTypes = try get(.upBlockTypes, s.upBlockTypes)
+        s.midBlockType = try c.decodeIfPresent(String.self, forKey: .midBlockType) ?? (c.contains(.midBlockType) ? nil : s.midBlockType)
+        s.crossAttentionDim = try get(.crossAttentionDim, s.crossAttentionDim)
+        s.attentionHeadDim = try get(.attentionHeadDim, s.attentionHeadDim)
+        s.numAttentionHeads = try c.decodeIfPresent(PerBlock<Int>.self, forKey: .numAttentionHeads)
+        s.transformerLayersPerBlock = try get(.transformerLayersPerBlock, s.transformerLayersPerBlock)
+        s.useLinearProjection = try get(.useLinearProjection, s.useLinearProjection)
+        s.upcastAttention = try get(.upcastAttention, s.upcastAttention); s.normNumGroups = try get(.normNumGroups, s.normNumGroups)
+        s.normEps = try get(.normEps, s.normEps); s.flipSinToCos = try get(.flipSinToCos, s.flipSinToCos)
+        s.freqShift = try get(.freqShift, s.freqShift); s.downsamplePadding = try get(.downsamplePadding, s.downsamplePadding)
+        s.midBlockScaleFactor = try get(.midBlockScaleFactor, s.midBlockScaleFactor); s.actFn = try get(.actFn, s.actFn)
+        s.centerInputSample = try get(.centerInputSample, s.centerInputSample)
+        s.resnetTimeScaleShift = try get(.resnetTimeScaleShift, s.resnetTimeScaleShift)
+        s.resnetOutScaleFactor = try get(.resnetOutScaleFactor, s.resnetOutScaleFactor)
+        s.timeEmbeddingType = try get(.timeEmbeddingType, s.timeEmbeddingType)
+        s.classEmbedType = try c.decodeIfPresent(String.self, forKey: .classEmbedType)
+        s.addionEmbedType = try c.decodeIfPresent(String.self, forKey: .addionEmbedType)
+        s.onlyCrossAttention = try get(.onlyCrossAttention, s.onlyCrossAttention)
+        s.dualCrossAttention = try get(.dualCrossAttention, s.dualCrossAttention)
+        s.convInKernel = try get(.convInKernel, s.convInKernel); s.convOutKernel = try get(.convOutKernel, s.convOutKernel)
+        s.timeCondProjDim = try c.decodeIfPresent(Int.self, forKey: .timeCondProjDim)
+        s.sampleSize = try c.decodeIfPresent(Int.self, forKey: .sampleSize)
+        self = s
+    }
+
+    /// Heads per down block (diffusers: num_attention_heads or, historically, attention_head_dim).
+    public var headsPerBlock: [Int] { (numAttentionHeads ?? attentionHeadDim).values(blockOutChannels.count) }
+    public var transformerLayers: [Int] { transformerLayersPerBlock.values(blockOutChannels.count) }
+    public var timeEmbedDim: Int { blockOutChannels[0] * 4 }
+
+    /// Refuses configs whose math this UNet does not implement.
+    public func validate(file: String) throws {
+        func no(_ what: String) -> WeightsError { .badConfig(file: file, reason: "\(what) is not supported by this SD 1.x UNet") }
+        let okDown: Set = ["CrossAttnDownBlock2D", "DownBlock2D"], okUp: Set = ["CrossAttnUpBlock2D", "UpBlock2D"]
+        for t in downBlockTypes where !okDown.contains(t) { throw no("down block type \(t)") }
+        for t in upBlockTypes where !okUp.contains(t) { throw no("up block type \(t)") }
+        if midBlockType != "UNetMidBlock2DCrossAttn" { throw no("mid_block_type \(midBlockType ?? "null")") }
+        if downBlockTypes.count != blockOutChannels.count || upBlockTypes.count != blockOutChannels.count {
+            throw WeightsError.badConfig(file: file, reason: "block type lists and block_out_channels differ in length")
+        }
+        if headsPerBlock.count != blockOutChannels.count || transformerLayers.count != blockOutChannels.count {
+            throw WeightsError.badConfig(file: file, reason: "per-block head/layer lists do not match block_out_channels")
+        }
+        if actFn != "silu" { throw no("act_fn \(actFn)") }
+        if resnetTimeScaleShift != "default" { throw no("resnet_time_scale_shift \(resnetTimeScaleShift)") }
+        if timeEmbeddingType != "positional" { throw no("time_embedding_type \(timeEmbeddingType)") }
+        if classEmbedType != nil { throw no("class_embed_type") }
+        if addionEmbedType != nil { throw no("addition_embed_type (SDXL)") }
+        if dualCrossAttention { throw no("dual_cross_attention") }
+        if onlyCrossAttention.values(blockOutChannels.count).contains(true) { throw no("only_cross_attention") }
+        if timeCondProjDim != nil { throw no("time_cond_proj_dim") }
+        if convInKernel != 3 || convOutKernel != 3 { throw no("conv kernel sizes other than 3") }
+    }
+}

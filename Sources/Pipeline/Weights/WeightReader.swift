@@ -1,0 +1,63 @@
+// Tensors by key out of one or more safetensors files, checked against the shape the model
+// expects. A missing key or wrong shape names the key, the expected and found shapes, and the
+// file, so a user with a mismatched checkpoint knows exactly what is wrong.
+
+import Foundation
+
+public enum WeightsError: Error, CustomStringConvertible, Equatable {
+    case missingKey(key: String, files: [String])
+    case shapeMismatch(key: String, expected: [Int], found: [Int], file: String)
+    case unsupported(file: String, reason: String)
+    case missingComponent(path: String, what: String)
+    case badConfig(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .missingKey(k, f): return "weight '\(k)' not found in \(f.joined(separator: ", "))"
+        case let .shapeMismatch(k, e, found, f): return "\(f): weight '\(k)' has shape \(found), the model expects \(e); the checkpoint does not match this model's config"
+        case let .unsupported(f, r): return "\(f): \(r)"
+        case let .missingComponent(p, w): return "\(p): missing \(w)"
+        case let .badConfig(f, r): return "\(f): \(r)"
+        }
+    }
+}
+
+public final class WeightReader: @unchecked Sendable {
+    public let files: [SafetensorsFile]
+    private var owner: [String: SafetensorsFile] = [:]
+
+    public init(files: [SafetensorsFile]) {
+        self.files = files
+        for f in files { for n in f.entries.keys where owner[n] == nil { owner[n] = f } }
+    }
+
+    public convenience init(paths: [String]) throws {
+        try self.init(files: paths.map { try SafetensorsFile(path: $0) })
+    }
+
+    public var keys: [String] { Array(owner.keys) }
+    public func has(_ key: String) -> Bool { owner[key] != nil }
+
+    /// The tensor stored under `key`, which must have `shape`.
+    public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        guard let f = owner[key] else { throw WeightsError.missingKey(key: key, files: files.map(\.path)) }
+        let e = try f.entry(key)
+        guard e.shape == shape else { throw WeightsError.shapeMismatch(key: key, expected: shape, found: e.shape, file: f.path) }
+        return try f.tensor(key)
+    }
+
+    /// Shape of `key`, if present (used to infer optional structure).
+    public func shape(_ key: String) -> [Int]? { owner[key].flatMap { try? $0.entry(key).shape } }
+
+    public func scope(_ prefix: String) -> WeightScope { WeightScope(reader: self, prefix: prefix) }
+}
+
+/// A reader seen through a key prefix ("down_blocks.0.resnets.1.").
+public struct WeightScope {
+    public let reader: WeightReader
+    public let prefix: String
+
+    public func callAsFunction(_ name: String) -> WeightScope { WeightScope(reader: reader, prefix: prefix + name + ".") }
+    public func tensor(_ name: String, _ shape: [Int]) throws -> Tensor { try reader.tensor(prefix + name, shape: shape) }
+    public func has(_ name: String) -> Bool { reader.has(prefix + name) }
+}

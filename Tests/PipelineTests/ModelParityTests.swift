@@ -1,0 +1,67 @@
+// Text encoder, UNet (ε and mid-block) and VAE against diffusers/transformers on the tiny
+// random pipelines of tools/fixtures/sd.py (fp16 weights on disk, fp32 compute).
+// Tolerance: max abs error ≤ 1e-4 × max(1, |reference|) unless stated.
+
+import XCTest
+@testable import Pipeline
+
+final class ModelParityTests: XCTestCase {
+    func folder(_ name: String) throws -> DiffusersFolder { try DiffusersFolder(path: Fixtures.url("sd/\(name)").path) }
+    func ref(_ name: String) throws -> SafetensorsFile { try Fixtures.file("sd/\(name).safetensors") }
+
+    func testTextEncoder() throws {
+        for name in ["a", "b"] {
+            let te = try folder(name).textEncoder(), r = try ref(name)
+            let ids = try r.integers("tok.ids")
+            let batch = [Array(ids[0..<77]), Array(ids[77..<154])]
+            assertClose(te(batch), try r.tensor("te.last"), tol: 1e-4, "\(name) last hidden state")
+            assertClose(te(batch, clipSkip: 2), try r.tensor("te.skip2"), tol: 1e-4, "\(name) clip skip 2")
+        }
+    }
+
+    func testUNet() throws {
+        for name in ["a", "b"] {
+            let unet = try folder(name).unet(), r = try ref(name)
+            let x = try r.tensor("unet.sample"), ctx = try r.tensor("unet.context")
+            for t in [999, 500, 1] {
+                let out = GradMode.noGrad { unet(x, timesteps: [Float(t)], context: ctx) }
+                assertClose(out.sample, try r.tensor("unet.eps_t\(t)"), tol: 1e-4, "\(name) ε at t=\(t)")
+                assertClose(out.mid, try r.tensor("unet.mid_t\(t)"), tol: 1e-4, "\(name) mid-block at t=\(t)")
+            }
+        }
+    }
+
+    func testVAE() throws {
+        for name in ["a", "b"] {
+            let vae = try folder(name).vae(), r = try ref(name)
+            GradMode.noGrad {
+                assertClose(vae.decode(try! r.tensor("vae.z")), try! r.tensor("vae.decoded"), tol: 1e-4, "\(name) decode")
+                assertClose(vae.encode(try! r.tensor("vae.image")).mean, try! r.tensor("vae.mean"), tol: 1e-4, "\(name) encode mean")
+            }
+        }
+    }
+
+    func testPickleCheckpointsAreRefused() throws {
+        let dir = NSTemporaryDirectory() + "troupe-pickle-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir + "/unet", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir + "/model_index.json", contents: Data("{}".utf8))
+        FileManager.default.createFile(atPath: dir + "/unet/diffusion_pytorch_model.bin", contents: Data([0x80, 2]))
+        XCTAssertThrowsError(try DiffusersFolder(path: dir).weightFiles("unet", baseName: "diffusion_pytorch_model")) { e in
+            XCTAssertTrue("\(e)".contains("arbitrary code"), "\(e)")
+        }
+    }
+
+    func testWrongShapeNamesKeyShapesAndFile() throws {
+        var cfg = try folder("a").config(UNetConfig.self, "unet")
+        cfg.crossAttentionDim = 40
+        let reader = try folder("a").reader("unet", baseName: "diffusion_pytorch_model")
+        XCTAssertThrowsError(try UNet2DConditionModel(config: cfg, weights: reader)) { e in
+            guard case let .shapeMismatch(key, expected, found, file)? = e as? WeightsError else { return XCTFail("\(e)") }
+            XCTAssertTrue(key.hasSuffix("attn2.to_k.weight"), key)
+            XCTAssertEqual(expected, [32, 40]); XCTAssertEqual(found, [32, 32])
+            XCTAssertTrue(file.hasSuffix("diffusion_pytorch_model.fp16.safetensors"), file)
+        }
+    }
+}
+
+import Foundation
