@@ -117,6 +117,20 @@ extension Tensor {
         }
     }
 
+    /// Elementwise clamp to [lo, hi]; the gradient passes where the value was inside.
+    public func clamped(_ lo: Float, _ hi: Float) -> Tensor {
+        let x = contiguous().detached()
+        let out = Tensor(uninitialized: shape)
+        let mask = Tensor(uninitialized: shape)
+        let p = x.dataPointer, o = out.dataPointer, m = mask.dataPointer
+        for i in 0..<count {
+            let v = p[i]
+            o[i] = Swift.min(Swift.max(v, lo), hi)
+            m[i] = (v >= lo && v <= hi) ? 1 : 0
+        }
+        return out.recording("clamp", [self]) { g in [g * mask] }
+    }
+
     /// Mean squared error between two tensors of one shape (the diffusion training loss).
     public static func mseLoss(_ a: Tensor, _ b: Tensor) -> Tensor {
         (a - b).square().mean()

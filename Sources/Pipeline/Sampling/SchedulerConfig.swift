@@ -1,0 +1,106 @@
+// scheduler/scheduler_config.json as diffusers writes it. Every field is optional because
+// each scheduler class has its own defaults (DDIM clips x̂₀ by default, PNDM does not know
+// the field, …); the schedulers resolve them, as diffusers' from_config does.
+
+import Foundation
+
+public struct SchedulerConfig: Codable, Sendable, Equatable {
+    public var className: String?
+    public var numTrainTimesteps: Int?
+    public var betaStart: Double?, betaEnd: Double?
+    public var betaSchedule: String?
+    public var trainedBetas: [Double]?
+    public var predictionType: String?
+    public var stepsOffset: Int?
+    public var timestepSpacing: String?
+    public var setAlphaToOne: Bool?
+    public var clipSample: Bool?
+    public var clipSampleRange: Double?
+    public var skipPrkSteps: Bool?
+    public var useKarrasSigmas: Bool?
+    public var solverOrder: Int?
+    public var algorithmType: String?
+    public var solverType: String?
+    public var lowerOrderFinal: Bool?
+    public var eulerAtFinal: Bool?
+    public var finalSigmasType: String?
+    public var varianceType: String?
+    public var interpolationType: String?
+    public var rescaleBetasZeroSnr: Bool?
+    public var thresholding: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case className = "_class_name", numTrainTimesteps = "num_train_timesteps", betaStart = "beta_start", betaEnd = "beta_end"
+        case betaSchedule = "beta_schedule", trainedBetas = "trained_betas", predictionType = "prediction_type"
+        case stepsOffset = "steps_offset", timestepSpacing = "timestep_spacing", setAlphaToOne = "set_alpha_to_one"
+        case clipSample = "clip_sample", clipSampleRange = "clip_sample_range", skipPrkSteps = "skip_prk_steps"
+        case useKarrasSigmas = "use_karras_sigmas", solverOrder = "solver_order", algorithmType = "algorithm_type"
+        case solverType = "solver_type", lowerOrderFinal = "lower_order_final", eulerAtFinal = "euler_at_final"
+        case finalSigmasType = "final_sigmas_type", varianceType = "variance_type", interpolationType = "interpolation_type"
+        case rescaleBetasZeroSnr = "rescale_betas_zero_snr", thresholding
+    }
+
+    public init() {}
+
+    /// SD 1.x's shipped scheduler (PNDM, scaled-linear betas 0.00085…0.012, steps_offset 1).
+    public static let stableDiffusion1: SchedulerConfig = {
+        var c = SchedulerConfig()
+        c.className = "PNDMScheduler"; c.numTrainTimesteps = 1000; c.betaStart = 0.00085; c.betaEnd = 0.012
+        c.betaSchedule = "scaled_linear"; c.skipPrkSteps = true; c.stepsOffset = 1; c.setAlphaToOne = false
+        c.predictionType = "epsilon"; c.timestepSpacing = "leading"
+        return c
+    }()
+
+    public var trainSteps: Int { numTrainTimesteps ?? 1000 }
+    public var offset: Int { stepsOffset ?? 0 }
+}
+
+public enum Prediction: String, Sendable { case epsilon, vPrediction = "v_prediction", sample }
+
+public enum SchedulerError: Error, CustomStringConvertible {
+    case unsupported(String)
+    public var description: String {
+        switch self { case .unsupported(let s): return "scheduler: \(s)" }
+    }
+}
+
+/// β, α and ᾱ (alphas_cumprod) of the training noise schedule, computed as torch does in
+/// float32 (linspace as ATen computes it; cumprod accumulates in double).
+public struct NoiseSchedule: Sendable {
+    public let betas: [Float]
+    public let alphasCumprod: [Float]
+    public let prediction: Prediction
+
+    public init(_ c: SchedulerConfig) throws {
+        let n = c.trainSteps
+        let start = Float(c.betaStart ?? 0.0001), end = Float(c.betaEnd ?? 0.02)
+        switch c.betaSchedule ?? "linear" {
+        case _ where c.trainedBetas != nil: betas = c.trainedBetas!.map { Float($0) }
+        case "linear": betas = NoiseSchedule.linspace(start, end, n)
+        case "scaled_linear": betas = NoiseSchedule.linspace(start.squareRoot(), end.squareRoot(), n).map { $0 * $0 }
+        case "squaredcos_cap_v2":
+            func a(_ t: Double) -> Double { let v = Foundation.cos((t + 0.008) / 1.008 * Double.pi / 2); return v * v }
+            betas = (0..<n).map { i in Float(Swift.min(1 - a(Double(i + 1) / Double(n)) / a(Double(i) / Double(n)), 0.999)) }
+        case let s: throw SchedulerError.unsupported("beta_schedule '\(s)'")
+        }
+        if c.rescaleBetasZeroSnr == true { throw SchedulerError.unsupported("rescale_betas_zero_snr") }
+        if c.thresholding == true { throw SchedulerError.unsupported("thresholding") }
+        var acc = 1.0
+        alphasCumprod = betas.map { b in acc *= Double(1 - b); return Float(acc) }
+        guard let p = Prediction(rawValue: c.predictionType ?? "epsilon") else {
+            throw SchedulerError.unsupported("prediction_type '\(c.predictionType ?? "")'")
+        }
+        prediction = p
+    }
+
+    /// torch.linspace in float32, as ATen's kernel computes it (from both ends).
+    static func linspace(_ a: Float, _ b: Float, _ n: Int) -> [Float] {
+        if n == 1 { return [a] }
+        let step = (b - a) / Float(n - 1)
+        let half = n / 2
+        return (0..<n).map { i in i < half ? a + step * Float(i) : b - step * Float(n - i - 1) }
+    }
+
+    /// σ(t) = √((1 − ᾱ_t)/ᾱ_t) for every training step.
+    public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
+}
