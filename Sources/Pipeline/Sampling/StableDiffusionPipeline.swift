@@ -1,0 +1,107 @@
+// text → image for SD 1.x-architecture models, step for step as diffusers'
+// StableDiffusionPipeline.__call__ (pipelines/stable_diffusion/pipeline_stable_diffusion.py):
+//   c = CLIP([negative; prompt])                         (unconditional first, one batch)
+//   x_T = randn([count, C, H/f, W/f], generator(seed)) · init_noise_sigma
+//   for each step: ε_u, ε_c = UNet(scale(x), t, c) on [x; x]
+//                  ε = ε_u + s·(ε_c − ε_u)                (classifier-free guidance, scale s)
+//                  x = scheduler.step(ε, x)
+//   image = clamp(VAE.decode(x / scaling_factor)/2 + 1/2, 0, 1) · 255, rounded
+
+import Foundation
+
+public final class StableDiffusionPipeline {
+    public let tokenizer: CLIPTokenizer
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet2DConditionModel
+    public let vae: AutoencoderKL
+    public let schedulerConfig: SchedulerConfig
+    public let name: String
+
+    public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel, vae: AutoencoderKL,
+                schedulerConfig: SchedulerConfig, name: String) {
+        self.tokenizer = tokenizer; self.textEncoder = textEncoder; self.unet = unet; self.vae = vae
+        self.schedulerConfig = schedulerConfig; self.name = name
+    }
+
+    /// Loads a diffusers folder.
+    public convenience init(folder: DiffusersFolder) throws {
+        let sc = (try? folder.config(SchedulerConfig.self, "scheduler", file: "scheduler_config.json")) ?? .stableDiffusion1
+        try self.init(tokenizer: folder.tokenizer(), textEncoder: folder.textEncoder(), unet: folder.unet(), vae: folder.vae(),
+                      schedulerConfig: sc, name: (folder.path as NSString).lastPathComponent)
+    }
+
+    /// The scheduler a request asks for, or the folder's own.
+    public func scheduler(for request: GenerationRequest) throws -> (Scheduler, String) {
+        let kind: SchedulerKind
+        if let k = request.scheduler { kind = k } else {
+            guard let k = SchedulerKind.from(className: schedulerConfig.className) else {
+                throw SchedulerError.unsupported("the model's scheduler '\(schedulerConfig.className ?? "?")'; pass --scheduler")
+            }
+            kind = k
+        }
+        return (try kind.make(schedulerConfig, steps: request.steps), kind.rawValue)
+    }
+
+    /// Text context [2·count, 77, d]: unconditional rows first.
+    public func encodePrompts(_ r: GenerationRequest) -> Tensor {
+        let ids = [tokenizer.encode(r.negativePrompt), tokenizer.encode(r.prompt)]
+        let both = textEncoder(ids, clipSkip: r.clipSkip)
+        let uncond = both.sliced(0, 0..<1), cond = both.sliced(0, 1..<2)
+        let d = both.shape[2]
+        return Tensor.concat([uncond.expanded([r.count, 77, d]), cond.expanded([r.count, 77, d])], dim: 0)
+    }
+
+    /// Runs the request. `progress(step, total)` returns false to cancel (throws `.cancelled`).
+    public func generate(_ r: GenerationRequest, progress: (Int, Int) -> Bool = { _, _ in true }) throws -> GenerationResult {
+        let f = vae.config.downsampleFactor * (1 << (unet.config.blockOutChannels.count - 1))
+        guard r.width > 0, r.height > 0, r.width % f == 0, r.height % f == 0 else {
+            throw GenerationError.badSize(width: r.width, height: r.height, multiple: f)
+        }
+        guard r.steps >= 1, r.steps <= 1000 else { throw GenerationError.badValue("steps must be in 1…1000, got \(r.steps)") }
+        guard r.count >= 1, r.count <= 64 else { throw GenerationError.badValue("count must be in 1…64, got \(r.count)") }
+        guard r.clipSkip >= 1, r.clipSkip <= textEncoder.config.numHiddenLayers else {
+            throw GenerationError.badValue("clip skip must be in 1…\(textEncoder.config.numHiddenLayers), got \(r.clipSkip)")
+        }
+        let lf = vae.config.downsampleFactor
+        let shape = [r.count, unet.config.inChannels, r.height / lf, r.width / lf]
+        if let given = r.initLatents, given.shape != shape {
+            throw GenerationError.badValue("init latents have shape \(given.shape), this request needs \(shape)")
+        }
+        return try GradMode.noGrad {
+            let (scheduler, schedulerName) = try scheduler(for: r)
+            var rng = TorchGenerator(seed: r.seed)
+            let context = encodePrompts(r)
+            let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
+            var x = noise * scheduler.initNoiseSigma
+            let total = scheduler.timesteps.count
+            for (i, t) in scheduler.timesteps.enumerated() {
+                if !progress(i, total) { throw GenerationError.cancelled }
+                let input = scheduler.scaleModelInput(x, index: i)
+                let eps = unet(Tensor.concat([input, input], dim: 0), timesteps: [t], context: context).sample
+                let uncond = eps.sliced(0, 0..<r.count), cond = eps.sliced(0, r.count..<(2 * r.count))
+                let guided = uncond + (cond - uncond) * r.guidanceScale
+                x = scheduler.step(output: guided, index: i, sample: x, rng: &rng)
+            }
+            _ = progress(total, total)
+            let images = decodeToRGB8(x)
+            return GenerationResult(latents: x, images: images, width: r.width, height: r.height, schedulerName: schedulerName)
+        }
+    }
+
+    /// Latents → RGB8 HWC buffers, one image at a time (bounded memory).
+    public func decodeToRGB8(_ latents: Tensor) -> [[UInt8]] {
+        (0..<latents.shape[0]).map { i in
+            let img = vae.decode(latents.sliced(0, i..<(i + 1)) / vae.config.scalingFactor).contiguous()
+            let (h, w) = (img.shape[2], img.shape[3])
+            let p = img.dataPointer
+            var out = [UInt8](repeating: 0, count: h * w * 3)
+            for c in 0..<3 {
+                for k in 0..<(h * w) {
+                    let v = Swift.min(Swift.max(p[c * h * w + k] / 2 + 0.5, 0), 1)
+                    out[k * 3 + c] = UInt8((v * 255).rounded(.toNearestOrEven))
+                }
+            }
+            return out
+        }
+    }
+}
