@@ -34,7 +34,8 @@ let package = Package(
         .systemLibrary(name: "CSixel", pkgConfig: "libsixel",
                        providers: [.apt(["libsixel-dev"])]),
         .target(name: "Pipeline", dependencies: ["CBLAS"], swiftSettings: optimise),
-        .target(name: "Preview", dependencies: ["CPNG", "CSixel"], swiftSettings: optimise),
+        .target(name: "CPNGSupport", dependencies: ["CPNG"]),
+        .target(name: "Preview", dependencies: ["CPNG", "CPNGSupport", "CSixel"], swiftSettings: optimise),
         .target(name: "TUI", dependencies: ["CNcurses"]),
         .executableTarget(
             name: "Studio",
@@ -45,7 +46,7 @@ let package = Package(
             swiftSettings: optimise),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PreviewTests", dependencies: ["Preview"]),
+        .testTarget(name: "PreviewTests", dependencies: ["Preview"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TUITests", dependencies: ["TUI"]),
         .testTarget(name: "StudioTests", dependencies: ["Studio"]),
     ],
