@@ -65,3 +65,30 @@ final class ModelParityTests: XCTestCase {
 }
 
 import Foundation
+
+final class SingleFileTests: XCTestCase {
+    /// The LDM-layout file of tiny pipeline "a" (checked in the fixture script with diffusers'
+    /// from_single_file) loads to the same UNet, VAE and text encoder outputs as the folder.
+    func testSingleFileEqualsFolder() throws {
+        let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
+        let pipe = try SingleFileCheckpoint.load(
+            path: Fixtures.url("sd/a-single-file.safetensors").path, tokenizerDirectory: folder.componentPath("tokenizer"),
+            unet: folder.config(UNetConfig.self, "unet"), vae: folder.config(VAEConfig.self, "vae"),
+            textEncoder: folder.config(CLIPTextConfig.self, "text_encoder"))
+        let r = try Fixtures.file("sd/a.safetensors")
+        let ids = try r.integers("tok.ids")
+        assertClose(pipe.textEncoder([Array(ids[0..<77])]), try r.tensor("te.last").sliced(0, 0..<1), tol: 1e-4, "text encoder")
+        let out = GradMode.noGrad { pipe.unet(try! r.tensor("unet.sample"), timesteps: [500], context: try! r.tensor("unet.context")) }
+        assertClose(out.sample, try r.tensor("unet.eps_t500"), tol: 1e-4, "unet")
+        assertClose(GradMode.noGrad { pipe.vae.decode(try! r.tensor("vae.z")) }, try r.tensor("vae.decoded"), tol: 1e-4, "vae")
+    }
+
+    func testPickleAndNonCheckpointFilesAreRefused() throws {
+        XCTAssertThrowsError(try SingleFileCheckpoint.load(path: "/tmp/model.ckpt", tokenizerDirectory: "/tmp")) { e in
+            XCTAssertTrue("\(e)".contains("arbitrary code"), "\(e)")
+        }
+        XCTAssertThrowsError(try SingleFileCheckpoint.load(path: Fixtures.url("python_written.safetensors").path, tokenizerDirectory: "/tmp")) { e in
+            XCTAssertTrue("\(e)".contains("not a single-file"), "\(e)")
+        }
+    }
+}

@@ -9,8 +9,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var guidanceScale: Float = 7.5
     /// nil: the scheduler the model folder ships (scheduler/scheduler_config.json).
     public var scheduler: SchedulerKind? = nil
-    public var width: Int = 512
-    public var height: Int = 512
+    /// nil: the model's native size (unet sample_size × VAE factor, as diffusers).
+    public var width: Int? = nil
+    public var height: Int? = nil
     public var count: Int = 1
     /// A1111 numbering: 1 = last layer.
     public var clipSkip: Int = 1

@@ -37,6 +37,11 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
 
     /// Builds the scheduler from a pipeline's config for `steps` steps.
     public func make(_ config: SchedulerConfig, steps: Int) throws -> Scheduler {
+        // Leading spacing with an offset can step past the last training timestep.
+        let maxSteps = config.trainSteps - config.offset
+        guard steps >= 1, steps <= maxSteps else {
+            throw SchedulerError.unsupported("\(steps) steps: this model's scheduler allows 1…\(maxSteps)")
+        }
         switch self {
         case .ddim: return try DDIMScheduler(config, steps: steps)
         case .pndm: return try PNDMScheduler(config, steps: steps)

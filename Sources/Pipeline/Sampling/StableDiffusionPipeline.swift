@@ -51,11 +51,18 @@ public final class StableDiffusionPipeline {
         return Tensor.concat([uncond.expanded([r.count, 77, d]), cond.expanded([r.count, 77, d])], dim: 0)
     }
 
+    /// The model's native image side (unet sample_size × VAE factor; 512 for SD 1.x).
+    public var nativeSize: Int { (unet.config.sampleSize ?? 64) * vae.config.downsampleFactor }
+
     /// Runs the request. `progress(step, total)` returns false to cancel (throws `.cancelled`).
-    public func generate(_ r: GenerationRequest, progress: (Int, Int) -> Bool = { _, _ in true }) throws -> GenerationResult {
+    public func generate(_ request: GenerationRequest, progress: (Int, Int) -> Bool = { _, _ in true }) throws -> GenerationResult {
+        var r = request
+        r.width = r.width ?? nativeSize
+        r.height = r.height ?? nativeSize
+        let width = r.width!, height = r.height!
         let f = vae.config.downsampleFactor * (1 << (unet.config.blockOutChannels.count - 1))
-        guard r.width > 0, r.height > 0, r.width % f == 0, r.height % f == 0 else {
-            throw GenerationError.badSize(width: r.width, height: r.height, multiple: f)
+        guard width > 0, height > 0, width % f == 0, height % f == 0 else {
+            throw GenerationError.badSize(width: width, height: height, multiple: f)
         }
         guard r.steps >= 1, r.steps <= 1000 else { throw GenerationError.badValue("steps must be in 1…1000, got \(r.steps)") }
         guard r.count >= 1, r.count <= 64 else { throw GenerationError.badValue("count must be in 1…64, got \(r.count)") }
@@ -63,7 +70,7 @@ public final class StableDiffusionPipeline {
             throw GenerationError.badValue("clip skip must be in 1…\(textEncoder.config.numHiddenLayers), got \(r.clipSkip)")
         }
         let lf = vae.config.downsampleFactor
-        let shape = [r.count, unet.config.inChannels, r.height / lf, r.width / lf]
+        let shape = [r.count, unet.config.inChannels, height / lf, width / lf]
         if let given = r.initLatents, given.shape != shape {
             throw GenerationError.badValue("init latents have shape \(given.shape), this request needs \(shape)")
         }
@@ -84,7 +91,7 @@ public final class StableDiffusionPipeline {
             }
             _ = progress(total, total)
             let images = decodeToRGB8(x)
-            return GenerationResult(latents: x, images: images, width: r.width, height: r.height, schedulerName: schedulerName)
+            return GenerationResult(latents: x, images: images, width: width, height: height, schedulerName: schedulerName)
         }
     }
 

@@ -24,11 +24,19 @@ public enum WeightsError: Error, CustomStringConvertible, Equatable {
 
 public final class WeightReader: @unchecked Sendable {
     public let files: [SafetensorsFile]
-    private var owner: [String: SafetensorsFile] = [:]
+    /// model key → (file, key in that file)
+    private var owner: [String: (SafetensorsFile, String)] = [:]
 
-    public init(files: [SafetensorsFile]) {
+    /// `rename` maps a stored key to the model's key (nil drops it), for checkpoints saved
+    /// under other names (single-file LDM layouts).
+    public init(files: [SafetensorsFile], rename: (String) -> String? = { $0 }) {
         self.files = files
-        for f in files { for n in f.entries.keys where owner[n] == nil { owner[n] = f } }
+        for f in files {
+            for n in f.entries.keys.sorted() {
+                guard let m = rename(n), owner[m] == nil else { continue }
+                owner[m] = (f, n)
+            }
+        }
     }
 
     public convenience init(paths: [String]) throws {
@@ -40,14 +48,19 @@ public final class WeightReader: @unchecked Sendable {
 
     /// The tensor stored under `key`, which must have `shape`.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
-        guard let f = owner[key] else { throw WeightsError.missingKey(key: key, files: files.map(\.path)) }
-        let e = try f.entry(key)
-        guard e.shape == shape else { throw WeightsError.shapeMismatch(key: key, expected: shape, found: e.shape, file: f.path) }
-        return try f.tensor(key)
+        guard let (f, stored) = owner[key] else { throw WeightsError.missingKey(key: key, files: files.map(\.path)) }
+        let e = try f.entry(stored)
+        if e.shape == shape { return try f.tensor(stored) }
+        // A 1×1 conv stored where the model has a linear layer (LDM's VAE attention): same
+        // memory, trailing unit dims.
+        if e.shape.count > shape.count, Array(e.shape.prefix(shape.count)) == shape, e.shape.dropFirst(shape.count).allSatisfy({ $0 == 1 }) {
+            return try f.tensor(stored).reshaped(shape)
+        }
+        throw WeightsError.shapeMismatch(key: stored, expected: shape, found: e.shape, file: f.path)
     }
 
     /// Shape of `key`, if present (used to infer optional structure).
-    public func shape(_ key: String) -> [Int]? { owner[key].flatMap { try? $0.entry(key).shape } }
+    public func shape(_ key: String) -> [Int]? { owner[key].flatMap { try? $0.0.entry($0.1).shape } }
 
     public func scope(_ prefix: String) -> WeightScope { WeightScope(reader: self, prefix: prefix) }
 }

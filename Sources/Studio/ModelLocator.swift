@@ -1,0 +1,51 @@
+// Finds the model a command names: a diffusers folder, or (omitted) the embedded default
+// model models/troupe-mini beside the installation or in the source tree.
+
+import Foundation
+import Pipeline
+
+enum ModelLocator {
+    static let defaultModelName = "troupe-mini"
+
+    /// Candidate `models/` folders: $TROUPE_MODELS, next to the executable (installed or
+    /// .build/<config>/), and the source tree this binary was built from.
+    static var modelRoots: [String] {
+        var roots: [String] = []
+        if let env = ProcessInfo.processInfo.environment["TROUPE_MODELS"] { roots.append(env) }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        roots.append(exe.appendingPathComponent("models").path)
+        roots.append(exe.appendingPathComponent("../share/troupe/models").standardized.path)
+        roots.append(exe.appendingPathComponent("../../models").standardized.path)
+        roots.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../models").standardized.path)
+        return roots
+    }
+
+    static func resolve(_ model: String?) throws -> (path: String, name: String) {
+        if let model {
+            guard FileManager.default.fileExists(atPath: model) else {
+                throw StudioError.badInput("model '\(model)' not found (give a diffusers folder)")
+            }
+            return (model, (model as NSString).lastPathComponent)
+        }
+        for root in modelRoots {
+            let p = root + "/" + defaultModelName
+            if FileManager.default.fileExists(atPath: p + "/model_index.json") { return (p, defaultModelName) }
+        }
+        throw StudioError.badInput("the embedded model \(defaultModelName) is not in this checkout yet (it is trained by `troupe train-base`); pass --model DIR with a diffusers SD 1.x folder. Looked in: \(modelRoots.joined(separator: ", "))")
+    }
+
+    static func loadPipeline(_ model: String?) throws -> (StableDiffusionPipeline, String) {
+        let (path, name) = try resolve(model)
+        var isDir: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        do {
+            if isDir.boolValue {
+                return (try StableDiffusionPipeline(folder: DiffusersFolder(path: path)), name)
+            }
+            guard let tok = modelRoots.map({ $0 + "/clip-tokenizer" }).first(where: { FileManager.default.fileExists(atPath: $0 + "/vocab.json") }) else {
+                throw StudioError.badInput("single-file checkpoints need the CLIP tokenizer (models/clip-tokenizer), not found in \(modelRoots.joined(separator: ", "))")
+            }
+            return (try SingleFileCheckpoint.load(path: path, tokenizerDirectory: tok), name)
+        } catch { throw StudioError.wrap(error) }
+    }
+}

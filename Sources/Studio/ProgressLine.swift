@@ -1,0 +1,47 @@
+// One self-rewriting progress line on stderr: step, total, it/s, ETA. Plain lines when
+// stderr is not a terminal, so logs stay readable.
+
+import Foundation
+
+final class ProgressLine {
+    let label: String
+    let quiet: Bool
+    private let start = Date()
+    private var lastStep = -1
+    private let isTTY = isatty(2) != 0
+
+    init(label: String, quiet: Bool) { self.label = label; self.quiet = quiet }
+
+    func update(step: Int, total: Int, extra: String = "") {
+        guard !quiet, step != lastStep else { return }
+        lastStep = step
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = step > 0 ? Double(step) / elapsed : 0
+        let eta = rate > 0 ? Double(total - step) / rate : 0
+        let line = String(format: "%@ %d/%d  %.2f it/s  ETA %.0fs%@", label, step, total, rate, eta, extra.isEmpty ? "" : "  " + extra)
+        FileHandle.standardError.write(Data((isTTY ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    func finish() {
+        if !quiet && isTTY && lastStep >= 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// Ctrl-C handling for long commands: the first SIGINT sets a flag the work checks at its
+/// next step boundary; a second one exits at once.
+final class InterruptFlag: @unchecked Sendable {
+    nonisolated(unsafe) private static var shared = InterruptFlag()
+    nonisolated(unsafe) private static var count: sig_atomic_t = 0
+
+    var isSet: Bool { InterruptFlag.count > 0 }
+
+    static func install() -> InterruptFlag {
+        signal(SIGINT) { _ in
+            InterruptFlag.count += 1
+            if InterruptFlag.count > 1 { _exit(130) }
+            let msg = "\ntroupe: interrupted; stopping at the next step (Ctrl-C again to quit now)\n"
+            _ = msg.withCString { write(2, $0, strlen($0)) }
+        }
+        return shared
+    }
+}

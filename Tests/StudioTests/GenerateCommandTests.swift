@@ -1,0 +1,128 @@
+// `troupe generate` as a user runs it: the built binary in a subprocess, on the tiny
+// diffusers pipelines of the Pipeline fixtures.
+
+import Foundation
+import XCTest
+
+/// Runs the built `troupe` and collects its output.
+struct TroupeRun {
+    let status: Int32, stdout: String, stderr: String
+
+    static var binary: String {
+        // The test bundle sits in .build/<config>/; the executable beside it.
+        let bundle = Bundle(for: GenerateCommandTests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("troupe"), bundle.deletingLastPathComponent().appendingPathComponent("troupe")]
+        return (candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]).path
+    }
+
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func fixture(_ p: String) -> String { repo.appendingPathComponent("Tests/PipelineTests/Fixtures/" + p).path }
+
+    @discardableResult
+    static func run(_ args: [String], interruptAfter: Double? = nil, cwd: String = NSTemporaryDirectory()) throws -> TroupeRun {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        if let t = interruptAfter {
+            Thread.sleep(forTimeInterval: t)
+            p.interrupt()
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return TroupeRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+final class GenerateCommandTests: XCTestCase {
+    let tmp = NSTemporaryDirectory() + "troupe-gen-\(getpid())/"
+
+    override func setUp() { try? FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true) }
+
+    func testGenerateWritesPNGsThatRecreateThemselves() throws {
+        let model = TroupeRun.fixture("sd/a")
+        let r = try TroupeRun.run(["generate", "--model", model, "--prompt", "a knight, red sword", "--negative", "blurry",
+                                   "--steps", "3", "--seed", "9", "--width", "16", "--height", "16", "--count", "2",
+                                   "--scheduler", "euler-a", "-o", tmp + "k.png", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["outputs"] as? [String], [tmp + "k.png", tmp + "k-2.png"])
+        XCTAssertNotNil(obj["seconds"] as? Double)
+        XCTAssertTrue(r.stderr.contains("3/3"), "progress on stderr: \(r.stderr)")
+        // --from-png re-creates each image of the batch bit for bit.
+        for name in ["k.png", "k-2.png"] {
+            let again = try TroupeRun.run(["generate", "--model", model, "--from-png", tmp + name, "-o", tmp + "again.png"])
+            XCTAssertEqual(again.status, 0, again.stderr)
+            XCTAssertEqual(FileManager.default.contents(atPath: tmp + "again.png"), FileManager.default.contents(atPath: tmp + name), name)
+        }
+    }
+
+    func testInitLatentsInOutputLatentsOutMatchDiffusers() throws {
+        // pipe.ddim.init / pipe.ddim.from_init of tools/fixtures/sd.py: DDIM, 5 steps, CFG 6.
+        let refs = TroupeRun.fixture("sd/a.safetensors")
+        let initPath = tmp + "init.safetensors"
+        try extract(refs, key: "pipe.ddim.init", to: initPath)
+        let r = try TroupeRun.run(["generate", "--model", TroupeRun.fixture("sd/a"), "--prompt", "a knight with a red sword",
+                                   "--negative", "blurry", "--steps", "5", "--cfg", "6", "--width", "16", "--height", "16",
+                                   "--scheduler", "ddim", "--init-latents", initPath, "--output-latents", tmp + "out.safetensors",
+                                   "-o", tmp + "i.png"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ours = try readTensor(tmp + "out.safetensors", "latents"), ref = try readTensor(refs, "pipe.ddim.from_init")
+        XCTAssertEqual(ours.count, ref.count)
+        let scale = ref.map(abs).max()!
+        XCTAssertLessThanOrEqual(zip(ours, ref).map { abs($0 - $1) }.max()!, 2e-3 * scale)
+    }
+
+    func testBadInputExitsWithTwo() throws {
+        let model = TroupeRun.fixture("sd/a")
+        for (args, needle) in [
+            (["generate", "--model", model, "--prompt", "x", "--width", "17"], "multiples of 4"),
+            (["generate", "--model", model], "--prompt is required"),
+            (["generate", "--model", "/nonexistent/model", "--prompt", "x"], "not found"),
+            (["generate", "--model", model, "--prompt", "x", "--scheduler", "nope"], "unknown scheduler"),
+            (["generate", "--no-such-flag"], "Unknown option"),
+            (["generate", "--model", model, "--from-png", "/nonexistent.png"], "nonexistent.png"),
+            (["generate", "--model", model, "--prompt", "x", "--steps", "1000"], "allows 1…999"),
+        ] {
+            let r = try TroupeRun.run(args)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
+        }
+    }
+
+    func testCtrlCStopsCleanly() throws {
+        let r = try TroupeRun.run(["generate", "--model", TroupeRun.fixture("sd/b"), "--prompt", "x", "--steps", "500",
+                                   "-o", tmp + "never.png"], interruptAfter: 2.0)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("cancelled"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp + "never.png"))
+    }
+
+    // Minimal safetensors helpers through the CLI-independent format (F32 only).
+    func readTensor(_ path: String, _ key: String) throws -> [Float] {
+        let d = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = Int(d.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try JSONSerialization.jsonObject(with: d.subdata(in: 8..<(8 + n))) as! [String: Any]
+        let e = header[key] as! [String: Any], offs = e["data_offsets"] as! [Int]
+        let body = d.subdata(in: (8 + n + offs[0])..<(8 + n + offs[1]))
+        return body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    func extract(_ src: String, key: String, to dst: String) throws {
+        let d = try Data(contentsOf: URL(fileURLWithPath: src))
+        let n = Int(d.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try JSONSerialization.jsonObject(with: d.subdata(in: 8..<(8 + n))) as! [String: Any]
+        let e = header[key] as! [String: Any], offs = e["data_offsets"] as! [Int]
+        var h = try JSONSerialization.data(withJSONObject: ["latents": ["dtype": "F32", "shape": e["shape"]!, "data_offsets": [0, offs[1] - offs[0]]]])
+        while h.count % 8 != 0 { h.append(0x20) }
+        var out = Data()
+        var len = UInt64(h.count)
+        withUnsafeBytes(of: &len) { out.append(contentsOf: $0) }
+        out.append(h)
+        out.append(d.subdata(in: (8 + n + offs[0])..<(8 + n + offs[1])))
+        try out.write(to: URL(fileURLWithPath: dst))
+    }
+}
