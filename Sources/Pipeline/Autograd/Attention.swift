@@ -15,6 +15,7 @@ extension Tensor {
                                headDim: d, scale: scale ?? 1 / Float(d).squareRoot(), causal: causal)
         let qc = q.contiguous().detached(), kc = k.contiguous().detached(), vc = v.contiguous().detached()
         let out = Tensor(uninitialized: q.shape)
+        FlopCounter.add(4 * Double(s.batch * s.queries * s.keys * c))
         AttentionKernel.forward(s, q: qc.dataPointer, k: kc.dataPointer, v: vc.dataPointer, out: out.dataPointer)
         return out.recording("attention", [q, k, v]) { g in
             let gc = g.contiguous()

@@ -12,6 +12,7 @@ extension Tensor {
         let batch = shape[0], cout = weight.shape[0]
         let x = contiguous(), w = weight.contiguous(), b = bias?.contiguous()
         let out = Tensor(uninitialized: [batch, cout, g.outH, g.outW])
+        FlopCounter.add(2 * Double(batch * cout * g.k * g.n))
         Conv2dKernel.forward(x: x.dataPointer, batch: batch, g, weight: w.dataPointer, cout: cout,
                              bias: b.map { UnsafePointer($0.dataPointer) }, out: out.dataPointer)
         let inputs = bias.map { [self, weight, $0] } ?? [self, weight]

@@ -19,6 +19,7 @@ extension Tensor {
         let batch = ElementwiseKernels.broadcastShape(batchA, batchB)
         let out = Tensor(uninitialized: batch + [m, n])
         let nb = batch.reduce(1, *)
+        FlopCounter.add(2 * Double(nb * m * n * k))
 
         if b.rank == 2 && a.isContiguous {
             // Shared right operand: fold the batch into M, one GEMM.
@@ -63,6 +64,7 @@ extension Tensor {
         precondition(shape.last == inF, "linear: input \(shape) does not end in \(inF)")
         let x = contiguous()
         let rows = count / inF
+        FlopCounter.add(2 * Double(rows * inF * outF))
         let out = Tensor(uninitialized: Array(shape.dropLast()) + [outF])
         if let bias {
             let bc = bias.contiguous()

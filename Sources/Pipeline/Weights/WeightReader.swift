@@ -43,11 +43,25 @@ public final class WeightReader: @unchecked Sendable {
         try self.init(files: paths.map { try SafetensorsFile(path: $0) })
     }
 
+    /// Deterministic random weights for any key asked (benchmarks of model shapes without
+    /// a checkpoint): norm scales 1, biases 0, other tensors uniform in ±1/√fan_in.
+    public init(randomSeed: UInt64) {
+        files = []
+        random = SplitMixRandom(seed: randomSeed)
+    }
+    private var random: SplitMixRandom?
+
     public var keys: [String] { Array(owner.keys) }
     public func has(_ key: String) -> Bool { owner[key] != nil }
 
     /// The tensor stored under `key`, which must have `shape`.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        if random != nil {
+            let isNorm = key.contains("norm")
+            if shape.count == 1 { return Tensor(filled: isNorm && key.hasSuffix("weight") ? 1 : 0, shape: shape) }
+            let bound = 1 / Float(shape.dropFirst().reduce(1, *)).squareRoot()
+            return Tensor.rand(shape, low: -bound, high: bound, using: &random!)
+        }
         guard let (f, stored) = owner[key] else { throw WeightsError.missingKey(key: key, files: files.map(\.path)) }
         let e = try f.entry(stored)
         if e.shape == shape { return try f.tensor(stored) }
