@@ -107,3 +107,26 @@ final class AttentionShapesTests: XCTestCase {
         assertClose(fused, reference, tol: 1e-5, "fused vs composed attention")
     }
 }
+
+final class ConvBandTests: XCTestCase {
+    /// Convolving in bands of output rows (what bounds im2col memory at 512×512) gives the
+    /// same outputs and gradients as one band, for stride 1 and 2.
+    func testBandedConvEqualsWhole() {
+        var rng = SplitMixRandom(seed: 21)
+        for stride in [1, 2] {
+            let x = Tensor.randn([1, 3, 11, 9], using: &rng), w = Tensor.randn([4, 3, 3, 3], using: &rng), b = Tensor.randn([4], using: &rng)
+            func run(_ budget: Int) -> [Tensor] {
+                Conv2dKernel.columnBudget = budget
+                defer { Conv2dKernel.columnBudget = Conv2dKernel.defaultColumnBudget }
+                let (xs, ws, bs) = (x.clone(), w.clone(), b.clone())
+                for t in [xs, ws, bs] { t.requiresGrad = true }
+                let y = xs.conv2d(ws, bs, stride: stride, padding: 1)
+                var g = SplitMixRandom(seed: 5)
+                y.backward(Tensor.randn(y.shape, using: &g))
+                return [y, xs.grad!, ws.grad!, bs.grad!]
+            }
+            let whole = run(1 << 30), banded = run(27 * 9 * 2)   // two output rows per band
+            for (a, c) in zip(banded, whole) { assertClose(a, c, tol: 1e-5, "stride \(stride) banded vs whole") }
+        }
+    }
+}

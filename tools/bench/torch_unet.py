@@ -13,7 +13,7 @@ ap.add_argument("--repeats", type=int, default=2)
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
-unet = UNet2DConditionModel().eval()
+unet = UNet2DConditionModel(cross_attention_dim=768).eval()  # SD 1.5 (v1-inference) shapes
 x, ctx, t = torch.randn(2, 4, 64, 64), torch.randn(2, 77, 768), torch.tensor(500)
 with torch.no_grad():
     unet(x, t, encoder_hidden_states=ctx)

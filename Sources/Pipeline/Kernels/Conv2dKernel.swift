@@ -13,49 +13,68 @@ enum Conv2dKernel {
         g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
     }
 
+    /// Column-matrix budget (floats): large images are convolved in bands of output rows so
+    /// im2col never needs more than this (a 256-channel 3×3 conv at 512×512 would otherwise
+    /// build a 2.4 GB matrix).
+    static let defaultColumnBudget = 1 << 23
+    nonisolated(unsafe) static var columnBudget = defaultColumnBudget
+
+    /// Output rows per band for one image.
+    static func bandRows(_ g: ConvGeometry) -> Int { Swift.max(1, Swift.min(g.outH, columnBudget / Swift.max(g.k * g.outW, 1))) }
+
     /// out [B, Cout, N] = W [Cout, K] · col(x) + bias.
     static func forward(x: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry,
                         weight: UnsafePointer<Float>, cout: Int, bias: UnsafePointer<Float>?,
                         out: UnsafeMutablePointer<Float>) {
         let k = g.k, n = g.n, inImage = g.channels * g.height * g.width
-        let gsize = group(g, batch: batch)
         let pointwise = isPointwise(g)
-        let cols = (pointwise && gsize == 1) ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * n * gsize)
-        let tmp = gsize > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: cout * n * gsize) : nil
-        defer { cols?.deallocate(); tmp?.deallocate() }
+        let gsize = group(g, batch: batch)
+        if gsize == 1 {
+            // One image at a time, in bands of output rows.
+            let band = bandRows(g)
+            let cols = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
+            defer { cols?.deallocate() }
+            for b in 0..<batch {
+                let xb = x + b * inImage, ob = out + b * cout * n
+                if let bias { for co in 0..<cout { (ob + co * n).update(repeating: bias[co], count: n) } }
+                if pointwise {
+                    BLAS.sgemm(transA: false, transB: false, m: cout, n: n, k: k, a: weight, lda: k, b: xb, ldb: n,
+                               beta: bias == nil ? 0 : 1, c: ob, ldc: n)
+                    continue
+                }
+                var y0 = 0
+                while y0 < g.outH {
+                    let y1 = Swift.min(g.outH, y0 + band), bn = (y1 - y0) * g.outW
+                    Im2Col.fill(xb, g, col: cols!, ld: bn, rows: y0..<y1)
+                    BLAS.sgemm(transA: false, transB: false, m: cout, n: bn, k: k, a: weight, lda: k, b: cols!, ldb: bn,
+                               beta: bias == nil ? 0 : 1, c: ob + y0 * g.outW, ldc: n)
+                    y0 = y1
+                }
+            }
+            return
+        }
+        // Small images: several side by side in one column matrix, one wide GEMM.
+        let cols = UnsafeMutablePointer<Float>.allocate(capacity: k * n * gsize)
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: cout * n * gsize)
+        defer { cols.deallocate(); tmp.deallocate() }
         var b0 = 0
         while b0 < batch {
             let gb = Swift.min(gsize, batch - b0)
             let ld = n * gb
-            // Column matrix for this group of images.
-            let colPtr: UnsafePointer<Float>
-            if let cols {
-                for i in 0..<gb {
-                    let xi = x + (b0 + i) * inImage
-                    if pointwise {
-                        for c in 0..<k { (cols + c * ld + i * n).update(from: xi + c * n, count: n) }
-                    } else {
-                        Im2Col.fill(xi, g, col: cols + i * n, ld: ld)
-                    }
+            for i in 0..<gb {
+                let xi = x + (b0 + i) * inImage
+                if pointwise {
+                    for c in 0..<k { (cols + c * ld + i * n).update(from: xi + c * n, count: n) }
+                } else {
+                    Im2Col.fill(xi, g, col: cols + i * n, ld: ld)
                 }
-                colPtr = UnsafePointer(cols)
-            } else {
-                colPtr = x + b0 * inImage
             }
-            let dst = tmp ?? (out + b0 * cout * n)
-            if let bias {
-                for co in 0..<cout { (dst + co * ld).update(repeating: bias[co], count: ld) }
-            }
-            BLAS.sgemm(transA: false, transB: false, m: cout, n: ld, k: k,
-                       a: weight, lda: k, b: colPtr, ldb: ld,
-                       beta: bias == nil ? 0 : 1, c: dst, ldc: ld)
-            if let tmp {
-                // [Cout, gb·N] → [gb, Cout, N]
-                for i in 0..<gb {
-                    for co in 0..<cout {
-                        (out + ((b0 + i) * cout + co) * n).update(from: tmp + co * ld + i * n, count: n)
-                    }
-                }
+            if let bias { for co in 0..<cout { (tmp + co * ld).update(repeating: bias[co], count: ld) } }
+            BLAS.sgemm(transA: false, transB: false, m: cout, n: ld, k: k, a: weight, lda: k, b: cols, ldb: ld,
+                       beta: bias == nil ? 0 : 1, c: tmp, ldc: ld)
+            // [Cout, gb·N] → [gb, Cout, N]
+            for i in 0..<gb {
+                for co in 0..<cout { (out + ((b0 + i) * cout + co) * n).update(from: tmp + co * ld + i * n, count: n) }
             }
             b0 += gb
         }
@@ -68,8 +87,9 @@ enum Conv2dKernel {
                          db: UnsafeMutablePointer<Float>?) {
         let k = g.k, n = g.n, inImage = g.channels * g.height * g.width
         let pointwise = isPointwise(g)
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
-        defer { col.deallocate() }
+        let band = pointwise ? g.outH : bandRows(g)
+        let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * band * g.outW)
+        defer { col?.deallocate() }
         if let db {
             for co in 0..<cout {
                 var s: Float = 0
@@ -81,24 +101,26 @@ enum Conv2dKernel {
         for b in 0..<batch {
             let gb = gradOut + b * cout * n
             let xb = x + b * inImage
-            if let dw {
-                let colB: UnsafePointer<Float>
-                if pointwise { colB = xb } else { Im2Col.fill(xb, g, col: col, ld: n); colB = UnsafePointer(col) }
-                // dW += dY[Cout×N] · colᵀ[N×K]
-                BLAS.sgemm(transA: false, transB: true, m: cout, n: k, k: n,
-                           a: gb, lda: n, b: colB, ldb: n, beta: 1, c: dw, ldc: k)
+            if pointwise {
+                // dW += dY[Cout×N] · xᵀ[N×K];  dx += Wᵀ[K×Cout] · dY
+                if let dw { BLAS.sgemm(transA: false, transB: true, m: cout, n: k, k: n, a: gb, lda: n, b: xb, ldb: n, beta: 1, c: dw, ldc: k) }
+                if let dx { BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: cout, a: weight, lda: k, b: gb, ldb: n, beta: 1, c: dx + b * inImage, ldc: n) }
+                continue
             }
-            if let dx {
-                let dxb = dx + b * inImage
-                if pointwise {
-                    BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: cout,
-                               a: weight, lda: k, b: gb, ldb: n, beta: 1, c: dxb, ldc: n)
-                } else {
-                    // dcol = Wᵀ[K×Cout] · dY[Cout×N], then scatter-add into dx
-                    BLAS.sgemm(transA: true, transB: false, m: k, n: n, k: cout,
-                               a: weight, lda: k, b: gb, ldb: n, c: col, ldc: n)
-                    Im2Col.accumulate(col, ld: n, g, into: dxb)
+            var y0 = 0
+            while y0 < g.outH {
+                let y1 = Swift.min(g.outH, y0 + band), bn = (y1 - y0) * g.outW
+                let gband = gb + y0 * g.outW
+                if let dw {
+                    Im2Col.fill(xb, g, col: col!, ld: bn, rows: y0..<y1)
+                    BLAS.sgemm(transA: false, transB: true, m: cout, n: k, k: bn, a: gband, lda: n, b: col!, ldb: bn, beta: 1, c: dw, ldc: k)
                 }
+                if let dx {
+                    // dcol = Wᵀ[K×Cout] · dY[Cout×band], then scatter-add into dx
+                    BLAS.sgemm(transA: true, transB: false, m: k, n: bn, k: cout, a: weight, lda: k, b: gband, ldb: n, c: col!, ldc: bn)
+                    Im2Col.accumulate(col!, ld: bn, g, into: dx + b * inImage, rows: y0..<y1)
+                }
+                y0 = y1
             }
         }
     }

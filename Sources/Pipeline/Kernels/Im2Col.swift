@@ -14,18 +14,20 @@ struct ConvGeometry {
 }
 
 enum Im2Col {
-    /// Fills col[k][colOffset + n] for one image `x` (C×H×W dense).
+    /// Fills col[k][n] for one image `x` (C×H×W dense), for output rows `rows` (all by
+    /// default): column n is output pixel (rows.lowerBound·W_out + n).
     static func fill(_ x: UnsafePointer<Float>, _ g: ConvGeometry,
-                     col: UnsafeMutablePointer<Float>, ld: Int) {
-        let oh = g.outH, ow = g.outW, h = g.height, w = g.width
-        Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(g.n, 1))) { row in
+                     col: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>? = nil) {
+        let ow = g.outW, h = g.height, w = g.width
+        let yr = rows ?? 0..<g.outH
+        Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(yr.count * ow, 1))) { row in
             let c = row / (g.kernelH * g.kernelW)
             let ky = (row / g.kernelW) % g.kernelH, kx = row % g.kernelW
             let src = x + c * h * w
             let dst = col + row * ld
-            for oy in 0..<oh {
+            for oy in yr {
                 let iy = oy * g.strideH - g.padH + ky
-                let d = dst + oy * ow
+                let d = dst + (oy - yr.lowerBound) * ow
                 if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
                 let srow = src + iy * w
                 if g.strideW == 1 {
@@ -46,21 +48,22 @@ enum Im2Col {
         }
     }
 
-    /// Adds col[k][n] back into dx (C×H×W dense, accumulated). Parallel over channels so
-    /// no two threads write the same pixel.
+    /// Adds col[k][n] (output rows `rows`) back into dx (C×H×W dense, accumulated).
+    /// Parallel over channels so no two threads write the same pixel.
     static func accumulate(_ col: UnsafePointer<Float>, ld: Int, _ g: ConvGeometry,
-                           into dx: UnsafeMutablePointer<Float>) {
-        let oh = g.outH, ow = g.outW, h = g.height, w = g.width
+                           into dx: UnsafeMutablePointer<Float>, rows: Range<Int>? = nil) {
+        let ow = g.outW, h = g.height, w = g.width
+        let yr = rows ?? 0..<g.outH
         let perC = g.kernelH * g.kernelW
         Parallel.forEach(g.channels) { c in
             let dst = dx + c * h * w
             for r in 0..<perC {
                 let ky = r / g.kernelW, kx = r % g.kernelW
                 let src = col + (c * perC + r) * ld
-                for oy in 0..<oh {
+                for oy in yr {
                     let iy = oy * g.strideH - g.padH + ky
                     if iy < 0 || iy >= h { continue }
-                    let s = src + oy * ow, drow = dst + iy * w
+                    let s = src + (oy - yr.lowerBound) * ow, drow = dst + iy * w
                     for ox in 0..<ow {
                         let ix = ox * g.strideW - g.padW + kx
                         if ix >= 0 && ix < w { drow[ix] += s[ox] }

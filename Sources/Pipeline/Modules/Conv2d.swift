@@ -1,16 +1,15 @@
 // torch.nn.Conv2d (groups 1, dilation 1), weight [out, in, k, k].
 
 public struct Conv2d {
-    public var weight: Tensor
+    public var weight: Weight
     public var bias: Tensor?
     public let stride: Int, padding: Int
 
     public init(_ w: WeightScope, in inC: Int, out outC: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias hasBias: Bool = true) throws {
-        weight = try w.tensor("weight", [outC, inC, kernel, kernel])
+        weight = try w.weight("weight", [outC, inC, kernel, kernel])
         bias = hasBias ? try w.tensor("bias", [outC]) : nil
         self.stride = stride; self.padding = padding
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.conv2d(weight, bias, stride: stride, padding: padding) }
-    public var parameters: [Tensor] { [weight] + (bias.map { [$0] } ?? []) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.conv2d(weight.tensor, bias, stride: stride, padding: padding) }
 }

@@ -73,6 +73,17 @@ public final class WeightReader: @unchecked Sendable {
         throw WeightsError.shapeMismatch(key: stored, expected: shape, found: e.shape, file: f.path)
     }
 
+    /// As `tensor`, but half-precision data stays half in memory until used (see Weight).
+    public func weight(_ key: String, shape: [Int]) throws -> Weight {
+        if random == nil, let (f, stored) = owner[key], let e = try? f.entry(stored), e.dtype == .f16 || e.dtype == .bf16 {
+            let ok = e.shape == shape || (e.shape.count > shape.count && Array(e.shape.prefix(shape.count)) == shape
+                                           && e.shape.dropFirst(shape.count).allSatisfy { $0 == 1 })
+            guard ok else { throw WeightsError.shapeMismatch(key: stored, expected: shape, found: e.shape, file: f.path) }
+            return Weight(file: f, key: stored, shape: shape)
+        }
+        return Weight(try tensor(key, shape: shape))
+    }
+
     /// Shape of `key`, if present (used to infer optional structure).
     public func shape(_ key: String) -> [Int]? { owner[key].flatMap { try? $0.0.entry($0.1).shape } }
 
@@ -86,5 +97,6 @@ public struct WeightScope {
 
     public func callAsFunction(_ name: String) -> WeightScope { WeightScope(reader: reader, prefix: prefix + name + ".") }
     public func tensor(_ name: String, _ shape: [Int]) throws -> Tensor { try reader.tensor(prefix + name, shape: shape) }
+    public func weight(_ name: String, _ shape: [Int]) throws -> Weight { try reader.weight(prefix + name, shape: shape) }
     public func has(_ name: String) -> Bool { reader.has(prefix + name) }
 }
