@@ -57,3 +57,22 @@ final class PipelineParityTests: XCTestCase {
         XCTAssertEqual(seen, 2)
     }
 }
+
+final class Img2ImgParityTests: XCTestCase {
+    /// StableDiffusionImg2ImgPipeline, strength 0.6, 5 steps, seed 77 (posterior sample and
+    /// noise from one generator), four schedulers.
+    func testImg2ImgMatchesDiffusers() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let r = try Fixtures.file("sd/img2img.safetensors")
+        for (name, kind) in [("ddim", SchedulerKind.ddim), ("euler_a", .eulerAncestral), ("dpmpp_2m", .dpmpp2m), ("pndm", .pndm)] {
+            var req = GenerationRequest(prompt: "a knight with a red sword")
+            req.negativePrompt = "blurry"; req.steps = 5; req.guidanceScale = 6; req.width = 16; req.height = 16
+            req.scheduler = kind; req.seed = 77; req.strength = 0.6
+            req.initImage = try r.tensor("a.image")
+            let ours = try pipe.generate(req).latents, ref = try r.tensor("a.\(name)")
+            let scale = ref.toArray().map(abs).max()!
+            let err = zip(ours.toArray(), ref.toArray()).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(err, 2e-3 * scale, "\(name): max abs error \(err), reference max \(scale)")
+        }
+    }
+}

@@ -126,3 +126,19 @@ final class GenerateCommandTests: XCTestCase {
         try out.write(to: URL(fileURLWithPath: dst))
     }
 }
+
+final class Img2ImgCommandTests: XCTestCase {
+    func testInitImageRedrawsAPNG() throws {
+        let tmp = NSTemporaryDirectory()
+        let model = TroupeRun.fixture("sd/a")
+        let base = try TroupeRun.run(["generate", "--model", model, "--prompt", "a knight", "--steps", "3", "--width", "16", "--height", "16", "-o", tmp + "base.png"])
+        XCTAssertEqual(base.status, 0, base.stderr)
+        let r = try TroupeRun.run(["generate", "--model", model, "--prompt", "a wizard", "--steps", "4", "--init-image", tmp + "base.png",
+                                   "--strength", "0.5", "--scheduler", "ddim", "-o", tmp + "i2i.png", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp + "i2i.png"))
+        XCTAssertTrue(r.stderr.contains("2/2"), "strength 0.5 of 4 steps runs 2: \(r.stderr)")
+        let bad = try TroupeRun.run(["generate", "--model", model, "--prompt", "x", "--init-image", tmp + "base.png", "--strength", "1.5"])
+        XCTAssertEqual(bad.status, 2, bad.stderr)
+    }
+}

@@ -53,6 +53,12 @@ public final class DPMSolverMultistepScheduler: Scheduler {
     }
 
     public func scaleModelInput(_ sample: Tensor, index: Int) -> Tensor { sample }
+    /// α_t·x₀ + σ_t·z
+    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
+        let (a, s) = alphaSigma(sigmas[index])
+        return original * a + noise * s
+    }
+
     public func reset() { previousX0 = nil }
 
     private func alphaSigma(_ s: Float) -> (Float, Float) { let a = 1 / (s * s + 1).squareRoot(); return (a, s * a) }

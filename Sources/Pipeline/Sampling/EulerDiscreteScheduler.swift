@@ -49,6 +49,11 @@ public final class EulerDiscreteScheduler: Scheduler {
         return sample / (s * s + 1).squareRoot()
     }
 
+    /// x₀ + σ·z
+    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
+        original + noise * sigmas[index]
+    }
+
     public func reset() {}
 
     public func step(output: Tensor, index: Int, sample: Tensor, rng: inout TorchGenerator) -> Tensor {

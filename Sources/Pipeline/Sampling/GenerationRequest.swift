@@ -17,6 +17,10 @@ public struct GenerationRequest: Sendable, Equatable {
     public var clipSkip: Int = 1
     /// Unscaled initial noise [count, C, h, w]; nil draws it from `seed`.
     public var initLatents: Tensor? = nil
+    /// img2img: the starting image [1, 3, H, W] in [−1, 1], and how much of it to redraw
+    /// (0 keeps it, 1 ignores it).
+    public var initImage: Tensor? = nil
+    public var strength: Float = 0.75
 
     public init(prompt: String) { self.prompt = prompt }
 
@@ -24,6 +28,7 @@ public struct GenerationRequest: Sendable, Equatable {
         a.prompt == b.prompt && a.negativePrompt == b.negativePrompt && a.seed == b.seed && a.steps == b.steps
             && a.guidanceScale == b.guidanceScale && a.scheduler == b.scheduler && a.width == b.width
             && a.height == b.height && a.count == b.count && a.clipSkip == b.clipSkip
+            && a.strength == b.strength && a.initImage === b.initImage
             && (a.initLatents === b.initLatents || (a.initLatents?.toArray() == b.initLatents?.toArray() && a.initLatents?.shape == b.initLatents?.shape))
     }
 }

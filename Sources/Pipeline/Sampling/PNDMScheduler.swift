@@ -33,6 +33,10 @@ public final class PNDMScheduler: Scheduler {
     }
 
     public func scaleModelInput(_ sample: Tensor, index: Int) -> Tensor { sample }
+    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
+        addNoiseAlphaBar(original, noise, alphaBar: schedule.alphasCumprod[Int(timesteps[index])])
+    }
+
     public func reset() { ets = []; counter = 0; curSample = nil }
 
     public func step(output: Tensor, index: Int, sample: Tensor, rng: inout TorchGenerator) -> Tensor {

@@ -14,6 +14,22 @@ public protocol Scheduler: AnyObject {
     func step(output: Tensor, index: Int, sample: Tensor, rng: inout TorchGenerator) -> Tensor
     /// Forgets multistep history (a new image).
     func reset()
+    /// The noised sample at step `index` for img2img: x₀ carried to that step's noise level.
+    func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor
+}
+
+extension Scheduler {
+    /// The first step of an img2img run of `strength` (diffusers get_timesteps):
+    /// t_start = steps − min(⌊steps·strength⌋, steps), counted in this scheduler's timesteps.
+    public func startIndex(steps: Int, strength: Float) -> Int {
+        let initSteps = Swift.min(Int(Float(steps) * strength), steps)
+        return Swift.max(steps - initSteps, 0)
+    }
+}
+
+/// add_noise of the ᾱ-parameterised schedulers (DDIM, DDPM, PNDM): √ᾱ_t·x₀ + √(1−ᾱ_t)·z.
+func addNoiseAlphaBar(_ x0: Tensor, _ noise: Tensor, alphaBar a: Float) -> Tensor {
+    x0 * a.squareRoot() + noise * (1 - a).squareRoot()
 }
 
 public enum SchedulerKind: String, CaseIterable, Sendable {

@@ -6,6 +6,9 @@
 //                  ε = ε_u + s·(ε_c − ε_u)                (classifier-free guidance, scale s)
 //                  x = scheduler.step(ε, x)
 //   image = clamp(VAE.decode(x / scaling_factor)/2 + 1/2, 0, 1) · 255, rounded
+// img2img (StableDiffusionImg2ImgPipeline): x₀ = scaling_factor · (μ + σ·z₁) from the VAE
+// posterior, x = add_noise(x₀, z₂, t_start), and the loop runs from t_start; z₁ then z₂ are
+// drawn from the generator in that order.
 
 import Foundation
 
@@ -71,6 +74,10 @@ public final class StableDiffusionPipeline {
         }
         let lf = vae.config.downsampleFactor
         let shape = [r.count, unet.config.inChannels, height / lf, width / lf]
+        if let image = r.initImage, image.shape != [1, 3, height, width] {
+            throw GenerationError.badValue("init image has shape \(image.shape), this request needs [1, 3, \(height), \(width)]")
+        }
+        guard r.strength >= 0, r.strength <= 1 else { throw GenerationError.badValue("strength must be in 0…1, got \(r.strength)") }
         if let given = r.initLatents, given.shape != shape {
             throw GenerationError.badValue("init latents have shape \(given.shape), this request needs \(shape)")
         }
@@ -78,11 +85,23 @@ public final class StableDiffusionPipeline {
             let (scheduler, schedulerName) = try scheduler(for: r)
             var rng = TorchGenerator(seed: r.seed)
             let context = encodePrompts(r)
-            let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
-            var x = noise * scheduler.initNoiseSigma
-            let total = scheduler.timesteps.count
-            for (i, t) in scheduler.timesteps.enumerated() {
-                if !progress(i, total) { throw GenerationError.cancelled }
+            var x: Tensor
+            var first = 0
+            if let image = r.initImage {
+                first = scheduler.startIndex(steps: r.steps, strength: r.strength)
+                let (mean, logVar) = vae.encode(image)
+                let std = (logVar.clamped(-30, 20) * 0.5).exp()
+                let posterior = mean + std * Tensor.randn(mean.shape, using: &rng)
+                let x0 = (posterior * vae.config.scalingFactor).expanded(shape).contiguous()
+                let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
+                x = first < scheduler.timesteps.count ? scheduler.addNoise(x0, noise: noise, index: first) : x0
+            } else {
+                let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
+                x = noise * scheduler.initNoiseSigma
+            }
+            let total = scheduler.timesteps.count - first
+            for (i, t) in scheduler.timesteps.enumerated() where i >= first {
+                if !progress(i - first, total) { throw GenerationError.cancelled }
                 let input = scheduler.scaleModelInput(x, index: i)
                 let eps = unet(Tensor.concat([input, input], dim: 0), timesteps: [t], context: context).sample
                 let uncond = eps.sliced(0, 0..<r.count), cond = eps.sliced(0, r.count..<(2 * r.count))

@@ -35,6 +35,10 @@ struct Generate: ParsableCommand {
     var initLatents: String?
     @Option(name: .customLong("output-latents"), help: "Write the final latents (before VAE decode) as `latents` to this safetensors file.")
     var outputLatents: String?
+    @Option(name: .customLong("init-image"), help: "img2img: start from this PNG (its size must be a multiple of the model's factor).")
+    var initImage: String?
+    @Option(help: "img2img: how much of the init image to redraw, 0…1.")
+    var strength: Float = 0.75
     @Option(name: .customLong("from-png"), help: "Start from the settings stored in a PNG's parameters chunk (flags override them).")
     var fromPNG: String?
     @Option(name: .shortAndLong, help: "Output PNG path (with --count N: OUT.png, OUT-2.png, …).")
@@ -80,6 +84,14 @@ struct Generate: ParsableCommand {
             r.count = count ?? 1
         }
         r.clipSkip = clipSkip ?? base.clipSkip ?? 1
+        if let initImage {
+            let img: RGBImage
+            do { img = try PNGCodec.read(path: initImage) } catch { throw StudioError.wrap(error) }
+            r.initImage = ImageTensors.tensor(from: img)
+            r.strength = strength
+            r.width = width ?? img.width
+            r.height = height ?? img.height
+        }
         if let initLatents {
             do { r.initLatents = try SafetensorsFile(path: initLatents).tensor("latents").clone() } catch { throw StudioError.wrap(error) }
             r.count = r.initLatents!.shape[0]
