@@ -92,3 +92,14 @@ final class SingleFileTests: XCTestCase {
         }
     }
 }
+
+final class TiledDecodeTests: XCTestCase {
+    /// 20×14 latents in tiles of 8 with 25% overlap against diffusers' enable_tiling() decode.
+    func testTiledDecodeMatchesDiffusers() throws {
+        let vae = try DiffusersFolder(path: Fixtures.url("sd/a").path).vae()
+        let r = try Fixtures.file("sd/vae-tiled.safetensors")
+        XCTAssertEqual(vae.tileLatentSize, Int(try r.tensor("tile_latent").item()))
+        let out = GradMode.noGrad { vae.decodeTiled(try! r.tensor("z")) }
+        assertClose(out, try r.tensor("decoded"), tol: 1e-4, "tiled decode")
+    }
+}

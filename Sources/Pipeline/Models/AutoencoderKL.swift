@@ -16,12 +16,14 @@ public struct VAEConfig: Codable, Sendable, Equatable {
     public var scalingFactor: Float = 0.18215
     public var useQuantConv = true, usePostQuantConv = true
     public var midBlockAddAttention = true
+    /// Training image size; sets the tile size of tiled decoding.
+    public var sampleSize = 512
 
     enum CodingKeys: String, CodingKey {
         case inChannels = "in_channels", outChannels = "out_channels", latentChannels = "latent_channels"
         case blockOutChannels = "block_out_channels", layersPerBlock = "layers_per_block", normNumGroups = "norm_num_groups"
         case scalingFactor = "scaling_factor", useQuantConv = "use_quant_conv", usePostQuantConv = "use_post_quant_conv"
-        case midBlockAddAttention = "mid_block_add_attention"
+        case midBlockAddAttention = "mid_block_add_attention", sampleSize = "sample_size"
     }
 
     public init() {}
@@ -36,6 +38,7 @@ public struct VAEConfig: Codable, Sendable, Equatable {
         s.scalingFactor = try get(.scalingFactor, s.scalingFactor); s.useQuantConv = try get(.useQuantConv, s.useQuantConv)
         s.usePostQuantConv = try get(.usePostQuantConv, s.usePostQuantConv)
         s.midBlockAddAttention = try get(.midBlockAddAttention, s.midBlockAddAttention)
+        s.sampleSize = try get(.sampleSize, s.sampleSize)
         self = s
     }
 
@@ -149,5 +152,57 @@ public struct AutoencoderKL {
             if let us = level.resample { h = us(h.upsampleNearest2x()) }
         }
         return decConvOut(decNorm(h).silu())
+    }
+}
+
+extension AutoencoderKL {
+    /// Latent tile side for tiled decoding (diffusers: sample_size / 2^(levels−1); 64 for SD).
+    public var tileLatentSize: Int { config.sampleSize / config.downsampleFactor }
+
+    /// Decodes in overlapping tiles of `tile` latents (25% overlap, linear blending across the
+    /// seams), as diffusers' AutoencoderKL.tiled_decode with enable_tiling(): memory is bounded
+    /// by one tile whatever the image size. Latents no larger than a tile decode whole.
+    public func decodeTiled(_ z: Tensor, tile: Int? = nil) -> Tensor {
+        let t = tile ?? tileLatentSize
+        guard z.shape[2] > t || z.shape[3] > t else { return decode(z) }
+        let f = config.downsampleFactor
+        let sampleTile = t * f
+        let step = Int(Float(t) * 0.75)
+        let blend = Int(Float(sampleTile) * 0.25)
+        let limit = sampleTile - blend
+        var rows: [[Tensor]] = []
+        for i in stride(from: 0, to: z.shape[2], by: step) {
+            var row: [Tensor] = []
+            for j in stride(from: 0, to: z.shape[3], by: step) {
+                let piece = z.sliced(2, i..<Swift.min(i + t, z.shape[2])).sliced(3, j..<Swift.min(j + t, z.shape[3])).contiguous()
+                row.append(decode(piece).contiguous())
+            }
+            rows.append(row)
+        }
+        // Blend in place, in diffusers' order: each tile takes the already blended tiles above
+        // and to its left.
+        var resultRows: [Tensor] = []
+        for i in rows.indices {
+            var pieces: [Tensor] = []
+            for j in rows[i].indices {
+                let cur = rows[i][j]
+                if i > 0 { AutoencoderKL.blend(rows[i - 1][j], into: cur, extent: blend, axis: 2) }
+                if j > 0 { AutoencoderKL.blend(rows[i][j - 1], into: cur, extent: blend, axis: 3) }
+                pieces.append(cur.sliced(2, 0..<Swift.min(limit, cur.shape[2])).sliced(3, 0..<Swift.min(limit, cur.shape[3])))
+            }
+            resultRows.append(Tensor.concat(pieces, dim: 3))
+        }
+        return Tensor.concat(resultRows, dim: 2)
+    }
+
+    /// b[..., k, ...] = a[..., −e + k, ...]·(1 − k/e) + b[..., k, ...]·(k/e) for k < e along `axis`.
+    static func blend(_ a: Tensor, into b: Tensor, extent: Int, axis: Int) {
+        let e = Swift.min(a.shape[axis], b.shape[axis], extent)
+        for k in 0..<e {
+            let w = Float(k) / Float(e)
+            let src = a.sliced(axis, (a.shape[axis] - e + k)..<(a.shape[axis] - e + k + 1))
+            let dst = b.sliced(axis, k..<(k + 1))
+            dst.assign(src * (1 - w) + dst * w)
+        }
     }
 }

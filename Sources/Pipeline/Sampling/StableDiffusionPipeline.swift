@@ -114,10 +114,11 @@ public final class StableDiffusionPipeline {
         }
     }
 
-    /// Latents → RGB8 HWC buffers, one image at a time (bounded memory).
+    /// Latents → RGB8 HWC buffers, one image at a time, in tiles when larger than the VAE's
+    /// training size (bounded memory at any size).
     public func decodeToRGB8(_ latents: Tensor) -> [[UInt8]] {
         (0..<latents.shape[0]).map { i in
-            let img = vae.decode(latents.sliced(0, i..<(i + 1)) / vae.config.scalingFactor).contiguous()
+            let img = vae.decodeTiled(latents.sliced(0, i..<(i + 1)) / vae.config.scalingFactor).contiguous()
             let (h, w) = (img.shape[2], img.shape[3])
             let p = img.dataPointer
             var out = [UInt8](repeating: 0, count: h * w * 3)
