@@ -103,3 +103,55 @@ final class TiledDecodeTests: XCTestCase {
         assertClose(out, try r.tensor("decoded"), tol: 1e-4, "tiled decode")
     }
 }
+
+final class UNetHookTests: XCTestCase {
+    func load() throws -> (UNet2DConditionModel, Tensor, Tensor) {
+        let unet = try DiffusersFolder(path: Fixtures.url("sd/a").path).unet()
+        let r = try Fixtures.file("sd/a.safetensors")
+        return (unet, try r.tensor("unet.sample"), try r.tensor("unet.context"))
+    }
+
+    /// A LoRA adapter on a layer equals merging scale·B·A into that layer's weight.
+    func testLoRAAdapterEqualsMergedWeight() throws {
+        let (unet, x, ctx) = try load()
+        let path = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q"
+        let layer = try XCTUnwrap(unet.linears[path])
+        XCTAssertNotNil(unet.linears["time_embedding.linear_1"])
+        XCTAssertNotNil(unet.linears["mid_block.attentions.0.transformer_blocks.0.ff.net.2"])
+        var rng = SplitMixRandom(seed: 4)
+        let a = Tensor.randn([2, layer.inFeatures], using: &rng) * 0.5, b = Tensor.randn([layer.outFeatures, 2], using: &rng) * 0.5
+        let input = Tensor.randn([3, layer.inFeatures], using: &rng)
+        let merged = layer.weight.tensor + b.matmul(a) * 0.75
+        layer.adapters = [LowRankAdapter(down: a, up: b, scale: 0.75)]
+        assertClose(layer(input), input.linear(merged, layer.bias), tol: 1e-5, "adapter vs merged")
+        // …and it reaches the UNet's output.
+        let with = GradMode.noGrad { unet(x, timesteps: [500], context: ctx).sample }
+        layer.adapters = []
+        let without = GradMode.noGrad { unet(x, timesteps: [500], context: ctx).sample }
+        XCTAssertGreaterThan((with - without).square().sum().item(), 1e-6)
+        assertClose(without, try Fixtures.file("sd/a.safetensors").tensor("unet.eps_t500"), tol: 1e-4, "adapter removed")
+    }
+
+    /// The cross-attention hook sees every attn2 with its queries, and its term is added.
+    final class Recorder: CrossAttentionExtension {
+        var calls: [(String, [Int], Int)] = []
+        var add: Float = 0
+        func extra(layer: String, query: Tensor, heads: Int) -> Tensor? {
+            calls.append((layer, query.shape, heads))
+            return add == 0 ? nil : Tensor(filled: add, shape: query.shape)
+        }
+    }
+
+    func testCrossAttentionHookIsCalledForEveryCrossAttention() throws {
+        let (unet, x, ctx) = try load()
+        let rec = Recorder()
+        let base = GradMode.noGrad { unet(x, timesteps: [500], context: ctx, extension: rec).sample }
+        assertClose(base, try Fixtures.file("sd/a.safetensors").tensor("unet.eps_t500"), tol: 1e-4, "nil term changes nothing")
+        let attn2 = unet.linears.keys.filter { $0.hasSuffix("attn2.to_q") }.count
+        XCTAssertEqual(rec.calls.count, attn2)
+        XCTAssertTrue(rec.calls.allSatisfy { $0.0.hasSuffix("attn2") && $0.1[0] == x.shape[0] })
+        rec.add = 0.1
+        let shifted = GradMode.noGrad { unet(x, timesteps: [500], context: ctx, extension: rec).sample }
+        XCTAssertGreaterThan((shifted - base).square().sum().item(), 1e-6)
+    }
+}

@@ -16,6 +16,8 @@ public struct CLIPTextModel {
     }
 
     public let config: CLIPTextConfig
+    /// Every Linear layer by module path, for attaching LoRA adapters.
+    public let linears: [String: Linear]
     let tokenEmbedding: Tensor, positionEmbedding: Tensor
     let layers: [Layer]
     let finalNorm: LayerNorm
@@ -38,6 +40,7 @@ public struct CLIPTextModel {
                          fc2: try Linear(l("mlp")("fc2"), in: config.intermediateSize, out: d))
         }
         finalNorm = try LayerNorm(root("final_layer_norm"), dim: d, eps: eps)
+        linears = reader.linears
     }
 
     /// Context for the UNet: [B, L, hidden] from token ids [B][L].

@@ -24,6 +24,8 @@ public struct UNet2DConditionModel {
     struct UpBlock { let resnets: [ResnetBlock2D]; let attentions: [Transformer2D]; let upsample: Conv2d? }
 
     public let config: UNetConfig
+    /// Every Linear layer by module path, for attaching LoRA adapters.
+    public let linears: [String: Linear]
     let timeLinear1: Linear, timeLinear2: Linear
     let convIn: Conv2d
     let down: [DownBlock]
@@ -87,10 +89,13 @@ public struct UNet2DConditionModel {
         up = ups
         normOut = try GroupNorm(w("conv_norm_out"), groups: groups, channels: ch[0], eps: eps)
         convOut = try Conv2d(w("conv_out"), in: ch[0], out: c.outChannels, kernel: 3, padding: 1)
+        linears = reader.linears
     }
 
-    /// One denoising evaluation. `timesteps` has one value per batch row (or one for all).
-    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor) -> UNetOutput {
+    /// One denoising evaluation. `timesteps` has one value per batch row (or one for all);
+    /// `extension` adds extra tokens to every cross-attention (identity embedding).
+    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor,
+                               extension ext: CrossAttentionExtension? = nil) -> UNetOutput {
         let b = x.shape[0]
         let ts = timesteps.count == 1 ? Array(repeating: timesteps[0], count: b) : timesteps
         precondition(ts.count == b, "\(ts.count) timesteps for a batch of \(b)")
@@ -104,19 +109,19 @@ public struct UNet2DConditionModel {
         for block in down {
             for (j, resnet) in block.resnets.enumerated() {
                 h = resnet(h, temb)
-                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context) }
+                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context, extension: ext) }
                 skips.append(h)
             }
             if let ds = block.downsample { h = ds(h); skips.append(h) }
         }
         h = midResnets[0](h, temb)
-        h = midAttention(h, context: context)
+        h = midAttention(h, context: context, extension: ext)
         h = midResnets[1](h, temb)
         let mid = h
         for block in up {
             for (j, resnet) in block.resnets.enumerated() {
                 h = resnet(Tensor.concat([h, skips.removeLast()], dim: 1), temb)
-                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context) }
+                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context, extension: ext) }
             }
             if let us = block.upsample { h = us(h.upsampleNearest2x()) }
         }

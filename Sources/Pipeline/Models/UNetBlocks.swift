@@ -34,10 +34,20 @@ public struct ResnetBlock2D {
     }
 }
 
+/// A hook into every cross-attention layer (IP-Adapter-style decoupled attention: extra
+/// tokens with their own key/value projections). Its result is added to the layer's attention
+/// output before `to_out`, as diffusers' IPAdapterAttnProcessor does.
+public protocol CrossAttentionExtension {
+    /// The term to add at cross-attention layer `layer` (module path, "…attn2") for projected
+    /// queries `query` [B, L, C] over `heads` heads; nil adds nothing.
+    func extra(layer: String, query: Tensor, heads: Int) -> Tensor?
+}
+
 /// diffusers' Attention with the default processor: softmax(q kᵀ / √d) v over `heads` heads.
 public struct AttentionBlock {
     let q: Linear, k: Linear, v: Linear, out: Linear
     let heads: Int
+    let path: String
 
     init(_ w: WeightScope, queryDim: Int, contextDim: Int, heads: Int, bias: Bool) throws {
         q = try Linear(w("to_q"), in: queryDim, out: queryDim, bias: bias)
@@ -45,11 +55,15 @@ public struct AttentionBlock {
         v = try Linear(w("to_v"), in: contextDim, out: queryDim, bias: bias)
         out = try Linear(w("to_out")("0"), in: queryDim, out: queryDim)
         self.heads = heads
+        path = String(w.prefix.dropLast())
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor? = nil, extension ext: CrossAttentionExtension? = nil) -> Tensor {
         let c = context ?? x
-        return out(Tensor.attention(q: q(x), k: k(c), v: v(c), heads: heads))
+        let query = q(x)
+        var h = Tensor.attention(q: query, k: k(c), v: v(c), heads: heads)
+        if let ext, let extra = ext.extra(layer: path, query: query, heads: heads) { h = h + extra }
+        return out(h)
     }
 }
 
@@ -68,9 +82,9 @@ struct BasicTransformerBlock {
         ff2 = try Linear(w("ff")("net")("2"), in: dim * 4, out: dim)
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, extension ext: CrossAttentionExtension?) -> Tensor {
         var h = x + attn1(norm1(x))
-        h = h + attn2(norm2(h), context: context)
+        h = h + attn2(norm2(h), context: context, extension: ext)
         let p = ff1(norm3(h))
         let inner = p.shape[p.rank - 1] / 2
         let geglu = p.sliced(-1, 0..<inner) * p.sliced(-1, inner..<(2 * inner)).gelu()
@@ -96,13 +110,13 @@ struct Transformer2D {
         blocks = try (0..<layers).map { try BasicTransformerBlock(w("transformer_blocks")("\($0)"), dim: channels, contextDim: contextDim, heads: heads) }
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, extension ext: CrossAttentionExtension? = nil) -> Tensor {
         let (b, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         func tokens(_ t: Tensor) -> Tensor { t.permuted([0, 2, 3, 1]).reshaped([b, h * wd, c]) }
         func image(_ t: Tensor) -> Tensor { t.reshaped([b, h, wd, c]).permuted([0, 3, 1, 2]) }
         var t = norm(x)
         t = projInConv.map { tokens($0(t)) } ?? projInLinear!(tokens(t))
-        for block in blocks { t = block(t, context: context) }
+        for block in blocks { t = block(t, context: context, extension: ext) }
         let out = projOutConv.map { $0(image(t).contiguous()) } ?? image(projOutLinear!(t))
         return out + x
     }

@@ -1,15 +1,38 @@
-// torch.nn.Linear: y = x·Wᵀ + b, weight [out, in].
+// torch.nn.Linear: y = x·Wᵀ + b, weight [out, in], plus optional low-rank adapters
+// (LoRA: y += scale · (x·Aᵀ)·Bᵀ, A = down [r, in], B = up [out, r]) attached at run time.
+// A class, so an adapter attached through a model's `linears` registry reaches the layer.
 
-public struct Linear {
-    public var weight: Weight
-    public var bias: Tensor?
+public final class Linear {
+    public let weight: Weight
+    public let bias: Tensor?
+    public var adapters: [LowRankAdapter] = []
 
     public init(weight: Tensor, bias: Tensor?) { self.weight = Weight(weight); self.bias = bias }
 
     public init(_ w: WeightScope, in inF: Int, out outF: Int, bias hasBias: Bool = true) throws {
         weight = try w.weight("weight", [outF, inF])
         bias = hasBias ? try w.tensor("bias", [outF]) : nil
+        w.reader.register(self, at: String(w.prefix.dropLast()))
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight.tensor, bias) }
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var y = x.linear(weight.tensor, bias)
+        for a in adapters where a.scale != 0 { y = y + x.linear(a.down, nil).linear(a.up, nil) * a.scale }
+        return y
+    }
+}
+
+/// One LoRA pair for a Linear layer.
+public struct LowRankAdapter {
+    public var down: Tensor   // [rank, in]
+    public var up: Tensor     // [out, rank]
+    public var scale: Float
+
+    public init(down: Tensor, up: Tensor, scale: Float) {
+        precondition(down.rank == 2 && up.rank == 2 && down.shape[0] == up.shape[1], "LoRA down \(down.shape) / up \(up.shape) ranks differ")
+        self.down = down; self.up = up; self.scale = scale
+    }
 }

@@ -52,6 +52,11 @@ public final class WeightReader: @unchecked Sendable {
     private var random: SplitMixRandom?
 
     public var keys: [String] { Array(owner.keys) }
+
+    /// Linear layers built from this reader, by module path ("…attn2.to_q"): where LoRA
+    /// adapters attach.
+    public private(set) var linears: [String: Linear] = [:]
+    func register(_ layer: Linear, at path: String) { linears[path] = layer }
     public func has(_ key: String) -> Bool { owner[key] != nil }
 
     /// The tensor stored under `key`, which must have `shape`.
