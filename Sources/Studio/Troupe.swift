@@ -13,7 +13,7 @@ struct Troupe: ParsableCommand {
     )
 
     static func main() {
-        quietenBLASThreads()
+        tuneRuntimeEnvironment()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -22,15 +22,21 @@ struct Troupe: ParsableCommand {
         }
     }
 
-    /// OpenBLAS worker threads spin (sched_yield) for ~2^28 cycles after each GEMM, stealing
-    /// the cores from Troupe's own parallel loops between GEMMs (measured: 4% of an SD 1.5
-    /// UNet step). The timeout is read once when the library loads, so set it and re-exec.
-    static func quietenBLASThreads() {
-        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
-        var argv = CommandLine.unsafeArgv
-        execv("/proc/self/exe", argv)
-        _ = argv  // exec failed (no /proc): carry on with the default timeout
+    /// Settings read once when a process starts, so they are put in the environment (where
+    /// the user has not set them) and the process re-executes itself:
+    /// - OpenBLAS worker threads spin (sched_yield) for ~2^28 cycles after each GEMM, taking
+    ///   the cores from Troupe's own parallel loops between GEMMs (4% of an SD 1.5 UNet step).
+    /// - Tensors of 1–256 MB are allocated and freed every layer; glibc serves them with fresh
+    ///   mmaps or trims freed heap back to the kernel, so each allocation page-faults its
+    ///   memory in again (11%: 17.6 → 15.6 s per step). Keep them on the heap.
+    static func tuneRuntimeEnvironment() {
+        let settings = [("OPENBLAS_THREAD_TIMEOUT", "4"), ("MALLOC_MMAP_THRESHOLD_", String(256 << 20)),
+                        ("MALLOC_TRIM_THRESHOLD_", String(Int32.max))]
+        var changed = false
+        for (k, v) in settings where getenv(k) == nil { setenv(k, v, 1); changed = true }
+        guard changed else { return }
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // exec failed (no /proc): carry on with the defaults
     }
 
     /// Prints the error and exits with the code of design §7.
