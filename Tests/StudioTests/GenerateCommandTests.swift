@@ -142,3 +142,20 @@ final class Img2ImgCommandTests: XCTestCase {
         XCTAssertEqual(bad.status, 2, bad.stderr)
     }
 }
+
+final class LoRACommandTests: XCTestCase {
+    func testLoRAChangesTheImageAndTravelsInThePNG() throws {
+        let tmp = NSTemporaryDirectory()
+        let model = TroupeRun.fixture("sd/a"), lora = TroupeRun.fixture("sd/lora-kohya.safetensors")
+        let common = ["generate", "--model", model, "--prompt", "a knight", "--steps", "3", "--width", "16", "--height", "16", "--seed", "2"]
+        XCTAssertEqual(try TroupeRun.run(common + ["-o", tmp + "plain.png"]).status, 0)
+        let r = try TroupeRun.run(common + ["--lora", lora + ":3", "-o", tmp + "lora.png"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNotEqual(FileManager.default.contents(atPath: tmp + "plain.png"), FileManager.default.contents(atPath: tmp + "lora.png"))
+        let again = try TroupeRun.run(["generate", "--model", model, "--from-png", tmp + "lora.png", "-o", tmp + "lora2.png"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(FileManager.default.contents(atPath: tmp + "lora2.png"), FileManager.default.contents(atPath: tmp + "lora.png"))
+        let bad = try TroupeRun.run(common + ["--lora", TroupeRun.fixture("python_written.safetensors")])
+        XCTAssertEqual(bad.status, 2, bad.stderr)
+    }
+}

@@ -16,8 +16,9 @@ public struct CLIPTextModel {
     }
 
     public let config: CLIPTextConfig
-    /// Every Linear layer by module path, for attaching LoRA adapters.
+    /// Every Linear (and Conv2d) layer by module path, for attaching LoRA adapters.
     public let linears: [String: Linear]
+    public let convs: [String: Conv2d]
     let tokenEmbedding: Tensor, positionEmbedding: Tensor
     let layers: [Layer]
     let finalNorm: LayerNorm
@@ -41,6 +42,7 @@ public struct CLIPTextModel {
         }
         finalNorm = try LayerNorm(root("final_layer_norm"), dim: d, eps: eps)
         linears = reader.linears
+        convs = reader.convs
     }
 
     /// Context for the UNet: [B, L, hidden] from token ids [B][L].

@@ -24,8 +24,9 @@ public struct UNet2DConditionModel {
     struct UpBlock { let resnets: [ResnetBlock2D]; let attentions: [Transformer2D]; let upsample: Conv2d? }
 
     public let config: UNetConfig
-    /// Every Linear layer by module path, for attaching LoRA adapters.
+    /// Every Linear (and Conv2d) layer by module path, for attaching LoRA adapters.
     public let linears: [String: Linear]
+    public let convs: [String: Conv2d]
     let timeLinear1: Linear, timeLinear2: Linear
     let convIn: Conv2d
     let down: [DownBlock]
@@ -90,6 +91,7 @@ public struct UNet2DConditionModel {
         normOut = try GroupNorm(w("conv_norm_out"), groups: groups, channels: ch[0], eps: eps)
         convOut = try Conv2d(w("conv_out"), in: ch[0], out: c.outChannels, kernel: 3, padding: 1)
         linears = reader.linears
+        convs = reader.convs
     }
 
     /// One denoising evaluation. `timesteps` has one value per batch row (or one for all);

@@ -25,14 +25,15 @@ public final class Linear {
     }
 }
 
-/// One LoRA pair for a Linear layer.
+/// One LoRA pair: for a Linear, down [rank, in] and up [out, rank]; for a Conv2d, down
+/// [rank, in, k, k] and up [out, rank, 1, 1].
 public struct LowRankAdapter {
-    public var down: Tensor   // [rank, in]
-    public var up: Tensor     // [out, rank]
+    public var down: Tensor
+    public var up: Tensor
     public var scale: Float
 
     public init(down: Tensor, up: Tensor, scale: Float) {
-        precondition(down.rank == 2 && up.rank == 2 && down.shape[0] == up.shape[1], "LoRA down \(down.shape) / up \(up.shape) ranks differ")
+        precondition(down.shape[0] == up.shape[1], "LoRA down \(down.shape) / up \(up.shape) ranks differ")
         self.down = down; self.up = up; self.scale = scale
     }
 }

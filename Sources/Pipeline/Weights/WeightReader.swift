@@ -56,7 +56,10 @@ public final class WeightReader: @unchecked Sendable {
     /// Linear layers built from this reader, by module path ("…attn2.to_q"): where LoRA
     /// adapters attach.
     public private(set) var linears: [String: Linear] = [:]
+    /// Conv layers by module path, likewise.
+    public private(set) var convs: [String: Conv2d] = [:]
     func register(_ layer: Linear, at path: String) { linears[path] = layer }
+    func register(_ layer: Conv2d, at path: String) { convs[path] = layer }
     public func has(_ key: String) -> Bool { owner[key] != nil }
 
     /// The tensor stored under `key`, which must have `shape`.

@@ -35,6 +35,8 @@ struct Generate: ParsableCommand {
     var initLatents: String?
     @Option(name: .customLong("output-latents"), help: "Write the final latents (before VAE decode) as `latents` to this safetensors file.")
     var outputLatents: String?
+    @Option(name: .customLong("lora"), help: "LoRA file (kohya or PEFT layout) with an optional multiplier, FILE[:SCALE]; repeatable.")
+    var loras: [String] = []
     @Option(name: .customLong("init-image"), help: "img2img: start from this PNG (its size must be a multiple of the model's factor).")
     var initImage: String?
     @Option(help: "img2img: how much of the init image to redraw, 0…1.")
@@ -100,6 +102,25 @@ struct Generate: ParsableCommand {
         return (r, keep)
     }
 
+    static let loraField = "Troupe LoRA"
+
+    /// --lora FILE[:SCALE] values (or, with --from-png and no --lora, the PNG's own).
+    func loraSpecifications() throws -> [(String, Float)] {
+        var specs = loras
+        if specs.isEmpty, let fromPNG, let text = try? PNGCodec.readText(path: fromPNG),
+           let p = text.first(where: { $0.0 == GenerationParameters.chunkKey }),
+           let field = GenerationParameters(text: p.1).extra.first(where: { $0.0 == Generate.loraField }) {
+            specs = field.1.split(separator: "|").map(String.init)
+        }
+        return try specs.map { spec in
+            if let colon = spec.lastIndex(of: ":"), let scale = Float(spec[spec.index(after: colon)...]) {
+                return (String(spec[..<colon]), scale)
+            }
+            guard !spec.isEmpty else { throw StudioError.badInput("--lora needs FILE[:SCALE]") }
+            return (spec, 1)
+        }
+    }
+
     func outputPaths(_ n: Int, seed: UInt64) -> [String] {
         let base = output ?? "troupe-\(seed).png"
         if n == 1 { return [base] }
@@ -110,6 +131,12 @@ struct Generate: ParsableCommand {
     func run() throws {
         let (req, keep) = try request()
         let (pipeline, modelName) = try ModelLocator.loadPipeline(model)
+        let loraSpecs = try loraSpecifications()
+        for (path, scale) in loraSpecs {
+            do { try LoRAFile(path: path).apply(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
+                throw StudioError.wrap(error)
+            }
+        }
         let interrupt = InterruptFlag.install()
         let progress = ProgressLine(label: "generate", quiet: false)
         let start = Date()
@@ -131,6 +158,7 @@ struct Generate: ParsableCommand {
                 p.cfgScale = Double(req.guidanceScale); p.seed = req.seed; p.width = result.width; p.height = result.height
                 p.model = modelName; p.clipSkip = req.clipSkip
                 if result.images.count > 1 { p.extra.append(("Batch index", String(i))); p.extra.append(("Batch size", String(result.images.count))) }
+                if !loraSpecs.isEmpty { p.extra.append((Generate.loraField, loraSpecs.map { "\($0.0):\($0.1)" }.joined(separator: "|"))) }
                 try PNGCodec.write(RGBImage(width: result.width, height: result.height, pixels: pixels), to: paths[n],
                                    text: [(GenerationParameters.chunkKey, p.text)])
             }
