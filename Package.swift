@@ -48,7 +48,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PreviewTests", dependencies: ["Preview"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TUITests", dependencies: ["TUI"]),
-        .testTarget(name: "StudioTests", dependencies: ["Studio"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Preview"]),
     ],
     swiftLanguageModes: [.v5]
 )

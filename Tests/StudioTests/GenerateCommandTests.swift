@@ -159,3 +159,32 @@ final class LoRACommandTests: XCTestCase {
         XCTAssertEqual(bad.status, 2, bad.stderr)
     }
 }
+
+final class ShowAndDoctorCommandTests: XCTestCase {
+    func testShowRendersAndReportsBadFiles() throws {
+        let png = TroupeRun.repo.appendingPathComponent("Tests/PreviewTests/Fixtures/rgba.png").path
+        let ok = try TroupeRun.run(["show", "--graphics", "blocks", png])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("▀") && ok.stdout.contains("\u{1B}[38;2;"), ok.stdout)
+        let ascii = try TroupeRun.run(["show", png])   // not a terminal → ASCII
+        XCTAssertEqual(ascii.status, 0)
+        XCTAssertFalse(ascii.stdout.contains("\u{1B}"), "no escapes when stdout is not a terminal")
+        let notPNG = NSTemporaryDirectory() + "troupe-notpng.png"
+        try Data("not a png".utf8).write(to: URL(fileURLWithPath: notPNG))
+        let bad = try TroupeRun.run(["show", "--graphics", "ascii", png, notPNG])
+        XCTAssertEqual(bad.status, 2, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains(notPNG), bad.stderr)
+        XCTAssertTrue(bad.stdout.contains("rgba.png"), "the good file was still shown")
+        XCTAssertEqual(try TroupeRun.run(["show", "--graphics", "nope", png]).status, 2)
+    }
+
+    func testDoctorReportsEverySection() throws {
+        let r = try TroupeRun.run(["doctor", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        for key in ["blas", "threads", "term", "graphics", "graphics_reason", "sixel", "cell_width", "store", "default_model"] {
+            XCTAssertNotNil(obj[key], key)
+        }
+        XCTAssertTrue((obj["blas"] as? String)?.contains("OpenBLAS") ?? false)
+    }
+}
