@@ -12,6 +12,8 @@ public struct GraphicsDecision: Sendable {
     public let reason: String
     public let colorRegisters: Int
     public let cellSize: (width: Int, height: Int)
+    /// Largest sixel image the terminal draws (XTSMGRAPHICS), when it said.
+    public let maxSixelSize: (width: Int, height: Int)?
 
     /// Cell size when the terminal does not say (a common 10×20 px cell).
     public static let defaultCell = (width: 10, height: 20)
@@ -20,7 +22,7 @@ public struct GraphicsDecision: Sendable {
         let cell = replies?.cellSize ?? defaultCell
         let registers = replies?.colorRegisters ?? 256
         func d(_ m: GraphicsMode, _ why: String) -> GraphicsDecision {
-            GraphicsDecision(mode: m, reason: why, colorRegisters: registers, cellSize: cell)
+            GraphicsDecision(mode: m, reason: why, colorRegisters: registers, cellSize: cell, maxSixelSize: replies?.maxSixelSize)
         }
         if let forced = env["TROUPE_GRAPHICS"], !forced.isEmpty {
             if let m = GraphicsMode(rawValue: forced) { return d(m, "TROUPE_GRAPHICS=\(forced)") }

@@ -30,8 +30,9 @@ struct TerminalOutput {
         switch decision.mode {
         case .sixel:
             let cw = decision.cellSize.width, ch = decision.cellSize.height
-            let (w, h) = Sixel.fit(width: img.width, height: img.height,
-                                   maxWidth: min(img.width * k, cols * cw), maxHeight: min(img.height * k, max(1, rows - 2) * ch))
+            let maxW = min(img.width * k, cols * cw, decision.maxSixelSize?.width ?? Int.max)
+            let maxH = min(img.height * k, max(1, rows - 2) * ch, decision.maxSixelSize?.height ?? Int.max)
+            let (w, h) = Sixel.fit(width: img.width, height: img.height, maxWidth: maxW, maxHeight: maxH)
             // Nearest-neighbour style enlargement keeps pixel art crisp; Lanczos for shrinking.
             let scaled = try Sixel.scaled(img, width: w, height: h, filter: w > img.width ? SIXEL_RES_NEAREST : SIXEL_RES_LANCZOS3)
             return try Sixel.encode(scaled, colors: decision.colorRegisters) + Array("\n".utf8)

@@ -66,3 +66,11 @@ final class TerminalDetectionTests: XCTestCase {
         XCTAssertEqual(TextRenderer.ascii(img), ":+\n.@\n")   // luminance 76, 149, 29, 255
     }
 }
+
+extension TerminalDetectionTests {
+    func testMaximumSixelGeometryIsKept() {
+        let r = TerminalReplies(parsing: Array("\u{1B}[?2;0;600;520S\u{1B}[?63;4c".utf8))
+        let d = GraphicsDecision.decide(environment: [:], isTerminal: true, replies: r)
+        XCTAssertEqual(d.maxSixelSize?.width, 600); XCTAssertEqual(d.maxSixelSize?.height, 520)
+    }
+}
