@@ -188,3 +188,25 @@ final class ShowAndDoctorCommandTests: XCTestCase {
         XCTAssertTrue((obj["blas"] as? String)?.contains("OpenBLAS") ?? false)
     }
 }
+
+final class WorldExportCommandTests: XCTestCase {
+    func testExportWritesPNGsAndLabels() throws {
+        let out = NSTemporaryDirectory() + "troupe-world-\(getpid())"
+        let r = try TroupeRun.run(["world", "export", "--count", "12", "--out", out, "--seed", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = try String(contentsOfFile: out + "/labels.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 12)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        for k in ["file", "caption", "class", "skin", "hair_color", "hair_style", "eye_color", "outfit_color", "outfit_pattern",
+                  "accessory", "pose", "expression", "background", "view", "identity_id"] {
+            XCTAssertNotNil(first[k], k)
+        }
+        let img = try PNGCodec.read(path: out + "/" + (first["file"] as! String))
+        XCTAssertEqual(img.width, 64); XCTAssertEqual(img.height, 64)
+        // Same seed, same files.
+        let again = NSTemporaryDirectory() + "troupe-world2-\(getpid())"
+        XCTAssertEqual(try TroupeRun.run(["world", "export", "--count", "12", "--out", again, "--seed", "4"]).status, 0)
+        XCTAssertEqual(FileManager.default.contents(atPath: out + "/000005.png"), FileManager.default.contents(atPath: again + "/000005.png"))
+        XCTAssertEqual(try TroupeRun.run(["world", "export", "--count", "0", "--out", out]).status, 2)
+    }
+}

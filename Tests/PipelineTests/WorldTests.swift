@@ -1,0 +1,57 @@
+// The World: deterministic samples, every attribute value in use, caption statistics as
+// design §5 asks, and attributes that change pixels.
+
+import XCTest
+@testable import Pipeline
+
+final class WorldTests: XCTestCase {
+    func testSamplesAreDeterministicPerSeed() {
+        let a = World(seed: 7), b = World(seed: 7), c = World(seed: 8)
+        for i in [0, 1, 99] {
+            XCTAssertEqual(a.sample(i).identity, b.sample(i).identity)
+            XCTAssertEqual(a.image(a.sample(i)), b.image(b.sample(i)))
+            XCTAssertEqual(a.image(a.sample(i)).count, 64 * 64 * 3)
+        }
+        XCTAssertNotEqual((0..<20).map { a.sample($0).identity }, (0..<20).map { c.sample($0).identity })
+    }
+
+    func testEveryValueOccursAndCaptionsMostlyOmitIdentity() {
+        let w = World(seed: 1)
+        let samples = (0..<3000).map { w.sample($0) }
+        XCTAssertEqual(Set(samples.map(\.identity.characterClass)).count, WorldClass.allCases.count)
+        XCTAssertEqual(Set(samples.map(\.identity.hairStyle)).count, HairStyle.allCases.count)
+        XCTAssertEqual(Set(samples.map(\.identity.accessory)).count, Accessory.allCases.count)
+        XCTAssertEqual(Set(samples.map(\.scene.background)).count, Background.allCases.count)
+        let empty = Double(samples.filter { $0.caption.isEmpty }.count) / 3000
+        XCTAssertEqual(empty, 0.10, accuracy: 0.02)
+        let captioned = samples.filter { !$0.caption.isEmpty }
+        let noIdentity = Double(captioned.filter { $0.namedAttributes.isEmpty }.count) / Double(captioned.count)
+        XCTAssertEqual(noIdentity, 0.80, accuracy: 0.03)
+        XCTAssertTrue(captioned.filter { !$0.namedAttributes.isEmpty }.allSatisfy { (1...2).contains($0.namedAttributes.count) })
+        // Captions name the class and the scene.
+        for s in captioned.prefix(200) {
+            XCTAssertTrue(s.caption.contains(s.identity.characterClass.word), s.caption)
+            XCTAssertTrue(s.caption.contains(s.scene.background.word) && s.caption.contains(s.scene.view.word), s.caption)
+        }
+    }
+
+    /// Changing any single attribute changes the sprite (nothing is invisible).
+    func testEveryAttributeChangesPixels() {
+        var r = SplitMixRandom(seed: 5)
+        let id = World.randomIdentity(&r)
+        let scene = SceneContext(pose: .standing, expression: .neutral, background: .sky, view: .front)
+        let base = World.render(id, scene)
+        func differs(_ f: (inout CharacterIdentity) -> Void) -> Bool { var j = id; f(&j); return World.render(j, scene) != base }
+        XCTAssertTrue(differs { $0.skin = $0.skin == .dark ? .light : .dark })
+        XCTAssertTrue(differs { $0.hairColor = $0.hairColor == .red ? .blue : .red })
+        XCTAssertTrue(differs { $0.hairStyle = $0.hairStyle == .spiky ? .curly : .spiky })
+        XCTAssertTrue(differs { $0.eyeColor = $0.eyeColor == .green ? .violet : .green })
+        XCTAssertTrue(differs { $0.outfitColor = $0.outfitColor == .teal ? .orange : .teal })
+        XCTAssertTrue(differs { $0.outfitPattern = $0.outfitPattern == .stripes ? .checks : .stripes })
+        XCTAssertTrue(differs { $0.accessory = $0.accessory == .glasses ? .scarf : .glasses })
+        XCTAssertTrue(differs { $0.characterClass = $0.characterClass == .robot ? .chef : .robot })
+        for p in Pose.allCases.dropFirst() { var s = scene; s.pose = p; XCTAssertNotEqual(World.render(id, s), base, "\(p)") }
+        for e in Expression.allCases.dropFirst() { var s = scene; s.expression = e; XCTAssertNotEqual(World.render(id, s), base, "\(e)") }
+        var s = scene; s.view = .side; XCTAssertNotEqual(World.render(id, s), base)
+    }
+}
