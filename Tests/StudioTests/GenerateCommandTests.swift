@@ -3,6 +3,7 @@
 
 import Foundation
 import XCTest
+import Preview
 
 /// Runs the built `troupe` and collects its output.
 struct TroupeRun {
