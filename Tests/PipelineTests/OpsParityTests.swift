@@ -94,6 +94,11 @@ final class OpsParityTests: XCTestCase {
         check("sigmoid", inputs: 1) { $0[0].sigmoid() }
     }
 
+    func testCrossEntropy() {
+        let targets = try! Self.fixtures.integers("cross_entropy.targets")
+        check("cross_entropy", inputs: 1) { $0[0].crossEntropy(targets) }
+    }
+
     func testAttention() {
         check("attention", inputs: 3) { Tensor.attention(q: $0[0], k: $0[1], v: $0[2], heads: 4) }
         check("attention_causal", inputs: 3) { Tensor.attention(q: $0[0], k: $0[1], v: $0[2], heads: 3, causal: true) }

@@ -1,0 +1,121 @@
+// The World's judge: a small CNN that predicts every attribute of a 64×64 sprite (identity
+// attributes, class noun, pose, expression, background, view). Used to measure identity
+// consistency and prompt fidelity, and (pose/expression) as stage-3 training losses.
+//   conv3×3(3→32) · 4 × [conv3×3 stride 2, GroupNorm, SiLU] (32→48→64→96→128, 64² → 4²)
+//   → flatten 2048 → linear 256 → SiLU → one linear head per attribute.
+
+import Foundation
+
+public enum WorldAttribute: String, CaseIterable, Codable, Sendable {
+    case characterClass = "class", skin, hairColor = "hair_color", hairStyle = "hair_style", eyeColor = "eye_color"
+    case outfitColor = "outfit_color", outfitPattern = "outfit_pattern", accessory, pose, expression, background, view
+
+    public var classes: Int {
+        switch self {
+        case .characterClass: return WorldClass.allCases.count
+        case .skin: return SkinTone.allCases.count
+        case .hairColor: return HairColor.allCases.count
+        case .hairStyle: return HairStyle.allCases.count
+        case .eyeColor: return EyeColor.allCases.count
+        case .outfitColor: return OutfitColor.allCases.count
+        case .outfitPattern: return OutfitPattern.allCases.count
+        case .accessory: return Accessory.allCases.count
+        case .pose: return Pose.allCases.count
+        case .expression: return Expression.allCases.count
+        case .background: return Background.allCases.count
+        case .view: return View.allCases.count
+        }
+    }
+
+    public var isIdentity: Bool { ![.pose, .expression, .background, .view, .characterClass].contains(self) }
+
+    public func label(_ id: CharacterIdentity, _ s: SceneContext) -> Int {
+        switch self {
+        case .characterClass: return id.characterClass.rawValue
+        case .skin: return id.skin.rawValue
+        case .hairColor: return id.hairColor.rawValue
+        case .hairStyle: return id.hairStyle.rawValue
+        case .eyeColor: return id.eyeColor.rawValue
+        case .outfitColor: return id.outfitColor.rawValue
+        case .outfitPattern: return id.outfitPattern.rawValue
+        case .accessory: return id.accessory.rawValue
+        case .pose: return s.pose.rawValue
+        case .expression: return s.expression.rawValue
+        case .background: return s.background.rawValue
+        case .view: return s.view.rawValue
+        }
+    }
+}
+
+public final class AttributeClassifier {
+    static let widths = [32, 48, 64, 96, 128]
+    let stem: Conv2d
+    let downs: [Conv2d]
+    let norms: [GroupNorm]
+    let hidden: Linear
+    let heads: [WorldAttribute: Linear]
+    public let reader: WeightReader
+
+    public init(weights reader: WeightReader) throws {
+        self.reader = reader
+        let w = reader.scope("")
+        let c = AttributeClassifier.widths
+        stem = try Conv2d(w("stem"), in: 3, out: c[0], kernel: 3, padding: 1)
+        downs = try (0..<4).map { try Conv2d(w("down")("\($0)"), in: c[$0], out: c[$0 + 1], kernel: 3, stride: 2, padding: 1) }
+        norms = try (0..<4).map { try GroupNorm(w("norm")("\($0)"), groups: 8, channels: c[$0 + 1], eps: 1e-5) }
+        hidden = try Linear(w("hidden"), in: c[4] * 16, out: 256)
+        var h: [WorldAttribute: Linear] = [:]
+        for a in WorldAttribute.allCases { h[a] = try Linear(w("head")(a.rawValue), in: 256, out: a.classes) }
+        heads = h
+    }
+
+    /// Fresh weights (deterministic for a seed).
+    public convenience init(seed: UInt64) throws { try self.init(weights: WeightReader(randomSeed: seed)) }
+
+    /// Every trainable tensor, by name (for the optimiser and for saving).
+    public var namedParameters: [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        for (k, l) in reader.linears { out.append((k + ".weight", l.weight.tensor)); if let b = l.bias { out.append((k + ".bias", b)) } }
+        for (k, l) in reader.convs { out.append((k + ".weight", l.weight.tensor)); if let b = l.bias { out.append((k + ".bias", b)) } }
+        for (i, n) in norms.enumerated() { out.append(("norm.\(i).weight", n.weight)); out.append(("norm.\(i).bias", n.bias)) }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// Images [B, 3, 64, 64] in [−1, 1] → logits per attribute.
+    public func callAsFunction(_ x: Tensor) -> [WorldAttribute: Tensor] {
+        var h = stem(x).silu()
+        for (d, n) in zip(downs, norms) { h = n(d(h)).silu() }
+        let f = hidden(h.reshaped([x.shape[0], -1])).silu()
+        var out: [WorldAttribute: Tensor] = [:]
+        for (a, head) in heads { out[a] = head(f) }
+        return out
+    }
+
+    /// Predicted class per attribute for each image.
+    public func predict(_ x: Tensor) -> [WorldAttribute: [Int]] {
+        GradMode.noGrad {
+            callAsFunction(x).mapValues { logits in
+                let c = logits.shape[1], p = logits.contiguous().dataPointer
+                return (0..<logits.shape[0]).map { r in (0..<c).max { p[r * c + $0] < p[r * c + $1] }! }
+            }
+        }
+    }
+
+    public func save(to path: String, metadata: [String: String]) throws {
+        try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: namedParameters), to: path, metadata: metadata)
+    }
+}
+
+/// World sprites as a model batch: [B, 3, 64, 64] in [−1, 1].
+public enum WorldBatch {
+    public static func images(_ world: World, _ samples: [WorldSample]) -> Tensor {
+        let n = World.imageSize
+        let t = Tensor(uninitialized: [samples.count, 3, n, n])
+        let p = t.dataPointer
+        for (b, s) in samples.enumerated() {
+            let px = world.image(s)
+            for c in 0..<3 { for i in 0..<(n * n) { p[((b * 3) + c) * n * n + i] = Float(px[i * 3 + c]) / 127.5 - 1 } }
+        }
+        return t
+    }
+}
