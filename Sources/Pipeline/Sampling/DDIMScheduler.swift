@@ -15,14 +15,8 @@ public final class DDIMScheduler: Scheduler {
 
     public init(_ c: SchedulerConfig, steps: Int) throws {
         schedule = try NoiseSchedule(c)
-        let n = c.trainSteps
-        stepRatio = n / steps
-        switch c.timestepSpacing ?? "leading" {
-        case "leading": timesteps = TimestepSpacing.leading(n, steps, offset: c.offset)
-        case "trailing": timesteps = TimestepSpacing.trailing(n, steps)
-        case "linspace": timesteps = TimestepSpacing.linspace(n, steps).map { Float($0.rounded(.toNearestOrEven)) }
-        case let s: throw SchedulerError.unsupported("timestep_spacing '\(s)'")
-        }
+        stepRatio = c.trainSteps / steps
+        timesteps = try TimestepSpacing.discrete(c, steps: steps)
         finalAlpha = (c.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
         clip = (c.clipSample ?? true) ? Float(c.clipSampleRange ?? 1) : nil
     }

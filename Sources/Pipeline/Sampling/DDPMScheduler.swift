@@ -13,14 +13,8 @@ public final class DDPMScheduler: Scheduler {
 
     public init(_ c: SchedulerConfig, steps: Int) throws {
         schedule = try NoiseSchedule(c)
-        let n = c.trainSteps
-        stepRatio = n / steps
-        switch c.timestepSpacing ?? "leading" {
-        case "leading": timesteps = TimestepSpacing.leading(n, steps, offset: c.offset)
-        case "trailing": timesteps = TimestepSpacing.trailing(n, steps)
-        case "linspace": timesteps = TimestepSpacing.linspace(n, steps).map { Float($0.rounded(.toNearestOrEven)) }
-        case let s: throw SchedulerError.unsupported("timestep_spacing '\(s)'")
-        }
+        stepRatio = c.trainSteps / steps
+        timesteps = try TimestepSpacing.discrete(c, steps: steps)
         if let v = c.varianceType, v != "fixed_small" { throw SchedulerError.unsupported("DDPM variance_type '\(v)'") }
         clip = (c.clipSample ?? true) ? Float(c.clipSampleRange ?? 1) : nil
     }

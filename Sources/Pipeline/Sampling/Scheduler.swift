@@ -83,6 +83,17 @@ enum TimestepSpacing {
         let count = Int((Double(n) / r).rounded(.up))
         return (0..<count).map { Float((Double(n) - Double($0) * r).rounded(.toNearestOrEven) - 1) }
     }
+    /// The integer timesteps of DDIM/DDPM for the config's spacing (leading by default).
+    static func discrete(_ c: SchedulerConfig, steps: Int) throws -> [Float] {
+        let n = c.trainSteps
+        switch c.timestepSpacing ?? "leading" {
+        case "leading": return leading(n, steps, offset: c.offset)
+        case "trailing": return trailing(n, steps)
+        case "linspace": return linspace(n, steps).map { Float($0.rounded(.toNearestOrEven)) }
+        case let s: throw SchedulerError.unsupported("timestep_spacing '\(s)'")
+        }
+    }
+
     /// "linspace": linspace(0, N − 1, steps) reversed (float, not rounded).
     static func linspace(_ n: Int, _ steps: Int) -> [Double] {
         if steps == 1 { return [0] }
