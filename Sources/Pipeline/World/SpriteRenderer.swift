@@ -29,6 +29,13 @@ enum SpriteRenderer {
         }
         c.rect(cx - 7 - legSpread, 56, cx - 1, 59, line); c.rect(cx + 2, 56, cx + 8 + legSpread, 59, line)
 
+        // Side view: the far arm first, darker, behind the torso.
+        if side {
+            let far = arm(ctx.pose, right: false)
+            c.line(Double(cx) + 0.5, 28, Double(cx) + 0.5 + far.0, 28 + far.1, 4, outfit.scaled(0.6))
+            c.ellipse(Double(cx) + 0.5 + far.0, 28 + far.1, 2.2, 2.2, skin.scaled(0.85))
+        }
+
         // Torso with pattern.
         let (tx0, tx1) = side ? (cx - 5, cx + 6) : (cx - 8, cx + 9)
         c.rect(tx0, 26, tx1, 45) { x, y in patterned(id, x, y) }
@@ -141,9 +148,18 @@ enum SpriteRenderer {
             if id.characterClass == .pirate && n == 0 && !side { c.rect(x - 1, ey - 1, x + 4, ey + 3, RGB(20, 20, 20)); continue }
             c.rect(x, ey, x + 3, ey + 3, white)
             c.rect(x + 1, ey, x + 3, ey + 3, eye)
-            if ctx.expression == .angry { c.line(Double(x), Double(ey) - 2.5 + (n == 0 ? 0 : 1), Double(x + 3), Double(ey) - 1.5 - (n == 0 ? 0 : 1), 1, ink) }
-            if ctx.expression == .surprised { c.rect(x, ey - 3, x + 3, ey - 2, ink) }
-            if ctx.expression == .sad { c.line(Double(x), Double(ey) - 1.5 - (n == 0 ? 0 : 1), Double(x + 3), Double(ey) - 2.5 + (n == 0 ? 0 : 1), 1, ink) }
+            // Eyebrows in the hair colour, shaped by the expression (inner end = toward the nose).
+            let brow = id.hairColor == .white ? RGB(200, 200, 205) : id.hairColor.rgb
+            let inner = side ? 0 : (n == 0 ? 1 : 0)
+            let by = ey - 2
+            switch ctx.expression {
+            case .neutral, .happy: c.rect(x, by - (ctx.expression == .happy ? 1 : 0), x + 3, by + 1 - (ctx.expression == .happy ? 1 : 0), brow)
+            case .surprised: c.rect(x, by - 2, x + 3, by - 1, brow)
+            case .angry:
+                for k in 0..<3 { c.set(x + k, by - 1 + ((k == 2) == (inner == 1) ? 1 : 0), brow) }
+            case .sad:
+                for k in 0..<3 { c.set(x + k, by + ((k == 2) == (inner == 1) ? -1 : 0), brow) }
+            }
         }
         let mx = side ? Int(hx) + 3 : Int(hx) - 2, my = Int(hy) + 4
         let mouth = RGB(150, 40, 50)
