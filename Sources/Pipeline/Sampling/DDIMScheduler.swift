@@ -5,7 +5,7 @@
 
 import Foundation
 
-public final class DDIMScheduler: Scheduler {
+public final class DDIMScheduler: AlphaBarScheduler {
     public let timesteps: [Float]
     public let initNoiseSigma: Float = 1
     let schedule: NoiseSchedule
@@ -19,11 +19,6 @@ public final class DDIMScheduler: Scheduler {
         timesteps = try TimestepSpacing.discrete(c, steps: steps)
         finalAlpha = (c.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
         clip = (c.clipSample ?? true) ? Float(c.clipSampleRange ?? 1) : nil
-    }
-
-    public func scaleModelInput(_ sample: Tensor, index: Int) -> Tensor { sample }
-    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
-        addNoiseAlphaBar(original, noise, alphaBar: schedule.alphasCumprod[Int(timesteps[index])])
     }
 
     public func reset() {}

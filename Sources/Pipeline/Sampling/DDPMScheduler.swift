@@ -4,7 +4,7 @@
 //   x_{t'} = μ̃ + √σ̃²·z,  σ̃² = (1−ᾱ_{t'})/(1−ᾱ_t)·β'_t,  z ~ N(0, I) drawn when t > 0
 // x̂₀ is clipped to ±clip_sample_range when clip_sample (DDPM's default: on).
 
-public final class DDPMScheduler: Scheduler {
+public final class DDPMScheduler: AlphaBarScheduler {
     public let timesteps: [Float]
     public let initNoiseSigma: Float = 1
     let schedule: NoiseSchedule
@@ -17,11 +17,6 @@ public final class DDPMScheduler: Scheduler {
         timesteps = try TimestepSpacing.discrete(c, steps: steps)
         if let v = c.varianceType, v != "fixed_small" { throw SchedulerError.unsupported("DDPM variance_type '\(v)'") }
         clip = (c.clipSample ?? true) ? Float(c.clipSampleRange ?? 1) : nil
-    }
-
-    public func scaleModelInput(_ sample: Tensor, index: Int) -> Tensor { sample }
-    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
-        addNoiseAlphaBar(original, noise, alphaBar: schedule.alphasCumprod[Int(timesteps[index])])
     }
 
     public func reset() {}

@@ -5,7 +5,7 @@
 //   x_{t−δ} = √(ᾱ_{t−δ}/ᾱ_t)·x_t − (ᾱ_{t−δ} − ᾱ_t)·ε / (ᾱ_t√(1−ᾱ_{t−δ}) + √(ᾱ_t(1−ᾱ_t)ᾱ_{t−δ}))
 // The timestep list repeats its second entry: the first two calls form one Heun-like step.
 
-public final class PNDMScheduler: Scheduler {
+public final class PNDMScheduler: AlphaBarScheduler {
     public let timesteps: [Float]
     public let initNoiseSigma: Float = 1
     let schedule: NoiseSchedule
@@ -30,11 +30,6 @@ public final class PNDMScheduler: Scheduler {
         if base.count >= 2 { base = Array(base.dropLast()) + [base[base.count - 2], base[base.count - 1]] }
         timesteps = base.reversed()
         finalAlpha = (c.setAlphaToOne ?? true) ? 1 : schedule.alphasCumprod[0]
-    }
-
-    public func scaleModelInput(_ sample: Tensor, index: Int) -> Tensor { sample }
-    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
-        addNoiseAlphaBar(original, noise, alphaBar: schedule.alphasCumprod[Int(timesteps[index])])
     }
 
     public func reset() { ets = []; counter = 0; curSample = nil }

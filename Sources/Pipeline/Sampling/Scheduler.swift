@@ -27,9 +27,19 @@ extension Scheduler {
     }
 }
 
-/// add_noise of the ᾱ-parameterised schedulers (DDIM, DDPM, PNDM): √ᾱ_t·x₀ + √(1−ᾱ_t)·z.
-func addNoiseAlphaBar(_ x0: Tensor, _ noise: Tensor, alphaBar a: Float) -> Tensor {
-    x0 * a.squareRoot() + noise * (1 - a).squareRoot()
+/// The ᾱ-parameterised schedulers (DDIM, DDPM, PNDM): the model sees x_t unscaled, and
+/// img2img noising is √ᾱ_t·x₀ + √(1−ᾱ_t)·z at the step's timestep.
+protocol AlphaBarScheduler: Scheduler {
+    var schedule: NoiseSchedule { get }
+}
+
+extension AlphaBarScheduler {
+    public func scaleModelInput(_ sample: Tensor, index: Int) -> Tensor { sample }
+
+    public func addNoise(_ original: Tensor, noise: Tensor, index: Int) -> Tensor {
+        let a = schedule.alphasCumprod[Int(timesteps[index])]
+        return original * a.squareRoot() + noise * (1 - a).squareRoot()
+    }
 }
 
 public enum SchedulerKind: String, CaseIterable, Sendable {

@@ -58,7 +58,7 @@ struct BenchUNet: ParsableCommand {
         if json {
             let obj: [String: Any] = ["seconds_per_step": r.secondsPerStep, "gflops": r.gflops, "gflop_per_step": r.gflop,
                                       "peak_rss_mb": rss, "preset": r.preset, "threads": BLAS.threads]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            try printJSON(obj)
         } else {
             print(String(format: "unet %@: %.3f s/step, %.1f GFLOP/step, %.1f GFLOP/s, peak RSS %.0f MB",
                          r.preset, r.secondsPerStep, r.gflop, r.gflops, rss))
@@ -114,7 +114,7 @@ struct BenchPreview: ParsableCommand {
         }
         if json {
             let obj: [String: Any] = ["sixel_512_ms": sixel * 1e3, "grid16_ms": grid * 1e3, "sixel_512_bytes": bytes]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            try printJSON(obj)
         } else {
             print(String(format: "sixel encode 512×512: %.1f ms (%d bytes; target < 50 ms)", sixel * 1e3, bytes))
             print(String(format: "grid of 16 × 64×64, composed + sixel: %.1f ms (target < 30 ms)", grid * 1e3))

@@ -36,7 +36,7 @@ struct Doctor: ParsableCommand {
                 "cell_width": decision.cellSize.width, "cell_height": decision.cellSize.height,
                 "store": store, "store_exists": storeExists, "default_model": model?.path ?? NSNull(),
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            try printJSON(obj)
             return
         }
         func line(_ k: String, _ v: String) { print(k.padding(toLength: 12, withPad: " ", startingAt: 0) + v) }

@@ -170,7 +170,7 @@ struct Generate: ParsableCommand {
         if json {
             let obj: [String: Any] = ["outputs": paths, "seconds": seconds, "scheduler": result.schedulerName,
                                       "seed": req.seed, "steps": req.steps]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            try printJSON(obj)
         } else {
             for p in paths { print(p) }
         }

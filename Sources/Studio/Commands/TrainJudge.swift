@@ -46,7 +46,7 @@ struct TrainJudge: ParsableCommand {
         if json {
             var obj: [String: Any] = ["out": out, "seconds": seconds, "final_loss": last]
             for a in WorldAttribute.allCases { obj["accuracy_" + a.rawValue] = acc[a]! }
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            try printJSON(obj)
         } else {
             for a in WorldAttribute.allCases { print(String(format: "%-15@ %.4f", a.rawValue as NSString, acc[a]!)) }
             print(String(format: "final loss %.4f, %.0f s, saved %@", last, seconds, out))
