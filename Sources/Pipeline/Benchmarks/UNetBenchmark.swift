@@ -8,7 +8,6 @@ public struct UNetBenchmarkResult: Sendable {
     public let preset: String
     public let secondsPerStep: Double
     public let gflop: Double
-    public let parameters: Int
     public var gflops: Double { gflop / secondsPerStep }
 }
 
@@ -44,7 +43,7 @@ public enum UNetBenchmark {
                 best = min(best, Date().timeIntervalSince(t))
                 progress(String(format: "step %d: %.2f s", i + 1, Date().timeIntervalSince(t)))
             }
-            return UNetBenchmarkResult(preset: preset, secondsPerStep: best, gflop: flops / 1e9, parameters: 0)
+            return UNetBenchmarkResult(preset: preset, secondsPerStep: best, gflop: flops / 1e9)
         }
     }
 }

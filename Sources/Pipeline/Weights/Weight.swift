@@ -5,7 +5,7 @@
 
 public final class Weight: @unchecked Sendable {
     public let shape: [Int]
-    private var dense: Tensor?
+    private let dense: Tensor?
     private let file: SafetensorsFile?
     private let key: String
 
@@ -26,10 +26,5 @@ public final class Weight: @unchecked Sendable {
         // Entries were validated when the file was opened; a failure here is a bug.
         let t = try! file!.tensor(key)
         return t.shape == shape ? t : t.reshaped(shape)
-    }
-
-    /// Widens a half-precision weight once and keeps it (for training, or small layers).
-    public func materialise() {
-        if dense == nil { dense = tensor }
     }
 }
