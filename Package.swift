@@ -11,6 +11,9 @@ let cpuFlags = ["-target-cpu", "haswell"]
 let cpuFlags: [String] = []
 #endif
 let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + cpuFlags, .when(configuration: .release))]
+// The engine is optimised in debug builds too (preconditions kept): the test suite trains
+// micro models, and unoptimised kernels would make it minutes slower.
+let optimiseDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "Troupe",
@@ -33,7 +36,7 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSixel", pkgConfig: "libsixel",
                        providers: [.apt(["libsixel-dev"])]),
-        .target(name: "Pipeline", dependencies: ["CBLAS"], swiftSettings: optimise),
+        .target(name: "Pipeline", dependencies: ["CBLAS"], swiftSettings: optimise + optimiseDebug),
         .target(name: "CPNGSupport", dependencies: ["CPNG"]),
         .target(name: "Preview", dependencies: ["CPNG", "CPNGSupport", "CSixel"], swiftSettings: optimise),
         .target(name: "TUI", dependencies: ["CNcurses"]),

@@ -34,6 +34,15 @@ enum ModelLocator {
         throw StudioError.badInput("the embedded model \(defaultModelName) is not in this checkout yet (it is trained by `troupe train-base`); pass --model DIR with a diffusers SD 1.x folder. Looked in: \(modelRoots.joined(separator: ", "))")
     }
 
+    /// The embedded CLIP tokenizer (models/clip-tokenizer), for what needs one outside a
+    /// model folder: single-file checkpoints and `train-base`.
+    static func clipTokenizer(for what: String) throws -> String {
+        guard let tok = modelRoots.map({ $0 + "/clip-tokenizer" }).first(where: { FileManager.default.fileExists(atPath: $0 + "/vocab.json") }) else {
+            throw StudioError.badInput("\(what) need the CLIP tokenizer (models/clip-tokenizer), not found in \(modelRoots.joined(separator: ", "))")
+        }
+        return tok
+    }
+
     static func loadPipeline(_ model: String?) throws -> (StableDiffusionPipeline, String) {
         let (path, name) = try resolve(model)
         var isDir: ObjCBool = false
@@ -42,10 +51,7 @@ enum ModelLocator {
             if isDir.boolValue {
                 return (try StableDiffusionPipeline(folder: DiffusersFolder(path: path)), name)
             }
-            guard let tok = modelRoots.map({ $0 + "/clip-tokenizer" }).first(where: { FileManager.default.fileExists(atPath: $0 + "/vocab.json") }) else {
-                throw StudioError.badInput("single-file checkpoints need the CLIP tokenizer (models/clip-tokenizer), not found in \(modelRoots.joined(separator: ", "))")
-            }
-            return (try SingleFileCheckpoint.load(path: path, tokenizerDirectory: tok), name)
+            return (try SingleFileCheckpoint.load(path: path, tokenizerDirectory: clipTokenizer(for: "single-file checkpoints")), name)
         } catch { throw StudioError.wrap(error) }
     }
 }

@@ -8,18 +8,27 @@ final class ProgressLine {
     let quiet: Bool
     private let start = Date()
     private var lastStep = -1
+    private let firstStep: Int
     private let isTTY = isatty(2) != 0
 
-    init(label: String, quiet: Bool) { self.label = label; self.quiet = quiet }
+    /// `firstStep`: where a resumed run starts (rates count only this run's steps).
+    init(label: String, quiet: Bool, firstStep: Int = 0) { self.label = label; self.quiet = quiet; self.firstStep = firstStep }
 
     func update(step: Int, total: Int, extra: String = "") {
         guard !quiet, step != lastStep else { return }
         lastStep = step
         let elapsed = Date().timeIntervalSince(start)
-        let rate = step > 0 ? Double(step) / elapsed : 0
+        let rate = step > firstStep ? Double(step - firstStep) / elapsed : 0
         let eta = rate > 0 ? Double(total - step) / rate : 0
         let line = String(format: "%@ %d/%d  %.2f it/s  ETA %.0fs%@", label, step, total, rate, eta, extra.isEmpty ? "" : "  " + extra)
         FileHandle.standardError.write(Data((isTTY ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    /// A message on its own line, without losing the progress line.
+    func note(_ text: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write(Data(((isTTY ? "\r\u{1B}[K" : "") + text + "\n").utf8))
+        lastStep = -1
     }
 
     func finish() {

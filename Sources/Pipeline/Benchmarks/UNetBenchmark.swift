@@ -1,4 +1,4 @@
-// `troupe bench unet --preset sd15`: one classifier-free-guidance UNet evaluation of an SD 1.5
+// `troupe bench unet --preset sd15|mini`: one classifier-free-guidance UNet evaluation of an SD 1.5
 // shaped model (random weights, no download): batch 2, 64×64 latents, 77×768 context — the
 // same case tools/bench/torch_unet.py times in PyTorch.
 
@@ -12,11 +12,13 @@ public struct UNetBenchmarkResult: Sendable {
 }
 
 public enum UNetBenchmark {
-    public static let presets = ["sd15"]
+    public static let presets = ["sd15", "mini"]
 
     public static func config(_ preset: String) throws -> (UNetConfig, latent: Int, batch: Int) {
         switch preset {
         case "sd15": return (UNetConfig(), 64, 2)
+        // troupe-mini: 4 images with guidance = a batch of 8 at 16×16 latents.
+        case "mini": return (BaseModelArchitecture.mini.unet, 16, 8)
         default: throw SchedulerError.unsupported("unknown bench preset '\(preset)' (choose: \(presets.joined(separator: ", ")))")
         }
     }
@@ -29,6 +31,7 @@ public enum UNetBenchmark {
         var rng = SplitMixRandom(seed: 1)
         let x = Tensor.randn([batch, cfg.inChannels, latent, latent], using: &rng)
         let ctx = Tensor.randn([batch, 77, cfg.crossAttentionDim], using: &rng)
+        let repeats = preset == "sd15" ? repeats : max(repeats, 20)   // small steps: more samples
         return GradMode.noGrad {
             FlopCounter.reset(); FlopCounter.enabled = true
             let t0 = Date()

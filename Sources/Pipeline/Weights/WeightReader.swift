@@ -51,6 +51,11 @@ public final class WeightReader: @unchecked Sendable {
     }
     private var random: SplitMixRandom?
 
+    /// Every tensor a random-weights reader handed out, by key, in the order asked: the
+    /// parameters of a model being trained from scratch (one tensor object per key, so
+    /// gradients and optimiser updates reach the model).
+    public private(set) var issued: [(key: String, tensor: Tensor)] = []
+
     public var keys: [String] { Array(owner.keys) }
 
     /// Linear layers built from this reader, by module path ("…attn2.to_q"): where LoRA
@@ -66,9 +71,13 @@ public final class WeightReader: @unchecked Sendable {
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         if random != nil {
             let isNorm = key.contains("norm")
-            if shape.count == 1 { return Tensor(filled: isNorm && key.hasSuffix("weight") ? 1 : 0, shape: shape) }
-            let bound = 1 / Float(shape.dropFirst().reduce(1, *)).squareRoot()
-            return Tensor.rand(shape, low: -bound, high: bound, using: &random!)
+            let t: Tensor
+            if shape.count == 1 { t = Tensor(filled: isNorm && key.hasSuffix("weight") ? 1 : 0, shape: shape) } else {
+                let bound = 1 / Float(shape.dropFirst().reduce(1, *)).squareRoot()
+                t = Tensor.rand(shape, low: -bound, high: bound, using: &random!)
+            }
+            issued.append((key, t))
+            return t
         }
         guard let (f, stored) = owner[key] else { throw WeightsError.missingKey(key: key, files: files.map(\.path)) }
         let e = try f.entry(stored)

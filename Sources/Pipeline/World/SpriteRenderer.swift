@@ -67,6 +67,7 @@ enum SpriteRenderer {
         hair(&c, id, hx, hy, side)
         accessory(&c, id, hx, hy, side, torso: (tx0, tx1))
         headProps(&c, id.characterClass, hx, hy, side)
+        brows(&c, id, ctx, hx, hy, side)
         return c.pixels
     }
 
@@ -130,45 +131,71 @@ enum SpriteRenderer {
         switch id.hairStyle {
         case .bald: c.set(Int(hx) - 3, Int(hy) - 6, RGB(255, 255, 255).scaled(0.95))            // shine
         case .short, .long, .ponytail:
-            c.ellipse(hx, hy - 5, 8.5, 4.5, h)
+            c.ellipse(hx, hy - 7, 8.5, 3.5, h)   // fringe above the brows
             if side { c.rect(Int(hx) - 8, Int(hy) - 5, Int(hx) - 3, Int(hy) + 3, h) }
         case .spiky:
-            c.ellipse(hx, hy - 5, 8.5, 4, h)
+            c.ellipse(hx, hy - 7, 8.5, 3.5, h)
             for dx in stride(from: -7.0, through: 7.0, by: 3.5) { c.line(hx + dx, hy - 6, hx + dx * 1.2, hy - 13, 2.2, h) }
         case .curly:
             for (dx, dy) in [(-7.0, -3.0), (-5, -7), (-1, -9), (3, -9), (6, -7), (8, -3), (-8, 1), (8, 1)] { c.ellipse(hx + dx, hy + dy, 3, 3, h) }
         }
     }
 
+    /// Eyes and mouth, drawn before the hair (the fringe may cover the forehead, never the eyes).
     static func face(_ c: inout Canvas, _ id: CharacterIdentity, _ ctx: SceneContext, _ hx: Double, _ hy: Double, _ side: Bool) {
-        let eye = id.eyeColor.rgb, white = RGB(250, 250, 250), ink = RGB(40, 20, 20)
+        let eye = id.eyeColor.rgb, white = RGB(250, 250, 250), ink = RGB(50, 14, 24)
         let xs = side ? [Int(hx) + 3] : [Int(hx) - 5, Int(hx) + 2]
         let ey = Int(hy) - 1
         for (n, x) in xs.enumerated() {
             if id.characterClass == .pirate && n == 0 && !side { c.rect(x - 1, ey - 1, x + 4, ey + 3, RGB(20, 20, 20)); continue }
             c.rect(x, ey, x + 3, ey + 3, white)
             c.rect(x + 1, ey, x + 3, ey + 3, eye)
-            // Eyebrows in the hair colour, shaped by the expression (inner end = toward the nose).
-            let brow = id.hairColor == .white ? RGB(200, 200, 205) : id.hairColor.rgb
-            let inner = side ? 0 : (n == 0 ? 1 : 0)
-            let by = ey - 2
-            switch ctx.expression {
-            case .neutral, .happy: c.rect(x, by - (ctx.expression == .happy ? 1 : 0), x + 3, by + 1 - (ctx.expression == .happy ? 1 : 0), brow)
-            case .surprised: c.rect(x, by - 2, x + 3, by - 1, brow)
-            case .angry:
-                for k in 0..<3 { c.set(x + k, by - 1 + ((k == 2) == (inner == 1) ? 1 : 0), brow) }
-            case .sad:
-                for k in 0..<3 { c.set(x + k, by + ((k == 2) == (inner == 1) ? -1 : 0), brow) }
-            }
         }
-        let mx = side ? Int(hx) + 3 : Int(hx) - 2, my = Int(hy) + 4
-        let mouth = RGB(150, 40, 50)
+        // Cartoon cues beside the mouth, so a 64-pixel face reads at a glance: rosy cheeks
+        // (happy), a tear (sad), a red flush (angry).
+        let cheeks = side ? [Int(hx) - 2] : [Int(hx) - 6, Int(hx) + 4]
         switch ctx.expression {
-        case .neutral: c.rect(mx, my, mx + 4, my + 1, mouth)
-        case .happy: c.rect(mx - 1, my, mx, my + 1, mouth); c.rect(mx, my + 1, mx + 4, my + 2, mouth); c.rect(mx + 4, my, mx + 5, my + 1, mouth)
-        case .sad: c.rect(mx - 1, my + 1, mx, my + 2, mouth); c.rect(mx, my, mx + 4, my + 1, mouth); c.rect(mx + 4, my + 1, mx + 5, my + 2, mouth)
-        case .angry: c.rect(mx, my, mx + 5, my + 2, mouth); c.rect(mx + 1, my, mx + 4, my + 1, RGB(250, 250, 250))
-        case .surprised: c.rect(mx + 1, my - 1, mx + 4, my + 2, mouth); c.rect(mx + 2, my, mx + 3, my + 1, ink)
+        case .happy: for x in cheeks { c.rect(x, ey + 4, x + 3, ey + 5, RGB(245, 110, 130)) }
+        case .sad: c.rect(xs[0] + 1, ey + 3, xs[0] + 2, ey + 6, RGB(90, 190, 255))
+        case .angry: for x in cheeks { c.rect(x, ey + 4, x + 3, ey + 6, RGB(225, 60, 50)) }
+        default: break
+        }
+        let mx = side ? Int(hx) + 1 : Int(hx) - 3, my = Int(hy) + 4
+        switch ctx.expression {
+        case .neutral: c.rect(mx + 1, my, mx + 6, my + 1, ink)
+        case .happy:   // a wide U with teeth
+            c.rect(mx, my - 1, mx + 1, my + 1, ink); c.rect(mx + 6, my - 1, mx + 7, my + 1, ink)
+            c.rect(mx + 1, my, mx + 6, my + 2, ink); c.rect(mx + 2, my, mx + 5, my + 1, white)
+        case .sad:     // an arch, corners down
+            c.rect(mx, my + 1, mx + 1, my + 3, ink); c.rect(mx + 6, my + 1, mx + 7, my + 3, ink)
+            c.rect(mx + 1, my, mx + 6, my + 1, ink)
+        case .angry:   // bared teeth
+            c.rect(mx, my - 1, mx + 7, my + 2, ink); c.rect(mx + 1, my, mx + 6, my + 1, white)
+        case .surprised: // a tall O
+            c.rect(mx + 2, my - 1, mx + 5, my + 3, ink); c.rect(mx + 3, my, mx + 4, my + 2, RGB(120, 30, 40))
+        }
+    }
+
+    /// Eyebrows, drawn last (over fringe, headband and hats) so the expression and the hair
+    /// colour stay visible on every head: two pixels thick, in the hair colour, shaped by the
+    /// expression (inner end = toward the nose).
+    static func brows(_ c: inout Canvas, _ id: CharacterIdentity, _ ctx: SceneContext, _ hx: Double, _ hy: Double, _ side: Bool) {
+        let xs = side ? [Int(hx) + 3] : [Int(hx) - 5, Int(hx) + 2]
+        let brow = id.hairColor == .white ? RGB(200, 200, 212) : id.hairColor.rgb.scaled(0.8)   // darker than the fringe
+        let by = Int(hy) - 4
+        for (n, x) in xs.enumerated() {
+            if id.characterClass == .pirate && n == 0 && !side { continue }
+            let innerIsRight = side || n == 0
+            // Row offset of each of the 4 columns (0 = normal height, negative = raised).
+            let rows: [Int]
+            switch ctx.expression {
+            case .neutral: rows = [0, 0, 0, 0]
+            case .happy: rows = [0, -1, -1, 0]
+            case .surprised: rows = [-2, -2, -2, -2]
+            case .angry: rows = innerIsRight ? [-1, 0, 1, 1] : [1, 1, 0, -1]
+            case .sad: rows = innerIsRight ? [1, 0, -1, -2] : [-2, -1, 0, 1]
+            }
+            for k in 0..<4 { c.rect(x - 1 + k, by + rows[k], x + k, by + rows[k] + 2, brow) }
         }
     }
 

@@ -1,0 +1,302 @@
+// `troupe train-base`: trains an SD 1.x-architecture model from scratch on World samples
+// generated on the fly, in two phases.
+//   1. VAE: x̂ = D(z), z = μ + σ·ε from E(x); L = ‖x̂ − x‖² + w_KL·KL(N(μ,σ²) ‖ N(0,1)) (LDM's
+//      autoencoder objective without the GAN/LPIPS terms; the sprites are flat-shaded). At the
+//      end the latent scale 1/std(z) becomes vae/config.json's scaling_factor.
+//   2. Text encoder + UNet, jointly (the VAE frozen): z₀ = scaling·(μ + σ·ε), t ~ U{0…999},
+//      x_t = √ᾱ_t z₀ + √(1−ᾱ_t) ε, L = ‖ε̂(x_t, t, CLIP(caption)) − ε‖² (DDPM's simple loss, as
+//      diffusers' train_text_to_image.py). About 10% of World captions are empty, which trains
+//      the unconditional branch for classifier-free guidance. An exponential moving average of
+//      the weights is what gets exported (constant LR after warm-up + EMA, so a run stopped at
+//      any checkpoint yields a usable model).
+// Every sample, noise draw and timestep is a function of (seed, phase, step), so a resumed run
+// repeats exactly the steps an uninterrupted run would have taken.
+
+import Foundation
+
+public struct BaseTrainingConfig: Codable, Sendable, Equatable {
+    public var architecture = "mini"
+    public var worldSeed: UInt64 = 7
+    public var initSeed: UInt64 = 1
+    public var vaeSteps = 800
+    public var vaeBatch = 16
+    public var vaeLearningRate: Float = 8e-4
+    public var klWeight: Float = 1e-6
+    public var unetSteps = 40000
+    public var unetBatch = 32
+    public var unetLearningRate: Float = 5e-4
+    public var warmup = 200
+    public var emaDecay: Float = 0.999
+    public var maxGradNorm: Float = 1
+    public var checkpointEvery = 250
+    public init() {}
+
+    public var resolvedArchitecture: BaseModelArchitecture {
+        get throws {
+            switch architecture {
+            case "mini": return .mini
+            case "micro": return .micro
+            default: throw CheckpointError.mismatch(path: "config", reason: "unknown architecture '\(architecture)' (mini, micro)")
+            }
+        }
+    }
+}
+
+public final class BaseModelTrainer {
+    public enum Phase: String, Codable, Sendable { case vae, unet, done }
+
+    /// What a checkpoint's state.json holds.
+    public struct State: Codable, Sendable {
+        public var version = 1
+        public var config: BaseTrainingConfig
+        public var phase: Phase = .vae
+        /// Steps completed in the current phase.
+        public var step = 0
+        public var scalingFactor: Float = 1
+        /// Wall time spent so far, over all pieces of the run.
+        public var seconds: Double = 0
+    }
+
+    public struct Event: Sendable {
+        public enum Kind: String, Sendable { case step, checkpoint, phaseFinished, finished }
+        public let kind: Kind
+        public let phase: Phase
+        public let step: Int, total: Int
+        public let losses: [String: Float]
+        public let learningRate: Float
+    }
+
+    public let directory: String
+    public let tokenizerDirectory: String
+    public let architecture: BaseModelArchitecture
+    public private(set) var state: State
+    let tokenizer: CLIPTokenizer
+    let vae: AutoencoderKL, textEncoder: CLIPTextModel, unet: UNet2DConditionModel
+    /// Trainable tensors by component ("vae", "text_encoder", "unet") and key.
+    let parameters: [String: [String: Tensor]]
+    /// EMA copies of the text encoder and UNet, by "component.key".
+    let ema: [String: Tensor]
+    let vaeOptimizer: AdamW, unetOptimizer: AdamW
+    let vaeNames: [String], unetNames: [String]
+    let schedule: NoiseSchedule
+
+    /// A fresh run (random initialisation) writing to `directory`.
+    public init(directory: String, config: BaseTrainingConfig, tokenizerDirectory: String) throws {
+        self.directory = directory
+        self.tokenizerDirectory = tokenizerDirectory
+        architecture = try config.resolvedArchitecture
+        state = State(config: config)
+        tokenizer = try CLIPTokenizer(directory: tokenizerDirectory)
+        let a = architecture
+        let vr = WeightReader(randomSeed: config.initSeed), tr = WeightReader(randomSeed: config.initSeed &+ 1)
+        let ur = WeightReader(randomSeed: config.initSeed &+ 2)
+        vae = try AutoencoderKL(config: a.vae, weights: vr)
+        textEncoder = try CLIPTextModel(config: a.textEncoder, weights: tr)
+        unet = try UNet2DConditionModel(config: a.unet, weights: ur)
+        func named(_ r: WeightReader) -> [String: Tensor] { Dictionary(uniqueKeysWithValues: r.issued.map { ($0.key, $0.tensor) }) }
+        parameters = ["vae": named(vr), "text_encoder": named(tr), "unet": named(ur)]
+        for group in parameters.values { for t in group.values { t.requiresGrad = true } }
+        vaeNames = parameters["vae"]!.keys.sorted().map { "vae." + $0 }
+        unetNames = (parameters["text_encoder"]!.keys.map { "text_encoder." + $0 } + parameters["unet"]!.keys.map { "unet." + $0 }).sorted()
+        let flat = BaseModelTrainer.flatten(parameters)
+        vaeOptimizer = AdamW(parameters: vaeNames.map { flat[$0]! }, config: .init(learningRate: config.vaeLearningRate))
+        unetOptimizer = AdamW(parameters: unetNames.map { flat[$0]! }, config: .init(learningRate: config.unetLearningRate))
+        ema = Dictionary(uniqueKeysWithValues: unetNames.map { ($0, flat[$0]!.detached().clone()) })
+        schedule = try NoiseSchedule(a.scheduler)
+    }
+
+    /// Continues the run saved in `directory` from its latest checkpoint.
+    public static func resume(directory: String, tokenizerDirectory: String) throws -> BaseModelTrainer {
+        let ck = TrainingCheckpoint(directory: directory)
+        let (state, weights, optimizer) = try ck.load(State.self)
+        guard state.version == 1 else { throw CheckpointError.mismatch(path: ck.latest ?? directory, reason: "state version \(state.version) is newer than this troupe") }
+        let t = try BaseModelTrainer(directory: directory, config: state.config, tokenizerDirectory: tokenizerDirectory)
+        t.state = state
+        try TrainingCheckpoint.restore(flatten(t.parameters), from: weights)
+        try TrainingCheckpoint.restore(Dictionary(uniqueKeysWithValues: t.ema.map { ("ema." + $0.key, $0.value) }), from: weights)
+        if let optimizer, state.phase != .done {
+            if state.phase == .vae { try TrainingCheckpoint.restore(t.vaeOptimizer, names: t.vaeNames, from: optimizer) }
+            else { try TrainingCheckpoint.restore(t.unetOptimizer, names: t.unetNames, from: optimizer) }
+        }
+        return t
+    }
+
+    static func flatten(_ p: [String: [String: Tensor]]) -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (component, group) in p { for (k, t) in group { out[component + "." + k] = t } }
+        return out
+    }
+
+    /// Raises (or lowers) the UNet phase's total, for a resumed run continued in pieces.
+    public func extend(unetSteps: Int) {
+        state.config.unetSteps = unetSteps
+        if state.phase == .done && state.step < unetSteps { state.phase = .unet }
+    }
+
+    public func setCheckpointEvery(_ n: Int) { state.config.checkpointEvery = max(1, n) }
+
+    public var parameterCounts: [String: Int] { parameters.mapValues { $0.values.reduce(0) { $0 + $1.count } } }
+
+    /// Trains until both phases are done or `event` returns false (after a checkpoint).
+    public func run(event: (Event) -> Bool) throws {
+        let started = Date(), secondsBefore = state.seconds
+        func elapsed() -> Double { secondsBefore + Date().timeIntervalSince(started) }
+        let cfg = state.config
+        while state.phase != .done {
+            let total = state.phase == .vae ? cfg.vaeSteps : cfg.unetSteps
+            if state.step >= total {
+                if state.phase == .vae {
+                    state.scalingFactor = measureScalingFactor()
+                    state.phase = .unet; state.step = 0
+                } else { state.phase = .done }
+                state.seconds = elapsed()
+                try saveCheckpoint()
+                _ = event(Event(kind: state.phase == .done ? .finished : .phaseFinished, phase: state.phase, step: state.step, total: total, losses: [:], learningRate: 0))
+                continue
+            }
+            let (losses, lr) = state.phase == .vae ? vaeStep(state.step) : unetStep(state.step)
+            state.step += 1
+            let keepGoing = event(Event(kind: .step, phase: state.phase, step: state.step, total: total, losses: losses, learningRate: lr))
+            if state.step % cfg.checkpointEvery == 0 || !keepGoing {
+                state.seconds = elapsed()
+                try saveCheckpoint()
+                _ = event(Event(kind: .checkpoint, phase: state.phase, step: state.step, total: total, losses: losses, learningRate: lr))
+            }
+            if !keepGoing { return }
+        }
+    }
+
+    // MARK: steps
+
+    func rng(_ step: Int, _ stream: UInt64) -> SplitMixRandom {
+        SplitMixRandom(seed: state.config.initSeed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001 ^ stream &* 0x5851_F42D ^ (state.phase == .vae ? 0 : 0xABCD))
+    }
+
+    func batch(_ step: Int, size: Int, worldOffset: UInt64) -> ([WorldSample], Tensor) {
+        let world = World(seed: state.config.worldSeed &+ worldOffset)
+        let samples = (0..<size).map { world.sample(step * size + $0) }
+        return (samples, WorldBatch.images(world, samples))
+    }
+
+    func vaeStep(_ step: Int) -> ([String: Float], Float) {
+        let cfg = state.config
+        let (_, x) = batch(step, size: cfg.vaeBatch, worldOffset: 0)
+        var r = rng(step, 1)
+        let (mean, logVar) = vae.encode(x)
+        let lv = logVar.clamped(-30, 20)
+        let z = mean + (lv * 0.5).exp() * Tensor.randn(mean.shape, using: &r)
+        let recon = Tensor.mseLoss(vae.decode(z), x)
+        // KL per latent element, averaged: ½(μ² + σ² − 1 − log σ²).
+        let kl = ((mean.square() + lv.exp() - lv - 1) * 0.5).mean()
+        let loss = recon + kl * cfg.klWeight
+        vaeOptimizer.zeroGrad()
+        loss.backward()
+        let norm = GradientClipping.clip(vaeOptimizer.parameters, maxNorm: cfg.maxGradNorm)
+        let lr = cfg.vaeLearningRate * LearningRateSchedule.cosine(warmup: min(cfg.warmup, cfg.vaeSteps / 10), total: cfg.vaeSteps).factor(at: step)
+        vaeOptimizer.step(learningRate: lr)
+        return (["recon": recon.item(), "kl": kl.item(), "grad_norm": norm], lr)
+    }
+
+    func latents(_ x: Tensor, _ r: inout SplitMixRandom) -> Tensor {
+        GradMode.noGrad {
+            let (mean, logVar) = vae.encode(x)
+            return (mean + (logVar.clamped(-30, 20) * 0.5).exp() * Tensor.randn(mean.shape, using: &r)) * state.scalingFactor
+        }
+    }
+
+    func unetStep(_ step: Int) -> ([String: Float], Float) {
+        let cfg = state.config
+        let (samples, x) = batch(step, size: cfg.unetBatch, worldOffset: 1)
+        var r = rng(step, 2)
+        let z0 = latents(x, &r)
+        let b = z0.shape[0]
+        let timesteps = (0..<b).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
+        let noise = Tensor.randn(z0.shape, using: &r)
+        let sa = Tensor(timesteps.map { schedule.alphasCumprod[$0].squareRoot() }, shape: [b, 1, 1, 1])
+        let sb = Tensor(timesteps.map { (1 - schedule.alphasCumprod[$0]).squareRoot() }, shape: [b, 1, 1, 1])
+        let xt = z0 * sa + noise * sb
+        let context = textEncoder(samples.map { tokenizer.encode($0.caption) })
+        let eps = unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
+        let loss = Tensor.mseLoss(eps, noise)
+        unetOptimizer.zeroGrad()
+        loss.backward()
+        let norm = GradientClipping.clip(unetOptimizer.parameters, maxNorm: cfg.maxGradNorm)
+        let lr = cfg.unetLearningRate * LearningRateSchedule.constantWithWarmup(warmup: cfg.warmup).factor(at: step)
+        unetOptimizer.step(learningRate: lr)
+        updateEMA(step)
+        return (["loss": loss.item(), "grad_norm": norm], lr)
+    }
+
+    /// ema ← d·ema + (1−d)·θ, with diffusers' EMAModel warm-up d = min(decay, (1+n)/(10+n)).
+    func updateEMA(_ step: Int) {
+        let d = min(state.config.emaDecay, Float(1 + step) / Float(10 + step))
+        let flat = BaseModelTrainer.flatten(parameters)
+        for (name, e) in ema {
+            let p = flat[name]!, ep = e.dataPointer, pp = p.dataPointer
+            Parallel.forChunks(e.count, grain: 1 << 15) { range in
+                for j in range { ep[j] = d * ep[j] + (1 - d) * pp[j] }
+            }
+        }
+    }
+
+    /// 1/std of posterior samples of 256 World images (LDM's rule for scaling_factor).
+    func measureScalingFactor() -> Float {
+        var r = rng(0, 3)
+        var sum = 0.0, sumSq = 0.0, n = 0.0
+        let saved = state.scalingFactor
+        state.scalingFactor = 1
+        defer { state.scalingFactor = saved }
+        for k in 0..<8 {
+            let (_, x) = batch(k, size: 32, worldOffset: 99)
+            let z = latents(x, &r).contiguous()
+            for i in 0..<z.count { let v = Double(z.dataPointer[i]); sum += v; sumSq += v * v; n += 1 }
+        }
+        let variance = sumSq / n - (sum / n) * (sum / n)
+        return Float(1 / variance.squareRoot())
+    }
+
+    // MARK: checkpoints and export
+
+    func saveCheckpoint() throws {
+        var tensors = BaseModelTrainer.flatten(parameters)
+        for (k, t) in ema { tensors["ema." + k] = t }
+        let name = "\(state.phase.rawValue)-\(String(format: "%06d", state.step))"
+        let optimizer: AdamW? = state.phase == .vae ? vaeOptimizer : (state.phase == .unet ? unetOptimizer : nil)
+        let names = state.phase == .vae ? vaeNames : unetNames
+        try TrainingCheckpoint(directory: directory).save(name: name, tensors: tensors, optimizer: optimizer, optimizerNames: names, state: state)
+        if state.phase != .vae { try export(to: directory + "/model") }
+    }
+
+    /// Writes the model (EMA text encoder and UNet) as a diffusers folder.
+    public func export(to folder: String) throws {
+        func emaGroup(_ c: String) -> [String: Tensor] {
+            Dictionary(uniqueKeysWithValues: parameters[c]!.keys.map { ($0, ema[c + "." + $0]!) })
+        }
+        try DiffusersExport.write(to: folder, architecture: architecture, scalingFactor: state.scalingFactor,
+                                  textEncoder: emaGroup("text_encoder"), unet: emaGroup("unet"), vae: parameters["vae"]!,
+                                  tokenizerDirectory: tokenizerDirectory)
+    }
+}
+
+public enum GradientClipping {
+    /// Scales the gradients of `parameters` so their global L2 norm is at most `maxNorm`
+    /// (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
+    @discardableResult
+    public static func clip(_ parameters: [Tensor], maxNorm: Float) -> Float {
+        var total = 0.0
+        for p in parameters {
+            guard let g = p.grad else { continue }
+            let c = g.contiguous()
+            if c !== g { p.grad = c }
+            var s = 0.0
+            for i in 0..<c.count { let v = Double(c.dataPointer[i]); s += v * v }
+            total += s
+        }
+        let norm = Float(total.squareRoot())
+        if norm > maxNorm && norm.isFinite {
+            let f = maxNorm / (norm + 1e-6)
+            for p in parameters { guard let g = p.grad else { continue }; for i in 0..<g.count { g.dataPointer[i] *= f } }
+        }
+        return norm
+    }
+}

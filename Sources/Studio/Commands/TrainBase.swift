@@ -1,0 +1,134 @@
+// `troupe train-base`: trains the embedded default model (VAE, then text encoder + UNet) on
+// the World. Runs for hours, so in pieces: it checkpoints every N steps and on Ctrl-C, and
+// `--resume` continues exactly where the last checkpoint left off. Progress goes to stderr;
+// every step is appended to DIR/metrics.jsonl; the current model is exported to DIR/model/
+// (a diffusers folder) at each checkpoint of the UNet phase.
+
+import ArgumentParser
+import Foundation
+import Pipeline
+
+struct TrainBase: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train-base", abstract: "Train the default model (troupe-mini) on the World.")
+
+    @Option(help: "Run folder: checkpoints/, metrics.jsonl, model/ (the exported diffusers folder).")
+    var out: String
+    @Option(help: "UNet-phase steps in total (a resumed run may raise it).")
+    var steps: Int?
+    @Option(name: .customLong("vae-steps"), help: "VAE-phase steps (new runs only).")
+    var vaeSteps: Int?
+    @Option(help: "UNet-phase batch size (new runs only).")
+    var batch: Int?
+    @Option(help: "Architecture: mini (troupe-mini) or micro (a tiny model, for tests).")
+    var architecture = "mini"
+    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.")
+    var checkpointEvery: Int?
+    @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this many steps in this piece.")
+    var stopAfter: Int?
+    @Flag(help: "Continue the run in --out from its latest checkpoint.")
+    var resume = false
+    @Flag(help: "Print one JSON object on stdout at the end.")
+    var json = false
+
+    func run() throws {
+        let tokenizer = try ModelLocator.clipTokenizer(for: "train-base")
+        let checkpoint = TrainingCheckpoint(directory: out)
+        let trainer: BaseModelTrainer
+        do {
+            if resume {
+                trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
+                if let steps { trainer.extend(unetSteps: steps) }
+                if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
+            } else {
+                if checkpoint.latest != nil {
+                    throw StudioError.badInput("\(out) already holds a run; pass --resume to continue it, or choose another --out")
+                }
+                var cfg = BaseTrainingConfig()
+                cfg.architecture = architecture
+                if let steps { cfg.unetSteps = steps }
+                if let vaeSteps { cfg.vaeSteps = vaeSteps }
+                if let batch { cfg.unetBatch = batch }
+                if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
+                guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
+                    throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
+                }
+                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
+            }
+        } catch { throw StudioError.wrap(error) }
+
+        let metrics = MetricsLog(path: out + "/metrics.jsonl")
+        try metrics.truncate(after: trainer.state.phase.rawValue, step: trainer.state.step)
+        let interrupt = InterruptFlag.install()
+        let counts = trainer.parameterCounts
+        FileHandle.standardError.write(Data(String(format: "train-base %@: VAE %.2fM, text encoder %.2fM, UNet %.2fM parameters; %@ at step %d\n",
+                                                   trainer.architecture.name, Double(counts["vae"]!) / 1e6, Double(counts["text_encoder"]!) / 1e6,
+                                                   Double(counts["unet"]!) / 1e6, trainer.state.phase.rawValue, trainer.state.step).utf8))
+        var progress = ProgressLine(label: "train-base \(trainer.state.phase.rawValue)", quiet: false, firstStep: trainer.state.step)
+        var done = 0
+        var last: [String: Float] = [:]
+        let started = Date()
+        do {
+            try trainer.run { e in
+                switch e.kind {
+                case .step:
+                    done += 1
+                    last = e.losses
+                    metrics.append(["phase": e.phase.rawValue, "step": e.step, "lr": e.learningRate,
+                                    "time": Date().timeIntervalSince1970].merging(e.losses.mapValues { $0 as Any }) { a, _ in a })
+                    let text = e.losses.keys.sorted().map { String(format: "%@ %.4f", $0, e.losses[$0]!) }.joined(separator: "  ")
+                    progress.update(step: e.step, total: e.total, extra: text + String(format: "  lr %.1e", e.learningRate))
+                case .checkpoint:
+                    progress.note("checkpoint at \(e.phase.rawValue) step \(e.step)")
+                case .phaseFinished:
+                    progress.finish()
+                    progress = ProgressLine(label: "train-base \(e.phase.rawValue)", quiet: false, firstStep: 0)
+                case .finished:
+                    progress.finish()
+                }
+                if interrupt.isSet { return false }
+                if let stopAfter, done >= stopAfter { return false }
+                return true
+            }
+        } catch { progress.finish(); throw StudioError.wrap(error) }
+        progress.finish()
+        let s = trainer.state
+        let message = s.phase == .done ? "finished; model in \(out)/model"
+            : "stopped at \(s.phase.rawValue) step \(s.step) with a checkpoint; continue with: troupe train-base --out \(out) --resume"
+        FileHandle.standardError.write(Data("train-base: \(message)\n".utf8))
+        if json {
+            var obj: [String: Any] = ["out": out, "phase": s.phase.rawValue, "step": s.step, "steps_this_run": done,
+                                      "seconds": Date().timeIntervalSince(started), "total_seconds": s.seconds,
+                                      "scaling_factor": s.scalingFactor, "parameters": counts]
+            for (k, v) in last { obj["last_" + k] = v }
+            try printJSON(obj)
+        }
+        if interrupt.isSet { throw StudioError.cancelled("train-base interrupted; checkpoint written, resume with --resume") }
+    }
+}
+
+/// Appends one JSON object per line; on resume, drops the lines after the checkpoint so the
+/// curve continues without the steps the crash lost.
+struct MetricsLog {
+    let path: String
+
+    func append(_ object: [String: Any]) {
+        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let h = FileHandle(forWritingAtPath: path) else { return }
+        h.seekToEndOfFile(); h.write(d + Data("\n".utf8)); try? h.close()
+    }
+
+    /// Keeps the lines of phases before `phase` and of `phase` up to `step`.
+    func truncate(after phase: String, step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return }
+        let order = ["vae", "unet", "done"]
+        guard let cut = order.firstIndex(of: phase) else { return }
+        let kept = text.split(separator: "\n").filter { line in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let p = o["phase"] as? String, let i = order.firstIndex(of: p), let s = o["step"] as? Int else { return false }
+            return i < cut || (i == cut && s <= step)
+        }
+        try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: path)
+    }
+}
