@@ -1,0 +1,138 @@
+// `troupe eval`: character consistency and prompt fidelity of generation methods, measured by
+// the evaluation judge (models/judges/attributes-eval.safetensors, never used in training).
+// Without --characters/--prompts it runs the built-in protocol (EvalProtocol: fixed
+// characters, prompts and seed) so numbers compare from run to run.
+
+import ArgumentParser
+import Foundation
+import Pipeline
+import Preview
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Measure identity consistency and prompt fidelity with the World judge.")
+
+    static let methods = ["prompt"]
+
+    @Option(help: "Diffusers model folder (default: the embedded troupe-mini).")
+    var model: String?
+    @Option(help: "Judge weights (default: models/judges/attributes-eval.safetensors).")
+    var judge: String?
+    @Option(help: "JSON lines {\"name\": …, \"prompt\": …}, one character each (default: the built-in six).")
+    var characters: String?
+    @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
+    var prompts: String?
+    @Option(help: "Comma-separated methods to compare: prompt (prompt-only generation).")
+    var methods = "prompt"
+    @Option(help: "Images per character and prompt.")
+    var seeds = 4
+    @Option(help: "Sampling steps.")
+    var steps = 25
+    @Option(help: "Classifier-free guidance scale.")
+    var cfg: Float = 6
+    @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
+    var grid: String?
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    func run() throws {
+        let chosen = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for m in chosen where !Eval.methods.contains(m) {
+            throw StudioError.badInput("unknown method '\(m)' (available: \(Eval.methods.joined(separator: ", ")))")
+        }
+        guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
+        let chars = try loadCharacters()
+        let templates: [EvalPrompt]
+        do { templates = try loadPrompts().map { try EvalPrompt(template: $0) } } catch { throw StudioError.badInput("\(error)") }
+        let judgePath = try judge ?? Eval.defaultJudge()
+        let evaluator: ConsistencyEvaluator
+        do { evaluator = ConsistencyEvaluator(judge: try AttributeClassifier(weights: WeightReader(paths: [judgePath]))) } catch {
+            throw StudioError.badInput("judge \(judgePath): \(error)")
+        }
+        let (pipe, modelName) = try ModelLocator.loadPipeline(model)
+        let interrupt = InterruptFlag.install()
+        let start = Date()
+        var results: [String: MethodScores] = [:]
+        var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
+        let total = chars.count * templates.count * chosen.count
+        let progress = ProgressLine(label: "eval", quiet: false)
+        var done = 0
+        for method in chosen {
+            var samples: [ConsistencyEvaluator.Sample] = []
+            for (ci, c) in chars.enumerated() {
+                for (pi, p) in templates.enumerated() {
+                    if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
+                    var r = GenerationRequest(prompt: p.text(for: c))
+                    r.steps = steps; r.guidanceScale = cfg; r.count = seeds
+                    r.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + pi)
+                    let out: GenerationResult
+                    do { out = try pipe.generate(r) } catch { throw StudioError.wrap(error) }
+                    guard out.width == 64, out.height == 64 else {
+                        throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
+                    }
+                    for px in out.images { samples.append(.init(character: ci, prompt: p, pixels: px)) }
+                    if grid != nil {
+                        gridRows.append(out.images.map { RGBImage(width: 64, height: 64, pixels: $0) })
+                        rowLabels.append("\(method) \(c.name) \(pi + 1)")
+                    }
+                    done += 1
+                    progress.update(step: done, total: total)
+                }
+            }
+            results[method] = evaluator.score(samples)
+        }
+        progress.finish()
+        let seconds = Date().timeIntervalSince(start)
+        if let grid {
+            do { try PNGCodec.write(Grid(cells: gridRows, rowLabels: rowLabels).compose(enlarge: 2), to: grid) } catch { throw StudioError.wrap(error) }
+        }
+        let n = results.values.reduce(0) { $0 + $1.images }
+        if json {
+            var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds,
+                                      "steps": steps, "cfg": cfg, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
+            obj["methods"] = results.mapValues { s -> [String: Any] in
+                ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
+                 "per_attribute": s.perAttribute]
+            }
+            try printJSON(obj)
+        } else {
+            print("model \(modelName), \(chars.count) characters × \(templates.count) prompts × \(seeds) seeds, judge \(judgePath)")
+            for m in chosen {
+                let s = results[m]!
+                print(String(format: "%-10@ identity consistency %.3f   prompt fidelity %.3f   (%d images)", m as NSString,
+                             s.identityConsistency, s.promptFidelity, s.images))
+                print("  " + s.perAttribute.keys.sorted().map { String(format: "%@ %.2f", $0, s.perAttribute[$0]!) }.joined(separator: ", "))
+            }
+            print(String(format: "%.1f s", seconds))
+        }
+    }
+
+    static func defaultJudge() throws -> String {
+        for root in ModelLocator.modelRoots {
+            let p = root + "/judges/attributes-eval.safetensors"
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        throw StudioError.badInput("the evaluation judge (models/judges/attributes-eval.safetensors) was not found; pass --judge FILE (train one with `troupe train-judge`)")
+    }
+
+    func loadCharacters() throws -> [EvalCharacter] {
+        guard let path = characters else { return EvalProtocol.characters }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StudioError.badInput("\(path): cannot read the characters file") }
+        var out: [EvalCharacter] = []
+        for (i, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let c = try? JSONDecoder().decode(EvalCharacter.self, from: Data(line.utf8)) else {
+                throw StudioError.badInput("\(path):\(i + 1): expected {\"name\": …, \"prompt\": …}")
+            }
+            out.append(c)
+        }
+        guard !out.isEmpty else { throw StudioError.badInput("\(path): no characters") }
+        return out
+    }
+
+    func loadPrompts() throws -> [String] {
+        guard let path = prompts else { return EvalProtocol.prompts }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StudioError.badInput("\(path): cannot read the prompts file") }
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        guard !lines.isEmpty else { throw StudioError.badInput("\(path): no prompts") }
+        return lines
+    }
+}
