@@ -51,7 +51,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PreviewTests", dependencies: ["Preview"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TUITests", dependencies: ["TUI"]),
-        .testTarget(name: "StudioTests", dependencies: ["Studio", "Preview"]),
+        .testTarget(name: "StudioTests", dependencies: ["Studio", "Preview", "Pipeline"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,11 +9,14 @@ struct Troupe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "troupe",
         abstract: "A terminal studio for consistent characters with diffusion models.",
-        subcommands: [Generate.self, Show.self, Doctor.self, Tokenize.self, WorldCommand.self, TrainJudge.self, TrainBase.self, Eval.self, Bench.self]
+        subcommands: [Generate.self, Show.self, Doctor.self, Tokenize.self, WorldCommand.self, TrainJudge.self, TrainBase.self, Eval.self, CharacterCommand.self, Tune.self, Bench.self]
     )
 
     static func main() {
         tuneRuntimeEnvironment()
+        // A full disk or a file-size limit must surface as a write error with a message
+        // (checkpoints stay intact), not as a silent SIGXFSZ death.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

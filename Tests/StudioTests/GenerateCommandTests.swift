@@ -20,10 +20,12 @@ struct TroupeRun {
     static func fixture(_ p: String) -> String { repo.appendingPathComponent("Tests/PipelineTests/Fixtures/" + p).path }
 
     @discardableResult
-    static func run(_ args: [String], interruptAfter: Double? = nil, cwd: String = NSTemporaryDirectory()) throws -> TroupeRun {
+    static func run(_ args: [String], interruptAfter: Double? = nil, cwd: String = NSTemporaryDirectory(),
+                    environment: [String: String]? = nil) throws -> TroupeRun {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if let environment { p.environment = environment }
         p.currentDirectoryURL = URL(fileURLWithPath: cwd)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err

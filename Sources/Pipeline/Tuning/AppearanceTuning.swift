@@ -1,0 +1,154 @@
+// Stage 1 of the multi-stage fine-tune (design §4): appearance. LoRA adapters (rank r, PEFT
+// initialisation: A uniform ±1/√in, B = 0, so training starts from the base model) on every
+// UNet attention projection (attn1/attn2 to_q, to_k, to_v, to_out.0); the UNet, VAE and text
+// encoder stay frozen. Loss: ε-MSE on the character's accepted references,
+//   z₀ = scaling·(μ + σ·ε₁) of a reference (or its mirror image), t ~ U{0…T−1},
+//   L = ‖ε̂(√ᾱ_t z₀ + √(1−ᾱ_t) ε, t, CLIP(prompt)) − ε‖²,
+// AdamW with linear warm-up + cosine decay. Every draw is a function of (seed, step), so a
+// resumed run repeats exactly the steps an uninterrupted run would take.
+// Not yet here (stage-1 extras listed in design §4, to come with the stages work): the x̂₀
+// reconstruction term and crop/colour-jitter augmentation.
+
+import Foundation
+
+public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
+    public var steps = 200
+    public var rank = 4
+    public var learningRate: Float = 1e-4
+    public var batch = 2
+    public var warmup = 10
+    public var checkpointEvery = 25
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+public final class AppearanceTuner {
+    public struct State: Codable, Sendable {
+        public var version = 1
+        public var config: AppearanceTuningConfig
+        public var prompt: String
+        public var step = 0
+    }
+
+    public struct Event: Sendable {
+        public enum Kind: Sendable { case step, checkpoint, finished }
+        public let kind: Kind
+        public let step: Int, total: Int
+        public let losses: [String: Float]
+        public let learningRate: Float
+    }
+
+    public let pipeline: StableDiffusionPipeline
+    public let directory: String
+    public private(set) var state: State
+    /// LoRA tensors by PEFT key ("unet.<path>.lora_A.weight"), in a fixed order.
+    public let loraNames: [String]
+    let lora: [String: Tensor]
+    let optimizer: AdamW
+    let posteriors: [(mean: Tensor, std: Tensor)]
+    let context: Tensor
+    let schedule: NoiseSchedule
+
+    /// References: images [1, 3, H, W] in [−1, 1]. `directory`: the run folder (checkpoints/).
+    public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String) throws {
+        precondition(!references.isEmpty, "stage 1 needs at least one reference image")
+        self.pipeline = pipeline; self.directory = directory
+        state = State(config: config, prompt: prompt)
+        schedule = try NoiseSchedule(pipeline.schedulerConfig)
+        var rng = SplitMixRandom(seed: config.seed)
+        var named: [String: Tensor] = [:]
+        for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key })
+        where path.contains(".attn1.") || path.contains(".attn2.") {
+            let bound = 1 / Float(layer.inFeatures).squareRoot()
+            let down = Tensor.rand([config.rank, layer.inFeatures], low: -bound, high: bound, using: &rng)
+            let up = Tensor(zeros: [layer.outFeatures, config.rank])
+            down.requiresGrad = true; up.requiresGrad = true
+            layer.adapters.append(LowRankAdapter(down: down, up: up, scale: 1))
+            named["unet.\(path).lora_A.weight"] = down
+            named["unet.\(path).lora_B.weight"] = up
+        }
+        lora = named
+        loraNames = named.keys.sorted()
+        optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate))
+        // Posterior of each reference and of its mirror image (the flip augmentation).
+        posteriors = GradMode.noGrad {
+            references.flatMap { img in [img, img.flippedHorizontally()] }.map { img in
+                let (mean, logVar) = pipeline.vae.encode(img)
+                return (mean, (logVar.clamped(-30, 20) * 0.5).exp())
+            }
+        }
+        context = GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(prompt)]) }
+    }
+
+    /// Continues the run in `directory` from its latest checkpoint.
+    public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String) throws -> AppearanceTuner {
+        let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(State.self)
+        guard state.version == 1 else { throw CheckpointError.mismatch(path: directory, reason: "state version \(state.version) is newer than this troupe") }
+        let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory)
+        t.state = state
+        try TrainingCheckpoint.restore(t.lora, from: weights)
+        if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.loraNames, from: optimizer) }
+        return t
+    }
+
+    /// Trains until done or until `event` returns false (a checkpoint is written first).
+    public func run(event: (Event) -> Bool) throws {
+        let c = state.config
+        while state.step < c.steps {
+            let (loss, lr) = step(state.step)
+            state.step += 1
+            let go = event(Event(kind: .step, step: state.step, total: c.steps, losses: ["loss": loss], learningRate: lr))
+            if state.step % c.checkpointEvery == 0 || state.step == c.steps || !go {
+                try saveCheckpoint()
+                _ = event(Event(kind: .checkpoint, step: state.step, total: c.steps, losses: ["loss": loss], learningRate: lr))
+            }
+            if !go { return }
+        }
+        _ = event(Event(kind: .finished, step: state.step, total: c.steps, losses: [:], learningRate: 0))
+    }
+
+    func step(_ step: Int) -> (Float, Float) {
+        let c = state.config
+        var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001)
+        let picks = (0..<c.batch).map { _ in Int(r.next() % UInt64(posteriors.count)) }
+        let z0 = GradMode.noGrad {
+            Tensor.concat(picks.map { i in posteriors[i].mean + posteriors[i].std * Tensor.randn(posteriors[i].mean.shape, using: &r) }, dim: 0)
+                * pipeline.vae.config.scalingFactor
+        }
+        let timesteps = picks.map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
+        let noise = Tensor.randn(z0.shape, using: &r)
+        let b = c.batch
+        let sa = Tensor(timesteps.map { schedule.alphasCumprod[$0].squareRoot() }, shape: [b, 1, 1, 1])
+        let sb = Tensor(timesteps.map { (1 - schedule.alphasCumprod[$0]).squareRoot() }, shape: [b, 1, 1, 1])
+        let xt = z0 * sa + noise * sb
+        let ctx = context.expanded([b, context.shape[1], context.shape[2]])
+        let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
+        let loss = Tensor.mseLoss(eps, noise)
+        optimizer.zeroGrad()
+        loss.backward()
+        let lr = c.learningRate * LearningRateSchedule.cosine(warmup: min(c.warmup, c.steps / 5), total: c.steps).factor(at: step)
+        optimizer.step(learningRate: lr)
+        return (loss.item(), lr)
+    }
+
+    func saveCheckpoint() throws {
+        try TrainingCheckpoint(directory: directory).save(name: String(format: "step-%06d", state.step), tensors: lora,
+                                                         optimizer: optimizer, optimizerNames: loraNames, state: state)
+    }
+
+    /// Writes the adapters as a PEFT-layout LoRA file (`generate --lora` reads it).
+    public func saveLoRA(to path: String) throws {
+        try SafetensorsWriter.write(lora, to: path, metadata: ["format": "pt", "troupe_stage": "1", "steps": String(state.step),
+                                                             "rank": String(state.config.rank)])
+    }
+}
+
+extension Tensor {
+    /// Mirror image of [B, C, H, W] along W.
+    func flippedHorizontally() -> Tensor {
+        let c = contiguous(), out = Tensor(uninitialized: shape)
+        let w = shape[rank - 1], rows = count / Swift.max(w, 1)
+        for r in 0..<rows { for x in 0..<w { out.dataPointer[r * w + x] = c.dataPointer[r * w + (w - 1 - x)] } }
+        return out
+    }
+}
