@@ -19,7 +19,12 @@ enum SpriteRenderer {
         // Legs (pants a darker outfit tone) and shoes.
         let legSpread = ctx.pose == .walking ? 4 : 0
         if id.characterClass == .wizard {
-            c.rect(cx - 9, 42, cx + 9, 57) { x, y in patterned(id, x, y) }   // robe
+            // The robe; walking wizards lift its hem so the striding legs show.
+            if ctx.pose == .walking {
+                c.line(Double(cx - 3) + 0.5, 48, Double(cx - 3 - legSpread) + 0.5, 56, 5, dark)
+                c.line(Double(cx + 4) + 0.5, 48, Double(cx + 4 + legSpread) + 0.5, 56, 5, dark)
+            }
+            c.rect(cx - 9, 42, cx + 9, ctx.pose == .walking ? 51 : 57) { x, y in patterned(id, x, y) }
         } else if side {
             c.line(Double(cx) + 0.5, 44, Double(cx - legSpread) + 0.5, 56, 5, dark)
             c.line(Double(cx) + 0.5, 44, Double(cx + legSpread) + 0.5, 56, 5, dark.scaled(0.85))
@@ -31,7 +36,7 @@ enum SpriteRenderer {
 
         // Side view: the far arm first, darker, behind the torso.
         if side {
-            let far = arm(ctx.pose, right: false)
+            let far = arm(ctx.pose, right: false, side: true)
             c.line(Double(cx) + 0.5, 28, Double(cx) + 0.5 + far.0, 28 + far.1, 4, outfit.scaled(0.6))
             c.ellipse(Double(cx) + 0.5 + far.0, 28 + far.1, 2.2, 2.2, skin.scaled(0.85))
         }
@@ -46,7 +51,7 @@ enum SpriteRenderer {
         if id.characterClass == .astronaut && side { c.rect(tx0 - 5, 27, tx0, 41, RGB(220, 220, 230)) }
 
         // Arms: (shoulder → hand) per pose; sleeves in the outfit colour, hands in skin.
-        let right = arm(ctx.pose, right: true), left = arm(ctx.pose, right: false)
+        let right = arm(ctx.pose, right: true, side: side), left = arm(ctx.pose, right: false, side: side)
         let sx = side ? 0 : 9
         func drawArm(_ s: Int, _ a: (Double, Double)) {
             let x0 = Double(cx + s) + 0.5, y0 = 28.0
@@ -71,11 +76,14 @@ enum SpriteRenderer {
         return c.pixels
     }
 
-    static func arm(_ pose: Pose, right: Bool) -> (Double, Double) {
+    /// Shoulder → hand offset. In side view both arms hang from one shoulder and the head
+    /// hides what goes straight up, so: waving = one hand forward beside the face, far arm
+    /// down; arms raised = both hands high, one in front of the head and one behind it.
+    static func arm(_ pose: Pose, right: Bool, side: Bool = false) -> (Double, Double) {
         switch pose {
         case .standing: return (2, 13)
-        case .waving: return right ? (7, -12) : (2, 13)
-        case .armsUp: return (6, -13)
+        case .waving: return right ? (side ? (10, -9) : (7, -12)) : (2, 13)
+        case .armsUp: return side ? (right ? (12, -15) : (-12, -15)) : (6, -13)
         case .walking: return right ? (5, 11) : (-3, 12)
         case .pointing: return right ? (14, 0) : (2, 13)
         }
