@@ -125,21 +125,16 @@ final class CharacterStoreTests: XCTestCase {
             images[p].append(path)
         } }
         // Each process accepts its images one call at a time, both at once, with --wait.
-        let group = DispatchGroup()
-        var failures: [String] = []
-        let failLock = NSLock()
-        for p in 0..<2 {
-            group.enter()
-            DispatchQueue.global().async {
-                for img in images[p] {
-                    let r = try? self.troupe(["character", "accept", "shared", "--wait", img])
-                    if r?.status != 0 { failLock.lock(); failures.append(r?.stderr ?? "spawn failed"); failLock.unlock() }
-                }
-                group.leave()
+        final class Failures: @unchecked Sendable { let lock = NSLock(); var list: [String] = [] }
+        let failures = Failures()
+        let lists = images
+        DispatchQueue.concurrentPerform(iterations: 2) { p in
+            for img in lists[p] {
+                let r = try? self.troupe(["character", "accept", "shared", "--wait", img])
+                if r?.status != 0 { failures.lock.lock(); failures.list.append(r?.stderr ?? "spawn failed"); failures.lock.unlock() }
             }
         }
-        group.wait()
-        XCTAssertEqual(failures, [])
+        XCTAssertEqual(failures.list, [])
         let r = try store.load("shared")
         XCTAssertEqual(r.references.count, 16)
         XCTAssertEqual(Set(r.references.compactMap(\.source)), Set(images.flatMap { $0 }.map { ($0 as NSString).standardizingPath }))

@@ -111,6 +111,12 @@ public struct ConsistencyEvaluator {
             let pred = judge.predict(x)
             for b in 0..<part.count { predictions.append(pred.mapValues { $0[b] }) }
         }
+        return ConsistencyEvaluator.score(samples, predictions: predictions)
+    }
+
+    /// The metrics from the judge's reading of each sample (one dictionary per sample).
+    public static func score(_ samples: [Sample], predictions: [[WorldAttribute: Int]]) -> MethodScores {
+        precondition(samples.count == predictions.count, "one prediction per sample")
         // Prompt fidelity.
         var fidelity = 0.0, contextHits: [WorldAttribute: (Int, Int)] = [:]
         for (s, pred) in zip(samples, predictions) {

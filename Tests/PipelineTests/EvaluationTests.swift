@@ -1,0 +1,59 @@
+// The consistency metrics on readings whose answers are known, and the built-in protocol's
+// prompts parsed into the context attributes they name.
+
+import XCTest
+@testable import Pipeline
+
+final class EvaluationTests: XCTestCase {
+    func reading(_ id: CharacterIdentity, _ s: SceneContext) -> [WorldAttribute: Int] {
+        Dictionary(uniqueKeysWithValues: WorldAttribute.allCases.map { ($0, $0.label(id, s)) })
+    }
+
+    func testBuiltInPromptsNameFourContextAttributes() throws {
+        for t in EvalProtocol.prompts {
+            let p = try EvalPrompt(template: t)
+            XCTAssertEqual(Set(p.expected.keys), [.pose, .expression, .background, .view], t)
+        }
+        let p = try EvalPrompt(template: "{} with arms raised, surprised, on a beach, side view")
+        XCTAssertEqual(p.expected[.pose], Pose.armsUp.rawValue)
+        XCTAssertEqual(p.expected[.expression], Expression.surprised.rawValue)
+        XCTAssertEqual(p.expected[.background], Background.beach.rawValue)
+        XCTAssertEqual(p.expected[.view], View.side.rawValue)
+        XCTAssertEqual(p.text(for: EvalCharacter(name: "k", prompt: "a knight")), "a knight with arms raised, surprised, on a beach, side view")
+        XCTAssertThrowsError(try EvalPrompt(template: "no placeholder"))
+    }
+
+    func testPerfectReadingsScoreOneAndDriftScoresLow() throws {
+        let world = World(seed: 3)
+        let prompts = try EvalProtocol.prompts.map { try EvalPrompt(template: $0) }
+        func scene(_ p: EvalPrompt) -> SceneContext {
+            SceneContext(pose: Pose(rawValue: p.expected[.pose]!)!, expression: Expression(rawValue: p.expected[.expression]!)!,
+                         background: Background(rawValue: p.expected[.background]!)!, view: View(rawValue: p.expected[.view]!)!)
+        }
+        // Consistent: each character keeps one identity in every image, and every prompt is followed.
+        var samples: [ConsistencyEvaluator.Sample] = [], readings: [[WorldAttribute: Int]] = []
+        for c in 0..<3 {
+            let id = world.sample(c).identity
+            for p in prompts { for _ in 0..<2 {
+                samples.append(.init(character: c, prompt: p, pixels: []))
+                readings.append(reading(id, scene(p)))
+            } }
+        }
+        let perfect = ConsistencyEvaluator.score(samples, predictions: readings)
+        XCTAssertEqual(perfect.identityConsistency, 1, accuracy: 1e-12)
+        XCTAssertEqual(perfect.promptFidelity, 1, accuracy: 1e-12)
+        XCTAssertEqual(perfect.images, 36)
+
+        // Drifting: a fresh random identity per image; prompts followed half the time (view wrong).
+        var drift: [[WorldAttribute: Int]] = []
+        for (i, s) in samples.enumerated() {
+            var sc = scene(s.prompt)
+            if i % 2 == 1 { sc.view = sc.view == .front ? .side : .front }
+            drift.append(reading(world.sample(1000 + i).identity, sc))
+        }
+        let drifting = ConsistencyEvaluator.score(samples, predictions: drift)
+        XCTAssertLessThan(drifting.identityConsistency, 0.35)
+        XCTAssertEqual(drifting.promptFidelity, 0.875, accuracy: 1e-12)   // 3 of 4 attributes on half the images
+        XCTAssertEqual(drifting.perAttribute["context_view"]!, 0.5, accuracy: 1e-12)
+    }
+}

@@ -1,0 +1,60 @@
+// `troupe train-base` and `troupe eval` as a user runs them (micro model, tiny protocol).
+
+import XCTest
+import Pipeline
+@testable import Studio
+
+final class TrainAndEvalCommandTests: XCTestCase {
+    func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "troupe-cmd-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: d) }
+        return d
+    }
+
+    func testTrainBaseStopsWithACheckpointAndResumes() throws {
+        let out = tempDir() + "/run"
+        let first = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro", "--vae-steps", "3", "--steps", "3",
+                                       "--stop-after", "2", "--json"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let a = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(a["phase"] as? String, "vae"); XCTAssertEqual(a["step"] as? Int, 2)
+        XCTAssertTrue(first.stderr.contains("--resume"), first.stderr)
+        let again = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro"])
+        XCTAssertEqual(again.status, 2)
+        XCTAssertTrue(again.stderr.contains("already holds a run"), again.stderr)
+        let second = try TroupeRun.run(["train-base", "--out", out, "--resume", "--json"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        let b = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(b["phase"] as? String, "done"); XCTAssertEqual(b["steps_this_run"] as? Int, 4)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/model/model_index.json"))
+        // metrics.jsonl: VAE steps 1…3 then UNet steps 1…3, each once.
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let steps = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .map { "\($0["phase"]!)\($0["step"]!)" }
+        XCTAssertEqual(steps, ["vae1", "vae2", "vae3", "unet1", "unet2", "unet3"])
+    }
+
+    func testEvalReportsTheDesignKeys() throws {
+        let dir = tempDir()
+        let judge = dir + "/judge.safetensors"
+        try AttributeClassifier(seed: 5).save(to: judge, metadata: [:])
+        try "{\"name\": \"k\", \"prompt\": \"a knight\"}\n{\"name\": \"w\", \"prompt\": \"a wizard\"}\n".write(toFile: dir + "/chars.jsonl", atomically: true, encoding: .utf8)
+        try "{} waving, smiling, in a forest, front view\n# a comment\n{} walking, sad, at night, side view\n".write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl",
+                                   "--prompts", dir + "/prompts.txt", "--seeds", "2", "--steps", "2", "--grid", dir + "/grid.png", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["n_images"] as? Int, 8)
+        let prompt = try XCTUnwrap((obj["methods"] as? [String: Any])?["prompt"] as? [String: Any])
+        for k in ["identity_consistency", "prompt_fidelity"] {
+            let v = try XCTUnwrap(prompt[k] as? Double, k)
+            XCTAssertTrue((0...1).contains(v), "\(k) = \(v)")
+        }
+        XCTAssertEqual(prompt["n_images"] as? Int, 8)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "oneactor"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("unknown method 'oneactor'"), bad.stderr)
+    }
+}
