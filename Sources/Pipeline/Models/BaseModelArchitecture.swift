@@ -44,7 +44,7 @@ extension SchedulerConfig {
     public static let troupeMini: SchedulerConfig = {
         var c = SchedulerConfig()
         c.className = "DPMSolverMultistepScheduler"; c.numTrainTimesteps = 1000; c.betaStart = 0.00085; c.betaEnd = 0.012
-        c.betaSchedule = "scaled_linear"; c.stepsOffset = 0; c.predictionType = "epsilon"; c.timestepSpacing = "trailing"
+        c.betaSchedule = "scaled_linear"; c.stepsOffset = 1; c.predictionType = "epsilon"; c.timestepSpacing = "trailing"
         c.solverOrder = 2; c.algorithmType = "dpmsolver++"; c.solverType = "midpoint"; c.lowerOrderFinal = true
         return c
     }()

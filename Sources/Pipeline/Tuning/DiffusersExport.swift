@@ -31,8 +31,7 @@ public enum DiffusersExport {
         var te = try dictionary(a.textEncoder)
         te["architectures"] = ["CLIPTextModel"]; te["model_type"] = "clip_text_model"
         te["bos_token_id"] = 49406; te["eos_token_id"] = 49407; te["pad_token_id"] = 49407
-        te["projection_dim"] = a.textEncoder.hiddenSize; te["attention_dropout"] = 0.0; te["dropout"] = 0.0
-        te["initializer_range"] = 0.02; te["initializer_factor"] = 1.0; te["torch_dtype"] = "float16"
+        te["projection_dim"] = a.textEncoder.hiddenSize; te["torch_dtype"] = "float16"
         try json(te, "text_encoder/config.json")
 
         var u = try dictionary(a.unet)
