@@ -133,6 +133,14 @@ public final class BaseModelTrainer {
         if state.phase == .done && state.step < unetSteps { state.phase = .unet }
     }
 
+    /// Changes the VAE phase's length while the run is still in it (the cosine schedule
+    /// follows the new length from the current step on).
+    public func extend(vaeSteps: Int) -> Bool {
+        guard state.phase == .vae, vaeSteps > state.step else { return false }
+        state.config.vaeSteps = vaeSteps
+        return true
+    }
+
     public func setCheckpointEvery(_ n: Int) { state.config.checkpointEvery = max(1, n) }
 
     public var parameterCounts: [String: Int] { parameters.mapValues { $0.values.reduce(0) { $0 + $1.count } } }

@@ -15,7 +15,7 @@ struct TrainBase: ParsableCommand {
     var out: String
     @Option(help: "UNet-phase steps in total (a resumed run may raise it).")
     var steps: Int?
-    @Option(name: .customLong("vae-steps"), help: "VAE-phase steps (new runs only).")
+    @Option(name: .customLong("vae-steps"), help: "VAE-phase steps (a resumed run still in that phase may raise it).")
     var vaeSteps: Int?
     @Option(help: "UNet-phase batch size (new runs only).")
     var batch: Int?
@@ -38,6 +38,9 @@ struct TrainBase: ParsableCommand {
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
                 if let steps { trainer.extend(unetSteps: steps) }
+                if let vaeSteps, !trainer.extend(vaeSteps: vaeSteps) {
+                    throw StudioError.badInput("--vae-steps can change only while the run is in its VAE phase, to more than the steps done")
+                }
                 if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
             } else {
                 if checkpoint.latest != nil {
