@@ -89,28 +89,28 @@ struct CharacterShow: ParsableCommand {
     }
 }
 
-struct CharacterAccept: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "accept", abstract: "Add PNGs to the character's accepted references.")
+/// A character and PNGs to add to it (accept and reject).
+struct ImageArguments: ParsableArguments {
     @Argument var name: String
     @Argument(help: "PNG files.") var images: [String]
     @OptionGroup var options: StoreOptions
 
-    func run() throws {
-        let r = try storeCall { try options.store.add(name, images: images, accepted: true) }
-        print("\(r.name): \(r.references.count) references")
+    func add(accepted: Bool) throws {
+        let r = try storeCall { try options.store.add(name, images: images, accepted: accepted) }
+        print(accepted ? "\(r.name): \(r.references.count) references" : "\(r.name): \(r.rejected.count) rejected")
     }
+}
+
+struct CharacterAccept: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "accept", abstract: "Add PNGs to the character's accepted references.")
+    @OptionGroup var arguments: ImageArguments
+    func run() throws { try arguments.add(accepted: true) }
 }
 
 struct CharacterReject: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "reject", abstract: "Record PNGs as rejected (kept apart, never trained on).")
-    @Argument var name: String
-    @Argument(help: "PNG files.") var images: [String]
-    @OptionGroup var options: StoreOptions
-
-    func run() throws {
-        let r = try storeCall { try options.store.add(name, images: images, accepted: false) }
-        print("\(r.name): \(r.rejected.count) rejected")
-    }
+    @OptionGroup var arguments: ImageArguments
+    func run() throws { try arguments.add(accepted: false) }
 }
 
 struct CharacterRename: ParsableCommand {
