@@ -63,13 +63,10 @@ enum Conv2dKernel {
         while b0 < batch {
             let gb = Swift.min(gsize, batch - b0)
             let ld = n * gb
-            for i in 0..<gb {
-                let xi = x + (b0 + i) * inImage
-                if pointwise {
-                    for c in 0..<k { (cols + c * ld + i * n).update(from: xi + c * n, count: n) }
-                } else {
-                    Im2Col.fill(xi, g, col: cols + i * n, ld: ld)
-                }
+            if pointwise {
+                for i in 0..<gb { for c in 0..<k { (cols + c * ld + i * n).update(from: x + (b0 + i) * inImage + c * n, count: n) } }
+            } else {
+                Im2Col.fill(batch: x + b0 * inImage, count: gb, g, col: cols, ld: ld)
             }
             if let bias { for co in 0..<cout { (tmp + co * ld).update(repeating: bias[co], count: ld) } }
             BLAS.sgemm(transA: false, transB: false, m: cout, n: ld, k: k, a: weight, lda: k, b: cols, ldb: ld,

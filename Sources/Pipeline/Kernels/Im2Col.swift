@@ -18,31 +18,46 @@ enum Im2Col {
     /// default): column n is output pixel (rows.lowerBound·W_out + n).
     static func fill(_ x: UnsafePointer<Float>, _ g: ConvGeometry,
                      col: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>? = nil) {
-        let ow = g.outW, h = g.height, w = g.width
         let yr = rows ?? 0..<g.outH
-        Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(yr.count * ow, 1))) { row in
-            let c = row / (g.kernelH * g.kernelW)
-            let ky = (row / g.kernelW) % g.kernelH, kx = row % g.kernelW
-            let src = x + c * h * w
-            let dst = col + row * ld
-            for oy in yr {
-                let iy = oy * g.strideH - g.padH + ky
-                let d = dst + (oy - yr.lowerBound) * ow
-                if iy < 0 || iy >= h { d.update(repeating: 0, count: ow); continue }
-                let srow = src + iy * w
-                if g.strideW == 1 {
-                    // valid ox range: 0 ≤ ox - padW + kx < w
-                    let shift = kx - g.padW
-                    let lo = Swift.min(ow, Swift.max(0, -shift))
-                    let hi = Swift.max(lo, Swift.min(ow, w - shift))
-                    if lo > 0 { d.update(repeating: 0, count: lo) }
-                    if hi > lo { (d + lo).update(from: srow + lo + shift, count: hi - lo) }
-                    if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
-                } else {
-                    for ox in 0..<ow {
-                        let ix = ox * g.strideW - g.padW + kx
-                        d[ox] = (ix >= 0 && ix < w) ? srow[ix] : 0
-                    }
+        Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(yr.count * g.outW, 1))) { row in
+            fillRow(row, x, g, dst: col + row * ld, rows: yr)
+        }
+    }
+
+    /// Fills the column matrix of `count` images side by side (image i's columns start at
+    /// i·N in every row), in one parallel pass over rows: small convs (16×16 latents) would
+    /// otherwise pay a thread dispatch per image per layer.
+    static func fill(batch x: UnsafePointer<Float>, count: Int, _ g: ConvGeometry, col: UnsafeMutablePointer<Float>, ld: Int) {
+        let n = g.n, inImage = g.channels * g.height * g.width, yr = 0..<g.outH
+        Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(count * n, 1))) { row in
+            for i in 0..<count { fillRow(row, x + i * inImage, g, dst: col + row * ld + i * n, rows: yr) }
+        }
+    }
+
+    @inline(__always)
+    static func fillRow(_ row: Int, _ x: UnsafePointer<Float>, _ g: ConvGeometry, dst: UnsafeMutablePointer<Float>, rows yr: Range<Int>) {
+        let ow = g.outW, h = g.height, w = g.width
+        let c = row / (g.kernelH * g.kernelW)
+        let ky = (row / g.kernelW) % g.kernelH, kx = row % g.kernelW
+        let src = x + c * h * w
+        for oy in yr {
+            let iy = oy * g.strideH - g.padH + ky
+            let d = dst + (oy - yr.lowerBound) * ow
+            if iy < 0 || iy >= h { for j in 0..<ow { d[j] = 0 }; continue }
+            let srow = src + iy * w
+            if g.strideW == 1 {
+                // valid ox range: 0 ≤ ox - padW + kx < w
+                let shift = kx - g.padW
+                let lo = Swift.min(ow, Swift.max(0, -shift))
+                let hi = Swift.max(lo, Swift.min(ow, w - shift))
+                for j in 0..<lo { d[j] = 0 }
+                // Plain loops: rows of 8–64 floats, where a memmove call costs more than the copy.
+                if hi - lo <= 64 { for j in lo..<hi { d[j] = srow[j + shift] } } else { (d + lo).update(from: srow + lo + shift, count: hi - lo) }
+                for j in hi..<ow { d[j] = 0 }
+            } else {
+                for ox in 0..<ow {
+                    let ix = ox * g.strideW - g.padW + kx
+                    d[ox] = (ix >= 0 && ix < w) ? srow[ix] : 0
                 }
             }
         }
