@@ -97,6 +97,29 @@ enum Conv2dKernel {
             }
         }
         if let dw { dw.update(repeating: 0, count: cout * k) }
+        let gsize = group(g, batch: batch)
+        if gsize > 1 && !pointwise {
+            // Small images, as in forward: gb images side by side, so both GEMMs are wide
+            // (dW = dY·colᵀ over gb·N columns; dcol = Wᵀ·dY), then col2im per image.
+            let cols = UnsafeMutablePointer<Float>.allocate(capacity: k * n * gsize)
+            let dy = UnsafeMutablePointer<Float>.allocate(capacity: cout * n * gsize)
+            defer { cols.deallocate(); dy.deallocate() }
+            var b0 = 0
+            while b0 < batch {
+                let gb = Swift.min(gsize, batch - b0), ld = n * gb
+                for i in 0..<gb { for co in 0..<cout { (dy + co * ld + i * n).update(from: gradOut + ((b0 + i) * cout + co) * n, count: n) } }
+                if let dw {
+                    Im2Col.fill(batch: x + b0 * inImage, count: gb, g, col: cols, ld: ld)
+                    BLAS.sgemm(transA: false, transB: true, m: cout, n: k, k: ld, a: dy, lda: ld, b: cols, ldb: ld, beta: 1, c: dw, ldc: k)
+                }
+                if let dx {
+                    BLAS.sgemm(transA: true, transB: false, m: k, n: ld, k: cout, a: weight, lda: k, b: dy, ldb: ld, c: cols, ldc: ld)
+                    for i in 0..<gb { Im2Col.accumulate(cols + i * n, ld: ld, g, into: dx + (b0 + i) * inImage) }
+                }
+                b0 += gb
+            }
+            return
+        }
         for b in 0..<batch {
             let gb = gradOut + b * cout * n
             let xb = x + b * inImage
