@@ -96,7 +96,7 @@ struct CharacterStore {
             if errno == EEXIST { throw StoreError.exists(name) }
             throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno)))
         }
-        for sub in ["refs", "rejected", "runs", "generations", "grids"] {
+        for sub in ["refs", "rejected", "oneactor", "lora", "runs", "generations", "grids"] {
             try? fm.createDirectory(atPath: folder(name) + "/" + sub, withIntermediateDirectories: true)
         }
         let record = CharacterRecord(name: name, prompt: prompt, baseWord: baseWord, seed: seed, model: model)
