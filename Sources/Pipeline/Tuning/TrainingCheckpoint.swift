@@ -29,6 +29,8 @@ public struct TrainingCheckpoint {
     public func save<S: Encodable>(name: String, tensors: [String: Tensor], optimizer: AdamW?, optimizerNames: [String],
                                    state: S, keep: Int = 2) throws {
         let fm = FileManager.default
+        // Never rewrite the folder `latest` names (a crash mid-write would leave it partial).
+        let name = latest.map { ($0 as NSString).lastPathComponent } == name ? name + "-again" : name
         let dir = root + "/" + name
         try? fm.removeItem(atPath: dir)   // a partial folder of the same name from a crash
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
