@@ -103,3 +103,23 @@ final class BaseTrainingTests: XCTestCase {
         }
     }
 }
+
+extension BaseTrainingTests {
+    func testContinuingFromAnExportedFolderStartsWhereItLeftOff() throws {
+        let dir = tempDir()
+        let c = microConfig(vae: 1, unet: 2)
+        let first = try BaseModelTrainer(directory: dir, config: c, tokenizerDirectory: Self.tokenizer)
+        try first.run { _ in true }
+        var more = c
+        more.unetSteps = 3
+        let next = try BaseModelTrainer.continuing(from: dir + "/model", directory: tempDir(), config: more, step: 2, tokenizerDirectory: Self.tokenizer)
+        XCTAssertEqual(next.state.phase, .unet); XCTAssertEqual(next.state.step, 2)
+        XCTAssertEqual(next.state.scalingFactor, first.state.scalingFactor, accuracy: 1e-6)
+        // The UNet starts at the exported (fp16-rounded EMA) weights.
+        let a = first.ema["unet.conv_out.weight"]!.toArray(), b = next.parameters["unet"]!["conv_out.weight"]!.toArray()
+        for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: abs(x) * 1e-3 + 1e-6) }
+        var steps: [Int] = []
+        try next.run { e in if e.kind == .step { steps.append(e.step) }; return true }
+        XCTAssertEqual(steps, [3])
+    }
+}

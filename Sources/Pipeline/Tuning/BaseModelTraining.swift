@@ -121,6 +121,29 @@ public final class BaseModelTrainer {
         return t
     }
 
+    /// A new run that starts from an exported model folder (its VAE, text encoder and UNet,
+    /// fp16 widened to fp32) at the UNet phase, step `step`: continuing troupe-mini when the
+    /// fp32 run folder (weights + AdamW moments) is gone. The optimiser starts afresh.
+    public static func continuing(from folder: String, directory: String, config: BaseTrainingConfig, step: Int,
+                                  tokenizerDirectory: String) throws -> BaseModelTrainer {
+        let t = try BaseModelTrainer(directory: directory, config: config, tokenizerDirectory: tokenizerDirectory)
+        let f = try DiffusersFolder(path: folder)
+        let sources: [(String, [String])] = [("vae", try f.weightFiles("vae", baseName: "diffusion_pytorch_model")),
+                                            ("text_encoder", try f.weightFiles("text_encoder", baseName: "model")),
+                                            ("unet", try f.weightFiles("unet", baseName: "diffusion_pytorch_model"))]
+        for (component, files) in sources {
+            let reader = try WeightReader(paths: files)
+            for (key, tensor) in t.parameters[component]! {
+                tensor.assign(try reader.tensor(key, shape: tensor.shape))
+                if let e = t.ema[component + "." + key] { e.assign(tensor) }
+            }
+        }
+        t.state.scalingFactor = try f.config(VAEConfig.self, "vae").scalingFactor
+        t.state.phase = .unet
+        t.state.step = step
+        return t
+    }
+
     static func flatten(_ p: [String: [String: Tensor]]) -> [String: Tensor] {
         var out: [String: Tensor] = [:]
         for (component, group) in p { for (k, t) in group { out[component + "." + k] = t } }

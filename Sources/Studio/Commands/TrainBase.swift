@@ -27,6 +27,10 @@ struct TrainBase: ParsableCommand {
     var stopAfter: Int?
     @Flag(help: "Continue the run in --out from its latest checkpoint.")
     var resume = false
+    @Option(name: .customLong("continue-from"), help: "Start a new run from an exported model folder (e.g. models/troupe-mini) at the UNet phase.")
+    var continueFrom: String?
+    @Option(name: .customLong("at-step"), help: "With --continue-from: the UNet step the folder was exported at (its model card says).")
+    var atStep = 0
     @Flag(help: "Print one JSON object on stdout at the end.")
     var json = false
 
@@ -56,7 +60,11 @@ struct TrainBase: ParsableCommand {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
+                if let continueFrom {
+                    trainer = try BaseModelTrainer.continuing(from: continueFrom, directory: out, config: cfg, step: atStep, tokenizerDirectory: tokenizer)
+                } else {
+                    trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
+                }
             }
         } catch { throw StudioError.wrap(error) }
 
