@@ -20,11 +20,13 @@ enum QuickGELUGradOp: UnaryOp {  // σ(ax) + a·x·σ(ax)(1 − σ(ax))
     @inline(__always) static func apply(_ x: Float) -> Float { let s = 1 / (1 + Foundation.exp(-1.702 * x)); return s + 1.702 * x * s * (1 - s) }
 }
 enum GELUErfOp: UnaryOp {
-    @inline(__always) static func apply(_ x: Vec8) -> Vec8 { var r = x; for i in 0..<8 { r[i] = apply(x[i]) }; return r }
+    @inline(__always) static func apply(_ x: Vec8) -> Vec8 { 0.5 * x * (1 + VectorMath.erf(x * 0.70710678118654752)) }
     @inline(__always) static func apply(_ x: Float) -> Float { 0.5 * x * (1 + erf(x * 0.70710678118654752)) }
 }
 enum GELUErfGradOp: UnaryOp {  // Φ(x) + x·φ(x)
-    @inline(__always) static func apply(_ x: Vec8) -> Vec8 { var r = x; for i in 0..<8 { r[i] = apply(x[i]) }; return r }
+    @inline(__always) static func apply(_ x: Vec8) -> Vec8 {
+        0.5 * (1 + VectorMath.erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * VectorMath.exp(-0.5 * x * x)
+    }
     @inline(__always) static func apply(_ x: Float) -> Float {
         0.5 * (1 + erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * Foundation.exp(-0.5 * x * x)
     }

@@ -52,6 +52,22 @@ public enum VectorMath {
         let c = x.clamped(lowerBound: Vec8(repeating: -15), upperBound: Vec8(repeating: 15))
         return 1 - 2 / (exp(2 * c) + 1)
     }
+
+    /// erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7): erf z = 1 − t(a₁ + t(a₂ + …))·e^{−z²},
+    /// t = 1/(1 + p·z), z = |x|, odd in x. For exact GELU, where libm's erff per element was
+    /// 5% of a troupe-mini generation.
+    @inline(__always)
+    public static func erf(_ x: Vec8) -> Vec8 {
+        let z = VectorMath.max(x, -x)
+        let t = 1 / (1 + 0.3275911 * z)
+        var poly = Vec8(repeating: 1.061405429)
+        poly = Vec8(repeating: -1.453152027).addingProduct(poly, t)
+        poly = Vec8(repeating: 1.421413741).addingProduct(poly, t)
+        poly = Vec8(repeating: -0.284496736).addingProduct(poly, t)
+        poly = Vec8(repeating: 0.254829592).addingProduct(poly, t)
+        let y = 1 - poly * t * exp(-z * z)
+        return y.replacing(with: -y, where: x .< 0)
+    }
 }
 
 import Foundation
