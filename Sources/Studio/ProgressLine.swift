@@ -10,6 +10,9 @@ final class ProgressLine {
     private var lastStep = -1
     private let firstStep: Int
     private let isTTY = isatty(2) != 0
+    /// (time, step) samples of the last minute: the rate (and ETA) follows the recent speed,
+    /// not the average since start, which misleads in hours-long runs whose load changes.
+    private var window: [(Date, Int)] = []
 
     /// `firstStep`: where a resumed run starts (rates count only this run's steps).
     init(label: String, quiet: Bool, firstStep: Int = 0) { self.label = label; self.quiet = quiet; self.firstStep = firstStep }
@@ -17,8 +20,15 @@ final class ProgressLine {
     func update(step: Int, total: Int, extra: String = "") {
         guard !quiet, step != lastStep else { return }
         lastStep = step
-        let elapsed = Date().timeIntervalSince(start)
-        let rate = step > firstStep ? Double(step - firstStep) / elapsed : 0
+        let now = Date()
+        window.append((now, step))
+        while let first = window.first, now.timeIntervalSince(first.0) > 60, window.count > 2 { window.removeFirst() }
+        let rate: Double
+        if let (t0, s0) = window.first, window.count >= 3, step > s0 {
+            rate = Double(step - s0) / now.timeIntervalSince(t0)
+        } else {
+            rate = step > firstStep ? Double(step - firstStep) / now.timeIntervalSince(start) : 0
+        }
         let eta = rate > 0 ? Double(total - step) / rate : 0
         let line = String(format: "%@ %d/%d  %.2f it/s  ETA %.0fs%@", label, step, total, rate, eta, extra.isEmpty ? "" : "  " + extra)
         FileHandle.standardError.write(Data((isTTY ? "\r\u{1B}[K" + line : line + "\n").utf8))
