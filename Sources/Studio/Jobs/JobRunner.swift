@@ -34,7 +34,7 @@ final class JobRunner: @unchecked Sendable {
 
     func setWaiting(_ position: Int) { lock.lock(); if case .waiting = _status { _status = .waiting(position: position) }; lock.unlock() }
 
-    /// Starts the child; events arrive on a background thread.
+    /// Starts the child; events arrive on a background thread, in order.
     func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
@@ -42,41 +42,48 @@ final class JobRunner: @unchecked Sendable {
         if let environment { p.environment = environment }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
-        p.terminationHandler = { [weak self] proc in
-            guard let self else { return }
-            // Drain what is left before deciding how it ended.
-            let rest = out.fileHandleForReading.readDataToEndOfFile()
-            self.consume(rest, flush: true)
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            self.lock.lock()
-            self.endedAt = Date()
-            let last = self._events.last
-            switch last {
-            case .finished?: self._status = .finished
-            case .cancelled?: self._status = .cancelled
-            case .failed(let r)?: self._status = .failed(r)
-            default:
-                let why = proc.terminationReason == .uncaughtSignal ? "killed by signal \(proc.terminationStatus)" : "exited with status \(proc.terminationStatus)"
-                let tail = stderr.split(separator: "\n").last.map(String.init) ?? ""
-                self._status = .failed(tail.isEmpty ? why : "\(why): \(tail)")
-            }
-            self.lock.unlock()
-            self.done.signal()
-        }
-        out.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let d = h.availableData
-            if d.isEmpty { h.readabilityHandler = nil; return }
-            self?.consume(d, flush: false)
-        }
         lock.lock(); _status = .running; process = p; startedAt = Date(); lock.unlock()
         do { try p.run() } catch {
             lock.lock(); _status = .failed("cannot start \(executable): \(error)"); lock.unlock()
             done.signal()
             throw error
         }
+        // stderr drains on its own thread so a chatty child never blocks on a full pipe.
+        let stderrDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { [self] in
+            let d = err.fileHandleForReading.readDataToEndOfFile()
+            lock.lock(); stderrData = d; lock.unlock()
+            stderrDone.signal()
+        }
+        // One reader for stdout: events are parsed in the order the child wrote them.
+        Thread.detachNewThread { [self] in
+            while true {
+                let d = out.fileHandleForReading.availableData
+                if d.isEmpty { break }
+                consume(d, flush: false)
+            }
+            consume(Data(), flush: true)
+            p.waitUntilExit()
+            stderrDone.wait()
+            lock.lock()
+            let stderr = String(decoding: stderrData, as: UTF8.self)
+            endedAt = Date()
+            switch _events.last {
+            case .finished?: _status = .finished
+            case .cancelled?: _status = .cancelled
+            case .failed(let r)?: _status = .failed(r)
+            default:
+                let why = p.terminationReason == .uncaughtSignal ? "killed by signal \(p.terminationStatus)" : "exited with status \(p.terminationStatus)"
+                let tail = stderr.split(separator: "\n").last.map(String.init) ?? ""
+                _status = .failed(tail.isEmpty ? why : "\(why): \(tail)")
+            }
+            lock.unlock()
+            done.signal()
+        }
     }
 
     private var pending = Data()
+    private var stderrData = Data()
     private func consume(_ data: Data, flush: Bool) {
         lock.lock()
         pending.append(data)
