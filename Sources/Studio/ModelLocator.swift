@@ -20,6 +20,11 @@ enum ModelLocator {
         return roots
     }
 
+    /// `models/<relative>` in the first root that has `<relative>/<marker>` (or the file itself).
+    static func locate(_ relative: String, marker: String? = nil) -> String? {
+        modelRoots.map { $0 + "/" + relative }.first { path in FileManager.default.fileExists(atPath: marker.map { path + "/" + $0 } ?? path) }
+    }
+
     static func resolve(_ model: String?) throws -> (path: String, name: String) {
         if let model {
             guard FileManager.default.fileExists(atPath: model) else {
@@ -27,17 +32,14 @@ enum ModelLocator {
             }
             return (model, (model as NSString).lastPathComponent)
         }
-        for root in modelRoots {
-            let p = root + "/" + defaultModelName
-            if FileManager.default.fileExists(atPath: p + "/model_index.json") { return (p, defaultModelName) }
-        }
+        if let p = locate(defaultModelName, marker: "model_index.json") { return (p, defaultModelName) }
         throw StudioError.badInput("the embedded model \(defaultModelName) is not in this checkout yet (it is trained by `troupe train-base`); pass --model DIR with a diffusers SD 1.x folder. Looked in: \(modelRoots.joined(separator: ", "))")
     }
 
     /// The embedded CLIP tokenizer (models/clip-tokenizer), for what needs one outside a
     /// model folder: single-file checkpoints and `train-base`.
     static func clipTokenizer(for what: String) throws -> String {
-        guard let tok = modelRoots.map({ $0 + "/clip-tokenizer" }).first(where: { FileManager.default.fileExists(atPath: $0 + "/vocab.json") }) else {
+        guard let tok = locate("clip-tokenizer", marker: "vocab.json") else {
             throw StudioError.badInput("\(what) need the CLIP tokenizer (models/clip-tokenizer), not found in \(modelRoots.joined(separator: ", "))")
         }
         return tok

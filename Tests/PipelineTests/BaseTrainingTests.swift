@@ -72,7 +72,7 @@ final class BaseTrainingTests: XCTestCase {
         try resumed.run { _ in true }
 
         XCTAssertEqual(resumed.state.scalingFactor, straight.state.scalingFactor)
-        let a = BaseModelTrainer.flatten(straight.parameters), b = BaseModelTrainer.flatten(resumed.parameters)
+        let a = straight.flatParameters, b = resumed.flatParameters
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         for (k, t) in a { XCTAssertEqual(t.toArray(), b[k]!.toArray(), "parameter \(k) differs after resume") }
         for (k, t) in straight.ema { XCTAssertEqual(t.toArray(), resumed.ema[k]!.toArray(), "EMA \(k) differs after resume") }

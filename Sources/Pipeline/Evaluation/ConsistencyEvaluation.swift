@@ -105,12 +105,7 @@ public struct ConsistencyEvaluator {
         var predictions: [[WorldAttribute: Int]] = []
         for chunk in stride(from: 0, to: samples.count, by: 64) {
             let part = samples[chunk..<min(samples.count, chunk + 64)]
-            let x = Tensor(uninitialized: [part.count, 3, size, size])
-            let p = x.dataPointer
-            for (b, s) in part.enumerated() {
-                for c in 0..<3 { for i in 0..<(size * size) { p[((b * 3) + c) * size * size + i] = Float(s.pixels[i * 3 + c]) / 127.5 - 1 } }
-            }
-            let pred = judge.predict(x)
+            let pred = judge.predict(WorldBatch.tensor(rgb8: part.map(\.pixels), size: size))
             for b in 0..<part.count { predictions.append(pred.mapValues { $0[b] }) }
         }
         return ConsistencyEvaluator.score(samples, predictions: predictions)

@@ -109,11 +109,14 @@ public final class AttributeClassifier {
 /// World sprites as a model batch: [B, 3, 64, 64] in [−1, 1].
 public enum WorldBatch {
     public static func images(_ world: World, _ samples: [WorldSample]) -> Tensor {
-        let n = World.imageSize
-        let t = Tensor(uninitialized: [samples.count, 3, n, n])
+        tensor(rgb8: samples.map { world.image($0) }, size: World.imageSize)
+    }
+
+    /// RGB8 HWC images (renders or generations), size × size each → [B, 3, size, size] in [−1, 1].
+    public static func tensor(rgb8 images: [[UInt8]], size n: Int) -> Tensor {
+        let t = Tensor(uninitialized: [images.count, 3, n, n])
         let p = t.dataPointer
-        for (b, s) in samples.enumerated() {
-            let px = world.image(s)
+        for (b, px) in images.enumerated() {
             for c in 0..<3 { for i in 0..<(n * n) { p[((b * 3) + c) * n * n + i] = Float(px[i * 3 + c]) / 127.5 - 1 } }
         }
         return t

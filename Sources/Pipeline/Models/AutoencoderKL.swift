@@ -143,6 +143,15 @@ public struct AutoencoderKL {
         return (h.sliced(1, 0..<l).contiguous(), h.sliced(1, l..<(2 * l)).contiguous())
     }
 
+    /// σ of the posterior N(μ, σ²) from `encode`'s log-variance (clamped to [−30, 20] as
+    /// diffusers' DiagonalGaussianDistribution does).
+    public static func posteriorStd(_ logVariance: Tensor) -> Tensor { (logVariance.clamped(-30, 20) * 0.5).exp() }
+
+    /// A sample μ + σ·z of the posterior, z drawn from `rng` (latent_dist.sample()).
+    public static func samplePosterior<R: RandomSource>(mean: Tensor, logVariance: Tensor, using rng: inout R) -> Tensor {
+        mean + posteriorStd(logVariance) * Tensor.randn(mean.shape, using: &rng)
+    }
+
     /// Images in about [-1, 1] from (unscaled) latents.
     public func decode(_ z: Tensor) -> Tensor {
         var h = decConvIn(postQuantConv.map { $0(z) } ?? z)

@@ -101,6 +101,16 @@ public struct NoiseSchedule: Sendable {
         return (0..<n).map { i in i < half ? a + step * Float(i) : b - step * Float(n - i - 1) }
     }
 
+    /// The forward process for training, one timestep per batch row:
+    /// x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε (diffusers' DDPMScheduler.add_noise).
+    public func addNoise(_ x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        precondition(timesteps.count == x0.shape[0], "\(timesteps.count) timesteps for a batch of \(x0.shape[0])")
+        let shape = [timesteps.count] + Array(repeating: 1, count: x0.rank - 1)
+        let signal = Tensor(timesteps.map { alphasCumprod[$0].squareRoot() }, shape: shape)
+        let noiseScale = Tensor(timesteps.map { (1 - alphasCumprod[$0]).squareRoot() }, shape: shape)
+        return x0 * signal + noise * noiseScale
+    }
+
     /// σ(t) = √((1 − ᾱ_t)/ᾱ_t) for every training step.
     public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
 }

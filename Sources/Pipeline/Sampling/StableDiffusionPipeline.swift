@@ -90,8 +90,7 @@ public final class StableDiffusionPipeline {
             if let image = r.initImage {
                 first = scheduler.startIndex(steps: r.steps, strength: r.strength)
                 let (mean, logVar) = vae.encode(image)
-                let std = (logVar.clamped(-30, 20) * 0.5).exp()
-                let posterior = mean + std * Tensor.randn(mean.shape, using: &rng)
+                let posterior = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &rng)
                 let x0 = (posterior * vae.config.scalingFactor).expanded(shape).contiguous()
                 let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
                 x = first < scheduler.timesteps.count ? scheduler.addNoise(x0, noise: noise, index: first) : x0

@@ -74,7 +74,7 @@ public final class AppearanceTuner {
         posteriors = GradMode.noGrad {
             references.flatMap { img in [img, img.flippedHorizontally()] }.map { img in
                 let (mean, logVar) = pipeline.vae.encode(img)
-                return (mean, (logVar.clamped(-30, 20) * 0.5).exp())
+                return (mean, AutoencoderKL.posteriorStd(logVar))
             }
         }
         context = GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(prompt)]) }
@@ -118,9 +118,7 @@ public final class AppearanceTuner {
         let timesteps = picks.map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
         let noise = Tensor.randn(z0.shape, using: &r)
         let b = c.batch
-        let sa = Tensor(timesteps.map { schedule.alphasCumprod[$0].squareRoot() }, shape: [b, 1, 1, 1])
-        let sb = Tensor(timesteps.map { (1 - schedule.alphasCumprod[$0]).squareRoot() }, shape: [b, 1, 1, 1])
-        let xt = z0 * sa + noise * sb
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
         let loss = Tensor.mseLoss(eps, noise)

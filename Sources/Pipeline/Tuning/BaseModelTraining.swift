@@ -74,6 +74,8 @@ public final class BaseModelTrainer {
     let vae: AutoencoderKL, textEncoder: CLIPTextModel, unet: UNet2DConditionModel
     /// Trainable tensors by component ("vae", "text_encoder", "unet") and key.
     let parameters: [String: [String: Tensor]]
+    /// The same tensors by "component.key" (checkpoint names).
+    let flatParameters: [String: Tensor]
     /// EMA copies of the text encoder and UNet, by "component.key".
     let ema: [String: Tensor]
     let vaeOptimizer: AdamW, unetOptimizer: AdamW
@@ -99,6 +101,7 @@ public final class BaseModelTrainer {
         vaeNames = parameters["vae"]!.keys.sorted().map { "vae." + $0 }
         unetNames = (parameters["text_encoder"]!.keys.map { "text_encoder." + $0 } + parameters["unet"]!.keys.map { "unet." + $0 }).sorted()
         let flat = BaseModelTrainer.flatten(parameters)
+        flatParameters = flat
         vaeOptimizer = AdamW(parameters: vaeNames.map { flat[$0]! }, config: .init(learningRate: config.vaeLearningRate))
         unetOptimizer = AdamW(parameters: unetNames.map { flat[$0]! }, config: .init(learningRate: config.unetLearningRate))
         ema = Dictionary(uniqueKeysWithValues: unetNames.map { ($0, flat[$0]!.detached().clone()) })
@@ -112,7 +115,7 @@ public final class BaseModelTrainer {
         guard state.version == 1 else { throw CheckpointError.mismatch(path: ck.latest ?? directory, reason: "state version \(state.version) is newer than this troupe") }
         let t = try BaseModelTrainer(directory: directory, config: state.config, tokenizerDirectory: tokenizerDirectory)
         t.state = state
-        try TrainingCheckpoint.restore(flatten(t.parameters), from: weights)
+        try TrainingCheckpoint.restore(t.flatParameters, from: weights)
         try TrainingCheckpoint.restore(Dictionary(uniqueKeysWithValues: t.ema.map { ("ema." + $0.key, $0.value) }), from: weights)
         if let optimizer, state.phase != .done {
             if state.phase == .vae { try TrainingCheckpoint.restore(t.vaeOptimizer, names: t.vaeNames, from: optimizer) }
@@ -215,7 +218,7 @@ public final class BaseModelTrainer {
         var r = rng(step, 1)
         let (mean, logVar) = vae.encode(x)
         let lv = logVar.clamped(-30, 20)
-        let z = mean + (lv * 0.5).exp() * Tensor.randn(mean.shape, using: &r)
+        let z = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r)
         let recon = Tensor.mseLoss(vae.decode(z), x)
         // KL per latent element, averaged: ½(μ² + σ² − 1 − log σ²).
         let kl = ((mean.square() + lv.exp() - lv - 1) * 0.5).mean()
@@ -231,7 +234,7 @@ public final class BaseModelTrainer {
     func latents(_ x: Tensor, _ r: inout SplitMixRandom) -> Tensor {
         GradMode.noGrad {
             let (mean, logVar) = vae.encode(x)
-            return (mean + (logVar.clamped(-30, 20) * 0.5).exp() * Tensor.randn(mean.shape, using: &r)) * state.scalingFactor
+            return AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r) * state.scalingFactor
         }
     }
 
@@ -243,9 +246,7 @@ public final class BaseModelTrainer {
         let b = z0.shape[0]
         let timesteps = (0..<b).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
         let noise = Tensor.randn(z0.shape, using: &r)
-        let sa = Tensor(timesteps.map { schedule.alphasCumprod[$0].squareRoot() }, shape: [b, 1, 1, 1])
-        let sb = Tensor(timesteps.map { (1 - schedule.alphasCumprod[$0]).squareRoot() }, shape: [b, 1, 1, 1])
-        let xt = z0 * sa + noise * sb
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let context = textEncoder(samples.map { tokenizer.encode($0.caption) })
         let eps = unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
         let loss = Tensor.mseLoss(eps, noise)
@@ -261,9 +262,8 @@ public final class BaseModelTrainer {
     /// ema ← d·ema + (1−d)·θ, with diffusers' EMAModel warm-up d = min(decay, (1+n)/(10+n)).
     func updateEMA(_ step: Int) {
         let d = min(state.config.emaDecay, Float(1 + step) / Float(10 + step))
-        let flat = BaseModelTrainer.flatten(parameters)
         for (name, e) in ema {
-            let p = flat[name]!, ep = e.dataPointer, pp = p.dataPointer
+            let p = flatParameters[name]!, ep = e.dataPointer, pp = p.dataPointer
             Parallel.forChunks(e.count, grain: 1 << 15) { range in
                 for j in range { ep[j] = d * ep[j] + (1 - d) * pp[j] }
             }
@@ -289,7 +289,7 @@ public final class BaseModelTrainer {
     // MARK: checkpoints and export
 
     func saveCheckpoint() throws {
-        var tensors = BaseModelTrainer.flatten(parameters)
+        var tensors = flatParameters
         for (k, t) in ema { tensors["ema." + k] = t }
         let name = "\(state.phase.rawValue)-\(String(format: "%06d", state.step))"
         let optimizer: AdamW? = state.phase == .vae ? vaeOptimizer : (state.phase == .unet ? unetOptimizer : nil)

@@ -107,10 +107,7 @@ struct Eval: ParsableCommand {
     }
 
     static func defaultJudge() throws -> String {
-        for root in ModelLocator.modelRoots {
-            let p = root + "/judges/attributes-eval.safetensors"
-            if FileManager.default.fileExists(atPath: p) { return p }
-        }
+        if let p = ModelLocator.locate("judges/attributes-eval.safetensors") { return p }
         throw StudioError.badInput("the evaluation judge (models/judges/attributes-eval.safetensors) was not found; pass --judge FILE (train one with `troupe train-judge`)")
     }
 

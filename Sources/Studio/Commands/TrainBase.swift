@@ -125,9 +125,7 @@ struct MetricsLog {
 
     func append(_ object: [String: Any]) {
         guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { return }
-        h.seekToEndOfFile(); h.write(d + Data("\n".utf8)); try? h.close()
+        JobLog.append(line: String(decoding: d, as: UTF8.self), to: path)
     }
 
     /// Keeps the lines of phases before `phase` and of `phase` up to `step`.

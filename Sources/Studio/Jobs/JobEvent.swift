@@ -74,11 +74,15 @@ enum JobEvent: Codable, Equatable {
 struct JobLog {
     let path: String
 
-    func append(_ e: JobEvent) {
-        let line = Data((e.jsonLine() + "\n").utf8)
+    func append(_ e: JobEvent) { JobLog.append(line: e.jsonLine(), to: path) }
+
+    /// One line appended with O_APPEND in a single write: a crash leaves at most a torn last
+    /// line, which readers skip. Logging never fails the work it logs.
+    static func append(line: String, to path: String) {
+        let data = Data((line + "\n").utf8)
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
-        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
     }
 

@@ -59,17 +59,31 @@ struct CharacterStore {
     /// schema is migrated here, keeping `character.json.v<N>.bak`.
     @discardableResult
     func update(_ rawName: String, _ change: (inout CharacterRecord, String) throws -> Void) throws -> CharacterRecord {
+        try locked(rawName) { name in
+            let path = recordPath(name)
+            guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.corrupt(file: path, reason: "missing or unreadable") }
+            var (record, migratedFrom) = try CharacterRecord.decode(data, file: path)
+            if let old = migratedFrom { try write(data, to: path + ".v\(old).bak") }
+            try change(&record, folder(name))
+            try save(record, to: path)
+            return record
+        }
+    }
+
+    /// Runs `body` with the (validated) name of an existing character while holding its lock.
+    func locked<T>(_ rawName: String, _ body: (String) throws -> T) throws -> T {
         let name = try CharacterName.validated(rawName)
         guard FileManager.default.fileExists(atPath: folder(name)) else { throw StoreError.notFound(name) }
         let lock = try FileLock(path: folder(name) + "/.lock", name: name, wait: wait)
-        defer { withExtendedLifetime(lock) {} }
-        let path = recordPath(name)
-        guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.corrupt(file: path, reason: "missing or unreadable") }
-        var (record, migratedFrom) = try CharacterRecord.decode(data, file: path)
-        if let old = migratedFrom { try write(data, to: path + ".v\(old).bak") }
-        try change(&record, folder(name))
-        try save(record, to: path)
-        return record
+        return try withExtendedLifetime(lock) { try body(name) }
+    }
+
+    /// Claims a character folder name between processes: mkdir either creates it or fails.
+    func claim(_ name: String) throws {
+        guard mkdir(folder(name), 0o755) == 0 else {
+            if errno == EEXIST { throw StoreError.exists(name) }
+            throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno)))
+        }
     }
 
     func save(_ record: CharacterRecord, to path: String) throws {
@@ -91,11 +105,7 @@ struct CharacterStore {
         do { try fm.createDirectory(atPath: charactersDir, withIntermediateDirectories: true) } catch {
             throw StoreError.io(path: charactersDir, reason: "\(error)")
         }
-        // mkdir is the atomic "claim" of the name between two processes.
-        guard mkdir(folder(name), 0o755) == 0 else {
-            if errno == EEXIST { throw StoreError.exists(name) }
-            throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno)))
-        }
+        try claim(name)
         for sub in ["refs", "rejected", "oneactor", "lora", "runs", "generations", "grids"] {
             try? fm.createDirectory(atPath: folder(name) + "/" + sub, withIntermediateDirectories: true)
         }
@@ -131,40 +141,34 @@ struct CharacterStore {
 
     /// Moves the character to trash/ (or removes it with `purge`).
     func delete(_ rawName: String, purge: Bool) throws -> String? {
-        let name = try CharacterName.validated(rawName)
-        guard FileManager.default.fileExists(atPath: folder(name)) else { throw StoreError.notFound(name) }
-        let lock = try FileLock(path: folder(name) + "/.lock", name: name, wait: wait)
-        defer { withExtendedLifetime(lock) {} }
-        if purge {
-            do { try FileManager.default.removeItem(atPath: folder(name)) } catch { throw StoreError.io(path: folder(name), reason: "\(error)") }
-            return nil
+        try locked(rawName) { name in
+            if purge {
+                do { try FileManager.default.removeItem(atPath: folder(name)) } catch { throw StoreError.io(path: folder(name), reason: "\(error)") }
+                return nil
+            }
+            let trash = root + "/trash"
+            try? FileManager.default.createDirectory(atPath: trash, withIntermediateDirectories: true)
+            let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+            let dest = trash + "/" + name + "-" + stamp
+            guard Glibc.rename(folder(name), dest) == 0 else { throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno))) }
+            return dest
         }
-        let trash = root + "/trash"
-        try? FileManager.default.createDirectory(atPath: trash, withIntermediateDirectories: true)
-        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        let dest = trash + "/" + name + "-" + stamp
-        guard Glibc.rename(folder(name), dest) == 0 else { throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno))) }
-        return dest
     }
 
     func rename(_ oldRaw: String, to newRaw: String) throws -> CharacterRecord {
-        let old = try CharacterName.validated(oldRaw), new = try CharacterName.validated(newRaw)
-        guard FileManager.default.fileExists(atPath: folder(old)) else { throw StoreError.notFound(old) }
-        let lock = try FileLock(path: folder(old) + "/.lock", name: old, wait: wait)
-        defer { withExtendedLifetime(lock) {} }
-        var (record, _) = try CharacterRecord.decode(FileManager.default.contents(atPath: recordPath(old)) ?? Data(), file: recordPath(old))
-        // link + unlink would race less, but directories cannot be hard-linked: claim the new
-        // name with mkdir, then swap the folder in with rename (atomic replace of an empty dir).
-        guard mkdir(folder(new), 0o755) == 0 else {
-            if errno == EEXIST { throw StoreError.exists(new) }
-            throw StoreError.io(path: folder(new), reason: String(cString: strerror(errno)))
+        let new = try CharacterName.validated(newRaw)
+        return try locked(oldRaw) { old in
+            var record = try load(old)
+            // Directories cannot be hard-linked: claim the new name with mkdir, then move the
+            // folder onto it with rename (an atomic replace of an empty directory).
+            try claim(new)
+            guard Glibc.rename(folder(old), folder(new)) == 0 else {
+                let e = String(cString: strerror(errno)); rmdir(folder(new))
+                throw StoreError.io(path: folder(old), reason: e)
+            }
+            record.name = new
+            try save(record, to: recordPath(new))
+            return record
         }
-        guard Glibc.rename(folder(old), folder(new)) == 0 else {
-            let e = String(cString: strerror(errno)); rmdir(folder(new))
-            throw StoreError.io(path: folder(old), reason: e)
-        }
-        record.name = new
-        try save(record, to: recordPath(new))
-        return record
     }
 }
