@@ -91,6 +91,16 @@ public final class AttributeClassifier {
         return out
     }
 
+    /// The activations after the stem and after each downsampling stage (64², 32², 16², 8², 4²):
+    /// the feature maps of a perceptual loss (LPIPS-style, with this World-trained network in
+    /// place of an ImageNet one).
+    public func features(_ x: Tensor) -> [Tensor] {
+        var h = stem(x).silu()
+        var out = [h]
+        for (d, n) in zip(downs, norms) { h = n(d(h)).silu(); out.append(h) }
+        return out
+    }
+
     /// Predicted class per attribute for each image.
     public func predict(_ x: Tensor) -> [WorldAttribute: [Int]] {
         GradMode.noGrad {

@@ -11,7 +11,7 @@ import Preview
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Measure identity consistency and prompt fidelity with the World judge.")
 
-    static let methods = ["prompt"]
+    static let methods = ["prompt", "reconstruction"]
 
     @Option(help: "Diffusers model folder (default: the embedded troupe-mini).")
     var model: String?
@@ -21,7 +21,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (prompt-only generation).")
+    @Option(help: "Comma-separated methods to compare: prompt (prompt-only generation); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -53,10 +53,12 @@ struct Eval: ParsableCommand {
         let start = Date()
         var results: [String: MethodScores] = [:]
         var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
-        let total = chars.count * templates.count * chosen.count
+        let generating = chosen.filter { $0 != "reconstruction" }
+        let ceiling = chosen.contains("reconstruction") ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
+        let total = chars.count * templates.count * generating.count
         let progress = ProgressLine(label: "eval", quiet: false)
         var done = 0
-        for method in chosen {
+        for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = []
             for (ci, c) in chars.enumerated() {
                 for (pi, p) in templates.enumerated() {
@@ -93,10 +95,18 @@ struct Eval: ParsableCommand {
                 ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
                  "per_attribute": s.perAttribute]
             }
+            if let c = ceiling {
+                func keyed(_ d: [WorldAttribute: Double]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.rawValue, $0.value) }) }
+                obj["reconstruction"] = ["original": keyed(c.original), "reconstructed": keyed(c.reconstructed), "mse": c.mse, "n_images": c.images]
+            }
             try printJSON(obj)
         } else {
             print("model \(modelName), \(chars.count) characters × \(templates.count) prompts × \(seeds) seeds, judge \(judgePath)")
-            for m in chosen {
+            if let c = ceiling {
+                print(String(format: "reconstruction: judge accuracy on %d World renders → their VAE round trips (MSE %.4f)", c.images, c.mse))
+                print("  " + WorldAttribute.allCases.map { String(format: "%@ %.2f→%.2f", $0.rawValue, c.original[$0]!, c.reconstructed[$0]!) }.joined(separator: ", "))
+            }
+            for m in generating {
                 let s = results[m]!
                 print(String(format: "%-10@ identity consistency %.3f   prompt fidelity %.3f   (%d images)", m as NSString,
                              s.identityConsistency, s.promptFidelity, s.images))

@@ -1,0 +1,197 @@
+// `troupe train-decoder`: fine-tunes a model's VAE decoder with its encoder frozen.
+// The encoder defines the latent space the UNet was trained in; leaving it untouched keeps
+// every UNet trained on it valid, so a sharper decoder can be attached to a model at any time
+// (and re-attached to later exports of the same run). Loss, on World renders x:
+//   z = μ + σ·ε from the frozen E(x) (the decoder sees posterior samples, as generations are
+//   never exactly μ), x̂ = D(z),
+//   L = mean √((x̂ − x)² + 10⁻⁶)                          (Charbonnier ≈ L1: crisp flat shading)
+//     + w · Σ_l mean((φ_l(x̂) − φ_l(x))²) / mean(φ_l(x)²)   (perceptual, LPIPS-style)
+// where φ_l are the feature maps of the *training* World judge (models/judges/attributes-train;
+// the evaluation judge is never used in training). L2 alone averages small features (eyes,
+// mouths, patterns) into blur; the perceptual term weighs what distinguishes them.
+// Every sample and noise draw is a function of (seed, step), so a resumed run repeats exactly.
+
+import Foundation
+
+public struct DecoderTuningConfig: Codable, Sendable, Equatable {
+    /// The diffusers folder whose VAE is tuned (and whose other components the export carries).
+    public var model: String
+    public var worldSeed: UInt64 = 7
+    public var seed: UInt64 = 11
+    public var steps = 3000
+    public var batch = 16
+    public var learningRate: Float = 2e-4
+    public var warmup = 100
+    public var perceptualWeight: Float = 0.2
+    public var checkpointEvery = 250
+    public init(model: String) { self.model = model }
+}
+
+public enum DecoderTuningError: Error, CustomStringConvertible {
+    case encoderDiffers(String, key: String)
+    public var description: String {
+        switch self {
+        case let .encoderDiffers(folder, key):
+            return "\(folder): its VAE encoder differs from the tuned run's ('\(key)'), so its UNet works in another latent space; a tuned decoder can only be attached to a model with the same encoder"
+        }
+    }
+}
+
+public final class DecoderFineTuner {
+    public struct State: Codable, Sendable {
+        public var version = 1
+        public var config: DecoderTuningConfig
+        public var step = 0
+        public var seconds: Double = 0
+    }
+
+    public struct Event: Sendable {
+        public enum Kind: String, Sendable { case step, checkpoint, finished }
+        public let kind: Kind
+        public let step: Int, total: Int
+        public let losses: [String: Float]
+        public let learningRate: Float
+    }
+
+    public let directory: String
+    public private(set) var state: State
+    let vae: AutoencoderKL
+    let judge: AttributeClassifier
+    /// Every VAE tensor by its diffusers key.
+    let parameters: [String: Tensor]
+    let decoderNames: [String]
+    let optimizer: AdamW
+
+    /// A new run tuning the decoder of `config.model`, writing to `directory`.
+    public init(directory: String, config: DecoderTuningConfig, judge: AttributeClassifier) throws {
+        self.directory = directory
+        self.judge = judge
+        state = State(config: config)
+        let folder = try DiffusersFolder(path: config.model)
+        let vaeConfig = try folder.config(VAEConfig.self, "vae")
+        let reader = WeightReader(randomSeed: config.seed)
+        vae = try AutoencoderKL(config: vaeConfig, weights: reader)
+        let all = Dictionary(uniqueKeysWithValues: reader.issued.map { ($0.key, $0.tensor) })
+        try DecoderFineTuner.load(all, from: folder)
+        let names = all.keys.filter(DecoderFineTuner.isDecoder).sorted()
+        let trainable = names.map { all[$0]! }
+        for t in trainable { t.requiresGrad = true }
+        parameters = all
+        decoderNames = names
+        optimizer = AdamW(parameters: trainable, config: .init(learningRate: config.learningRate, weightDecay: 0))
+    }
+
+    static func isDecoder(_ key: String) -> Bool { key.hasPrefix("decoder.") || key.hasPrefix("post_quant_conv.") }
+
+    static func load(_ parameters: [String: Tensor], from folder: DiffusersFolder) throws {
+        let reader = try WeightReader(paths: try folder.weightFiles("vae", baseName: "diffusion_pytorch_model"))
+        for (key, t) in parameters { t.assign(try reader.tensor(key, shape: t.shape)) }
+    }
+
+    /// Continues the run in `directory`; `model`, if given, replaces the folder the export
+    /// carries (a later export of the same base run: its encoder must be the tuned one's).
+    public static func resume(directory: String, judge: AttributeClassifier, model: String? = nil) throws -> DecoderFineTuner {
+        let ck = TrainingCheckpoint(directory: directory)
+        let (state, weights, moments) = try ck.load(State.self)
+        guard state.version == 1 else { throw CheckpointError.mismatch(path: ck.latest ?? directory, reason: "state version \(state.version) is newer than this troupe") }
+        let t = try DecoderFineTuner(directory: directory, config: state.config, judge: judge)
+        t.state = state
+        try TrainingCheckpoint.restore(t.parameters, from: weights)
+        if let moments { try TrainingCheckpoint.restore(t.optimizer, names: t.decoderNames, from: moments) }
+        if let model { try t.attach(to: model) }
+        return t
+    }
+
+    /// Makes `model` the folder the export carries, after checking its encoder is this run's.
+    func attach(to model: String) throws {
+        let folder = try DiffusersFolder(path: model)
+        let reader = try WeightReader(paths: try folder.weightFiles("vae", baseName: "diffusion_pytorch_model"))
+        for (key, t) in parameters where !DecoderFineTuner.isDecoder(key) {
+            // Both sides were stored as fp16 from the same fp32 run: compare at that precision.
+            let other = try reader.tensor(key, shape: t.shape).contiguous(), mine = t.contiguous()
+            for i in 0..<mine.count where Float(Float16(mine.dataPointer[i])) != Float(Float16(other.dataPointer[i])) {
+                throw DecoderTuningError.encoderDiffers(model, key: key)
+            }
+        }
+        state.config.model = model
+    }
+
+    public func extend(steps: Int) { state.config.steps = steps }
+    public func setCheckpointEvery(_ n: Int) { state.config.checkpointEvery = max(1, n) }
+    public var decoderParameterCount: Int { decoderNames.reduce(0) { $0 + parameters[$1]!.count } }
+
+    /// Trains until `config.steps` or until `event` returns false (after a checkpoint).
+    public func run(event: (Event) -> Bool) throws {
+        let started = Date(), before = state.seconds
+        let cfg = state.config
+        while state.step < cfg.steps {
+            let (losses, lr) = step(state.step)
+            state.step += 1
+            let keepGoing = event(Event(kind: .step, step: state.step, total: cfg.steps, losses: losses, learningRate: lr))
+            if state.step % cfg.checkpointEvery == 0 || !keepGoing || state.step == cfg.steps {
+                state.seconds = before + Date().timeIntervalSince(started)
+                try saveCheckpoint()
+                _ = event(Event(kind: .checkpoint, step: state.step, total: cfg.steps, losses: losses, learningRate: lr))
+            }
+            if !keepGoing { return }
+        }
+        _ = event(Event(kind: .finished, step: state.step, total: cfg.steps, losses: [:], learningRate: 0))
+    }
+
+    func step(_ step: Int) -> ([String: Float], Float) {
+        let cfg = state.config
+        // World stream 3: neither the VAE phase's (0) nor the UNet phase's (1) samples.
+        let world = World(seed: cfg.worldSeed &+ 3)
+        let samples = (0..<cfg.batch).map { world.sample(step * cfg.batch + $0) }
+        let x = WorldBatch.images(world, samples)
+        var r = SplitMixRandom(seed: cfg.seed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001)
+        let (z, targets) = GradMode.noGrad { () -> (Tensor, [Tensor]) in
+            let (mean, logVar) = vae.encode(x)
+            return (AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r), judge.features(x))
+        }
+        let recon = vae.decode(z)
+        let diff = recon - x
+        let pixel = (diff.square() + 1e-6).sqrt().mean()
+        var loss = pixel
+        var perceptual = Tensor(scalar: 0)
+        if cfg.perceptualWeight > 0 {
+            for (f, target) in zip(judge.features(recon), targets) {
+                let scale = max(target.square().mean().item(), 1e-6)
+                perceptual = perceptual + Tensor.mseLoss(f, target) * (1 / scale)
+            }
+            loss = loss + perceptual * cfg.perceptualWeight
+        }
+        optimizer.zeroGrad()
+        loss.backward()
+        let norm = GradientClipping.clip(optimizer.parameters, maxNorm: 1)
+        let lr = cfg.learningRate * LearningRateSchedule.cosine(warmup: min(cfg.warmup, cfg.steps / 10), total: cfg.steps).factor(at: step)
+        optimizer.step(learningRate: lr)
+        let mse = GradMode.noGrad { diff.square().mean().item() }
+        return (["pixel": pixel.item(), "perceptual": perceptual.item(), "mse": mse, "grad_norm": norm], lr)
+    }
+
+    func saveCheckpoint() throws {
+        try TrainingCheckpoint(directory: directory).save(name: String(format: "decoder-%06d", state.step), tensors: parameters,
+                                                          optimizer: optimizer, optimizerNames: decoderNames, state: state)
+        try export(to: directory + "/model")
+    }
+
+    /// Writes `config.model` with this run's VAE in place of its own (fp16), as a diffusers folder.
+    public func export(to folder: String) throws {
+        let source = state.config.model
+        let fm = FileManager.default
+        let weights = "vae/diffusion_pytorch_model.safetensors"
+        guard let files = fm.enumerator(atPath: source)?.allObjects as? [String] else {
+            throw WeightsError.missingComponent(path: source, what: "model folder")
+        }
+        for f in files.sorted() {
+            var isDir: ObjCBool = false
+            // The source's model card would describe another VAE: not carried.
+            if !fm.fileExists(atPath: source + "/" + f, isDirectory: &isDir) || isDir.boolValue || f.hasPrefix(".") || f.hasPrefix("vae/diffusion_pytorch_model") || f == "README.md" { continue }
+            guard let d = fm.contents(atPath: source + "/" + f) else { throw WeightsError.missingComponent(path: source + "/" + f, what: "model file") }
+            try fm.createDirectory(atPath: ((folder + "/" + f) as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try AtomicFile.write(d, to: folder + "/" + f)
+        }
+        try SafetensorsWriter.write(parameters, to: folder + "/" + weights, dtype: .f16, metadata: ["format": "pt"])
+    }
+}
