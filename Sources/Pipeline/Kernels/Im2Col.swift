@@ -19,6 +19,10 @@ enum Im2Col {
     static func fill(_ x: UnsafePointer<Float>, _ g: ConvGeometry,
                      col: UnsafeMutablePointer<Float>, ld: Int, rows: Range<Int>? = nil) {
         let yr = rows ?? 0..<g.outH
+        if isSame3x3(g) && yr == 0..<g.outH {
+            Parallel.forEach(g.channels) { c in fillSame3x3(channel: c, x, g, col: col, ld: ld) }
+            return
+        }
         Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(yr.count * g.outW, 1))) { row in
             fillRow(row, x, g, dst: col + row * ld, rows: yr)
         }
@@ -29,8 +33,46 @@ enum Im2Col {
     /// otherwise pay a thread dispatch per image per layer.
     static func fill(batch x: UnsafePointer<Float>, count: Int, _ g: ConvGeometry, col: UnsafeMutablePointer<Float>, ld: Int) {
         let n = g.n, inImage = g.channels * g.height * g.width, yr = 0..<g.outH
+        if isSame3x3(g) {
+            Parallel.forEach(g.channels, grain: Swift.max(1, 512 / Swift.max(count * n, 1))) { c in
+                for i in 0..<count { fillSame3x3(channel: c, x + i * inImage, g, col: col + i * n, ld: ld) }
+            }
+            return
+        }
         Parallel.forEach(g.k, grain: Swift.max(1, 4096 / Swift.max(count * n, 1))) { row in
             for i in 0..<count { fillRow(row, x + i * inImage, g, dst: col + row * ld + i * n, rows: yr) }
+        }
+    }
+
+    /// 3×3, stride 1, padding 1: the UNet's and VAE's convs (most of a generation's im2col).
+    static func isSame3x3(_ g: ConvGeometry) -> Bool {
+        g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
+    }
+
+    /// The nine rows of channel `c`: each source row is read once and written three times
+    /// (shifted left, as is, shifted right), with no per-element index arithmetic. For the
+    /// 8–64-float rows of small images this is ~3× faster than the general row fill, whose
+    /// per-row setup and tiny memset/memmove calls dominate there.
+    @inline(__always)
+    static func fillSame3x3(channel c: Int, _ x: UnsafePointer<Float>, _ g: ConvGeometry, col: UnsafeMutablePointer<Float>, ld: Int) {
+        let h = g.height, w = g.width
+        let src = x + c * h * w
+        for ky in 0..<3 {
+            let d0 = col + (c * 9 + ky * 3) * ld, d1 = d0 + ld, d2 = d1 + ld
+            for oy in 0..<h {
+                let iy = oy - 1 + ky
+                let o = oy * w
+                if iy < 0 || iy >= h {
+                    for j in 0..<w { d0[o + j] = 0; d1[o + j] = 0; d2[o + j] = 0 }
+                    continue
+                }
+                let s = src + iy * w
+                d0[o] = 0
+                for j in 1..<w { d0[o + j] = s[j - 1] }
+                for j in 0..<w { d1[o + j] = s[j] }
+                for j in 0..<(w - 1) { d2[o + j] = s[j + 1] }
+                d2[o + w - 1] = 0
+            }
         }
     }
 
