@@ -35,3 +35,25 @@ final class Im2ColTests: XCTestCase {
         }
     }
 }
+
+extension Im2ColTests {
+    /// col2im's fast path against a scalar scatter-add of the same column matrix.
+    func testSame3x3AccumulateMatchesScatter() {
+        for (c, h, w, band) in [(3, 7, 6, 0..<7), (2, 16, 16, 0..<16), (2, 9, 5, 3..<7), (1, 1, 1, 0..<1), (2, 1, 4, 0..<1)] {
+            let g = ConvGeometry(channels: c, height: h, width: w, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1)
+            let ld = band.count * w
+            let col = (0..<(g.k * ld)).map { Float(($0 * 7) % 31) - 15 }
+            var want = [Float](repeating: 1, count: c * h * w)
+            for ch in 0..<c { for ky in 0..<3 { for kx in 0..<3 { for oy in band { for ox in 0..<w {
+                let iy = oy - 1 + ky, ix = ox - 1 + kx
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                want[(ch * h + iy) * w + ix] += col[(ch * 9 + ky * 3 + kx) * ld + (oy - band.lowerBound) * w + ox]
+            } } } } }
+            var got = [Float](repeating: 1, count: c * h * w)
+            col.withUnsafeBufferPointer { cp in
+                got.withUnsafeMutableBufferPointer { Im2Col.accumulate(cp.baseAddress!, ld: ld, g, into: $0.baseAddress!, rows: band) }
+            }
+            XCTAssertEqual(got, want, "\(c)×\(h)×\(w) rows \(band)")
+        }
+    }
+}

@@ -112,6 +112,24 @@ enum Im2Col {
         let ow = g.outW, h = g.height, w = g.width
         let yr = rows ?? 0..<g.outH
         let perC = g.kernelH * g.kernelW
+        if isSame3x3(g) {
+            // The transpose of fillSame3x3: three shifted row adds per source row.
+            Parallel.forEach(g.channels) { c in
+                let dst = dx + c * h * w
+                for ky in 0..<3 {
+                    let s0 = col + (c * 9 + ky * 3) * ld, s1 = s0 + ld, s2 = s1 + ld
+                    for oy in yr {
+                        let iy = oy - 1 + ky
+                        if iy < 0 || iy >= h { continue }
+                        let o = (oy - yr.lowerBound) * w, drow = dst + iy * w
+                        for ix in 0..<w { drow[ix] += s1[o + ix] }
+                        for ix in 0..<(w - 1) { drow[ix] += s0[o + ix + 1] }
+                        for ix in 1..<w { drow[ix] += s2[o + ix - 1] }
+                    }
+                }
+            }
+            return
+        }
         Parallel.forEach(g.channels) { c in
             let dst = dx + c * h * w
             for r in 0..<perC {

@@ -23,11 +23,21 @@ enum StridedCopy {
         }
         if shape.isEmpty { dst[0] = t.dataPointer[0]; return }
         let src = t.dataPointer
+        if shape.count == 1 {
+            // One strided run (a full reduction's broadcast gradient has stride 0 here): chunks
+            // of a plain loop, not one task per element.
+            let step = strides[0]
+            Parallel.forChunks(n, grain: 1 << 15) { range in
+                if step == 0 { (dst + range.lowerBound).update(repeating: src[0], count: range.count) }
+                else { for j in range { dst[j] = src[j * step] } }
+            }
+            return
+        }
         let outer = shape[0]
         let inner = n / outer
+        let innerShape = Array(shape.dropFirst()), innerStrides = Array(strides.dropFirst())
         Parallel.forEach(outer, grain: max(1, 16384 / max(inner, 1))) { o in
-            copyBlock(src: src + o * strides[0], dst: dst + o * inner,
-                      shape: Array(shape.dropFirst()), strides: Array(strides.dropFirst()))
+            copyBlock(src: src + o * strides[0], dst: dst + o * inner, shape: innerShape, strides: innerStrides)
         }
     }
 
