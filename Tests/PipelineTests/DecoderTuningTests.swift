@@ -7,10 +7,10 @@ import XCTest
 
 final class DecoderTuningTests: XCTestCase {
     /// An exported micro model (a 2-step VAE, 1-step UNet) in a fresh folder.
-    func microModel(initSeed: UInt64 = 1) throws -> String {
+    func microModel(initSeed: UInt64 = 1, unetSteps: Int = 1) throws -> String {
         var c = BaseTrainingConfig()
         c.architecture = "micro"
-        c.vaeSteps = 2; c.unetSteps = 1; c.vaeBatch = 4; c.unetBatch = 4; c.warmup = 1
+        c.vaeSteps = 2; c.unetSteps = unetSteps; c.vaeBatch = 4; c.unetBatch = 4; c.warmup = 1
         c.initSeed = initSeed
         let dir = tempDir()
         try BaseModelTrainer(directory: dir, config: c, tokenizerDirectory: BaseTrainingTests.tokenizer).run { _ in true }
@@ -94,8 +94,16 @@ final class DecoderTuningTests: XCTestCase {
         XCTAssertThrowsError(try DecoderFineTuner.resume(directory: dir, judge: AttributeClassifier(seed: 5), model: other)) { e in
             XCTAssertTrue("\(e)".contains("encoder differs"), "\(e)")
         }
-        let again = try DecoderFineTuner.resume(directory: dir, judge: AttributeClassifier(seed: 5), model: model)
-        XCTAssertEqual(again.state.config.model, model)
+        // A later export of the same run (same VAE, UNet trained further): the finished
+        // tune re-exports with that UNet and the tuned decoder.
+        let later = try microModel(initSeed: 1, unetSteps: 2)
+        let again = try DecoderFineTuner.resume(directory: dir, judge: AttributeClassifier(seed: 5), model: later)
+        XCTAssertEqual(again.state.config.model, later)
+        try again.run { _ in true }
+        let unetLater = try Data(contentsOf: URL(fileURLWithPath: later + "/unet/diffusion_pytorch_model.safetensors"))
+        XCTAssertNotEqual(unetLater, unetSource)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/model/unet/diffusion_pytorch_model.safetensors")), unetLater)
+        XCTAssertEqual(try SafetensorsFile(path: dir + "/model/vae/diffusion_pytorch_model.safetensors").tensor("decoder.conv_out.weight").toArray(), saved)
     }
 
     func testReconstructionCeilingReadsRendersAndRoundTrips() throws {

@@ -124,6 +124,8 @@ public final class DecoderFineTuner {
     public func run(event: (Event) -> Bool) throws {
         let started = Date(), before = state.seconds
         let cfg = state.config
+        // A finished run resumed with `--model NEWER` still writes its export.
+        if state.step >= cfg.steps { try export(to: directory + "/model") }
         while state.step < cfg.steps {
             let (losses, lr) = step(state.step)
             state.step += 1
