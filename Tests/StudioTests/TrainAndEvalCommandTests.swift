@@ -57,4 +57,38 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("unknown method 'oneactor'"), bad.stderr)
     }
+
+    func testTrainDecoderStopsResumesAndExports() throws {
+        let dir = tempDir()
+        let judge = dir + "/judge.safetensors"
+        try AttributeClassifier(seed: 5).save(to: judge, metadata: [:])
+        let out = dir + "/dec"
+        let missing = try TroupeRun.run(["train-decoder", "--out", out, "--judge", judge])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("needs --model"), missing.stderr)
+        let first = try TroupeRun.run(["train-decoder", "--out", out, "--model", JobTests.microModel, "--judge", judge,
+                                       "--steps", "3", "--batch", "2", "--stop-after", "2", "--json"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let a = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(a["step"] as? Int, 2)
+        let second = try TroupeRun.run(["train-decoder", "--out", out, "--judge", judge, "--resume", "--json"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        let b = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(b["step"] as? Int, 3); XCTAssertEqual(b["steps_this_run"] as? Int, 1)
+        let steps = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.map { $0["step"] as! Int }
+        XCTAssertEqual(steps, [1, 2, 3])
+
+        // The tuned model's VAE, judged on renders and round trips.
+        let r = try TroupeRun.run(["eval", "--model", out + "/model", "--judge", judge, "--methods", "reconstruction", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let rec = try XCTUnwrap(obj["reconstruction"] as? [String: Any])
+        XCTAssertEqual(rec["n_images"] as? Int, 512)
+        XCTAssertGreaterThan(try XCTUnwrap(rec["mse"] as? Double), 0)
+        for key in ["original", "reconstructed"] {
+            let acc = try XCTUnwrap(rec[key] as? [String: Double], key)
+            XCTAssertEqual(Set(acc.keys), Set(WorldAttribute.allCases.map(\.rawValue)))
+        }
+    }
 }
