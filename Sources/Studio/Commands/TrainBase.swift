@@ -68,76 +68,34 @@ struct TrainBase: ParsableCommand {
             }
         } catch { throw StudioError.wrap(error) }
 
-        let metrics = MetricsLog(path: out + "/metrics.jsonl")
-        try metrics.truncate(after: trainer.state.phase.rawValue, step: trainer.state.step)
-        let interrupt = InterruptFlag.install()
         let counts = trainer.parameterCounts
         FileHandle.standardError.write(Data(String(format: "train-base %@: VAE %.2fM, text encoder %.2fM, UNet %.2fM parameters; %@ at step %d\n",
                                                    trainer.architecture.name, Double(counts["vae"]!) / 1e6, Double(counts["text_encoder"]!) / 1e6,
                                                    Double(counts["unet"]!) / 1e6, trainer.state.phase.rawValue, trainer.state.step).utf8))
-        var progress = ProgressLine(label: "train-base \(trainer.state.phase.rawValue)", quiet: false, firstStep: trainer.state.step)
-        var done = 0
-        var last: [String: Float] = [:]
-        let started = Date()
-        do {
+        let console = try TrainingConsole(label: "train-base \(trainer.state.phase.rawValue)", metricsPath: out + "/metrics.jsonl",
+                                          phase: trainer.state.phase.rawValue, firstStep: trainer.state.step, stopAfter: stopAfter)
+        try console.run {
             try trainer.run { e in
                 switch e.kind {
-                case .step:
-                    done += 1
-                    last = e.losses
-                    metrics.append(["phase": e.phase.rawValue, "step": e.step, "lr": e.learningRate,
-                                    "time": Date().timeIntervalSince1970].merging(e.losses.mapValues { $0 as Any }) { a, _ in a })
-                    let text = e.losses.keys.sorted().map { String(format: "%@ %.4f", $0, e.losses[$0]!) }.joined(separator: "  ")
-                    progress.update(step: e.step, total: e.total, extra: text + String(format: "  lr %.1e", e.learningRate))
-                case .checkpoint:
-                    progress.note("checkpoint at \(e.phase.rawValue) step \(e.step)")
-                case .phaseFinished:
-                    progress.finish()
-                    progress = ProgressLine(label: "train-base \(e.phase.rawValue)", quiet: false, firstStep: 0)
-                case .finished:
-                    progress.finish()
+                case .step: console.step(phase: e.phase.rawValue, step: e.step, total: e.total, losses: e.losses, learningRate: e.learningRate)
+                case .checkpoint: console.note("checkpoint at \(e.phase.rawValue) step \(e.step)")
+                case .phaseFinished: console.restart(label: "train-base \(e.phase.rawValue)")
+                case .finished: console.finish()
                 }
-                if interrupt.isSet { return false }
-                if let stopAfter, done >= stopAfter { return false }
-                return true
+                return console.shouldContinue
             }
-        } catch { progress.finish(); throw StudioError.wrap(error) }
-        progress.finish()
+        }
         let s = trainer.state
         let message = s.phase == .done ? "finished; model in \(out)/model"
             : "stopped at \(s.phase.rawValue) step \(s.step) with a checkpoint; continue with: troupe train-base --out \(out) --resume"
         FileHandle.standardError.write(Data("train-base: \(message)\n".utf8))
         if json {
-            var obj: [String: Any] = ["out": out, "phase": s.phase.rawValue, "step": s.step, "steps_this_run": done,
-                                      "seconds": Date().timeIntervalSince(started), "total_seconds": s.seconds,
+            var obj: [String: Any] = ["out": out, "phase": s.phase.rawValue, "step": s.step, "steps_this_run": console.done,
+                                      "seconds": console.seconds, "total_seconds": s.seconds,
                                       "scaling_factor": s.scalingFactor, "parameters": counts]
-            for (k, v) in last { obj["last_" + k] = v }
+            for (k, v) in console.last { obj["last_" + k] = v }
             try printJSON(obj)
         }
-        if interrupt.isSet { throw StudioError.cancelled("train-base interrupted; checkpoint written, resume with --resume") }
-    }
-}
-
-/// Appends one JSON object per line; on resume, drops the lines after the checkpoint so the
-/// curve continues without the steps the crash lost.
-struct MetricsLog {
-    let path: String
-
-    func append(_ object: [String: Any]) {
-        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        JobLog.append(line: String(decoding: d, as: UTF8.self), to: path)
-    }
-
-    /// Keeps the lines of phases before `phase` and of `phase` up to `step`.
-    func truncate(after phase: String, step: Int) throws {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return }
-        let order = ["vae", "unet", "done"]
-        guard let cut = order.firstIndex(of: phase) else { return }
-        let kept = text.split(separator: "\n").filter { line in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let p = o["phase"] as? String, let i = order.firstIndex(of: p), let s = o["step"] as? Int else { return false }
-            return i < cut || (i == cut && s <= step)
-        }
-        try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: path)
+        if console.interrupted { throw StudioError.cancelled("train-base interrupted; checkpoint written, resume with --resume") }
     }
 }

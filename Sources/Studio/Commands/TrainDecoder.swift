@@ -63,46 +63,32 @@ struct TrainDecoder: ParsableCommand {
             }
         } catch { throw StudioError.wrap(error) }
 
-        let metrics = MetricsLog(path: out + "/metrics.jsonl")
-        try metrics.truncate(after: "decoder", step: tuner.state.step)
-        let interrupt = InterruptFlag.install()
         FileHandle.standardError.write(Data(String(format: "train-decoder: %.2fM decoder parameters of %@; step %d of %d\n",
                                                    Double(tuner.decoderParameterCount) / 1e6, tuner.state.config.model,
                                                    tuner.state.step, tuner.state.config.steps).utf8))
-        let progress = ProgressLine(label: "train-decoder", quiet: false, firstStep: tuner.state.step)
-        var done = 0
-        var last: [String: Float] = [:]
-        let started = Date()
-        do {
+        let console = try TrainingConsole(label: "train-decoder", metricsPath: out + "/metrics.jsonl", phase: "decoder",
+                                          firstStep: tuner.state.step, stopAfter: stopAfter)
+        try console.run {
             try tuner.run { e in
                 switch e.kind {
-                case .step:
-                    done += 1
-                    last = e.losses
-                    metrics.append(["phase": "decoder", "step": e.step, "lr": e.learningRate,
-                                    "time": Date().timeIntervalSince1970].merging(e.losses.mapValues { $0 as Any }) { a, _ in a })
-                    let text = e.losses.keys.sorted().map { String(format: "%@ %.4f", $0, e.losses[$0]!) }.joined(separator: "  ")
-                    progress.update(step: e.step, total: e.total, extra: text + String(format: "  lr %.1e", e.learningRate))
-                case .checkpoint: progress.note("checkpoint at step \(e.step)")
-                case .finished: progress.finish()
+                case .step: console.step(phase: "decoder", step: e.step, total: e.total, losses: e.losses, learningRate: e.learningRate)
+                case .checkpoint: console.note("checkpoint at step \(e.step)")
+                case .finished: console.finish()
                 }
-                if interrupt.isSet { return false }
-                if let stopAfter, done >= stopAfter { return false }
-                return true
+                return console.shouldContinue
             }
-        } catch { progress.finish(); throw StudioError.wrap(error) }
-        progress.finish()
+        }
         let s = tuner.state
         let message = s.step >= s.config.steps ? "finished; model with the tuned decoder in \(out)/model"
             : "stopped at step \(s.step) with a checkpoint; continue with: troupe train-decoder --out \(out) --resume"
         FileHandle.standardError.write(Data("train-decoder: \(message)\n".utf8))
         if json {
-            var obj: [String: Any] = ["out": out, "step": s.step, "steps": s.config.steps, "steps_this_run": done, "model": s.config.model,
-                                      "seconds": Date().timeIntervalSince(started), "total_seconds": s.seconds]
-            for (k, v) in last { obj["last_" + k] = v }
+            var obj: [String: Any] = ["out": out, "step": s.step, "steps": s.config.steps, "steps_this_run": console.done, "model": s.config.model,
+                                      "seconds": console.seconds, "total_seconds": s.seconds]
+            for (k, v) in console.last { obj["last_" + k] = v }
             try printJSON(obj)
         }
-        if interrupt.isSet { throw StudioError.cancelled("train-decoder interrupted; checkpoint written, resume with --resume") }
+        if console.interrupted { throw StudioError.cancelled("train-decoder interrupted; checkpoint written, resume with --resume") }
     }
 
     static func defaultJudge() throws -> String {
