@@ -27,7 +27,7 @@ enum StudioError: Error, CustomStringConvertible {
     static func wrap(_ error: Error) -> StudioError {
         switch error {
         case let e as StudioError: return e
-        case is SafetensorsError, is WeightsError, is TokenizerError, is PNGError, is SchedulerError:
+        case is SafetensorsError, is WeightsError, is TokenizerError, is PNGError, is SchedulerError, is DecoderTuningError:
             return .badInput("\(error)")
         case let e as GenerationError:
             return e == .cancelled ? .cancelled("cancelled") : .badInput("\(e)")

@@ -120,3 +120,48 @@ final class DecoderTuningTests: XCTestCase {
         XCTAssertGreaterThan(s.mse, 0.01)
     }
 }
+
+extension DecoderTuningTests {
+    /// A base run takes a tuned decoder (same encoder only) and trains its UNet with the x̂₀
+    /// attribute loss decoded through it; a resumed run repeats the uninterrupted one exactly.
+    func testBaseRunTakesTunedDecoderAndJudgeLoss() throws {
+        let model = try microModel()
+        let tuneDir = tempDir()
+        try DecoderFineTuner(directory: tuneDir, config: config(model, steps: 2), judge: AttributeClassifier(seed: 5)).run { _ in true }
+
+        var c = BaseTrainingConfig()
+        c.architecture = "micro"; c.vaeSteps = 2; c.unetSteps = 0; c.vaeBatch = 4; c.unetBatch = 8; c.warmup = 1
+        c.judgeLossMaxTimestep = 1000; c.judgeLossRows = 3
+        func run(_ dir: String, stopAt: Int?) throws -> BaseModelTrainer {
+            let t = try BaseModelTrainer(directory: dir, config: c, tokenizerDirectory: BaseTrainingTests.tokenizer)
+            try t.run { _ in true }   // the VAE phase only (0 UNet steps so far)
+            t.extend(unetSteps: 4)
+            try t.replaceDecoder(from: tuneDir + "/model")
+            t.setJudgeLoss(weight: 0.5, judge: try AttributeClassifier(seed: 6))
+            var judgeLosses: [Float] = []
+            try t.run { e in
+                if e.kind == .step { judgeLosses.append(e.losses["judge"] ?? .nan) }
+                return !(e.kind == .step && e.step == stopAt)
+            }
+            XCTAssertEqual(judgeLosses.count, stopAt ?? 4)
+            XCTAssertTrue(judgeLosses.allSatisfy { $0.isFinite && $0 > 0 }, "\(judgeLosses)")
+            return t
+        }
+        let straight = try run(tempDir(), stopAt: nil)
+        XCTAssertEqual(straight.state.phase, .done)
+        let tuned = try SafetensorsFile(path: tuneDir + "/model/vae/diffusion_pytorch_model.safetensors").tensor("decoder.conv_out.weight").toArray()
+        let exported = try SafetensorsFile(path: straight.directory + "/model/vae/diffusion_pytorch_model.safetensors").tensor("decoder.conv_out.weight").toArray()
+        XCTAssertEqual(exported, tuned, "the export carries the tuned decoder")
+
+        let dir = tempDir()
+        _ = try run(dir, stopAt: 2)
+        let resumed = try BaseModelTrainer.resume(directory: dir, tokenizerDirectory: BaseTrainingTests.tokenizer)
+        XCTAssertEqual(resumed.state.config.judgeLossWeight, 0.5)
+        resumed.setJudgeLoss(weight: 0.5, judge: try AttributeClassifier(seed: 6))
+        try resumed.run { _ in true }
+        for (k, t) in straight.flatParameters { XCTAssertEqual(t.toArray(), resumed.flatParameters[k]!.toArray(), "\(k) differs after resume") }
+
+        let other = try microModel(initSeed: 2)
+        XCTAssertThrowsError(try straight.replaceDecoder(from: other)) { XCTAssertTrue("\($0)".contains("encoder differs"), "\($0)") }
+    }
+}

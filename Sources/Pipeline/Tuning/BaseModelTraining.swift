@@ -29,7 +29,31 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     public var emaDecay: Float = 0.999
     public var maxGradNorm: Float = 1
     public var checkpointEvery = 250
+    /// Weight of the x̂₀ attribute loss (0: off): the training judge's cross-entropy on the
+    /// context attributes (pose, expression, view, background) of the decoded x̂₀ of the
+    /// batch's low-noise samples. ε-MSE weighs every latent alike, so a mouth (a fraction of
+    /// one latent cell) is the last thing it learns; this term asks for it directly (design
+    /// §4's stage-3 loss, applied to the base model).
+    public var judgeLossWeight: Float = 0
+    /// Samples with t below this take part (x̂₀ is meaningful), at most `judgeLossRows` per step.
+    public var judgeLossMaxTimestep = 400
+    public var judgeLossRows = 8
     public init() {}
+
+    // Run folders written before a field existed still resume: absent keys keep the defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        let d = BaseTrainingConfig()
+        architecture = try get(.architecture, d.architecture); worldSeed = try get(.worldSeed, d.worldSeed)
+        initSeed = try get(.initSeed, d.initSeed); vaeSteps = try get(.vaeSteps, d.vaeSteps); vaeBatch = try get(.vaeBatch, d.vaeBatch)
+        vaeLearningRate = try get(.vaeLearningRate, d.vaeLearningRate); klWeight = try get(.klWeight, d.klWeight)
+        unetSteps = try get(.unetSteps, d.unetSteps); unetBatch = try get(.unetBatch, d.unetBatch)
+        unetLearningRate = try get(.unetLearningRate, d.unetLearningRate); warmup = try get(.warmup, d.warmup)
+        emaDecay = try get(.emaDecay, d.emaDecay); maxGradNorm = try get(.maxGradNorm, d.maxGradNorm)
+        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); judgeLossWeight = try get(.judgeLossWeight, d.judgeLossWeight)
+        judgeLossMaxTimestep = try get(.judgeLossMaxTimestep, d.judgeLossMaxTimestep); judgeLossRows = try get(.judgeLossRows, d.judgeLossRows)
+    }
 
     public var resolvedArchitecture: BaseModelArchitecture {
         get throws {
@@ -81,6 +105,8 @@ public final class BaseModelTrainer {
     let vaeOptimizer: AdamW, unetOptimizer: AdamW
     let vaeNames: [String], unetNames: [String]
     let schedule: NoiseSchedule
+    /// The training judge, for `config.judgeLossWeight` > 0.
+    public private(set) var judge: AttributeClassifier?
 
     /// A fresh run (random initialisation) writing to `directory`.
     public init(directory: String, config: BaseTrainingConfig, tokenizerDirectory: String) throws {
@@ -169,6 +195,22 @@ public final class BaseModelTrainer {
 
     public func setCheckpointEvery(_ n: Int) { state.config.checkpointEvery = max(1, n) }
 
+    /// Turns the x̂₀ attribute loss on (weight > 0) or off; a run whose config has it on needs
+    /// the judge again after a resume.
+    public func setJudgeLoss(weight: Float, judge: AttributeClassifier?) {
+        state.config.judgeLossWeight = weight
+        self.judge = judge
+    }
+
+    /// Replaces the VAE decoder with a tuned one (`troupe train-decoder`) from a model folder
+    /// whose encoder is this run's: later checkpoints and exports carry it, and the x̂₀ loss
+    /// decodes through it.
+    public func replaceDecoder(from folder: String) throws {
+        let vaeParameters = parameters["vae"]!
+        let reader = try DecoderFineTuner.checkedReader(folder, sameEncoderAs: vaeParameters)
+        for (key, t) in vaeParameters where DecoderFineTuner.isDecoder(key) { t.assign(try reader.tensor(key, shape: t.shape)) }
+    }
+
     public var parameterCounts: [String: Int] { parameters.mapValues { $0.values.reduce(0) { $0 + $1.count } } }
 
     /// Trains until both phases are done or `event` returns false (after a checkpoint).
@@ -250,13 +292,44 @@ public final class BaseModelTrainer {
         let context = textEncoder(samples.map { tokenizer.encode($0.caption) })
         let eps = unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
         let loss = Tensor.mseLoss(eps, noise)
+        var losses = ["loss": loss.item()]
+        var total = loss
+        if cfg.judgeLossWeight > 0, let judge {
+            let ce = attributeLoss(judge, samples: samples, xt: xt, eps: eps, timesteps: timesteps)
+            if let ce { total = loss + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
+        }
         unetOptimizer.zeroGrad()
-        loss.backward()
+        total.backward()
         let norm = GradientClipping.clip(unetOptimizer.parameters, maxNorm: cfg.maxGradNorm)
         let lr = cfg.unetLearningRate * LearningRateSchedule.constantWithWarmup(warmup: cfg.warmup).factor(at: step)
         unetOptimizer.step(learningRate: lr)
         updateEMA(step)
-        return (["loss": loss.item(), "grad_norm": norm], lr)
+        losses["grad_norm"] = norm
+        return (losses, lr)
+    }
+
+    /// Mean cross-entropy of the judge's context-attribute predictions on D(x̂₀), x̂₀ =
+    /// (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t, for the first `judgeLossRows` samples with t below the
+    /// threshold; nil when there are none. Gradients reach the UNet through ε̂ only (the
+    /// decoder and the judge are frozen).
+    func attributeLoss(_ judge: AttributeClassifier, samples: [WorldSample], xt: Tensor, eps: Tensor, timesteps: [Int]) -> Tensor? {
+        let cfg = state.config
+        let rows = Array((0..<timesteps.count).filter { timesteps[$0] < cfg.judgeLossMaxTimestep }.prefix(cfg.judgeLossRows))
+        guard !rows.isEmpty else { return nil }
+        for t in parameters["vae"]!.values where t.requiresGrad { t.requiresGrad = false }
+        func pick(_ t: Tensor) -> Tensor { Tensor.concat(rows.map { t.sliced(0, $0..<($0 + 1)) }, dim: 0) }
+        let shape = [rows.count, 1, 1, 1]
+        let ab = rows.map { schedule.alphasCumprod[timesteps[$0]] }
+        let inverseSignal = Tensor(ab.map { 1 / $0.squareRoot() / state.scalingFactor }, shape: shape)
+        let noiseScale = Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape)
+        let x0 = (pick(xt).detached() - pick(eps) * noiseScale) * inverseSignal
+        let logits = judge(vae.decode(x0))
+        let attributes: [WorldAttribute] = [.pose, .expression, .view, .background]
+        var ce = Tensor(scalar: 0)
+        for a in attributes {
+            ce = ce + logits[a]!.crossEntropy(rows.map { a.label(samples[$0].identity, samples[$0].scene) })
+        }
+        return ce * (1 / Float(attributes.count))
     }
 
     /// ema ← d·ema + (1−d)·θ, with diffusers' EMAModel warm-up d = min(decay, (1+n)/(10+n)).

@@ -104,16 +104,22 @@ public final class DecoderFineTuner {
 
     /// Makes `model` the folder the export carries, after checking its encoder is this run's.
     func attach(to model: String) throws {
+        _ = try DecoderFineTuner.checkedReader(model, sameEncoderAs: parameters)
+        state.config.model = model
+    }
+
+    /// The VAE weights of `model`, once its encoder (every non-decoder tensor) is found equal
+    /// to `mine`'s. Both sides were stored as fp16 from the same fp32 run: compared at that precision.
+    static func checkedReader(_ model: String, sameEncoderAs mine: [String: Tensor]) throws -> WeightReader {
         let folder = try DiffusersFolder(path: model)
         let reader = try WeightReader(paths: try folder.weightFiles("vae", baseName: "diffusion_pytorch_model"))
-        for (key, t) in parameters where !DecoderFineTuner.isDecoder(key) {
-            // Both sides were stored as fp16 from the same fp32 run: compare at that precision.
-            let other = try reader.tensor(key, shape: t.shape).contiguous(), mine = t.contiguous()
-            for i in 0..<mine.count where Float(Float16(mine.dataPointer[i])) != Float(Float16(other.dataPointer[i])) {
+        for (key, t) in mine where !isDecoder(key) {
+            let other = try reader.tensor(key, shape: t.shape).contiguous(), own = t.contiguous()
+            for i in 0..<own.count where Float(Float16(own.dataPointer[i])) != Float(Float16(other.dataPointer[i])) {
                 throw DecoderTuningError.encoderDiffers(model, key: key)
             }
         }
-        state.config.model = model
+        return reader
     }
 
     public func extend(steps: Int) { state.config.steps = steps }

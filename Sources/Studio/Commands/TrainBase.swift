@@ -31,6 +31,12 @@ struct TrainBase: ParsableCommand {
     var continueFrom: String?
     @Option(name: .customLong("at-step"), help: "With --continue-from: the UNet step the folder was exported at (its model card says).")
     var atStep = 0
+    @Option(name: .customLong("judge-loss"), help: "Weight of the x̂₀ attribute loss from the training judge (0: off; new or resumed runs).")
+    var judgeLoss: Float?
+    @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
+    var judge: String?
+    @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
+    var decoderFrom: String?
     @Flag(help: "Print one JSON object on stdout at the end.")
     var json = false
 
@@ -46,7 +52,9 @@ struct TrainBase: ParsableCommand {
                     throw StudioError.badInput("--vae-steps can change only while the run is in its VAE phase, to more than the steps done")
                 }
                 if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
+                if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
+                if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
                 if checkpoint.latest != nil {
                     throw StudioError.badInput("\(out) already holds a run; pass --resume to continue it, or choose another --out")
                 }
@@ -66,6 +74,14 @@ struct TrainBase: ParsableCommand {
                     trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
                 }
             }
+            let weight = judgeLoss ?? trainer.state.config.judgeLossWeight
+            guard weight >= 0 else { throw StudioError.badInput("--judge-loss must be ≥ 0") }
+            if weight > 0 {
+                let path = try judge ?? TrainDecoder.defaultJudge()
+                do { trainer.setJudgeLoss(weight: weight, judge: try AttributeClassifier(weights: WeightReader(paths: [path]))) } catch {
+                    throw StudioError.badInput("judge \(path): \(error)")
+                }
+            } else { trainer.setJudgeLoss(weight: 0, judge: nil) }
         } catch { throw StudioError.wrap(error) }
 
         let counts = trainer.parameterCounts
