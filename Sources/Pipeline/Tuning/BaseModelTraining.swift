@@ -36,7 +36,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// §4's stage-3 loss, applied to the base model).
     public var judgeLossWeight: Float = 0
     /// Samples with t below this take part (x̂₀ is meaningful), at most `judgeLossRows` per step.
-    public var judgeLossMaxTimestep = 400
+    public var judgeLossMaxTimestep = 250
     public var judgeLossRows = 8
     public init() {}
 
