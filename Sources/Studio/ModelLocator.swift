@@ -48,12 +48,19 @@ enum ModelLocator {
     static func loadPipeline(_ model: String?) throws -> (StableDiffusionPipeline, String) {
         let (path, name) = try resolve(model)
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         do {
             if isDir.boolValue {
                 return (try StableDiffusionPipeline(folder: DiffusersFolder(path: path)), name)
             }
             return (try SingleFileCheckpoint.load(path: path, tokenizerDirectory: clipTokenizer(for: "single-file checkpoints")), name)
         } catch { throw StudioError.wrap(error) }
+    }
+
+    /// A World judge (`train-judge` output), or a clear error naming the file.
+    static func loadJudge(_ path: String) throws -> AttributeClassifier {
+        do { return try AttributeClassifier(weights: WeightReader(paths: [path])) } catch {
+            throw StudioError.badInput("judge \(path): \(error)")
+        }
     }
 }

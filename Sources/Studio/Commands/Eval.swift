@@ -44,10 +44,7 @@ struct Eval: ParsableCommand {
         let templates: [EvalPrompt]
         do { templates = try loadPrompts().map { try EvalPrompt(template: $0) } } catch { throw StudioError.badInput("\(error)") }
         let judgePath = try judge ?? Eval.defaultJudge()
-        let evaluator: ConsistencyEvaluator
-        do { evaluator = ConsistencyEvaluator(judge: try AttributeClassifier(weights: WeightReader(paths: [judgePath]))) } catch {
-            throw StudioError.badInput("judge \(judgePath): \(error)")
-        }
+        let evaluator = ConsistencyEvaluator(judge: try ModelLocator.loadJudge(judgePath))
         let (pipe, modelName) = try ModelLocator.loadPipeline(model)
         let interrupt = InterruptFlag.install()
         let start = Date()

@@ -42,7 +42,6 @@ struct TrainBase: ParsableCommand {
 
     func run() throws {
         let tokenizer = try ModelLocator.clipTokenizer(for: "train-base")
-        let checkpoint = TrainingCheckpoint(directory: out)
         let trainer: BaseModelTrainer
         do {
             if resume {
@@ -55,9 +54,6 @@ struct TrainBase: ParsableCommand {
                 if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
                 if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
-                if checkpoint.latest != nil {
-                    throw StudioError.badInput("\(out) already holds a run; pass --resume to continue it, or choose another --out")
-                }
                 var cfg = BaseTrainingConfig()
                 cfg.architecture = architecture
                 if let steps { cfg.unetSteps = steps }
@@ -67,7 +63,7 @@ struct TrainBase: ParsableCommand {
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try TrainingConsole.claimNewRun(out)
                 if let continueFrom {
                     trainer = try BaseModelTrainer.continuing(from: continueFrom, directory: out, config: cfg, step: atStep, tokenizerDirectory: tokenizer)
                 } else {
@@ -77,10 +73,7 @@ struct TrainBase: ParsableCommand {
             let weight = judgeLoss ?? trainer.state.config.judgeLossWeight
             guard weight >= 0 else { throw StudioError.badInput("--judge-loss must be ≥ 0") }
             if weight > 0 {
-                let path = try judge ?? TrainDecoder.defaultJudge()
-                do { trainer.setJudgeLoss(weight: weight, judge: try AttributeClassifier(weights: WeightReader(paths: [path]))) } catch {
-                    throw StudioError.badInput("judge \(path): \(error)")
-                }
+                trainer.setJudgeLoss(weight: weight, judge: try ModelLocator.loadJudge(judge ?? TrainDecoder.defaultJudge()))
             } else { trainer.setJudgeLoss(weight: 0, judge: nil) }
         } catch { throw StudioError.wrap(error) }
 

@@ -35,10 +35,7 @@ struct TrainDecoder: ParsableCommand {
 
     func run() throws {
         let judgePath = try judge ?? TrainDecoder.defaultJudge()
-        let judgeModel: AttributeClassifier
-        do { judgeModel = try AttributeClassifier(weights: WeightReader(paths: [judgePath])) } catch {
-            throw StudioError.badInput("judge \(judgePath): \(error)")
-        }
+        let judgeModel = try ModelLocator.loadJudge(judgePath)
         let tuner: DecoderFineTuner
         do {
             if resume {
@@ -47,9 +44,6 @@ struct TrainDecoder: ParsableCommand {
                 if let checkpointEvery { tuner.setCheckpointEvery(checkpointEvery) }
             } else {
                 guard let model else { throw StudioError.badInput("a new run needs --model (the diffusers folder whose decoder to tune)") }
-                if TrainingCheckpoint(directory: out).latest != nil {
-                    throw StudioError.badInput("\(out) already holds a run; pass --resume to continue it, or choose another --out")
-                }
                 var cfg = DecoderTuningConfig(model: model)
                 if let steps { cfg.steps = steps }
                 if let batch { cfg.batch = batch }
@@ -58,7 +52,7 @@ struct TrainDecoder: ParsableCommand {
                 guard cfg.steps >= 0, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.perceptualWeight >= 0 else {
                     throw StudioError.badInput("--steps and --perceptual-weight must be ≥ 0, --batch and --checkpoint-every ≥ 1")
                 }
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                try TrainingConsole.claimNewRun(out)
                 tuner = try DecoderFineTuner(directory: out, config: cfg, judge: judgeModel)
             }
         } catch { throw StudioError.wrap(error) }

@@ -23,6 +23,14 @@ final class TrainingConsole {
         self.stopAfter = stopAfter
     }
 
+    /// Creates the run folder of a new run; refuses one that already holds a run.
+    static func claimNewRun(_ out: String) throws {
+        if TrainingCheckpoint(directory: out).latest != nil {
+            throw StudioError.badInput("\(out) already holds a run; pass --resume to continue it, or choose another --out")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    }
+
     var interrupted: Bool { interrupt.isSet }
     var seconds: Double { Date().timeIntervalSince(started) }
     var shouldContinue: Bool { !interrupt.isSet && (stopAfter.map { done < $0 } ?? true) }
