@@ -31,15 +31,11 @@ public struct ReconstructionCeiling {
                 let samples = (start..<min(count, start + batch)).map { world.sample($0) }
                 let x = WorldBatch.images(world, samples)
                 let recon = vae.decode(vae.encode(x).mean).contiguous()
-                // The judge reads what a user would save: 8-bit pixels.
-                let quantised = Tensor(uninitialized: recon.shape)
-                let p = recon.dataPointer, q = quantised.dataPointer, xp = x.contiguous().dataPointer
-                for i in 0..<recon.count {
-                    let v = Swift.min(Swift.max(p[i] / 2 + 0.5, 0), 1)
-                    q[i] = (v * 255).rounded(.toNearestOrEven) / 127.5 - 1
-                    let d = Double(p[i] - xp[i]); squared += d * d
-                }
+                let p = recon.dataPointer, xp = x.contiguous().dataPointer
+                for i in 0..<recon.count { let d = Double(p[i] - xp[i]); squared += d * d }
                 elements += recon.count
+                // The judge reads what a user would save: 8-bit pixels.
+                let quantised = WorldBatch.tensor(rgb8: recon.rgb8Images(), size: recon.shape[2])
                 let before = judge.predict(x), after = judge.predict(quantised)
                 for (b, s) in samples.enumerated() {
                     for a in WorldAttribute.allCases {

@@ -116,10 +116,18 @@ public final class StableDiffusionPipeline {
     /// Latents → RGB8 HWC buffers, one image at a time, in tiles when larger than the VAE's
     /// training size (bounded memory at any size).
     public func decodeToRGB8(_ latents: Tensor) -> [[UInt8]] {
-        (0..<latents.shape[0]).map { i in
-            let img = vae.decodeTiled(latents.sliced(0, i..<(i + 1)) / vae.config.scalingFactor).contiguous()
-            let (h, w) = (img.shape[2], img.shape[3])
-            let p = img.dataPointer
+        (0..<latents.shape[0]).flatMap { i in vae.decodeTiled(latents.sliced(0, i..<(i + 1)) / vae.config.scalingFactor).rgb8Images() }
+    }
+}
+
+extension Tensor {
+    /// Images [B, 3, H, W] in about [−1, 1] → RGB8 HWC buffers, clamped and rounded as
+    /// diffusers' numpy_to_pil does (the pixels a user saves).
+    public func rgb8Images() -> [[UInt8]] {
+        let img = contiguous()
+        let (h, w) = (img.shape[2], img.shape[3])
+        return (0..<img.shape[0]).map { b in
+            let p = img.dataPointer + b * 3 * h * w
             var out = [UInt8](repeating: 0, count: h * w * 3)
             for c in 0..<3 {
                 for k in 0..<(h * w) {

@@ -23,7 +23,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
 }
 
 public final class AppearanceTuner {
-    public struct State: Codable, Sendable {
+    public struct State: Codable, Sendable, VersionedTrainingState {
         public var version = 1
         public var config: AppearanceTuningConfig
         public var prompt: String
@@ -82,8 +82,7 @@ public final class AppearanceTuner {
 
     /// Continues the run in `directory` from its latest checkpoint.
     public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String) throws -> AppearanceTuner {
-        let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(State.self)
-        guard state.version == 1 else { throw CheckpointError.mismatch(path: directory, reason: "state version \(state.version) is newer than this troupe") }
+        let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
         let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)

@@ -70,7 +70,7 @@ public final class BaseModelTrainer {
     public enum Phase: String, Codable, Sendable { case vae, unet, done }
 
     /// What a checkpoint's state.json holds.
-    public struct State: Codable, Sendable {
+    public struct State: Codable, Sendable, VersionedTrainingState {
         public var version = 1
         public var config: BaseTrainingConfig
         public var phase: Phase = .vae
@@ -137,8 +137,7 @@ public final class BaseModelTrainer {
     /// Continues the run saved in `directory` from its latest checkpoint.
     public static func resume(directory: String, tokenizerDirectory: String) throws -> BaseModelTrainer {
         let ck = TrainingCheckpoint(directory: directory)
-        let (state, weights, optimizer) = try ck.load(State.self)
-        guard state.version == 1 else { throw CheckpointError.mismatch(path: ck.latest ?? directory, reason: "state version \(state.version) is newer than this troupe") }
+        let (state, weights, optimizer) = try ck.load(versioned: State.self)
         let t = try BaseModelTrainer(directory: directory, config: state.config, tokenizerDirectory: tokenizerDirectory)
         t.state = state
         try TrainingCheckpoint.restore(t.flatParameters, from: weights)

@@ -38,7 +38,7 @@ public enum DecoderTuningError: Error, CustomStringConvertible {
 }
 
 public final class DecoderFineTuner {
-    public struct State: Codable, Sendable {
+    public struct State: Codable, Sendable, VersionedTrainingState {
         public var version = 1
         public var config: DecoderTuningConfig
         public var step = 0
@@ -92,8 +92,7 @@ public final class DecoderFineTuner {
     /// carries (a later export of the same base run: its encoder must be the tuned one's).
     public static func resume(directory: String, judge: AttributeClassifier, model: String? = nil) throws -> DecoderFineTuner {
         let ck = TrainingCheckpoint(directory: directory)
-        let (state, weights, moments) = try ck.load(State.self)
-        guard state.version == 1 else { throw CheckpointError.mismatch(path: ck.latest ?? directory, reason: "state version \(state.version) is newer than this troupe") }
+        let (state, weights, moments) = try ck.load(versioned: State.self)
         let t = try DecoderFineTuner(directory: directory, config: state.config, judge: judge)
         t.state = state
         try TrainingCheckpoint.restore(t.parameters, from: weights)
@@ -153,9 +152,9 @@ public final class DecoderFineTuner {
         let samples = (0..<cfg.batch).map { world.sample(step * cfg.batch + $0) }
         let x = WorldBatch.images(world, samples)
         var r = SplitMixRandom(seed: cfg.seed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001)
-        let (z, targets) = GradMode.noGrad { () -> (Tensor, [Tensor]) in
+        let z = GradMode.noGrad {
             let (mean, logVar) = vae.encode(x)
-            return (AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r), judge.features(x))
+            return AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r)
         }
         let recon = vae.decode(z)
         let diff = recon - x
@@ -163,6 +162,7 @@ public final class DecoderFineTuner {
         var loss = pixel
         var perceptual = Tensor(scalar: 0)
         if cfg.perceptualWeight > 0 {
+            let targets = GradMode.noGrad { judge.features(x) }
             for (f, target) in zip(judge.features(recon), targets) {
                 let scale = max(target.square().mean().item(), 1e-6)
                 perceptual = perceptual + Tensor.mseLoss(f, target) * (1 / scale)

@@ -21,6 +21,16 @@ public enum CheckpointError: Error, CustomStringConvertible {
     }
 }
 
+/// A trainer's checkpoint state.json: `version` is the format it was written in.
+public protocol VersionedTrainingState: Decodable {
+    var version: Int { get }
+    static var supportedVersion: Int { get }
+}
+
+extension VersionedTrainingState {
+    public static var supportedVersion: Int { 1 }
+}
+
 public struct TrainingCheckpoint {
     public let root: String
     public init(directory: String) { root = directory + "/checkpoints" }
@@ -74,6 +84,16 @@ public struct TrainingCheckpoint {
         let weights = try SafetensorsFile(path: dir + "/weights.safetensors")
         let opt = FileManager.default.fileExists(atPath: dir + "/optimizer.safetensors") ? try SafetensorsFile(path: dir + "/optimizer.safetensors") : nil
         return (state, weights, opt)
+    }
+
+    /// `load` for run states that carry a format version (every trainer's): a state written by
+    /// a newer troupe is refused with the checkpoint's path.
+    public func load<S: VersionedTrainingState>(versioned type: S.Type) throws -> (state: S, tensors: SafetensorsFile, optimizer: SafetensorsFile?) {
+        let loaded = try load(type)
+        guard loaded.state.version == S.supportedVersion else {
+            throw CheckpointError.mismatch(path: latest ?? root, reason: "state version \(loaded.state.version) is newer than this troupe")
+        }
+        return loaded
     }
 
     /// Copies saved values into `tensors` (by name; every name must be present, same shape).
