@@ -123,3 +123,38 @@ extension BaseTrainingTests {
         XCTAssertEqual(steps, [3])
     }
 }
+
+extension BaseTrainingTests {
+    /// A constant-rate run resumed with more steps and a cooldown: the rate follows the
+    /// warmup–stable–decay schedule from the resumed step on, the setting survives a checkpoint,
+    /// and the parameters keep moving while the rate is above 0.
+    func testResumedRunCoolsTheLearningRateDown() throws {
+        let dir = tempDir()
+        var c = microConfig(vae: 1, unet: 2)
+        c.warmup = 1
+        try BaseModelTrainer(directory: dir, config: c, tokenizerDirectory: Self.tokenizer).run { _ in true }
+
+        let cooled = try BaseModelTrainer.resume(directory: dir, tokenizerDirectory: Self.tokenizer)
+        cooled.extend(unetSteps: 6)
+        cooled.setDecay(unetSteps: 4)
+        var rates: [Int: Float] = [:]
+        try cooled.run { e in
+            if e.kind == .step { rates[e.step] = e.learningRate }
+            return !(e.kind == .step && e.step == 4)
+        }
+        let again = try BaseModelTrainer.resume(directory: dir, tokenizerDirectory: Self.tokenizer)
+        XCTAssertEqual(again.state.config.unetDecaySteps, 4, "the cooldown is part of the run's saved config")
+        try again.run { e in
+            if e.kind == .step { rates[e.step] = e.learningRate }
+            return true
+        }
+        // Event step s reports the rate of optimiser step s − 1; the cooldown spans steps 2…5.
+        let base = c.unetLearningRate
+        XCTAssertEqual(Set(rates.keys), [3, 4, 5, 6])
+        for s in 3...6 {
+            let progress = Float(s - 1 - 2) / 4
+            XCTAssertEqual(rates[s]!, base * (1 - progress.squareRoot()), accuracy: base * 1e-5, "rate at step \(s)")
+        }
+        XCTAssertLessThan(rates[6]!, rates[3]!)
+    }
+}

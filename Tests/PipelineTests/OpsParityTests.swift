@@ -130,6 +130,14 @@ final class OpsParityTests: XCTestCase {
         }
     }
 
+    func testWarmupStableDecaySchedule() {
+        let s = LearningRateSchedule.warmupStableDecay(warmup: 4, decayStart: 10, total: 20)
+        XCTAssertEqual(s.factor(at: 0), 0); XCTAssertEqual(s.factor(at: 2), 0.5)
+        XCTAssertEqual(s.factor(at: 4), 1); XCTAssertEqual(s.factor(at: 10), 1)
+        XCTAssertEqual(s.factor(at: 15), 1 - Float(0.5).squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(s.factor(at: 20), 0); XCTAssertEqual(s.factor(at: 25), 0)
+    }
+
     func testHalfConversions() throws {
         let f = Self.fixtures!
         // fp16/bf16 on disk → fp32 through the reader

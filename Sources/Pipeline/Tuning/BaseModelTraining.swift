@@ -38,6 +38,10 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// Samples with t below this take part (x̂₀ is meaningful), at most `judgeLossRows` per step.
     public var judgeLossMaxTimestep = 250
     public var judgeLossRows = 8
+    /// 0: the UNet phase keeps its rate after warm-up. N > 0: its last N steps cool the rate
+    /// down to 0 (warmup–stable–decay), so a constant-rate run resumed with a new `unetSteps`
+    /// and N ends with a cooled model; resuming it with more steps later re-raises the rate.
+    public var unetDecaySteps = 0
     public init() {}
 
     // Run folders written before a field existed still resume: absent keys keep the defaults.
@@ -53,6 +57,13 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         emaDecay = try get(.emaDecay, d.emaDecay); maxGradNorm = try get(.maxGradNorm, d.maxGradNorm)
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); judgeLossWeight = try get(.judgeLossWeight, d.judgeLossWeight)
         judgeLossMaxTimestep = try get(.judgeLossMaxTimestep, d.judgeLossMaxTimestep); judgeLossRows = try get(.judgeLossRows, d.judgeLossRows)
+        unetDecaySteps = try get(.unetDecaySteps, d.unetDecaySteps)
+    }
+
+    /// The UNet phase's learning-rate multiplier by step.
+    public var unetSchedule: LearningRateSchedule {
+        unetDecaySteps > 0 ? .warmupStableDecay(warmup: warmup, decayStart: unetSteps - unetDecaySteps, total: unetSteps)
+                           : .constantWithWarmup(warmup: warmup)
     }
 
     public var resolvedArchitecture: BaseModelArchitecture {
@@ -184,6 +195,9 @@ public final class BaseModelTrainer {
         if state.phase == .done && state.step < unetSteps { state.phase = .unet }
     }
 
+    /// Cools the learning rate down over the UNet phase's last `steps` steps (0: constant).
+    public func setDecay(unetSteps steps: Int) { state.config.unetDecaySteps = max(0, steps) }
+
     /// Changes the VAE phase's length while the run is still in it (the cosine schedule
     /// follows the new length from the current step on).
     public func extend(vaeSteps: Int) -> Bool {
@@ -300,7 +314,7 @@ public final class BaseModelTrainer {
         unetOptimizer.zeroGrad()
         total.backward()
         let norm = GradientClipping.clip(unetOptimizer.parameters, maxNorm: cfg.maxGradNorm)
-        let lr = cfg.unetLearningRate * LearningRateSchedule.constantWithWarmup(warmup: cfg.warmup).factor(at: step)
+        let lr = cfg.unetLearningRate * cfg.unetSchedule.factor(at: step)
         unetOptimizer.step(learningRate: lr)
         updateEMA(step)
         losses["grad_norm"] = norm

@@ -33,6 +33,8 @@ struct TrainBase: ParsableCommand {
     var atStep = 0
     @Option(name: .customLong("judge-loss"), help: "Weight of the x̂₀ attribute loss from the training judge (0: off; new or resumed runs).")
     var judgeLoss: Float?
+    @Option(name: .customLong("decay-steps"), help: "Cool the UNet learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
+    var decaySteps: Int?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
     var judge: String?
     @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
@@ -51,6 +53,7 @@ struct TrainBase: ParsableCommand {
                     throw StudioError.badInput("--vae-steps can change only while the run is in its VAE phase, to more than the steps done")
                 }
                 if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
+                if let decaySteps { trainer.setDecay(unetSteps: decaySteps) }
                 if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
                 if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
@@ -60,6 +63,7 @@ struct TrainBase: ParsableCommand {
                 if let vaeSteps { cfg.vaeSteps = vaeSteps }
                 if let batch { cfg.unetBatch = batch }
                 if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
+                if let decaySteps { cfg.unetDecaySteps = decaySteps }
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
@@ -69,6 +73,10 @@ struct TrainBase: ParsableCommand {
                 } else {
                     trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
                 }
+            }
+            let c = trainer.state.config
+            guard c.unetDecaySteps >= 0, c.unetDecaySteps <= c.unetSteps else {
+                throw StudioError.badInput("--decay-steps must be between 0 and the UNet steps (\(c.unetSteps))")
             }
             let weight = judgeLoss ?? trainer.state.config.judgeLossWeight
             guard weight >= 0 else { throw StudioError.badInput("--judge-loss must be ≥ 0") }
