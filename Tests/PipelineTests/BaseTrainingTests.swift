@@ -158,3 +158,35 @@ extension BaseTrainingTests {
         XCTAssertLessThan(rates[6]!, rates[3]!)
     }
 }
+
+extension BaseTrainingTests {
+    func testFaceWeightsCoverTheFaceCellsWithMeanOne() {
+        let w = BaseModelTrainer.faceWeights(latentHeight: 16, width: 16, weight: 4, imageSize: 64).toArray()
+        XCTAssertEqual(w.reduce(0, +) / 256, 1, accuracy: 1e-5)
+        let high = w.max()!, low = w.min()!
+        XCTAssertEqual(high / low, 5, accuracy: 1e-4)
+        let f = World.faceRegion
+        for y in 0..<16 { for x in 0..<16 {
+            let overlaps = x * 4 < f.x1 && x * 4 + 4 > f.x0 && y * 4 < f.y1 && y * 4 + 4 > f.y0
+            XCTAssertEqual(w[y * 16 + x], overlaps ? high : low, "cell (\(x), \(y))")
+        } }
+        XCTAssertEqual(w.filter { $0 == high }.count, 30)
+    }
+
+    func testFaceWeightedLossTrainsAndReportsBothLosses() throws {
+        var c = microConfig(vae: 1, unet: 3)
+        c.faceLossWeight = 4
+        let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        var seen: [[String: Float]] = []
+        try t.run { e in
+            if e.kind == .step && e.phase == .unet { seen.append(e.losses) }
+            return true
+        }
+        XCTAssertEqual(seen.count, 3)
+        for l in seen {
+            let plain = try XCTUnwrap(l["loss"]), weighted = try XCTUnwrap(l["face_weighted"])
+            XCTAssertTrue(plain.isFinite && weighted.isFinite)
+            XCTAssertNotEqual(plain, weighted, "the face cells weigh more than the rest")
+        }
+    }
+}

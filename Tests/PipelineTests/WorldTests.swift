@@ -54,4 +54,28 @@ final class WorldTests: XCTestCase {
         for e in Expression.allCases.dropFirst() { var s = scene; s.expression = e; XCTAssertNotEqual(World.render(id, s), base, "\(e)") }
         var s = scene; s.view = .side; XCTAssertNotEqual(World.render(id, s), base)
     }
+
+    /// train-base's face-weighted loss relies on this: whatever the class, accessory, hair,
+    /// pose or view, changing the expression changes pixels inside World.faceRegion only.
+    func testExpressionChangesOnlyTheFaceRegion() {
+        let f = World.faceRegion
+        var r = SplitMixRandom(seed: 11)
+        var inside = 0
+        for _ in 0..<60 {
+            let id = World.randomIdentity(&r)
+            var scene = World.randomScene(&r)
+            scene.expression = .neutral
+            let base = World.render(id, scene)
+            for e in Expression.allCases.dropFirst() {
+                var s = scene; s.expression = e
+                let img = World.render(id, s)
+                for i in 0..<(64 * 64) where img[i * 3..<i * 3 + 3] != base[i * 3..<i * 3 + 3] {
+                    let x = i % 64, y = i / 64
+                    XCTAssertTrue(x >= f.x0 && x < f.x1 && y >= f.y0 && y < f.y1, "\(e) changed (\(x), \(y)) outside the face region, \(id.characterClass) \(s.view)")
+                    inside += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(inside, 60 * 4 * 10, "expressions change a good number of face pixels")
+    }
 }

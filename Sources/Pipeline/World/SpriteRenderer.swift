@@ -7,12 +7,17 @@ import Foundation
 
 enum SpriteRenderer {
     static let size = 64
+    /// Where the head sits (every view and pose): the face's features are drawn around it.
+    static let headX = 32, headY = 16.0
+    /// Pixels that eyes, brows, cheeks and mouth can touch in either view, as [x0, x1) × [y0, y1)
+    /// (brows raised 2 rows above hy − 4; mouth down to hy + 7; side-view eyes and nose to hx + 9).
+    static let faceBox = (x0: headX - 9, y0: Int(headY) - 7, x1: headX + 11, y1: Int(headY) + 9)
 
     static func render(_ id: CharacterIdentity, _ ctx: SceneContext, jitter: Int = 0) -> [UInt8] {
         var c = Canvas(width: size, height: size, fill: RGB(0, 0, 0))
         background(&c, ctx.background)
         let side = ctx.view == .side
-        let cx = 32 + jitter
+        let cx = headX + jitter
         let skin = id.skin.rgb, outfit = id.outfitColor.rgb
         let dark = outfit.scaled(0.6), line = RGB(30, 24, 24)
 
@@ -64,7 +69,7 @@ enum SpriteRenderer {
         props(&c, id.characterClass, hand: hand, cx: cx, side: side)
 
         // Head.
-        let hy = 16.0, hx = Double(cx) + 0.5
+        let hy = headY, hx = Double(cx) + 0.5
         if id.hairStyle == .long || id.hairStyle == .ponytail { hairBack(&c, id, hx, hy, side) }
         c.ellipse(hx, hy, 8, 8.5, skin)
         if side { c.ellipse(hx + 7.5, hy + 1, 1.6, 1.6, skin.scaled(0.92)) }                     // nose

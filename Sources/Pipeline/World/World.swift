@@ -50,6 +50,10 @@ public struct World: Sendable {
     public func image(_ s: WorldSample) -> [UInt8] { World.render(s.identity, s.scene) }
 
     public static func render(_ id: CharacterIdentity, _ scene: SceneContext) -> [UInt8] { SpriteRenderer.render(id, scene) }
+
+    /// The pixel rectangle [x0, x1) × [y0, y1) that holds every face feature (eyes, brows,
+    /// cheeks, mouth) of every render: the expression changes nothing outside it.
+    public static var faceRegion: (x0: Int, y0: Int, x1: Int, y1: Int) { SpriteRenderer.faceBox }
 }
 
 enum Captions {

@@ -35,6 +35,8 @@ struct TrainBase: ParsableCommand {
     var judgeLoss: Float?
     @Option(name: .customLong("decay-steps"), help: "Cool the UNet learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
     var decaySteps: Int?
+    @Option(name: .customLong("face-loss"), help: "λ: weigh the ε loss on the latent cells over the characters' faces by 1 + λ (0: plain ε-MSE); the expression lives there.")
+    var faceLoss: Float?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
     var judge: String?
     @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
@@ -46,6 +48,8 @@ struct TrainBase: ParsableCommand {
         let tokenizer = try ModelLocator.clipTokenizer(for: "train-base")
         let trainer: BaseModelTrainer
         do {
+            if let faceLoss, faceLoss < 0 { throw StudioError.badInput("--face-loss must be ≥ 0") }
+            if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
                 if let steps { trainer.extend(unetSteps: steps) }
@@ -54,6 +58,7 @@ struct TrainBase: ParsableCommand {
                 }
                 if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
                 if let decaySteps { trainer.setDecay(unetSteps: decaySteps) }
+                if let faceLoss { trainer.setFaceLoss(weight: faceLoss) }
                 if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
                 if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
@@ -64,6 +69,7 @@ struct TrainBase: ParsableCommand {
                 if let batch { cfg.unetBatch = batch }
                 if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
                 if let decaySteps { cfg.unetDecaySteps = decaySteps }
+                if let faceLoss { cfg.faceLossWeight = faceLoss }
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
