@@ -190,3 +190,24 @@ extension BaseTrainingTests {
         }
     }
 }
+
+extension BaseTrainingTests {
+    func testExpressionContrastTrainsAndMovesTheTextEncoder() throws {
+        var c = microConfig(vae: 1, unet: 4)
+        let plain = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        try plain.run { _ in true }
+        c.expressionContrastWeight = 0.5
+        let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        var contrast: [Float] = []
+        try t.run { e in
+            if e.kind == .step && e.phase == .unet, let v = e.losses["contrast"] { contrast.append(v) }
+            return true
+        }
+        XCTAssertFalse(contrast.isEmpty, "batches of 4 at t ~ U[0, 1000) have rows in [100, 800)")
+        for v in contrast { XCTAssertTrue(v.isFinite && v > 0) }
+        // Same samples, noise and timesteps: only the contrast term's gradient can make the
+        // text encoder's embedding of an expression word differ between the two runs.
+        let key = "text_encoder.embeddings.token_embedding.weight"
+        XCTAssertNotEqual(plain.flatParameters[key]!.toArray(), t.flatParameters[key]!.toArray())
+    }
+}

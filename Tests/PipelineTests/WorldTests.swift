@@ -78,4 +78,24 @@ final class WorldTests: XCTestCase {
         }
         XCTAssertGreaterThan(inside, 60 * 4 * 10, "expressions change a good number of face pixels")
     }
+
+    func testCaptionExpressionSwapKeepsTheSceneAndFixesArticles() {
+        let w = World(seed: 3)
+        var swapped = 0
+        for i in 0..<300 {
+            let s = w.sample(i)
+            guard s.caption.contains(s.scene.expression.word) else { continue }
+            for e in Expression.allCases where e != s.scene.expression {
+                let c = World.caption(s.caption, replacing: s.scene.expression, with: e)
+                var want = EvalProtocol.contextAttributes(in: s.caption)
+                want[.expression] = e.rawValue
+                XCTAssertEqual(EvalProtocol.contextAttributes(in: c), want, "\(s.caption) → \(c)")
+                XCTAssertFalse(c.contains(" a angry") || c.hasPrefix("a angry"), c)
+                XCTAssertFalse(c.contains("an calm") || c.contains("an smiling") || c.contains("an sad") || c.contains("an surprised"), c)
+                swapped += 1
+            }
+        }
+        XCTAssertGreaterThan(swapped, 800)
+        XCTAssertEqual(World.caption("an angry knight waving", replacing: .angry, with: .sad), "a sad knight waving")
+    }
 }

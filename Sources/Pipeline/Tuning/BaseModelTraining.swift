@@ -48,6 +48,16 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// troupe-mini at step 9195 gave the same ε loss whichever expression word its caption
     /// named. The reported "loss" stays the plain ε-MSE so runs compare.
     public var faceLossWeight: Float = 0
+    /// Weight of the expression-contrast loss (0: off), a diffusion-classifier objective (Li et
+    /// al. 2023, "Your Diffusion Model is Secretly a Zero-Shot Classifier"; used for tuning by
+    /// Qu et al. 2024, "Discriminative Probing and Tuning for Text-to-Image Generation"): for
+    /// up to `expressionContrastRows` samples per step with t in [100, 800), the UNet also
+    /// predicts ε under the caption with each other expression word; logits are minus the
+    /// squared ε error summed over the face cells, and the loss is their cross-entropy with the
+    /// true expression. Its gradient cancels on what the captions share and pushes only on how
+    /// the prediction depends on the word — which ε-MSE leaves at ~0 (see faceLossWeight).
+    public var expressionContrastWeight: Float = 0
+    public var expressionContrastRows = 4
     public init() {}
 
     // Run folders written before a field existed still resume: absent keys keep the defaults.
@@ -64,6 +74,8 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); judgeLossWeight = try get(.judgeLossWeight, d.judgeLossWeight)
         judgeLossMaxTimestep = try get(.judgeLossMaxTimestep, d.judgeLossMaxTimestep); judgeLossRows = try get(.judgeLossRows, d.judgeLossRows)
         unetDecaySteps = try get(.unetDecaySteps, d.unetDecaySteps); faceLossWeight = try get(.faceLossWeight, d.faceLossWeight)
+        expressionContrastWeight = try get(.expressionContrastWeight, d.expressionContrastWeight)
+        expressionContrastRows = try get(.expressionContrastRows, d.expressionContrastRows)
     }
 
     /// The UNet phase's learning-rate multiplier by step.
@@ -204,6 +216,9 @@ public final class BaseModelTrainer {
     /// Weighs the face cells of the ε loss by 1 + λ (0: plain ε-MSE).
     public func setFaceLoss(weight λ: Float) { state.config.faceLossWeight = max(0, λ) }
 
+    /// Turns the expression-contrast loss on (weight > 0) or off.
+    public func setExpressionContrast(weight: Float) { state.config.expressionContrastWeight = max(0, weight) }
+
     /// Cools the learning rate down over the UNet phase's last `steps` steps (0: constant).
     public func setDecay(unetSteps steps: Int) { state.config.unetDecaySteps = max(0, steps) }
 
@@ -320,6 +335,11 @@ public final class BaseModelTrainer {
             total = Self.faceWeightedMSE(eps, noise, weight: cfg.faceLossWeight, imageSize: architecture.imageSize)
             losses["face_weighted"] = total.item()
         }
+        if cfg.expressionContrastWeight > 0,
+           let ce = expressionContrastLoss(samples: samples, xt: xt, eps: eps, noise: noise, timesteps: timesteps) {
+            total = total + ce * cfg.expressionContrastWeight
+            losses["contrast"] = ce.item()
+        }
         if cfg.judgeLossWeight > 0, let judge {
             let ce = attributeLoss(judge, samples: samples, xt: xt, eps: eps, timesteps: timesteps)
             if let ce { total = loss + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
@@ -334,12 +354,18 @@ public final class BaseModelTrainer {
         return (losses, lr)
     }
 
-    /// Per-cell weights over a [h, w] latent: 1 + λ on the cells World.faceRegion touches
-    /// (latent cell = imageSize / w pixels square), 1 elsewhere, divided by their mean.
-    static func faceWeights(latentHeight h: Int, width w: Int, weight λ: Float, imageSize: Int) -> Tensor {
+    /// 1 on the cells of an [h, w] latent that World.faceRegion touches (latent cell = imageSize / w
+    /// pixels square), 0 elsewhere.
+    static func faceMask(latentHeight h: Int, width w: Int, imageSize: Int) -> [Float] {
         let f = World.faceRegion, sy = imageSize / h, sx = imageSize / w
-        var m = [Float](repeating: 1, count: h * w)
-        for y in (f.y0 / sy)..<((f.y1 + sy - 1) / sy) { for x in (f.x0 / sx)..<((f.x1 + sx - 1) / sx) { m[y * w + x] += λ } }
+        var m = [Float](repeating: 0, count: h * w)
+        for y in (f.y0 / sy)..<((f.y1 + sy - 1) / sy) { for x in (f.x0 / sx)..<((f.x1 + sx - 1) / sx) { m[y * w + x] = 1 } }
+        return m
+    }
+
+    /// Per-cell weights: 1 + λ on the face cells, 1 elsewhere, divided by their mean; [1, 1, h, w].
+    static func faceWeights(latentHeight h: Int, width w: Int, weight λ: Float, imageSize: Int) -> Tensor {
+        let m = faceMask(latentHeight: h, width: w, imageSize: imageSize).map { 1 + λ * $0 }
         let mean = m.reduce(0, +) / Float(m.count)
         return Tensor(m.map { $0 / mean }, shape: [1, 1, h, w])
     }
@@ -348,6 +374,34 @@ public final class BaseModelTrainer {
     static func faceWeightedMSE(_ eps: Tensor, _ noise: Tensor, weight λ: Float, imageSize: Int) -> Tensor {
         let w = faceWeights(latentHeight: eps.shape[2], width: eps.shape[3], weight: λ, imageSize: imageSize)
         return ((eps - noise).square() * w).mean()
+    }
+
+    /// The expression-contrast cross-entropy (see `expressionContrastWeight`); nil when no
+    /// sample of the batch qualifies (a non-empty caption naming its expression, t in [100, 800)).
+    func expressionContrastLoss(samples: [WorldSample], xt: Tensor, eps: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor? {
+        let rows = Array((0..<samples.count).filter {
+            (100..<800).contains(timesteps[$0]) && samples[$0].caption.contains(samples[$0].scene.expression.word)
+        }.prefix(state.config.expressionContrastRows))
+        guard !rows.isEmpty else { return nil }
+        // Per row: the true expression first, then the other four.
+        var altRows: [Int] = [], altCaptions: [String] = []
+        for r in rows {
+            let s = samples[r]
+            for e in Expression.allCases where e != s.scene.expression {
+                altRows.append(r); altCaptions.append(World.caption(s.caption, replacing: s.scene.expression, with: e))
+            }
+        }
+        func pick(_ t: Tensor, _ idx: [Int]) -> Tensor { Tensor.concat(idx.map { t.sliced(0, $0..<($0 + 1)) }, dim: 0) }
+        let context = textEncoder(altCaptions.map { tokenizer.encode($0) })
+        let epsAlt = unet(pick(xt, altRows).detached(), timesteps: altRows.map { Float(timesteps[$0]) }, context: context).sample
+        let (h, w) = (eps.shape[2], eps.shape[3])
+        let faceOnly = Tensor(Self.faceMask(latentHeight: h, width: w, imageSize: architecture.imageSize), shape: [1, 1, h, w])
+        func error(_ e: Tensor, _ idx: [Int]) -> Tensor {
+            ((e - pick(noise, idx)).square() * faceOnly).sum(axes: [1, 2, 3])
+        }
+        let k = rows.count, others = Expression.allCases.count - 1
+        let logits = Tensor.concat([error(pick(eps, rows), rows).reshaped([k, 1]), error(epsAlt, altRows).reshaped([k, others])], dim: 1) * -1
+        return logits.crossEntropy([Int](repeating: 0, count: k))
     }
 
     /// Mean cross-entropy of the judge's context-attribute predictions on D(x̂₀), x̂₀ =

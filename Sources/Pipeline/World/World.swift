@@ -56,6 +56,17 @@ public struct World: Sendable {
     public static var faceRegion: (x0: Int, y0: Int, x1: Int, y1: Int) { SpriteRenderer.faceBox }
 }
 
+extension World {
+    /// `caption` with its expression word `from` replaced by `to`'s (and "a"/"an" before it
+    /// fixed): the same scene described with another expression, for contrasting captions.
+    public static func caption(_ caption: String, replacing from: Expression, with to: Expression) -> String {
+        let article = "aeiou".contains(to.word.first!) ? "an" : "a"
+        var out = caption.replacingOccurrences(of: "\\b(a|an) \(from.word)\\b", with: "\(article) \(to.word)", options: .regularExpression)
+        out = out.replacingOccurrences(of: "\\b\(from.word)\\b", with: to.word, options: .regularExpression)
+        return out
+    }
+}
+
 enum Captions {
     static func caption(_ id: CharacterIdentity, _ s: SceneContext, _ r: inout SplitMixRandom) -> (String, [String]) {
         let roll = r.nextFloat()

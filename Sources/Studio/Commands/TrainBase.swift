@@ -37,6 +37,8 @@ struct TrainBase: ParsableCommand {
     var decaySteps: Int?
     @Option(name: .customLong("face-loss"), help: "λ: weigh the ε loss on the latent cells over the characters' faces by 1 + λ (0: plain ε-MSE); the expression lives there.")
     var faceLoss: Float?
+    @Option(name: .customLong("expression-contrast"), help: "Weight of the expression-contrast loss: the UNet's ε error over the face, under each expression word, as a classifier of the true one (0: off).")
+    var expressionContrast: Float?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
     var judge: String?
     @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
@@ -49,6 +51,7 @@ struct TrainBase: ParsableCommand {
         let trainer: BaseModelTrainer
         do {
             if let faceLoss, faceLoss < 0 { throw StudioError.badInput("--face-loss must be ≥ 0") }
+            if let expressionContrast, expressionContrast < 0 { throw StudioError.badInput("--expression-contrast must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
@@ -59,6 +62,7 @@ struct TrainBase: ParsableCommand {
                 if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
                 if let decaySteps { trainer.setDecay(unetSteps: decaySteps) }
                 if let faceLoss { trainer.setFaceLoss(weight: faceLoss) }
+                if let expressionContrast { trainer.setExpressionContrast(weight: expressionContrast) }
                 if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
                 if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
@@ -70,6 +74,7 @@ struct TrainBase: ParsableCommand {
                 if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
                 if let decaySteps { cfg.unetDecaySteps = decaySteps }
                 if let faceLoss { cfg.faceLossWeight = faceLoss }
+                if let expressionContrast { cfg.expressionContrastWeight = expressionContrast }
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
