@@ -118,6 +118,8 @@ final class DecoderTuningTests: XCTestCase {
         for a in WorldAttribute.allCases { XCTAssertGreaterThanOrEqual(s.original[a]!, 0.9, "\(a)") }
         XCTAssertLessThan(s.reconstructed[.expression]!, 0.9)
         XCTAssertGreaterThan(s.mse, 0.01)
+        XCTAssertEqual(Set(s.latentSensitivity.keys), [.pose, .expression, .background, .view])
+        for (a, v) in s.latentSensitivity { XCTAssertTrue(v.isFinite && v > 0, "\(a) \(v)") }
     }
 }
 

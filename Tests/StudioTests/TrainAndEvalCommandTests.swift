@@ -90,5 +90,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
             let acc = try XCTUnwrap(rec[key] as? [String: Double], key)
             XCTAssertEqual(Set(acc.keys), Set(WorldAttribute.allCases.map(\.rawValue)))
         }
+        let sensitivity = try XCTUnwrap(rec["latent_sensitivity"] as? [String: Double])
+        XCTAssertEqual(Set(sensitivity.keys), ["pose", "expression", "background", "view"])
     }
 }

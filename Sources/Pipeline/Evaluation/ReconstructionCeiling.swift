@@ -3,6 +3,12 @@
 // only be as legible as its decoder makes it, so the round-trip accuracy of a context
 // attribute is the ceiling of that attribute's prompt fidelity (e.g. an expression the decoder
 // blurs cannot be followed however well the UNet learns it).
+// Also the encoder's latent sensitivity to each context attribute: ‖Δz‖² / ‖Δx‖² between a
+// render and the same render with only that attribute changed, z the scaled latent the UNet
+// models. ε-MSE rewards knowing a caption word in proportion to the latent change the word
+// explains, so an attribute the encoder squeezes into a small Δz is learned last (troupe-mini:
+// expression 0.026 against pose 0.12 and background 0.11 — 80 units of pixel change became 2.1
+// of latent change, where pose's 370 became 46).
 
 import Foundation
 
@@ -14,6 +20,8 @@ public struct ReconstructionScores: Sendable {
     /// Mean squared error of the round trip, images in [−1, 1].
     public var mse: Double
     public var images: Int
+    /// Σ‖Δz‖² / Σ‖Δx‖² per context attribute (pose, expression, background, view).
+    public var latentSensitivity: [WorldAttribute: Double] = [:]
 }
 
 public struct ReconstructionCeiling {
@@ -49,7 +57,42 @@ public struct ReconstructionCeiling {
         func rate(_ h: [WorldAttribute: Int]) -> [WorldAttribute: Double] {
             Dictionary(uniqueKeysWithValues: WorldAttribute.allCases.map { ($0, Double(h[$0] ?? 0) / Double(count)) })
         }
-        return ReconstructionScores(original: rate(hitsOriginal), reconstructed: rate(hitsRound),
-                                    mse: squared / Double(max(elements, 1)), images: count)
+        var scores = ReconstructionScores(original: rate(hitsOriginal), reconstructed: rate(hitsRound),
+                                          mse: squared / Double(max(elements, 1)), images: count)
+        scores.latentSensitivity = latentSensitivity(worldSeed: worldSeed, count: min(count, 64))
+        return scores
+    }
+
+    /// For each of the first `count` samples, every other value of each context attribute.
+    public func latentSensitivity(worldSeed: UInt64, count: Int) -> [WorldAttribute: Double] {
+        let world = World(seed: worldSeed)
+        let scale = vae.config.scalingFactor
+        var latent: [WorldAttribute: Double] = [:], pixel: [WorldAttribute: Double] = [:]
+        func variants(_ s: SceneContext) -> [(WorldAttribute, SceneContext)] {
+            var out: [(WorldAttribute, SceneContext)] = []
+            for v in Pose.allCases where v != s.pose { var c = s; c.pose = v; out.append((.pose, c)) }
+            for v in Expression.allCases where v != s.expression { var c = s; c.expression = v; out.append((.expression, c)) }
+            for v in Background.allCases where v != s.background { var c = s; c.background = v; out.append((.background, c)) }
+            for v in View.allCases where v != s.view { var c = s; c.view = v; out.append((.view, c)) }
+            return out
+        }
+        GradMode.noGrad {
+            for i in 0..<count {
+                let s = world.sample(i)
+                let changed = variants(s.scene)
+                let x = WorldBatch.tensor(rgb8: [World.render(s.identity, s.scene)] + changed.map { World.render(s.identity, $0.1) },
+                                          size: World.imageSize).contiguous()
+                let z = vae.encode(x).mean.contiguous()
+                let zp = z.dataPointer, xp = x.dataPointer
+                let nz = z.count / z.shape[0], nx = x.count / x.shape[0]
+                for (k, (attribute, _)) in changed.enumerated() {
+                    var dz = 0.0, dx = 0.0
+                    for j in 0..<nz { let d = Double((zp[(k + 1) * nz + j] - zp[j]) * scale); dz += d * d }
+                    for j in 0..<nx { let d = Double(xp[(k + 1) * nx + j] - xp[j]); dx += d * d }
+                    latent[attribute, default: 0] += dz; pixel[attribute, default: 0] += dx
+                }
+            }
+        }
+        return Dictionary(uniqueKeysWithValues: latent.map { ($0.key, $0.value / max(pixel[$0.key]!, 1e-12)) })
     }
 }
