@@ -161,7 +161,7 @@ extension BaseTrainingTests {
 
 extension BaseTrainingTests {
     func testFaceWeightsCoverTheFaceCellsWithMeanOne() {
-        let w = BaseModelTrainer.faceWeights(latentHeight: 16, width: 16, weight: 4, imageSize: 64).toArray()
+        let w = BaseModelTrainer.faceWeights(height: 16, width: 16, weight: 4, imageSize: 64).toArray()
         XCTAssertEqual(w.reduce(0, +) / 256, 1, accuracy: 1e-5)
         let high = w.max()!, low = w.min()!
         XCTAssertEqual(high / low, 5, accuracy: 1e-4)
@@ -174,15 +174,22 @@ extension BaseTrainingTests {
     }
 
     func testFaceWeightedLossTrainsAndReportsBothLosses() throws {
-        var c = microConfig(vae: 1, unet: 3)
-        c.faceLossWeight = 4
+        var c = microConfig(vae: 2, unet: 3)
+        c.faceLossWeight = 4; c.vaeFaceWeight = 4
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
-        var seen: [[String: Float]] = []
+        var seen: [[String: Float]] = [], vae: [[String: Float]] = []
         try t.run { e in
             if e.kind == .step && e.phase == .unet { seen.append(e.losses) }
+            if e.kind == .step && e.phase == .vae { vae.append(e.losses) }
             return true
         }
         XCTAssertEqual(seen.count, 3)
+        XCTAssertEqual(vae.count, 2)
+        for l in vae {
+            let plain = try XCTUnwrap(l["recon"]), weighted = try XCTUnwrap(l["face_weighted"])
+            XCTAssertTrue(plain.isFinite && weighted.isFinite)
+            XCTAssertNotEqual(plain, weighted)
+        }
         for l in seen {
             let plain = try XCTUnwrap(l["loss"]), weighted = try XCTUnwrap(l["face_weighted"])
             XCTAssertTrue(plain.isFinite && weighted.isFinite)

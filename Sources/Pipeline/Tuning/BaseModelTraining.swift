@@ -21,6 +21,12 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     public var vaeSteps = 800
     public var vaeBatch = 16
     public var vaeLearningRate: Float = 8e-4
+    /// λ of the VAE's face-weighted reconstruction loss (0: plain MSE): pixels in
+    /// World.faceRegion weigh 1 + λ. With plain MSE the encoder gives an expression change a
+    /// quarter of the latent change per unit of pixel change that pose or background get
+    /// (`eval --methods reconstruction`, latent sensitivity), and ε-MSE then barely rewards
+    /// learning expression words.
+    public var vaeFaceWeight: Float = 0
     public var klWeight: Float = 1e-6
     public var unetSteps = 40000
     public var unetBatch = 32
@@ -67,7 +73,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         let d = BaseTrainingConfig()
         architecture = try get(.architecture, d.architecture); worldSeed = try get(.worldSeed, d.worldSeed)
         initSeed = try get(.initSeed, d.initSeed); vaeSteps = try get(.vaeSteps, d.vaeSteps); vaeBatch = try get(.vaeBatch, d.vaeBatch)
-        vaeLearningRate = try get(.vaeLearningRate, d.vaeLearningRate); klWeight = try get(.klWeight, d.klWeight)
+        vaeLearningRate = try get(.vaeLearningRate, d.vaeLearningRate); vaeFaceWeight = try get(.vaeFaceWeight, d.vaeFaceWeight); klWeight = try get(.klWeight, d.klWeight)
         unetSteps = try get(.unetSteps, d.unetSteps); unetBatch = try get(.unetBatch, d.unetBatch)
         unetLearningRate = try get(.unetLearningRate, d.unetLearningRate); warmup = try get(.warmup, d.warmup)
         emaDecay = try get(.emaDecay, d.emaDecay); maxGradNorm = try get(.maxGradNorm, d.maxGradNorm)
@@ -298,16 +304,25 @@ public final class BaseModelTrainer {
         let (mean, logVar) = vae.encode(x)
         let lv = logVar.clamped(-30, 20)
         let z = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r)
-        let recon = Tensor.mseLoss(vae.decode(z), x)
+        let decoded = vae.decode(z)
+        let recon = Tensor.mseLoss(decoded, x)
         // KL per latent element, averaged: ½(μ² + σ² − 1 − log σ²).
         let kl = ((mean.square() + lv.exp() - lv - 1) * 0.5).mean()
-        let loss = recon + kl * cfg.klWeight
+        var losses = ["recon": recon.item(), "kl": kl.item()]
+        var fit = recon
+        if cfg.vaeFaceWeight > 0 {
+            let n = architecture.imageSize
+            fit = ((decoded - x).square() * Self.faceWeights(height: n, width: n, weight: cfg.vaeFaceWeight, imageSize: n)).mean()
+            losses["face_weighted"] = fit.item()
+        }
+        let loss = fit + kl * cfg.klWeight
         vaeOptimizer.zeroGrad()
         loss.backward()
         let norm = GradientClipping.clip(vaeOptimizer.parameters, maxNorm: cfg.maxGradNorm)
         let lr = cfg.vaeLearningRate * LearningRateSchedule.cosine(warmup: min(cfg.warmup, cfg.vaeSteps / 10), total: cfg.vaeSteps).factor(at: step)
         vaeOptimizer.step(learningRate: lr)
-        return (["recon": recon.item(), "kl": kl.item(), "grad_norm": norm], lr)
+        losses["grad_norm"] = norm
+        return (losses, lr)
     }
 
     func latents(_ x: Tensor, _ r: inout SplitMixRandom) -> Tensor {
@@ -354,9 +369,9 @@ public final class BaseModelTrainer {
         return (losses, lr)
     }
 
-    /// 1 on the cells of an [h, w] latent that World.faceRegion touches (latent cell = imageSize / w
-    /// pixels square), 0 elsewhere.
-    static func faceMask(latentHeight h: Int, width w: Int, imageSize: Int) -> [Float] {
+    /// 1 on the cells of an [h, w] grid over the image (a latent, or the pixels themselves) that
+    /// World.faceRegion touches (cell = imageSize / w pixels square), 0 elsewhere.
+    static func faceMask(height h: Int, width w: Int, imageSize: Int) -> [Float] {
         let f = World.faceRegion, sy = imageSize / h, sx = imageSize / w
         var m = [Float](repeating: 0, count: h * w)
         for y in (f.y0 / sy)..<((f.y1 + sy - 1) / sy) { for x in (f.x0 / sx)..<((f.x1 + sx - 1) / sx) { m[y * w + x] = 1 } }
@@ -364,15 +379,15 @@ public final class BaseModelTrainer {
     }
 
     /// Per-cell weights: 1 + λ on the face cells, 1 elsewhere, divided by their mean; [1, 1, h, w].
-    static func faceWeights(latentHeight h: Int, width w: Int, weight λ: Float, imageSize: Int) -> Tensor {
-        let m = faceMask(latentHeight: h, width: w, imageSize: imageSize).map { 1 + λ * $0 }
+    static func faceWeights(height h: Int, width w: Int, weight λ: Float, imageSize: Int) -> Tensor {
+        let m = faceMask(height: h, width: w, imageSize: imageSize).map { 1 + λ * $0 }
         let mean = m.reduce(0, +) / Float(m.count)
         return Tensor(m.map { $0 / mean }, shape: [1, 1, h, w])
     }
 
     /// ε-MSE with the face cells weighted by 1 + λ (mean weight 1).
     static func faceWeightedMSE(_ eps: Tensor, _ noise: Tensor, weight λ: Float, imageSize: Int) -> Tensor {
-        let w = faceWeights(latentHeight: eps.shape[2], width: eps.shape[3], weight: λ, imageSize: imageSize)
+        let w = faceWeights(height: eps.shape[2], width: eps.shape[3], weight: λ, imageSize: imageSize)
         return ((eps - noise).square() * w).mean()
     }
 
@@ -395,7 +410,7 @@ public final class BaseModelTrainer {
         let context = textEncoder(altCaptions.map { tokenizer.encode($0) })
         let epsAlt = unet(pick(xt, altRows).detached(), timesteps: altRows.map { Float(timesteps[$0]) }, context: context).sample
         let (h, w) = (eps.shape[2], eps.shape[3])
-        let faceOnly = Tensor(Self.faceMask(latentHeight: h, width: w, imageSize: architecture.imageSize), shape: [1, 1, h, w])
+        let faceOnly = Tensor(Self.faceMask(height: h, width: w, imageSize: architecture.imageSize), shape: [1, 1, h, w])
         func error(_ e: Tensor, _ idx: [Int]) -> Tensor {
             ((e - pick(noise, idx)).square() * faceOnly).sum(axes: [1, 2, 3])
         }

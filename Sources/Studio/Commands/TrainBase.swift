@@ -37,6 +37,8 @@ struct TrainBase: ParsableCommand {
     var decaySteps: Int?
     @Option(name: .customLong("face-loss"), help: "λ: weigh the ε loss on the latent cells over the characters' faces by 1 + λ (0: plain ε-MSE); the expression lives there.")
     var faceLoss: Float?
+    @Option(name: .customLong("vae-face-loss"), help: "λ: a new run's VAE phase weighs reconstruction errors on the characters' faces by 1 + λ (0: plain MSE).")
+    var vaeFaceLoss: Float?
     @Option(name: .customLong("expression-contrast"), help: "Weight of the expression-contrast loss: the UNet's ε error over the face, under each expression word, as a classifier of the true one (0: off).")
     var expressionContrast: Float?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
@@ -51,6 +53,7 @@ struct TrainBase: ParsableCommand {
         let trainer: BaseModelTrainer
         do {
             if let faceLoss, faceLoss < 0 { throw StudioError.badInput("--face-loss must be ≥ 0") }
+            if let vaeFaceLoss, vaeFaceLoss < 0 || resume { throw StudioError.badInput("--vae-face-loss applies to a new run and must be ≥ 0") }
             if let expressionContrast, expressionContrast < 0 { throw StudioError.badInput("--expression-contrast must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if resume {
@@ -74,6 +77,7 @@ struct TrainBase: ParsableCommand {
                 if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
                 if let decaySteps { cfg.unetDecaySteps = decaySteps }
                 if let faceLoss { cfg.faceLossWeight = faceLoss }
+                if let vaeFaceLoss { cfg.vaeFaceWeight = vaeFaceLoss }
                 if let expressionContrast { cfg.expressionContrastWeight = expressionContrast }
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
