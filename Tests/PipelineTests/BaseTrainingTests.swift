@@ -136,7 +136,7 @@ extension BaseTrainingTests {
 
         let cooled = try BaseModelTrainer.resume(directory: dir, tokenizerDirectory: Self.tokenizer)
         cooled.extend(unetSteps: 6)
-        cooled.setDecay(unetSteps: 4)
+        cooled.reconfigureUNetPhase { $0.unetDecaySteps = 4 }
         var rates: [Int: Float] = [:]
         try cooled.run { e in
             if e.kind == .step { rates[e.step] = e.learningRate }

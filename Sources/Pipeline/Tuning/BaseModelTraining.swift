@@ -219,14 +219,16 @@ public final class BaseModelTrainer {
         if state.phase == .done && state.step < unetSteps { state.phase = .unet }
     }
 
-    /// Weighs the face cells of the ε loss by 1 + λ (0: plain ε-MSE).
-    public func setFaceLoss(weight λ: Float) { state.config.faceLossWeight = max(0, λ) }
-
-    /// Turns the expression-contrast loss on (weight > 0) or off.
-    public func setExpressionContrast(weight: Float) { state.config.expressionContrastWeight = max(0, weight) }
-
-    /// Cools the learning rate down over the UNet phase's last `steps` steps (0: constant).
-    public func setDecay(unetSteps steps: Int) { state.config.unetDecaySteps = max(0, steps) }
+    /// Changes the UNet phase's training settings of a resumed run (losses, cooldown, checkpoint
+    /// interval); the architecture, seeds and VAE settings are the run's and stay.
+    public func reconfigureUNetPhase(_ change: (inout BaseTrainingConfig) -> Void) {
+        var c = state.config
+        change(&c)
+        state.config.faceLossWeight = max(0, c.faceLossWeight)
+        state.config.expressionContrastWeight = max(0, c.expressionContrastWeight)
+        state.config.unetDecaySteps = max(0, c.unetDecaySteps)
+        state.config.checkpointEvery = max(1, c.checkpointEvery)
+    }
 
     /// Changes the VAE phase's length while the run is still in it (the cosine schedule
     /// follows the new length from the current step on).
@@ -235,8 +237,6 @@ public final class BaseModelTrainer {
         state.config.vaeSteps = vaeSteps
         return true
     }
-
-    public func setCheckpointEvery(_ n: Int) { state.config.checkpointEvery = max(1, n) }
 
     /// Turns the x̂₀ attribute loss on (weight > 0) or off; a run whose config has it on needs
     /// the judge again after a resume.

@@ -48,6 +48,14 @@ struct TrainBase: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout at the end.")
     var json = false
 
+    /// The options a new run sets and a resumed run may change.
+    func applyUNetPhaseOptions(_ c: inout BaseTrainingConfig) {
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let decaySteps { c.unetDecaySteps = decaySteps }
+        if let faceLoss { c.faceLossWeight = faceLoss }
+        if let expressionContrast { c.expressionContrastWeight = expressionContrast }
+    }
+
     func run() throws {
         let tokenizer = try ModelLocator.clipTokenizer(for: "train-base")
         let trainer: BaseModelTrainer
@@ -62,10 +70,7 @@ struct TrainBase: ParsableCommand {
                 if let vaeSteps, !trainer.extend(vaeSteps: vaeSteps) {
                     throw StudioError.badInput("--vae-steps can change only while the run is in its VAE phase, to more than the steps done")
                 }
-                if let checkpointEvery { trainer.setCheckpointEvery(checkpointEvery) }
-                if let decaySteps { trainer.setDecay(unetSteps: decaySteps) }
-                if let faceLoss { trainer.setFaceLoss(weight: faceLoss) }
-                if let expressionContrast { trainer.setExpressionContrast(weight: expressionContrast) }
+                trainer.reconfigureUNetPhase(applyUNetPhaseOptions)
                 if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
                 if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
@@ -74,11 +79,8 @@ struct TrainBase: ParsableCommand {
                 if let steps { cfg.unetSteps = steps }
                 if let vaeSteps { cfg.vaeSteps = vaeSteps }
                 if let batch { cfg.unetBatch = batch }
-                if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
-                if let decaySteps { cfg.unetDecaySteps = decaySteps }
-                if let faceLoss { cfg.faceLossWeight = faceLoss }
                 if let vaeFaceLoss { cfg.vaeFaceWeight = vaeFaceLoss }
-                if let expressionContrast { cfg.expressionContrastWeight = expressionContrast }
+                applyUNetPhaseOptions(&cfg)
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
