@@ -218,3 +218,19 @@ extension BaseTrainingTests {
         XCTAssertNotEqual(plain.flatParameters[key]!.toArray(), t.flatParameters[key]!.toArray())
     }
 }
+
+extension BaseTrainingTests {
+    func testArchitecturesResolveWithMatchingLatentChannels() throws {
+        for name in ["mini", "mini-latent8", "micro"] {
+            var c = BaseTrainingConfig()
+            c.architecture = name
+            let a = try c.resolvedArchitecture
+            XCTAssertEqual(a.unet.inChannels, a.vae.latentChannels, name)
+            XCTAssertEqual(a.unet.outChannels, a.vae.latentChannels, name)
+        }
+        XCTAssertEqual(BaseModelArchitecture.miniLatent8.vae.latentChannels, 8)
+        var bad = BaseTrainingConfig()
+        bad.architecture = "huge"
+        XCTAssertThrowsError(try bad.resolvedArchitecture)
+    }
+}

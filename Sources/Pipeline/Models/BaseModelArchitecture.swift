@@ -28,6 +28,17 @@ public struct BaseModelArchitecture: Sendable, Equatable {
         return BaseModelArchitecture(name: "troupe-mini", textEncoder: t, unet: u, vae: v, scheduler: .troupeMini, imageSize: 64)
     }()
 
+    /// troupe-mini with 8 latent channels instead of 4 (VAE latent_channels, UNet in/out): an
+    /// expression is a sub-cell detail of the 16×16 latent, and 4 channels per 4×4-pixel cell
+    /// leave it little room (see `eval --methods reconstruction`, latent sensitivity).
+    public static let miniLatent8: BaseModelArchitecture = {
+        var a = mini
+        a.name = "troupe-mini-latent8"
+        a.vae.latentChannels = 8
+        a.unet.inChannels = 8; a.unet.outChannels = 8
+        return a
+    }()
+
     /// For tests: every component tiny, same structure.
     public static let micro: BaseModelArchitecture = {
         var a = mini

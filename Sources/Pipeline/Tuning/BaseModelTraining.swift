@@ -95,7 +95,8 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
             switch architecture {
             case "mini": return .mini
             case "micro": return .micro
-            default: throw CheckpointError.mismatch(path: "config", reason: "unknown architecture '\(architecture)' (mini, micro)")
+            case "mini-latent8": return .miniLatent8
+            default: throw CheckpointError.mismatch(path: "config", reason: "unknown architecture '\(architecture)' (mini, mini-latent8, micro)")
             }
         }
     }

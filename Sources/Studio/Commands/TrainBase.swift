@@ -19,7 +19,7 @@ struct TrainBase: ParsableCommand {
     var vaeSteps: Int?
     @Option(help: "UNet-phase batch size (new runs only).")
     var batch: Int?
-    @Option(help: "Architecture: mini (troupe-mini) or micro (a tiny model, for tests).")
+    @Option(help: "Architecture: mini (troupe-mini), mini-latent8 (troupe-mini with 8 latent channels) or micro (a tiny model, for tests).")
     var architecture = "mini"
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.")
     var checkpointEvery: Int?
