@@ -65,6 +65,17 @@ final class AutogradTests: XCTestCase {
         }
     }
 
+    /// Row selection with repeats: the values are the rows picked, and each row's gradient is
+    /// the sum over the places it was picked for.
+    func testSelectingRowsPicksAndAccumulates() {
+        let x = Tensor((0..<12).map(Float.init), shape: [3, 2, 2], requiresGrad: true)
+        let y = x.selectingRows([2, 0, 2])
+        XCTAssertEqual(y.shape, [3, 2, 2])
+        XCTAssertEqual(y.toArray(), [8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11])
+        (y * Tensor([1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3], shape: [3, 2, 2])).sum().backward()
+        XCTAssertEqual(x.grad!.toArray(), [2, 2, 2, 2, 0, 0, 0, 0, 4, 4, 4, 4])
+    }
+
     /// Chunking over queries must not change attention: a budget that forces 7-row chunks
     /// gives the same outputs and gradients as one chunk.
     func testChunkedAttentionEqualsUnchunked() {

@@ -47,4 +47,11 @@ extension Tensor {
             return [gt]
         }
     }
+
+    /// Rows `ids` of the first axis (repeats allowed; gradients add up): gatherRows over the
+    /// tensor seen as [N, rest].
+    public func selectingRows(_ ids: [Int]) -> Tensor {
+        let rest = Array(shape.dropFirst())
+        return reshaped([shape[0], rest.reduce(1, *)]).gatherRows(ids, shape: [ids.count]).reshaped([ids.count] + rest)
+    }
 }

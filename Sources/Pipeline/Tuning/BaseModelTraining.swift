@@ -407,16 +407,15 @@ public final class BaseModelTrainer {
                 altRows.append(r); altCaptions.append(World.caption(s.caption, replacing: s.scene.expression, with: e))
             }
         }
-        func pick(_ t: Tensor, _ idx: [Int]) -> Tensor { Tensor.concat(idx.map { t.sliced(0, $0..<($0 + 1)) }, dim: 0) }
         let context = textEncoder(altCaptions.map { tokenizer.encode($0) })
-        let epsAlt = unet(pick(xt, altRows).detached(), timesteps: altRows.map { Float(timesteps[$0]) }, context: context).sample
+        let epsAlt = unet(xt.selectingRows(altRows).detached(), timesteps: altRows.map { Float(timesteps[$0]) }, context: context).sample
         let (h, w) = (eps.shape[2], eps.shape[3])
         let faceOnly = Tensor(Self.faceMask(height: h, width: w, imageSize: architecture.imageSize), shape: [1, 1, h, w])
         func error(_ e: Tensor, _ idx: [Int]) -> Tensor {
-            ((e - pick(noise, idx)).square() * faceOnly).sum(axes: [1, 2, 3])
+            ((e - noise.selectingRows(idx)).square() * faceOnly).sum(axes: [1, 2, 3])
         }
         let k = rows.count, others = Expression.allCases.count - 1
-        let logits = Tensor.concat([error(pick(eps, rows), rows).reshaped([k, 1]), error(epsAlt, altRows).reshaped([k, others])], dim: 1) * -1
+        let logits = Tensor.concat([error(eps.selectingRows(rows), rows).reshaped([k, 1]), error(epsAlt, altRows).reshaped([k, others])], dim: 1) * -1
         return logits.crossEntropy([Int](repeating: 0, count: k))
     }
 
@@ -429,12 +428,11 @@ public final class BaseModelTrainer {
         let rows = Array((0..<timesteps.count).filter { timesteps[$0] < cfg.judgeLossMaxTimestep }.prefix(cfg.judgeLossRows))
         guard !rows.isEmpty else { return nil }
         for t in parameters["vae"]!.values where t.requiresGrad { t.requiresGrad = false }
-        func pick(_ t: Tensor) -> Tensor { Tensor.concat(rows.map { t.sliced(0, $0..<($0 + 1)) }, dim: 0) }
         let shape = [rows.count, 1, 1, 1]
         let ab = rows.map { schedule.alphasCumprod[timesteps[$0]] }
         let inverseSignal = Tensor(ab.map { 1 / $0.squareRoot() / state.scalingFactor }, shape: shape)
         let noiseScale = Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape)
-        let x0 = (pick(xt).detached() - pick(eps) * noiseScale) * inverseSignal
+        let x0 = (xt.selectingRows(rows).detached() - eps.selectingRows(rows) * noiseScale) * inverseSignal
         let logits = judge(vae.decode(x0))
         let attributes: [WorldAttribute] = [.pose, .expression, .view, .background]
         var ce = Tensor(scalar: 0)
