@@ -165,12 +165,11 @@ extension BaseTrainingTests {
         XCTAssertEqual(w.reduce(0, +) / 256, 1, accuracy: 1e-5)
         let high = w.max()!, low = w.min()!
         XCTAssertEqual(high / low, 5, accuracy: 1e-4)
-        let f = World.faceRegion
         for y in 0..<16 { for x in 0..<16 {
-            let overlaps = x * 4 < f.x1 && x * 4 + 4 > f.x0 && y * 4 < f.y1 && y * 4 + 4 > f.y0
+            let overlaps = World.expressionRegions.contains { f in x * 4 < f.x1 && x * 4 + 4 > f.x0 && y * 4 < f.y1 && y * 4 + 4 > f.y0 }
             XCTAssertEqual(w[y * 16 + x], overlaps ? high : low, "cell (\(x), \(y))")
         } }
-        XCTAssertEqual(w.filter { $0 == high }.count, 30)
+        XCTAssertEqual(w.filter { $0 == high }.count, 30 + 12, "face 6×5 cells, balloon 4×3")
     }
 
     func testFaceWeightedLossTrainsAndReportsBothLosses() throws {

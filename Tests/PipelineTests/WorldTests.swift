@@ -56,11 +56,13 @@ final class WorldTests: XCTestCase {
     }
 
     /// train-base's face-weighted loss relies on this: whatever the class, accessory, hair,
-    /// pose or view, changing the expression changes pixels inside World.faceRegion only.
-    func testExpressionChangesOnlyTheFaceRegion() {
-        let f = World.faceRegion
+    /// pose or view, changing the expression changes pixels inside World.expressionRegions
+    /// (the face and the emote balloon) only, and a good number in each.
+    func testExpressionChangesOnlyTheFaceAndBalloon() {
+        let regions = World.expressionRegions
+        XCTAssertEqual(regions.count, 2)
         var r = SplitMixRandom(seed: 11)
-        var inside = 0
+        var inRegion = [0, 0]
         for _ in 0..<60 {
             let id = World.randomIdentity(&r)
             var scene = World.randomScene(&r)
@@ -71,12 +73,35 @@ final class WorldTests: XCTestCase {
                 let img = World.render(id, s)
                 for i in 0..<(64 * 64) where img[i * 3..<i * 3 + 3] != base[i * 3..<i * 3 + 3] {
                     let x = i % 64, y = i / 64
-                    XCTAssertTrue(x >= f.x0 && x < f.x1 && y >= f.y0 && y < f.y1, "\(e) changed (\(x), \(y)) outside the face region, \(id.characterClass) \(s.view)")
-                    inside += 1
+                    let k = regions.firstIndex { x >= $0.x0 && x < $0.x1 && y >= $0.y0 && y < $0.y1 }
+                    XCTAssertNotNil(k, "\(e) changed (\(x), \(y)) outside the face and balloon, \(id.characterClass) \(s.view)")
+                    if let k { inRegion[k] += 1 }
                 }
             }
         }
-        XCTAssertGreaterThan(inside, 60 * 4 * 10, "expressions change a good number of face pixels")
+        XCTAssertGreaterThan(inRegion[0], 60 * 4 * 10, "expressions change a good number of face pixels")
+        XCTAssertGreaterThan(inRegion[1], 60 * 4 * 15, "and of balloon pixels")
+    }
+
+    /// Nothing of the character reaches under the balloon (it would hide a hand, a hat or a
+    /// prop): without the balloon, its box shows the bare background, for every class, pose,
+    /// view, accessory and the judges' ±2 px jitter.
+    func testBalloonIsClearOfTheCharacter() {
+        let b = World.expressionRegions[1]
+        var r = SplitMixRandom(seed: 12)
+        for _ in 0..<300 {
+            let id = World.randomIdentity(&r)
+            let scene = World.randomScene(&r)
+            var bare = Canvas(width: 64, height: 64, fill: RGB(0, 0, 0))
+            SpriteRenderer.background(&bare, scene.background)
+            for jitter in [-2, 0, 2] {
+                let img = SpriteRenderer.render(id, scene, jitter: jitter, balloon: false)
+                for y in b.y0..<b.y1 { for x in b.x0..<b.x1 {
+                    let i = (y * 64 + x) * 3
+                    XCTAssertEqual(Array(img[i..<i + 3]), Array(bare.pixels[i..<i + 3]), "(\(x), \(y)) \(id.characterClass) \(scene.pose) \(scene.view) jitter \(jitter)")
+                } }
+            }
+        }
     }
 
     func testCaptionExpressionSwapKeepsTheSceneAndFixesArticles() {

@@ -90,7 +90,10 @@ final class TrainAndEvalCommandTests: XCTestCase {
             let acc = try XCTUnwrap(rec[key] as? [String: Double], key)
             XCTAssertEqual(Set(acc.keys), Set(WorldAttribute.allCases.map(\.rawValue)))
         }
-        let sensitivity = try XCTUnwrap(rec["latent_sensitivity"] as? [String: Double])
-        XCTAssertEqual(Set(sensitivity.keys), ["pose", "expression", "background", "view"])
+        for key in ["latent_sensitivity", "latent_change"] {
+            let values = try XCTUnwrap(rec[key] as? [String: Double], key)
+            XCTAssertEqual(Set(values.keys), ["pose", "expression", "background", "view"], key)
+            XCTAssertTrue(values.values.allSatisfy { $0 > 0 }, key)
+        }
     }
 }

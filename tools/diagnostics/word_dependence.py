@@ -5,15 +5,16 @@ For held-out World renders (`troupe world export --count 256 --out DIR`), encode
 noises it at several timesteps and predicts ε three ways: with its caption, with the caption's
 word for one context attribute swapped for another value's word, and unconditionally. Prints,
 per attribute and timestep, the ε-MSE of each and the mean squared difference between the true-
-and swapped-caption predictions (over the whole latent and over the face cells). A model that
+and swapped-caption predictions (over the whole latent, the face cells and the emote-balloon cells). A model that
 follows a word gives a lower loss with the true caption than with the swapped one; a model that
 ignores it gives the same loss and a difference near 0 — how troupe-mini's expression words
 were found ignored at UNet step 9195 (loss equal to 4 decimals, difference ~1e-5).
 
     ~/.cache/troupe-ref/bin/python tools/diagnostics/word_dependence.py MODEL_DIR EXPORT_DIR
 
-Words mirror Sources/Pipeline/World/WorldAttributes.swift; the face cells mirror
-World.faceRegion (pixels x 23..<43, y 9..<25 → latent rows 2..6, columns 5..10).
+Words mirror Sources/Pipeline/World/WorldAttributes.swift; the face and balloon cells mirror
+World.expressionRegions (face: pixels x 23..<43, y 9..<25 → latent rows 2..6, columns 5..10;
+balloon: x 1..<15, y 1..<12 → rows 0..2, columns 0..3).
 """
 import json, re, sys
 import numpy as np
@@ -52,7 +53,7 @@ def main(model, export, n=96):
         ids = tok(captions, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt").input_ids
         return text(ids)[0]
 
-    print(f"{'attribute':<11} {'t':>4} {'loss true':>10} {'swapped':>10} {'uncond':>10} {'Δε² face':>10} {'Δε² all':>10}")
+    print(f"{'attribute':<11} {'t':>4} {'loss true':>10} {'swapped':>10} {'uncond':>10} {'Δε² face':>10} {'balloon':>10} {'Δε² all':>10}")
     for attribute, words in WORDS.items():
         chosen = [r for r in rows if r["caption"] and words[r[attribute]] in r["caption"]][:n]
         values = list(words.values())
@@ -74,7 +75,7 @@ def main(model, export, n=96):
                 mse = lambda e: ((e - noise) ** 2).mean().item()
                 d = ((e_true - e_swap) ** 2).mean(dim=(0, 1))
                 print(f"{attribute:<11} {t:>4} {mse(e_true):>10.5f} {mse(e_swap):>10.5f} {mse(e_none):>10.5f} "
-                      f"{d[2:7, 5:11].mean().item():>10.2e} {d.mean().item():>10.2e}")
+                      f"{d[2:7, 5:11].mean().item():>10.2e} {d[0:3, 0:4].mean().item():>10.2e} {d.mean().item():>10.2e}")
 
 
 if __name__ == "__main__":

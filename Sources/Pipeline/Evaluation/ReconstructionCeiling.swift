@@ -22,6 +22,8 @@ public struct ReconstructionScores: Sendable {
     public var images: Int
     /// Σ‖Δz‖² / Σ‖Δx‖² per context attribute (pose, expression, background, view).
     public var latentSensitivity: [WorldAttribute: Double] = [:]
+    /// Mean ‖Δz‖² (scaled latent) per changed pair: what ε-MSE can gain by following the word.
+    public var latentChange: [WorldAttribute: Double] = [:]
 }
 
 public struct ReconstructionCeiling {
@@ -59,15 +61,16 @@ public struct ReconstructionCeiling {
         }
         var scores = ReconstructionScores(original: rate(hitsOriginal), reconstructed: rate(hitsRound),
                                           mse: squared / Double(max(elements, 1)), images: count)
-        scores.latentSensitivity = latentSensitivity(worldSeed: worldSeed, count: min(count, 64))
+        (scores.latentSensitivity, scores.latentChange) = latentSensitivity(worldSeed: worldSeed, count: min(count, 64))
         return scores
     }
 
-    /// For each of the first `count` samples, every other value of each context attribute.
-    public func latentSensitivity(worldSeed: UInt64, count: Int) -> [WorldAttribute: Double] {
+    /// For each of the first `count` samples, every other value of each context attribute:
+    /// Σ‖Δz‖² / Σ‖Δx‖² and the mean ‖Δz‖² per pair, per attribute.
+    public func latentSensitivity(worldSeed: UInt64, count: Int) -> (ratio: [WorldAttribute: Double], latent: [WorldAttribute: Double]) {
         let world = World(seed: worldSeed)
         let scale = vae.config.scalingFactor
-        var latent: [WorldAttribute: Double] = [:], pixel: [WorldAttribute: Double] = [:]
+        var latent: [WorldAttribute: Double] = [:], pixel: [WorldAttribute: Double] = [:], pairs: [WorldAttribute: Int] = [:]
         func variants(_ s: SceneContext) -> [(WorldAttribute, SceneContext)] {
             var out: [(WorldAttribute, SceneContext)] = []
             for v in Pose.allCases where v != s.pose { var c = s; c.pose = v; out.append((.pose, c)) }
@@ -89,10 +92,11 @@ public struct ReconstructionCeiling {
                     var dz = 0.0, dx = 0.0
                     for j in 0..<nz { let d = Double((zp[(k + 1) * nz + j] - zp[j]) * scale); dz += d * d }
                     for j in 0..<nx { let d = Double(xp[(k + 1) * nx + j] - xp[j]); dx += d * d }
-                    latent[attribute, default: 0] += dz; pixel[attribute, default: 0] += dx
+                    latent[attribute, default: 0] += dz; pixel[attribute, default: 0] += dx; pairs[attribute, default: 0] += 1
                 }
             }
         }
-        return Dictionary(uniqueKeysWithValues: latent.map { ($0.key, $0.value / max(pixel[$0.key]!, 1e-12)) })
+        return (Dictionary(uniqueKeysWithValues: latent.map { ($0.key, $0.value / max(pixel[$0.key]!, 1e-12)) }),
+                Dictionary(uniqueKeysWithValues: latent.map { ($0.key, $0.value / Double(pairs[$0.key]!)) }))
     }
 }

@@ -22,7 +22,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     public var vaeBatch = 16
     public var vaeLearningRate: Float = 8e-4
     /// λ of the VAE's face-weighted reconstruction loss (0: plain MSE): pixels in
-    /// World.faceRegion weigh 1 + λ. With plain MSE the encoder gives an expression change a
+    /// World.expressionRegions weigh 1 + λ. With plain MSE the encoder gives an expression change a
     /// quarter of the latent change per unit of pixel change that pose or background get
     /// (`eval --methods reconstruction`, latent sensitivity), and ε-MSE then barely rewards
     /// learning expression words.
@@ -48,7 +48,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// down to 0 (warmup–stable–decay), so a constant-rate run resumed with a new `unetSteps`
     /// and N ends with a cooled model; resuming it with more steps later re-raises the rate.
     public var unetDecaySteps = 0
-    /// λ of the face-weighted ε loss (0: plain ε-MSE): latent cells over World.faceRegion
+    /// λ of the face-weighted ε loss (0: plain ε-MSE): latent cells over World.expressionRegions
     /// weigh 1 + λ, the rest 1 (normalised by the mean weight). ε-MSE weighs a cell by its area,
     /// so the face — 12% of the latent, the expression a fraction of that — is learned last;
     /// troupe-mini at step 9195 gave the same ε loss whichever expression word its caption
@@ -371,11 +371,14 @@ public final class BaseModelTrainer {
     }
 
     /// 1 on the cells of an [h, w] grid over the image (a latent, or the pixels themselves) that
-    /// World.faceRegion touches (cell = imageSize / w pixels square), 0 elsewhere.
+    /// World.expressionRegions (face and emote balloon) touch (cell = imageSize / w pixels
+    /// square), 0 elsewhere.
     static func faceMask(height h: Int, width w: Int, imageSize: Int) -> [Float] {
-        let f = World.faceRegion, sy = imageSize / h, sx = imageSize / w
+        let sy = imageSize / h, sx = imageSize / w
         var m = [Float](repeating: 0, count: h * w)
-        for y in (f.y0 / sy)..<((f.y1 + sy - 1) / sy) { for x in (f.x0 / sx)..<((f.x1 + sx - 1) / sx) { m[y * w + x] = 1 } }
+        for f in World.expressionRegions {
+            for y in (f.y0 / sy)..<((f.y1 + sy - 1) / sy) { for x in (f.x0 / sx)..<((f.x1 + sx - 1) / sx) { m[y * w + x] = 1 } }
+        }
         return m
     }
 

@@ -11,6 +11,8 @@ public struct JudgeTraining {
     public var steps: Int
     public var batch = 64
     public var learningRate: Float = 2e-3
+    /// Weights to start from (fine-tuning a judge after a World change) instead of `initSeed`.
+    public var initWeights: String? = nil
 
     public init(worldSeed: UInt64, initSeed: UInt64, steps: Int) {
         self.worldSeed = worldSeed; self.initSeed = initSeed; self.steps = steps
@@ -18,7 +20,7 @@ public struct JudgeTraining {
 
     /// Trains; `progress(step, loss)` returns false to stop early (the model so far is returned).
     public func run(progress: (Int, Float) -> Bool = { _, _ in true }) throws -> AttributeClassifier {
-        let model = try AttributeClassifier(seed: initSeed)
+        let model = try initWeights.map { try AttributeClassifier(weights: WeightReader(paths: [$0])) } ?? AttributeClassifier(seed: initSeed)
         let params = model.namedParameters.map(\.1)
         for p in params { p.requiresGrad = true }
         let opt = AdamW(parameters: params, config: .init(learningRate: learningRate, weightDecay: 1e-4))

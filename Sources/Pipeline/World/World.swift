@@ -52,8 +52,11 @@ public struct World: Sendable {
     public static func render(_ id: CharacterIdentity, _ scene: SceneContext) -> [UInt8] { SpriteRenderer.render(id, scene) }
 
     /// The pixel rectangle [x0, x1) × [y0, y1) that holds every face feature (eyes, brows,
-    /// cheeks, mouth) of every render: the expression changes nothing outside it.
+    /// cheeks, mouth) of every render.
     public static var faceRegion: (x0: Int, y0: Int, x1: Int, y1: Int) { SpriteRenderer.faceBox }
+
+    /// Every rectangle the expression draws in: the face and the emote balloon above-left of it.
+    public static var expressionRegions: [(x0: Int, y0: Int, x1: Int, y1: Int)] { [SpriteRenderer.faceBox, SpriteRenderer.balloonBox] }
 }
 
 extension World {

@@ -95,7 +95,7 @@ struct Eval: ParsableCommand {
             if let c = ceiling {
                 func keyed(_ d: [WorldAttribute: Double]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.rawValue, $0.value) }) }
                 obj["reconstruction"] = ["original": keyed(c.original), "reconstructed": keyed(c.reconstructed), "mse": c.mse, "n_images": c.images,
-                                         "latent_sensitivity": keyed(c.latentSensitivity)]
+                                         "latent_sensitivity": keyed(c.latentSensitivity), "latent_change": keyed(c.latentChange)]
             }
             try printJSON(obj)
         } else {
@@ -105,6 +105,8 @@ struct Eval: ParsableCommand {
                 print("  " + WorldAttribute.allCases.map { String(format: "%@ %.2f→%.2f", $0.rawValue, c.original[$0]!, c.reconstructed[$0]!) }.joined(separator: ", "))
                 print("latent sensitivity ‖Δz‖²/‖Δx‖² when one context attribute changes: "
                       + c.latentSensitivity.sorted { $0.key.rawValue < $1.key.rawValue }.map { String(format: "%@ %.3f", $0.key.rawValue, $0.value) }.joined(separator: ", "))
+                print("mean latent change ‖Δz‖² per changed pair: "
+                      + c.latentChange.sorted { $0.key.rawValue < $1.key.rawValue }.map { String(format: "%@ %.1f", $0.key.rawValue, $0.value) }.joined(separator: ", "))
             }
             for m in generating {
                 let s = results[m]!

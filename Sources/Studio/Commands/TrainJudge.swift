@@ -17,6 +17,10 @@ struct TrainJudge: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Training steps (batch 64).")
     var steps = 1500
+    @Option(name: .customLong("init"), help: "Start from this judge's weights (fine-tune after a World change) instead of --seed.")
+    var initFrom: String?
+    @Option(name: .customLong("learning-rate"), help: "Peak AdamW learning rate (warm-up + cosine).")
+    var learningRate: Float = 2e-3
     @Option(name: .customLong("eval-seed"), help: "World seed of the held-out evaluation set.")
     var evalSeed: UInt64 = 9009
     @Option(name: .customLong("eval-count"), help: "Held-out samples.")
@@ -29,17 +33,25 @@ struct TrainJudge: ParsableCommand {
         let progress = ProgressLine(label: "train-judge", quiet: false)
         let start = Date()
         var last: Float = 0
-        let model = try JudgeTraining(worldSeed: worldSeed, initSeed: seed, steps: steps).run { step, loss in
+        var training = JudgeTraining(worldSeed: worldSeed, initSeed: seed, steps: steps)
+        training.learningRate = learningRate
+        if let initFrom {
+            guard FileManager.default.fileExists(atPath: initFrom) else { throw ValidationError("--init: no judge at \(initFrom)") }
+            training.initWeights = initFrom
+        }
+        let model: AttributeClassifier
+        do { model = try training.run { step, loss in
             last = loss
             if step % 10 == 0 || step == steps { progress.update(step: step, total: steps, extra: String(format: "loss %.3f", loss)) }
             return !interrupt.isSet
-        }
+        } } catch { throw StudioError.wrap(error) }
         progress.finish()
         let acc = JudgeTraining.evaluate(model, evalSeed: evalSeed, count: evalCount)
         let seconds = Date().timeIntervalSince(start)
         let accText = WorldAttribute.allCases.map { "\($0.rawValue)=\(String(format: "%.4f", acc[$0]!))" }.joined(separator: ",")
         do {
             try model.save(to: out, metadata: ["world_seed": String(worldSeed), "init_seed": String(seed), "steps": String(steps),
+                                               "init": initFrom ?? "", "learning_rate": String(learningRate),
                                                "final_loss": String(last), "eval_seed": String(evalSeed), "accuracy": accText,
                                                "seconds": String(format: "%.0f", seconds)])
         } catch { throw StudioError.wrap(error) }
