@@ -35,6 +35,18 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(steps, ["vae1", "vae2", "vae3", "unet1", "unet2", "unet3"])
     }
 
+    /// Options a new run cannot take are refused before its folder is claimed: nothing is left
+    /// behind, and the same --out works once the options are fixed.
+    func testRefusedNewRunLeavesNoFolder() throws {
+        let out = tempDir() + "/run"
+        for bad in [["--steps", "3", "--decay-steps", "5"], ["--judge-loss", "-1"]] {
+            let r = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro", "--vae-steps", "1"] + bad)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains(bad[bad.count - 2]), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(bad) left \(out)")
+        }
+    }
+
     func testEvalReportsTheDesignKeys() throws {
         let dir = tempDir()
         let judge = dir + "/judge.safetensors"

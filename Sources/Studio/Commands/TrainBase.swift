@@ -64,6 +64,7 @@ struct TrainBase: ParsableCommand {
             if let vaeFaceLoss, vaeFaceLoss < 0 || resume { throw StudioError.badInput("--vae-face-loss applies to a new run and must be ≥ 0") }
             if let expressionContrast, expressionContrast < 0 { throw StudioError.badInput("--expression-contrast must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
+            if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
                 if let steps { trainer.extend(unetSteps: steps) }
@@ -84,6 +85,10 @@ struct TrainBase: ParsableCommand {
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
+                // Checked before the run folder is claimed, so a refused run leaves nothing behind.
+                guard cfg.unetDecaySteps <= cfg.unetSteps else {
+                    throw StudioError.badInput("--decay-steps must be between 0 and the UNet steps (\(cfg.unetSteps))")
+                }
                 try TrainingConsole.claimNewRun(out)
                 if let continueFrom {
                     trainer = try BaseModelTrainer.continuing(from: continueFrom, directory: out, config: cfg, step: atStep, tokenizerDirectory: tokenizer)
@@ -96,7 +101,6 @@ struct TrainBase: ParsableCommand {
                 throw StudioError.badInput("--decay-steps must be between 0 and the UNet steps (\(c.unetSteps))")
             }
             let weight = judgeLoss ?? trainer.state.config.judgeLossWeight
-            guard weight >= 0 else { throw StudioError.badInput("--judge-loss must be ≥ 0") }
             if weight > 0 {
                 trainer.setJudgeLoss(weight: weight, judge: try ModelLocator.loadJudge(judge ?? TrainDecoder.defaultJudge()))
             } else { trainer.setJudgeLoss(weight: 0, judge: nil) }
