@@ -1,7 +1,7 @@
 // Trains an AttributeClassifier on World sprites generated on the fly (never the same
-// sample twice: the stream is indexed by step), with light augmentation (±2 px shifts,
-// Gaussian pixel noise) so the judge also reads generated images, which are never as clean
-// as renders. Loss: the sum of the attributes' cross-entropies. AdamW, warmup + cosine.
+// sample twice: the stream is indexed by step), with light augmentation (±2 px shifts, a
+// random softening blur, Gaussian pixel noise) so the judge also reads generated images,
+// which are never as clean as renders. Loss: the sum of the attributes' cross-entropies. AdamW, warmup + cosine.
 
 import Foundation
 
@@ -49,22 +49,43 @@ public struct JudgeTraining {
         let n = World.imageSize
         let t = Tensor(uninitialized: [samples.count, 3, n, n])
         let p = t.dataPointer
+        var clean = [Float](repeating: 0, count: 3 * n * n)
         for (b, s) in samples.enumerated() {
             let px = SpriteRenderer.render(s.identity, s.scene, jitter: Int(rng.next() % 5) - 2)
             let dy = Int(rng.next() % 5) - 2
-            let sigma = rng.nextFloat() * 0.08
             for c in 0..<3 {
                 for y in 0..<n {
                     let sy = min(max(y - dy, 0), n - 1)
-                    for x in 0..<n {
-                        let v = Float(px[(sy * n + x) * 3 + c]) / 127.5 - 1
-                        let u1 = max(rng.nextFloat(), 1e-7), u2 = rng.nextFloat()
-                        p[((b * 3) + c) * n * n + y * n + x] = v + sigma * (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2)
-                    }
+                    for x in 0..<n { clean[(c * n + y) * n + x] = Float(px[(sy * n + x) * 3 + c]) / 127.5 - 1 }
                 }
+            }
+            // Half the samples are softened toward their 3×3 box blur (by a random amount): VAE
+            // round trips and generated images lose the crisp single-pixel detail of renders
+            // (a face's mouth and brows), and a judge that leans on it misreads them.
+            if rng.nextFloat() < 0.5 { Self.soften(&clean, size: n, amount: rng.nextFloat()) }
+            let sigma = rng.nextFloat() * 0.08
+            for i in 0..<(3 * n * n) {
+                let u1 = max(rng.nextFloat(), 1e-7), u2 = rng.nextFloat()
+                p[b * 3 * n * n + i] = clean[i] + sigma * (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * .pi * u2)
             }
         }
         return t
+    }
+
+    /// Mixes a [3, n, n] image with its 3×3 box blur (edges clamped): (1 − amount)·x + amount·blur(x).
+    static func soften(_ img: inout [Float], size n: Int, amount: Float) {
+        let src = img
+        for c in 0..<3 {
+            for y in 0..<n {
+                for x in 0..<n {
+                    var sum: Float = 0
+                    for yy in max(y - 1, 0)...min(y + 1, n - 1) { for xx in max(x - 1, 0)...min(x + 1, n - 1) { sum += src[(c * n + yy) * n + xx] } }
+                    let count = Float((min(y + 1, n - 1) - max(y - 1, 0) + 1) * (min(x + 1, n - 1) - max(x - 1, 0) + 1))
+                    let i = (c * n + y) * n + x
+                    img[i] = (1 - amount) * src[i] + amount * sum / count
+                }
+            }
+        }
     }
 
     /// Held-out accuracy per attribute on `count` samples of World(seed: evalSeed).
