@@ -1,7 +1,8 @@
 // Trains an AttributeClassifier on World sprites generated on the fly (never the same
 // sample twice: the stream is indexed by step), with light augmentation (±2 px shifts, a
 // random softening blur, Gaussian pixel noise) so the judge also reads generated images,
-// which are never as clean as renders. Loss: the sum of the attributes' cross-entropies. AdamW, warmup + cosine.
+// which are never as clean as renders. Loss: the sum of the attributes' cross-entropies.
+// AdamW, warmup + cosine.
 
 import Foundation
 
