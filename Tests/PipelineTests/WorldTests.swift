@@ -87,7 +87,7 @@ final class WorldTests: XCTestCase {
     /// prop): without the balloon, its box shows the bare background, for every class, pose,
     /// view, accessory and the judges' ±2 px jitter.
     func testBalloonIsClearOfTheCharacter() {
-        let b = World.expressionRegions[1]
+        let b = SpriteRenderer.balloonBox
         var r = SplitMixRandom(seed: 12)
         for _ in 0..<300 {
             let id = World.randomIdentity(&r)

@@ -36,7 +36,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
     }
 
     /// Options a new run cannot take are refused before its folder is claimed: nothing is left
-    /// behind, and the same --out works once the options are fixed.
+    /// behind in --out.
     func testRefusedNewRunLeavesNoFolder() throws {
         let out = tempDir() + "/run"
         for bad in [["--steps", "3", "--decay-steps", "5"], ["--judge-loss", "-1"]] {

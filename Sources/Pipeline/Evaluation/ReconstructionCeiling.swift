@@ -67,7 +67,7 @@ public struct ReconstructionCeiling {
 
     /// For each of the first `count` samples, every other value of each context attribute:
     /// Σ‖Δz‖² / Σ‖Δx‖² and the mean ‖Δz‖² per pair, per attribute.
-    public func latentSensitivity(worldSeed: UInt64, count: Int) -> (ratio: [WorldAttribute: Double], latent: [WorldAttribute: Double]) {
+    public func latentSensitivity(worldSeed: UInt64, count: Int) -> (ratio: [WorldAttribute: Double], change: [WorldAttribute: Double]) {
         let world = World(seed: worldSeed)
         let scale = vae.config.scalingFactor
         var latent: [WorldAttribute: Double] = [:], pixel: [WorldAttribute: Double] = [:], pairs: [WorldAttribute: Int] = [:]

@@ -78,12 +78,13 @@ public struct JudgeTraining {
         let src = img
         for c in 0..<3 {
             for y in 0..<n {
+                let rows = max(y - 1, 0)...min(y + 1, n - 1)
                 for x in 0..<n {
+                    let cols = max(x - 1, 0)...min(x + 1, n - 1)
                     var sum: Float = 0
-                    for yy in max(y - 1, 0)...min(y + 1, n - 1) { for xx in max(x - 1, 0)...min(x + 1, n - 1) { sum += src[(c * n + yy) * n + xx] } }
-                    let count = Float((min(y + 1, n - 1) - max(y - 1, 0) + 1) * (min(x + 1, n - 1) - max(x - 1, 0) + 1))
+                    for yy in rows { for xx in cols { sum += src[(c * n + yy) * n + xx] } }
                     let i = (c * n + y) * n + x
-                    img[i] = (1 - amount) * src[i] + amount * sum / count
+                    img[i] = (1 - amount) * src[i] + amount * sum / Float(rows.count * cols.count)
                 }
             }
         }

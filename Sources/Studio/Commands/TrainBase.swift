@@ -56,6 +56,14 @@ struct TrainBase: ParsableCommand {
         if let expressionContrast { c.expressionContrastWeight = expressionContrast }
     }
 
+    /// The cooldown must fit in the UNet phase (new runs: checked before the folder is claimed,
+    /// so a refused run leaves nothing behind; resumed runs: after their settings are merged).
+    static func checkDecay(_ c: BaseTrainingConfig) throws {
+        guard c.unetDecaySteps >= 0, c.unetDecaySteps <= c.unetSteps else {
+            throw StudioError.badInput("--decay-steps must be between 0 and the UNet steps (\(c.unetSteps))")
+        }
+    }
+
     func run() throws {
         let tokenizer = try ModelLocator.clipTokenizer(for: "train-base")
         let trainer: BaseModelTrainer
@@ -72,6 +80,7 @@ struct TrainBase: ParsableCommand {
                     throw StudioError.badInput("--vae-steps can change only while the run is in its VAE phase, to more than the steps done")
                 }
                 trainer.reconfigureUNetPhase(applyUNetPhaseOptions)
+                try Self.checkDecay(trainer.state.config)
                 if let decoderFrom { try trainer.replaceDecoder(from: decoderFrom) }
             } else {
                 if decoderFrom != nil { throw StudioError.badInput("--decoder-from applies to a resumed run (--resume)") }
@@ -85,20 +94,13 @@ struct TrainBase: ParsableCommand {
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
                 }
-                // Checked before the run folder is claimed, so a refused run leaves nothing behind.
-                guard cfg.unetDecaySteps <= cfg.unetSteps else {
-                    throw StudioError.badInput("--decay-steps must be between 0 and the UNet steps (\(cfg.unetSteps))")
-                }
+                try Self.checkDecay(cfg)
                 try TrainingConsole.claimNewRun(out)
                 if let continueFrom {
                     trainer = try BaseModelTrainer.continuing(from: continueFrom, directory: out, config: cfg, step: atStep, tokenizerDirectory: tokenizer)
                 } else {
                     trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
                 }
-            }
-            let c = trainer.state.config
-            guard c.unetDecaySteps >= 0, c.unetDecaySteps <= c.unetSteps else {
-                throw StudioError.badInput("--decay-steps must be between 0 and the UNet steps (\(c.unetSteps))")
             }
             let weight = judgeLoss ?? trainer.state.config.judgeLossWeight
             if weight > 0 {
