@@ -56,4 +56,46 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(drifting.promptFidelity, 0.875, accuracy: 1e-12)   // 3 of 4 attributes on half the images
         XCTAssertEqual(drifting.perAttribute["context_view"]!, 0.5, accuracy: 1e-12)
     }
+
+    /// Identity fidelity counts the named attributes the judge sees; unnamed consistency looks
+    /// only at the attributes the prompt leaves out.
+    func testIdentityFidelityAndUnnamedConsistency() throws {
+        let world = World(seed: 5)
+        let p = try EvalPrompt(template: "{}, standing, calm, under a blue sky, front view")
+        let scene = SceneContext(pose: .standing, expression: .neutral, background: .sky, view: .front)
+        let character = EvalCharacter(name: "k", prompt: "a red-haired knight wearing glasses")
+        XCTAssertEqual(character.namedIdentity, [.hairColor: HairColor.red.rawValue, .accessory: Accessory.glasses.rawValue])
+        var samples: [ConsistencyEvaluator.Sample] = [], readings: [[WorldAttribute: Int]] = []
+        for i in 0..<4 {
+            // Red hair always; glasses in half the images; everything else drifts.
+            var id = world.sample(100 + i).identity
+            id.hairColor = .red
+            id.accessory = i % 2 == 0 ? .glasses : .scarf
+            samples.append(.init(character: 0, prompt: p, pixels: [], namedIdentity: character.namedIdentity))
+            readings.append(reading(id, scene))
+        }
+        let s = ConsistencyEvaluator.score(samples, predictions: readings)
+        XCTAssertEqual(s.identityFidelity!, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(s.perAttribute["fidelity_hair_color"]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(s.perAttribute["fidelity_accessory"]!, 0.5, accuracy: 1e-12)
+        XCTAssertLessThan(s.unnamedConsistency!, s.identityConsistency)
+        // Without named attributes there is no fidelity to report.
+        let plain = ConsistencyEvaluator.score(samples.map { .init(character: $0.character, prompt: $0.prompt, pixels: []) }, predictions: readings)
+        XCTAssertNil(plain.identityFidelity)
+        XCTAssertEqual(plain.unnamedConsistency!, plain.identityConsistency, accuracy: 1e-12)
+    }
+
+    /// The prompt-engineering character keeps what the prompt names, is fixed per name, and
+    /// spells out every attribute.
+    func testSpelledOutCharacterKeepsItsNamedAttributes() {
+        let c = EvalCharacter(name: "pirate", prompt: "a pirate with blonde hair")
+        let full = c.fullIdentity
+        XCTAssertEqual(full.characterClass, .pirate)
+        XCTAssertEqual(full.hairColor, .blonde)
+        XCTAssertNotEqual(full.hairStyle, .bald)
+        XCTAssertNotEqual(full.accessory, .none)
+        XCTAssertEqual(c.spelledOut, c.spelledOut)
+        XCTAssertEqual(c.spelledOut.namedIdentity.count, 7, c.spelledOut.prompt)
+        XCTAssertTrue(c.spelledOut.prompt.hasPrefix("a pirate with "), c.spelledOut.prompt)
+    }
 }

@@ -6,6 +6,10 @@
 //   identity consistency = mean over each character's image pairs of the fraction of the 7
 //                          identity attributes (skin, hair colour/style, eyes, outfit colour/
 //                          pattern, accessory) on which the two images agree
+//   identity fidelity    = over images whose character prompt names identity attributes
+//                          (IdentityPhrases), the fraction of those the judge sees
+//   unnamed consistency  = identity consistency over only the attributes a character's prompt
+//                          leaves out: what the model must keep by itself
 // Chance level for identity consistency is Σ pᵢ² per attribute (≈ 0.15–0.2 in the World): a
 // base model that drifts from seed to seed scores near it; a consistent method near 1.
 
@@ -15,6 +19,43 @@ public struct EvalCharacter: Codable, Sendable, Equatable {
     public var name: String
     public var prompt: String
     public init(name: String, prompt: String) { self.name = name; self.prompt = prompt }
+
+    /// Identity attributes the prompt names (value index by attribute).
+    public var namedIdentity: [WorldAttribute: Int] { IdentityPhrases.named(in: prompt).filter { $0.key.isIdentity } }
+
+    /// A whole identity for this character: what the prompt names (class included), the rest
+    /// drawn from a hash of the name, so it is fixed per character. Hair colour is not drawn
+    /// onto a bald head and the accessory is never "none" (both would be unnameable).
+    public var fullIdentity: CharacterIdentity {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        var r = SplitMixRandom(seed: h)
+        var id = World.randomIdentity(&r)
+        let named = IdentityPhrases.named(in: prompt)
+        func set<T: RawRepresentable>(_ a: WorldAttribute, _ kp: WritableKeyPath<CharacterIdentity, T>) where T.RawValue == Int {
+            if let v = named[a], let x = T(rawValue: v) { id[keyPath: kp] = x }
+        }
+        if named[.hairStyle] == nil, id.hairStyle == .bald { id.hairStyle = .short }
+        if named[.accessory] == nil, id.accessory == .none { id.accessory = .scarf }
+        set(.characterClass, \.characterClass); set(.skin, \.skin); set(.hairColor, \.hairColor); set(.hairStyle, \.hairStyle)
+        set(.eyeColor, \.eyeColor); set(.outfitColor, \.outfitColor); set(.outfitPattern, \.outfitPattern); set(.accessory, \.accessory)
+        return id
+    }
+
+    /// The prompt-engineering baseline: the same character with every identity attribute
+    /// spelled out.
+    public var spelledOut: EvalCharacter { EvalCharacter(name: name, prompt: IdentityPhrases.fullPrompt(fullIdentity)) }
+}
+
+/// The methods `troupe eval` compares (a closed set).
+public enum EvalMethod: String, CaseIterable, Sendable {
+    /// The character's prompt as written.
+    case prompt
+    /// The character's prompt with all seven identity attributes spelled out: what describing
+    /// the character achieves, the baseline tuning has to beat.
+    case promptEngineering = "prompt-engineering"
+    /// The judge on World renders and their VAE round trips (no generation).
+    case reconstruction
 }
 
 public struct EvalPrompt: Sendable, Equatable {
@@ -45,8 +86,8 @@ public enum EvalError: Error, CustomStringConvertible {
 
 /// The built-in protocol: fixed characters, prompts and seeds, so numbers compare from run to run.
 public enum EvalProtocol {
-    /// Characters as an artist writes them: a class and one identity word or two, the way
-    /// ~20% of World captions name identity (the rest stays to the model, and drifts).
+    /// Characters as an artist writes them: a class and one identity word (the rest stays to
+    /// the model, and drifts).
     public static let characters: [EvalCharacter] = [
         EvalCharacter(name: "knight", prompt: "a knight with red hair"),
         EvalCharacter(name: "wizard", prompt: "a wizard with a purple outfit"),
@@ -87,6 +128,10 @@ public enum EvalProtocol {
 public struct MethodScores: Sendable {
     public var identityConsistency: Double
     public var promptFidelity: Double
+    /// Fraction of the prompt-named identity attributes the judge sees (nil: no prompt names any).
+    public var identityFidelity: Double?
+    /// Identity consistency over the attributes each character's prompt does not name (nil: it names all).
+    public var unnamedConsistency: Double?
     public var images: Int
     /// Pairwise agreement per identity attribute, and accuracy per context attribute.
     public var perAttribute: [String: Double]
@@ -96,9 +141,14 @@ public struct ConsistencyEvaluator {
     public let judge: AttributeClassifier
     public init(judge: AttributeClassifier) { self.judge = judge }
 
-    /// One generated image: which character, which prompt, the RGB8 pixels (64×64).
-    public struct Sample { public let character: Int; public let prompt: EvalPrompt; public let pixels: [UInt8]
-        public init(character: Int, prompt: EvalPrompt, pixels: [UInt8]) { self.character = character; self.prompt = prompt; self.pixels = pixels }
+    /// One generated image: which character, which prompt, the RGB8 pixels (64×64), and the
+    /// identity attributes the character's prompt names.
+    public struct Sample {
+        public let character: Int; public let prompt: EvalPrompt; public let pixels: [UInt8]
+        public let namedIdentity: [WorldAttribute: Int]
+        public init(character: Int, prompt: EvalPrompt, pixels: [UInt8], namedIdentity: [WorldAttribute: Int] = [:]) {
+            self.character = character; self.prompt = prompt; self.pixels = pixels; self.namedIdentity = namedIdentity
+        }
     }
 
     public func score(_ samples: [Sample], size: Int = 64) -> MethodScores {
@@ -127,21 +177,39 @@ public struct ConsistencyEvaluator {
             }
             fidelity += Double(hit) / Double(s.prompt.expected.count)
         }
-        // Identity consistency, pairwise within each character.
+        // Identity fidelity: the named attributes the judge sees.
+        var namedHits: [WorldAttribute: (Int, Int)] = [:]
+        for (s, pred) in zip(samples, predictions) {
+            for (a, want) in s.namedIdentity {
+                let (h, n) = namedHits[a] ?? (0, 0)
+                namedHits[a] = (h + (pred[a] == want ? 1 : 0), n + 1)
+            }
+        }
+        // Identity consistency, pairwise within each character; also over only the attributes
+        // the character's prompt leaves out.
         let identity = WorldAttribute.allCases.filter(\.isIdentity)
         var agree: [WorldAttribute: Int] = [:], pairs = 0
+        var unnamedAgree = 0, unnamedTotal = 0
         for c in Set(samples.map(\.character)) {
             let idx = samples.indices.filter { samples[$0].character == c }
             for i in 0..<idx.count { for j in (i + 1)..<max(i + 1, idx.count) {
                 pairs += 1
-                for a in identity where predictions[idx[i]][a] == predictions[idx[j]][a] { agree[a, default: 0] += 1 }
+                for a in identity {
+                    let same = predictions[idx[i]][a] == predictions[idx[j]][a]
+                    if same { agree[a, default: 0] += 1 }
+                    if samples[idx[i]].namedIdentity[a] == nil { unnamedTotal += 1; if same { unnamedAgree += 1 } }
+                }
             } }
         }
         var per: [String: Double] = [:]
         for a in identity { per["identity_" + a.rawValue] = pairs > 0 ? Double(agree[a] ?? 0) / Double(pairs) : 0 }
         for (a, (h, n)) in contextHits { per["context_" + a.rawValue] = Double(h) / Double(n) }
+        for (a, (h, n)) in namedHits { per["fidelity_" + a.rawValue] = Double(h) / Double(n) }
         let consistency = identity.map { per["identity_" + $0.rawValue]! }.reduce(0, +) / Double(identity.count)
+        let named = namedHits.values.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         return MethodScores(identityConsistency: consistency, promptFidelity: samples.isEmpty ? 0 : fidelity / Double(samples.count),
+                            identityFidelity: named.1 > 0 ? Double(named.0) / Double(named.1) : nil,
+                            unnamedConsistency: unnamedTotal > 0 ? Double(unnamedAgree) / Double(unnamedTotal) : nil,
                             images: samples.count, perAttribute: per)
     }
 }

@@ -1,9 +1,10 @@
 // The procedural character World (design §5): sample i of a world with seed s is a random
 // identity and scene drawn from SplitMix(s, i), its 64×64 sprite and a caption. Captions
-// name the class and the scene (pose, expression, background, view) and mostly not the
-// identity: ≈ 80% name no identity attribute, the rest one or two, and ≈ 10% are empty (for
-// classifier-free guidance). A base model trained on it therefore drifts in identity from
-// seed to seed, which is the problem Troupe's tuning solves.
+// name the class and the scene (pose, expression, background, view); ≈ 45% also name one to
+// seven identity attributes in the phrasings artists use (IdentityPhrases), the rest none, and
+// ≈ 10% are empty (for classifier-free guidance). A base model trained on it follows identity
+// words but drifts, from seed to seed, in every attribute a prompt leaves out: the problem
+// Troupe's tuning solves.
 
 public struct WorldSample: Codable, Sendable {
     public let index: Int
@@ -71,30 +72,35 @@ extension World {
 }
 
 enum Captions {
+    /// How many identity attributes a naming caption names (1…7), by weight: mostly one to
+    /// three, as artists describe a character, sometimes all of them, as a prompt engineer does.
+    static let countWeights: [Float] = [30, 25, 18, 11, 7, 5, 4]
+
     static func caption(_ id: CharacterIdentity, _ s: SceneContext, _ r: inout SplitMixRandom) -> (String, [String]) {
         let roll = r.nextFloat()
         if roll < 0.10 { return ("", []) }
-        // Identity words for ≈ 20% of the captioned samples (one or two attributes).
-        var named: [(String, String)] = []
-        if roll >= 0.82 {
-            let options: [(String, String)] = [
-                ("hair_color", "\(id.hairColor.word) hair"), ("hair_style", id.hairStyle == .bald ? "a bald head" : "\(id.hairStyle.word) hair"),
-                ("eye_color", "\(id.eyeColor.word) eyes"), ("outfit_color", "a \(id.outfitColor.word) outfit"),
-                ("outfit_pattern", "a \(id.outfitPattern.word) outfit"), ("skin", "\(id.skin.word) skin"), ("accessory", id.accessory.word),
-            ]
-            let count = roll >= 0.95 ? 2 : 1
-            var pool = options
-            for _ in 0..<count { named.append(pool.remove(at: Int(r.next() % UInt64(pool.count)))) }
+        // Identity words in ≈ 45% of all captions; the other 45% (and the 10% empty ones) name
+        // none, so an attribute a prompt leaves out still drifts from seed to seed.
+        var named: [WorldAttribute] = []
+        if roll >= 0.55 {
+            var pool = IdentityPhrases.nameable(id)
+            var pick = r.nextFloat() * countWeights.reduce(0, +), count = countWeights.count
+            for (i, w) in countWeights.enumerated() { if pick < w { count = i + 1; break }; pick -= w }
+            for _ in 0..<min(count, pool.count) { named.append(pool.remove(at: Int(r.next() % UInt64(pool.count)))) }
         }
+        let words = IdentityPhrases.describe(id, Set(named), &r)
         let cls = id.characterClass.word
+        let subject = IdentityPhrases.subject(cls, before: words.before, after: words.after)
+        let noun = (words.before + [cls]).joined(separator: " ")
+        let trailing = words.after.isEmpty ? "" : " " + words.after.joined(separator: ", ")
         func a(_ word: String) -> String { ("aeiou".contains(word.first!) ? "an " : "a ") + word }
-        let withPart = named.isEmpty ? "" : " with " + named.map(\.1).joined(separator: " and ")
         let templates = [
-            "\(a(cls))\(withPart), \(s.pose.word), \(s.expression.word), \(s.background.word), \(s.view.word)",
-            "\(s.view.word) of \(a(s.expression.word)) \(cls)\(withPart) \(s.pose.word) \(s.background.word)",
-            "\(a(s.expression.word)) \(cls)\(withPart) \(s.pose.word) \(s.background.word), \(s.view.word)",
-            "pixel art of \(a(cls))\(withPart), \(s.expression.word), \(s.pose.word), \(s.background.word), \(s.view.word)",
+            "\(subject), \(s.pose.word), \(s.expression.word), \(s.background.word), \(s.view.word)",
+            "\(s.view.word) of \(a(s.expression.word)) \(noun)\(trailing) \(s.pose.word) \(s.background.word)",
+            "\(a(s.expression.word)) \(noun)\(trailing) \(s.pose.word) \(s.background.word), \(s.view.word)",
+            "pixel art of \(subject), \(s.expression.word), \(s.pose.word), \(s.background.word), \(s.view.word)",
         ]
-        return (templates[Int(r.next() % UInt64(templates.count))], named.map(\.0))
+        let order = WorldAttribute.allCases
+        return (templates[Int(r.next() % UInt64(templates.count))], order.filter(named.contains).map(\.rawValue))
     }
 }

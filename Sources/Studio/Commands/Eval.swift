@@ -11,8 +11,6 @@ import Preview
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Measure identity consistency and prompt fidelity with the World judge.")
 
-    static let methods = ["prompt", "reconstruction"]
-
     @Option(help: "Diffusers model folder (default: the embedded troupe-mini).")
     var model: String?
     @Option(help: "Judge weights (default: models/judges/attributes-eval.safetensors).")
@@ -21,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (prompt-only generation); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -35,9 +33,12 @@ struct Eval: ParsableCommand {
     var json = false
 
     func run() throws {
-        let chosen = methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        for m in chosen where !Eval.methods.contains(m) {
-            throw StudioError.badInput("unknown method '\(m)' (available: \(Eval.methods.joined(separator: ", ")))")
+        let chosen = try methods.split(separator: ",").map { name -> EvalMethod in
+            let m = name.trimmingCharacters(in: .whitespaces)
+            guard let method = EvalMethod(rawValue: m) else {
+                throw StudioError.badInput("unknown method '\(m)' (available: \(EvalMethod.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return method
         }
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
         let chars = try loadCharacters()
@@ -48,16 +49,17 @@ struct Eval: ParsableCommand {
         let (pipe, modelName) = try ModelLocator.loadPipeline(model)
         let interrupt = InterruptFlag.install()
         let start = Date()
-        var results: [String: MethodScores] = [:]
+        var results: [EvalMethod: MethodScores] = [:]
         var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
-        let generating = chosen.filter { $0 != "reconstruction" }
-        let ceiling = chosen.contains("reconstruction") ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
+        let generating = chosen.filter { $0 != .reconstruction }
+        let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
         let total = chars.count * templates.count * generating.count
         let progress = ProgressLine(label: "eval", quiet: false)
         var done = 0
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = []
-            for (ci, c) in chars.enumerated() {
+            for (ci, written) in chars.enumerated() {
+                let c = method == .promptEngineering ? written.spelledOut : written
                 for (pi, p) in templates.enumerated() {
                     if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
                     var r = GenerationRequest(prompt: p.text(for: c))
@@ -68,10 +70,10 @@ struct Eval: ParsableCommand {
                     guard out.width == 64, out.height == 64 else {
                         throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
                     }
-                    for px in out.images { samples.append(.init(character: ci, prompt: p, pixels: px)) }
+                    for px in out.images { samples.append(.init(character: ci, prompt: p, pixels: px, namedIdentity: c.namedIdentity)) }
                     if grid != nil {
                         gridRows.append(out.images.map { RGBImage(width: 64, height: 64, pixels: $0) })
-                        rowLabels.append("\(method) \(c.name) \(pi + 1)")
+                        rowLabels.append("\(method.rawValue) \(c.name) \(pi + 1)")
                     }
                     done += 1
                     progress.update(step: done, total: total)
@@ -88,10 +90,13 @@ struct Eval: ParsableCommand {
         if json {
             var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds,
                                       "steps": steps, "cfg": cfg, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
-            obj["methods"] = results.mapValues { s -> [String: Any] in
-                ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
-                 "per_attribute": s.perAttribute]
-            }
+            obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { m, s -> (String, [String: Any]) in
+                var o: [String: Any] = ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
+                                        "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt }]
+                if let f = s.identityFidelity { o["identity_fidelity"] = f }
+                if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
+                return (m.rawValue, o)
+            })
             if let c = ceiling {
                 func keyed(_ d: [WorldAttribute: Double]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.rawValue, $0.value) }) }
                 obj["reconstruction"] = ["original": keyed(c.original), "reconstructed": keyed(c.reconstructed), "mse": c.mse, "n_images": c.images,
@@ -110,8 +115,10 @@ struct Eval: ParsableCommand {
             }
             for m in generating {
                 let s = results[m]!
-                print(String(format: "%-10@ identity consistency %.3f   prompt fidelity %.3f   (%d images)", m as NSString,
-                             s.identityConsistency, s.promptFidelity, s.images))
+                func opt(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "  –  " }
+                print(String(format: "%-18@ identity consistency %.3f (unnamed %@)   identity fidelity %@   prompt fidelity %.3f   (%d images)",
+                             m.rawValue as NSString, s.identityConsistency, opt(s.unnamedConsistency) as NSString,
+                             opt(s.identityFidelity) as NSString, s.promptFidelity, s.images))
                 print("  " + s.perAttribute.keys.sorted().map { String(format: "%@ %.2f", $0, s.perAttribute[$0]!) }.joined(separator: ", "))
             }
             print(String(format: "%.1f s", seconds))
