@@ -46,21 +46,36 @@ final class ProgressLine {
     }
 }
 
-/// Ctrl-C handling for long commands: the first SIGINT sets a flag the work checks at its
-/// next step boundary; a second one exits at once.
+/// Stop requests for long commands: Ctrl-C (SIGINT), SIGTERM and SIGHUP (an SSH drop) set a
+/// flag the work checks at its next step boundary, so it leaves a checkpoint and a status that
+/// says so; a second request exits at once. After SIGHUP the terminal is gone, so standard
+/// output and error, where they were that terminal, go to /dev/null: a progress line written
+/// to a hung-up tty must not kill the run.
 final class InterruptFlag: @unchecked Sendable {
     nonisolated(unsafe) private static var shared = InterruptFlag()
     nonisolated(unsafe) private static var count: sig_atomic_t = 0
+    nonisolated(unsafe) private static var lastSignal: sig_atomic_t = 0
+    private static let message = strdup("\ntroupe: stopping at the next step (Ctrl-C again to quit now)\n")!
 
     var isSet: Bool { InterruptFlag.count > 0 }
+    /// The signal that asked to stop (0: none yet).
+    var stopSignal: Int32 { InterruptFlag.lastSignal }
 
     static func install() -> InterruptFlag {
-        signal(SIGINT) { _ in
-            InterruptFlag.count += 1
-            if InterruptFlag.count > 1 { _exit(130) }
-            let msg = "\ntroupe: interrupted; stopping at the next step (Ctrl-C again to quit now)\n"
-            _ = msg.withCString { write(2, $0, strlen($0)) }
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            Foundation.signal(sig) { code in
+                InterruptFlag.count += 1
+                InterruptFlag.lastSignal = code
+                if InterruptFlag.count > 1 { _exit(128 + code) }
+                if code == SIGHUP {
+                    let null = open("/dev/null", O_WRONLY)
+                    if null >= 0 { for fd: Int32 in [1, 2] where isatty(fd) == 1 { dup2(null, fd) } }
+                    return
+                }
+                _ = write(2, InterruptFlag.message, strlen(InterruptFlag.message))
+            }
         }
+        Foundation.signal(SIGPIPE, SIG_IGN)
         return shared
     }
 }

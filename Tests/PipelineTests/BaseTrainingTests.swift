@@ -233,3 +233,26 @@ extension BaseTrainingTests {
         XCTAssertThrowsError(try bad.resolvedArchitecture)
     }
 }
+
+extension BaseTrainingTests {
+    /// With the face-weighted loss, the expression contrast and the judge loss all on, the
+    /// minimised total is the sum of all three (an earlier version kept only the judge term).
+    func testEveryLossThatIsOnAddsToTheTotal() throws {
+        var c = microConfig(vae: 1, unet: 6)
+        c.faceLossWeight = 3; c.expressionContrastWeight = 0.5; c.judgeLossWeight = 0.25
+        c.judgeLossMaxTimestep = 1000
+        let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        t.setJudgeLoss(weight: 0.25, judge: try AttributeClassifier(seed: 3))
+        var checked = 0
+        try t.run { e in
+            guard e.kind == .step, e.phase == .unet else { return true }
+            let l = e.losses
+            guard let face = l["face_weighted"], let total = l["total"] else { XCTFail("losses \(l)"); return false }
+            let want = face + (l["contrast"] ?? 0) * 0.5 + (l["judge"] ?? 0) * 0.25
+            XCTAssertEqual(total, want, accuracy: 1e-5 * max(1, abs(want)), "\(l)")
+            if l["contrast"] != nil && l["judge"] != nil { checked += 1 }
+            return true
+        }
+        XCTAssertGreaterThan(checked, 0, "at least one step has all three terms")
+    }
+}

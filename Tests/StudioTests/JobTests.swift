@@ -78,6 +78,40 @@ final class JobTests: XCTestCase {
         XCTAssertEqual(log.compactMap { if case .step(let s, _, _, _, _, _) = $0 { return s }; return nil }, Array(1...12))
     }
 
+    /// SIGTERM and SIGHUP (an SSH drop) stop a job the way Ctrl-C does: a checkpoint at the
+    /// step it stopped on and a run marked cancelled, not a run left "running".
+    func testSIGTERMAndSIGHUPStopWithACheckpoint() throws {
+        _ = try makeCharacter("Cy")
+        for (i, sig) in [SIGTERM, SIGHUP].enumerated() {
+            let job = tune("Cy", (i == 0 ? ["--steps", "30", "--checkpoint-every", "50"] : ["--resume"])) { e, r in
+                if case .step = e { r.send(sig) }
+            }
+            try job.start(); job.wait()
+            XCTAssertEqual(job.status, .cancelled, "signal \(sig)")
+            guard case .cancelled(let at)? = job.events.last else { return XCTFail("signal \(sig): last event \(String(describing: job.events.last))") }
+            XCTAssertTrue(job.events.contains { if case .checkpoint(at, _) = $0 { return true }; return false }, "signal \(sig): checkpoint at \(at)")
+            XCTAssertEqual(try store.load("Cy").runs.last?.status, "cancelled")
+        }
+    }
+
+    /// A torn multi-byte character in the log (invalid UTF-8) costs that line only: resuming
+    /// keeps every earlier line byte for byte.
+    func testInvalidUTF8LineInTheLogLosesOnlyThatLine() throws {
+        let path = root + "/metrics.jsonl"
+        let log = JobLog(path: path)
+        log.append(.started(run: "r", kind: "stage1", character: "A", step: 0, total: 9))
+        for s in 1...3 { log.append(.step(step: s, total: 9, losses: ["loss": 0.5], lr: 1e-4, itPerSecond: 2, eta: 1)) }
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes.append(contentsOf: Array("{\"step\": 4, \"x\": \"".utf8) + [0xC3, 0x0A])   // a torn "é"
+        try bytes.write(to: URL(fileURLWithPath: path))
+        log.append(.step(step: 5, total: 9, losses: ["loss": 0.4], lr: 1e-4, itPerSecond: 2, eta: 1))
+        XCTAssertEqual(log.events().count, 5, "started + steps 1, 2, 3, 5")
+        let before = JSONLines.lines(path)
+        try log.truncate(afterStep: 3)
+        XCTAssertEqual(log.events().count, 4)
+        XCTAssertEqual(JSONLines.lines(path), Array(before.prefix(4)), "kept lines are the original bytes")
+    }
+
     func testSIGKILLAtRandomPointsThenResumeLosesNothing() throws {
         let refs = try makeCharacter("Bo")
         var rng = SystemRandomNumberGenerator()

@@ -5,8 +5,8 @@ public struct GenerationRequest: Sendable, Equatable {
     public var prompt: String
     public var negativePrompt: String = ""
     public var seed: UInt64 = 0
-    public var steps: Int = 25
-    public var guidanceScale: Float = 7.5
+    public var steps: Int = SamplingDefaults.standard.steps
+    public var guidanceScale: Float = SamplingDefaults.standard.guidanceScale
     /// nil: the scheduler the model folder ships (scheduler/scheduler_config.json).
     public var scheduler: SchedulerKind? = nil
     /// nil: the model's native size (unet sample_size × VAE factor, as diffusers).

@@ -19,18 +19,32 @@ public final class StableDiffusionPipeline {
     public let vae: AutoencoderKL
     public let schedulerConfig: SchedulerConfig
     public let name: String
+    /// Guidance and steps when a request does not set them: the model folder's `troupe.json`,
+    /// else SamplingDefaults.standard.
+    public let defaults: SamplingDefaults
 
     public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel, vae: AutoencoderKL,
-                schedulerConfig: SchedulerConfig, name: String) {
+                schedulerConfig: SchedulerConfig, name: String, defaults: SamplingDefaults = .standard) {
         self.tokenizer = tokenizer; self.textEncoder = textEncoder; self.unet = unet; self.vae = vae
-        self.schedulerConfig = schedulerConfig; self.name = name
+        self.schedulerConfig = schedulerConfig; self.name = name; self.defaults = defaults
+    }
+
+    /// A request for `prompt` with this model's defaults.
+    public func request(prompt: String) -> GenerationRequest {
+        var r = GenerationRequest(prompt: prompt)
+        r.guidanceScale = defaults.guidanceScale; r.steps = defaults.steps
+        return r
     }
 
     /// Loads a diffusers folder.
     public convenience init(folder: DiffusersFolder) throws {
-        let sc = (try? folder.config(SchedulerConfig.self, "scheduler", file: "scheduler_config.json")) ?? .stableDiffusion1
+        // No scheduler config: SD 1.x's. One that is there is read or refused, never replaced by
+        // a default (a v-prediction model sampled as ε-prediction gives garbage, quietly).
+        let sc = folder.hasConfig("scheduler", file: "scheduler_config.json")
+            ? try folder.config(SchedulerConfig.self, "scheduler", file: "scheduler_config.json") : .stableDiffusion1
         try self.init(tokenizer: folder.tokenizer(), textEncoder: folder.textEncoder(), unet: folder.unet(), vae: folder.vae(),
-                      schedulerConfig: sc, name: (folder.path as NSString).lastPathComponent)
+                      schedulerConfig: sc, name: (folder.path as NSString).lastPathComponent,
+                      defaults: SamplingDefaults.load(folder: folder.path))
     }
 
     /// The scheduler a request asks for, or the folder's own.

@@ -358,8 +358,10 @@ public final class BaseModelTrainer {
         }
         if cfg.judgeLossWeight > 0, let judge {
             let ce = attributeLoss(judge, samples: samples, xt: xt, eps: eps, timesteps: timesteps)
-            if let ce { total = loss + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
+            if let ce { total = total + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
         }
+        // Every loss that is on adds to what is minimised; "loss" stays the plain ε-MSE so runs compare.
+        losses["total"] = total.item()
         unetOptimizer.zeroGrad()
         total.backward()
         let norm = GradientClipping.clip(unetOptimizer.parameters, maxNorm: cfg.maxGradNorm)

@@ -27,6 +27,7 @@ public enum DiffusersExport {
                   "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]] as [String: Any],
                  "model_index.json")
         try json(try dictionary(a.scheduler), "scheduler/scheduler_config.json")
+        try json(try dictionary(a.recommended), SamplingDefaults.fileName)
 
         var te = try dictionary(a.textEncoder)
         te["architectures"] = ["CLIPTextModel"]; te["model_type"] = "clip_text_model"

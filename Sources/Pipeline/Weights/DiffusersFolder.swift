@@ -21,12 +21,18 @@ public struct DiffusersFolder {
 
     public func componentPath(_ component: String) -> String { path + "/" + component }
 
+    /// Whether `<component>/<file>` exists (an absent config means the defaults; a present one
+    /// that does not parse is an error, never a silent fallback).
+    public func hasConfig(_ component: String, file: String = "config.json") -> Bool {
+        FileManager.default.fileExists(atPath: componentPath(component) + "/" + file)
+    }
+
     /// Decodes `<component>/<file>`.
     public func config<T: Decodable>(_ type: T.Type, _ component: String, file: String = "config.json") throws -> T {
         let p = componentPath(component) + "/" + file
         guard let data = FileManager.default.contents(atPath: p) else { throw WeightsError.missingComponent(path: p, what: "config file") }
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
-            throw WeightsError.badConfig(file: p, reason: "\(error)")
+        do { return try JSONDecoder().decode(T.self, from: ConfigDecoding.nonFiniteAsNull(data)) } catch {
+            throw WeightsError.badConfig(file: p, reason: ConfigDecoding.describe(error))
         }
     }
 

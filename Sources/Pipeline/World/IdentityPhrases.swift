@@ -41,10 +41,11 @@ public enum IdentityPhrases {
         let pattern = attributes.contains(.outfitPattern) ? id.outfitPattern.word : nil
         if outfitColor != nil || pattern != nil {
             let words = [outfitColor, pattern].compactMap { $0 }.joined(separator: " ")
+            let a = article(words)
             switch roll(pattern == nil ? 4 : 3) {
-            case 0: after.append("in a \(words) outfit")
-            case 1: after.append("wearing a \(words) outfit")
-            case 2: after.append("with a \(words) outfit")
+            case 0: after.append("in \(a) \(words) outfit")
+            case 1: after.append("wearing \(a) \(words) outfit")
+            case 2: after.append("with \(a) \(words) outfit")
             default: after.append("dressed in \(words)")
             }
         }
@@ -56,10 +57,12 @@ public enum IdentityPhrases {
         return (before, after)
     }
 
+    static func article(_ word: String) -> String { "aeiou".contains(word.first ?? "x") ? "an" : "a" }
+
     /// "a red-haired knight with blue eyes and a scarf"-style text for a class noun.
     public static func subject(_ classWord: String, before: [String], after: [String]) -> String {
         let noun = (before + [classWord]).joined(separator: " ")
-        let head = ("aeiou".contains(noun.first!) ? "an " : "a ") + noun
+        let head = article(noun) + " " + noun
         guard !after.isEmpty else { return head }
         if after.count == 1 { return head + " " + after[0] }
         return head + " " + after.dropLast().joined(separator: ", ") + " and " + after.last!
@@ -70,11 +73,11 @@ public enum IdentityPhrases {
     public static func fullPrompt(_ id: CharacterIdentity) -> String {
         var after: [String] = []
         if id.hairStyle == .bald { after.append("a bald head") }
-        else if id.hairStyle == .ponytail { after.append("a \(id.hairColor.word) ponytail") }
+        else if id.hairStyle == .ponytail { after.append("\(article(id.hairColor.word)) \(id.hairColor.word) ponytail") }
         else { after.append("\(id.hairStyle.word) \(id.hairColor.word) hair") }
         after.append("\(id.eyeColor.word) eyes")
         after.append("\(id.skin.word) skin")
-        after.append("a \(id.outfitColor.word) \(id.outfitPattern.word) outfit")
+        after.append("\(article(id.outfitColor.word)) \(id.outfitColor.word) \(id.outfitPattern.word) outfit")
         if id.accessory != .none { after.append(id.accessory.word) }
         return subject(id.characterClass.word, before: [], after: ["with " + after.dropLast().joined(separator: ", ") + " and " + after.last!])
     }
@@ -103,10 +106,13 @@ public enum IdentityPhrases {
         func index<T: CaseIterable & RawRepresentable>(_ w: String, _ type: T.Type, _ word: (T) -> String) -> Int? where T.RawValue == Int {
             T.allCases.first { word($0) == w }?.rawValue
         }
-        /// The up-to-3 modifier words before position i (stopping at a comma or a joining word).
+        let anchors: Set<String> = ["hair", "haired", "ponytail", "eyes", "eyed", "skin", "skinned", "outfit", "outfits", "clothes", "dressed"]
+        /// The up-to-3 modifier words before position i (stopping at a comma, a joining word or
+        /// another attribute's noun: "brown-eyed tan-skinned" gives "skinned" only "tan").
         func modifiers(before i: Int) -> [String] {
             var m: [String] = [], j = i - 1
-            while j >= 0, m.count < 3, ![",", "and", "with", "a", "an", "in", "wearing", "of", "has", "the"].contains(t[j]) { m.append(t[j]); j -= 1 }
+            while j >= 0, m.count < 3, !anchors.contains(t[j]),
+                  ![",", "and", "with", "a", "an", "in", "wearing", "of", "has", "the"].contains(t[j]) { m.append(t[j]); j -= 1 }
             return m
         }
         for (i, w) in t.enumerated() {

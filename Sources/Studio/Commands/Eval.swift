@@ -23,10 +23,10 @@ struct Eval: ParsableCommand {
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
-    @Option(help: "Sampling steps.")
-    var steps = 25
-    @Option(help: "Classifier-free guidance scale.")
-    var cfg: Float = 6
+    @Option(help: "Sampling steps (default: the model's troupe.json, else 25).")
+    var steps: Int?
+    @Option(help: "Classifier-free guidance scale (default: the model's troupe.json, else 7.5).")
+    var cfg: Float?
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -62,8 +62,8 @@ struct Eval: ParsableCommand {
                 let c = method == .promptEngineering ? written.spelledOut : written
                 for (pi, p) in templates.enumerated() {
                     if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
-                    var r = GenerationRequest(prompt: p.text(for: c))
-                    r.steps = steps; r.guidanceScale = cfg; r.count = seeds
+                    var r = pipe.request(prompt: p.text(for: c))
+                    r.steps = steps ?? r.steps; r.guidanceScale = cfg ?? r.guidanceScale; r.count = seeds
                     r.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + pi)
                     let out: GenerationResult
                     do { out = try pipe.generate(r) } catch { throw StudioError.wrap(error) }
@@ -89,7 +89,7 @@ struct Eval: ParsableCommand {
         let n = results.values.reduce(0) { $0 + $1.images }
         if json {
             var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds,
-                                      "steps": steps, "cfg": cfg, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
+                                      "steps": steps ?? pipe.defaults.steps, "cfg": cfg ?? pipe.defaults.guidanceScale, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
             obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { m, s -> (String, [String: Any]) in
                 var o: [String: Any] = ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
                                         "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt }]

@@ -17,9 +17,9 @@ struct Generate: ParsableCommand {
     var negative: String?
     @Option(help: "Seed of the torch-compatible noise generator (same seed, same image as diffusers).")
     var seed: UInt64?
-    @Option(help: "Sampling steps.")
+    @Option(help: "Sampling steps (default: the model's troupe.json, else 25).")
     var steps: Int?
-    @Option(help: "Classifier-free guidance scale.")
+    @Option(help: "Classifier-free guidance scale (default: the model's troupe.json, else 7.5).")
     var cfg: Float?
     @Option(help: "ddim, pndm, euler, euler-a, dpmpp-2m, dpmpp-2m-karras or ddpm (default: the model's own).")
     var scheduler: String?
@@ -50,7 +50,7 @@ struct Generate: ParsableCommand {
 
     /// The request the flags (over the PNG's settings) describe, and which image of the
     /// batch to keep (a PNG from a batch is re-created by re-running its whole batch).
-    func request() throws -> (GenerationRequest, keep: Int?) {
+    func request(defaults: SamplingDefaults = .standard) throws -> (GenerationRequest, keep: Int?) {
         var base = GenerationParameters(prompt: "")
         if let fromPNG {
             let text: [(String, String)]
@@ -66,8 +66,8 @@ struct Generate: ParsableCommand {
         var r = GenerationRequest(prompt: text)
         r.negativePrompt = negative ?? base.negativePrompt
         r.seed = seed ?? base.seed ?? 0
-        r.steps = steps ?? base.steps ?? 25
-        r.guidanceScale = cfg ?? base.cfgScale.map(Float.init) ?? 7.5
+        r.steps = steps ?? base.steps ?? defaults.steps
+        r.guidanceScale = cfg ?? base.cfgScale.map(Float.init) ?? defaults.guidanceScale
         let schedulerName = scheduler ?? base.sampler.flatMap(SamplerNames.kind(a1111:))?.rawValue
         if let s = schedulerName {
             guard let k = SchedulerKind(rawValue: s) else {
@@ -129,8 +129,9 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let (req, keep) = try request()
+        _ = try request()   // bad flags are refused before the model loads
         let (pipeline, modelName) = try ModelLocator.loadPipeline(model)
+        let (req, keep) = try request(defaults: pipeline.defaults)
         let loraSpecs = try loraSpecifications()
         for (path, scale) in loraSpecs {
             do { try LoRAFile(path: path).apply(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {

@@ -72,14 +72,12 @@ struct MetricsLog {
 
     /// Keeps the lines of phases before `phase` and of `phase` up to `step`.
     func truncate(after phase: String, step: Int) throws {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else { return }
         let order = ["vae", "unet", "done"]
         guard let cut = order.firstIndex(of: phase) else { return }
-        let kept = text.split(separator: "\n").filter { line in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+        try JSONLines.keep(path) { line in
+            guard let o = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
                   let p = o["phase"] as? String, let i = order.firstIndex(of: p), let s = o["step"] as? Int else { return false }
             return i < cut || (i == cut && s <= step)
         }
-        try AtomicFile.write(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: path)
     }
 }

@@ -157,7 +157,7 @@ struct Tune: ParsableCommand {
     /// One sample with the adapters as trained so far (the character's prompt and seed).
     func preview(_ pipe: StableDiffusionPipeline, _ r: CharacterRecord, _ runDir: String, _ step: Int) throws -> String {
         var req = GenerationRequest(prompt: r.prompt)
-        req.seed = r.seed; req.steps = 15; req.guidanceScale = r.settings.cfg
+        req.seed = r.seed; req.steps = 15; req.guidanceScale = r.settings.cfg ?? pipe.defaults.guidanceScale
         let out = try pipe.generate(req)
         let path = runDir + String(format: "/samples/step-%06d.png", step)
         try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.images[0]), to: path)

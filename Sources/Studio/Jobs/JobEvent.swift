@@ -87,19 +87,19 @@ struct JobLog {
     }
 
     func events() -> [JobEvent] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(JobEvent.self, from: Data($0.utf8)) }
+        JSONLines.lines(path).compactMap { try? JSONDecoder().decode(JobEvent.self, from: $0) }
     }
 
-    /// Keeps events up to `step` (and drops a torn last line a SIGKILL may have left).
+    /// Keeps events up to `step`, byte for byte, and drops lines that do not parse (a torn
+    /// last line a SIGKILL may have left).
     func truncate(afterStep step: Int) throws {
-        let kept = events().filter { e in
+        try JSONLines.keep(path) { line in
+            guard let e = try? JSONDecoder().decode(JobEvent.self, from: line) else { return false }
             switch e {
             case .step(let s, _, _, _, _, _), .sample(let s, _), .checkpoint(let s, _): return s <= step
             case .started: return true
             case .finished, .failed, .cancelled: return false
             }
         }
-        try AtomicFile.write(Data(kept.map { $0.jsonLine() + "\n" }.joined().utf8), to: path)
     }
 }

@@ -101,10 +101,13 @@ final class JobRunner: @unchecked Sendable {
     }
 
     /// Asks the job to stop at its next step boundary (it writes a checkpoint first).
-    func cancel() { lock.lock(); let p = process; lock.unlock(); if let p, p.isRunning { kill(p.processIdentifier, SIGINT) } }
+    func cancel() { send(SIGINT) }
 
     /// Stops the job at once (no checkpoint): what a crash looks like.
-    func kill9() { lock.lock(); let p = process; lock.unlock(); if let p, p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+    func kill9() { send(SIGKILL) }
+
+    /// Sends `signal` to the job's process, if it is still running.
+    func send(_ signal: Int32) { lock.lock(); let p = process; lock.unlock(); if let p, p.isRunning { kill(p.processIdentifier, signal) } }
 
     /// Blocks until the child has exited.
     func wait() { done.wait(); done.signal() }

@@ -5,6 +5,7 @@
 //   v1: references/rejected as entries with their source; settings; runs.
 
 import Foundation
+import Pipeline
 
 struct CharacterRecord: Codable, Equatable {
     static let schemaVersion = 1
@@ -21,7 +22,8 @@ struct CharacterRecord: Codable, Equatable {
         var v: Float = 1
         var eta1: Float = 7.5
         var eta2: Float = 0
-        var cfg: Float = 6
+        /// nil: the model's recommendation (SamplingDefaults).
+        var cfg: Float? = nil
         var steps: Int = 25
     }
 
@@ -90,7 +92,7 @@ struct CharacterRecord: Codable, Equatable {
     static func decode(_ data: Data, file: String) throws -> (CharacterRecord, migratedFrom: Int?) {
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw StoreError.corrupt(file: file, reason: "not valid JSON (\(Self.jsonReason(error)))")
+            throw StoreError.corrupt(file: file, reason: "not valid JSON (\(ConfigDecoding.jsonReason(error)))")
         }
         guard var dict = object as? [String: Any] else { throw StoreError.corrupt(file: file, reason: "not a JSON object") }
         let version: Int
@@ -112,23 +114,8 @@ struct CharacterRecord: Codable, Equatable {
             let upgraded = try JSONSerialization.data(withJSONObject: dict)
             return (try decoder().decode(CharacterRecord.self, from: upgraded), version < schemaVersion ? version : nil)
         } catch let e as DecodingError {
-            throw StoreError.corrupt(file: file, reason: Self.describe(e))
+            throw StoreError.corrupt(file: file, reason: ConfigDecoding.describe(e))
         }
     }
 
-    private static func jsonReason(_ error: Error) -> String {
-        let ns = error as NSError
-        return (ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription
-    }
-
-    private static func describe(_ e: DecodingError) -> String {
-        func path(_ c: [CodingKey]) -> String { c.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
-        switch e {
-        case let .keyNotFound(k, ctx): return "missing field '\(path(ctx.codingPath + [k]))'"
-        case let .typeMismatch(t, ctx): return "field '\(path(ctx.codingPath))' should be \(t)"
-        case let .valueNotFound(t, ctx): return "field '\(path(ctx.codingPath))' is null, expected \(t)"
-        case let .dataCorrupted(ctx): return "field '\(path(ctx.codingPath))': \(ctx.debugDescription)"
-        @unknown default: return "\(e)"
-        }
-    }
 }

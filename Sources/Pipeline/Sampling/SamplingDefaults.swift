@@ -1,0 +1,42 @@
+// The one place sampling settings get their defaults. A model folder may recommend its own in
+// `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
+//   {"guidance_scale": 6, "steps": 25}
+// Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
+// re-made recorded, then the model's recommendation, then `standard` (diffusers' own defaults
+// for SD 1.x: guidance 7.5, and the 25 steps the project's schedulers are tuned for).
+
+import Foundation
+
+public struct SamplingDefaults: Codable, Sendable, Equatable {
+    public var guidanceScale: Float
+    public var steps: Int
+
+    public init(guidanceScale: Float, steps: Int) { self.guidanceScale = guidanceScale; self.steps = steps }
+
+    public static let standard = SamplingDefaults(guidanceScale: 7.5, steps: 25)
+    public static let fileName = "troupe.json"
+
+    enum CodingKeys: String, CodingKey { case guidanceScale = "guidance_scale", steps }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guidanceScale = try c.decodeIfPresent(Float.self, forKey: .guidanceScale) ?? Self.standard.guidanceScale
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? Self.standard.steps
+    }
+
+    /// The folder's recommendation, `standard` where it has none. A file that is there but
+    /// wrong is an error naming the file and the key.
+    public static func load(folder: String) throws -> SamplingDefaults {
+        let path = (folder as NSString).appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: path) else { return standard }
+        let d: SamplingDefaults
+        do { d = try JSONDecoder().decode(SamplingDefaults.self, from: data) } catch {
+            throw GenerationError.badValue("\(path): \(ConfigDecoding.describe(error)); expected {\"guidance_scale\": number, \"steps\": integer}")
+        }
+        guard d.guidanceScale.isFinite, d.guidanceScale >= 0, d.guidanceScale <= 100 else {
+            throw GenerationError.badValue("\(path): guidance_scale \(d.guidanceScale) must be a number in 0…100")
+        }
+        guard (1...1000).contains(d.steps) else { throw GenerationError.badValue("\(path): steps \(d.steps) must be in 1…1000") }
+        return d
+    }
+}
