@@ -10,7 +10,7 @@ let cpuFlags = ["-target-cpu", "haswell"]
 #else
 let cpuFlags: [String] = []
 #endif
-let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + cpuFlags, .when(configuration: .release))]
+let optimise: [SwiftSetting] = [.unsafeFlags(["-O", "-wmo"] + cpuFlags, .when(configuration: .release))]
 // The engine is optimised in debug builds too (preconditions kept): the test suite trains
 // micro models, and unoptimised kernels would make it minutes slower.
 let optimiseDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]

@@ -55,7 +55,7 @@ final class CharacterStoreTests: XCTestCase {
             ("truncated", String(valid.prefix(valid.count / 2)), "not valid JSON"),
             ("garbage", "this is not json", "not valid JSON"),
             ("wrongtype", valid.replacingOccurrences(of: "\"seed\" : 1", with: "\"seed\" : \"one\""), "seed"),
-            ("missing", "{\"schema_version\": 1, \"name\": \"missing\"}", "missing field"),
+            ("missing", "{\"schema_version\": 1, \"name\": \"missing\"}", "missing key 'prompt'"),
         ]
         for (name, text, _) in cases {
             try FileManager.default.createDirectory(atPath: store.folder(name), withIntermediateDirectories: true)
