@@ -3,7 +3,7 @@
 //   c = CLIP([negative; prompt])                         (unconditional first, one batch)
 //   x_T = randn([count, C, H/f, W/f], generator(seed)) · init_noise_sigma
 //   for each step: ε_u, ε_c = UNet(scale(x), t, c) on [x; x]
-//                  ε = ε_u + s·(ε_c − ε_u)                (classifier-free guidance, scale s)
+//                  ε = ε_u + s·(ε_c − ε_u)                (a Guidance: classifier-free by default)
 //                  x = scheduler.step(ε, x)
 //   image = clamp(VAE.decode(x / scaling_factor)/2 + 1/2, 0, 1) · 255, rounded
 // img2img (StableDiffusionImg2ImgPipeline): x₀ = scaling_factor · (μ + σ·z₁) from the VAE
@@ -59,20 +59,37 @@ public final class StableDiffusionPipeline {
         return (try kind.make(schedulerConfig, steps: request.steps), kind.rawValue)
     }
 
-    /// Text context [2·count, 77, d]: unconditional rows first.
-    public func encodePrompts(_ r: GenerationRequest) -> Tensor {
-        let ids = [tokenizer.encode(r.negativePrompt), tokenizer.encode(r.prompt)]
-        let both = textEncoder(ids, clipSkip: r.clipSkip)
-        let uncond = both.sliced(0, 0..<1), cond = both.sliced(0, 1..<2)
+    /// The text conditioning of a request: the negative prompt (`.unconditional`) and the
+    /// prompt (`.conditional`), each [count, 77, d]; `baseWord` marks its token positions in
+    /// the prompt (for an offset δ there).
+    public func encodePrompts(_ r: GenerationRequest, baseWord: String? = nil) throws -> Conditioning {
+        let promptIDs = tokenizer.encode(r.prompt)
+        let both = textEncoder([tokenizer.encode(r.negativePrompt), promptIDs], clipSkip: r.clipSkip)
         let d = both.shape[2]
-        return Tensor.concat([uncond.expanded([r.count, 77, d]), cond.expanded([r.count, 77, d])], dim: 0)
+        let uncond = both.sliced(0, 0..<1).expanded([r.count, 77, d]).contiguous()
+        let cond = both.sliced(0, 1..<2).expanded([r.count, 77, d]).contiguous()
+        let positions = try baseWord.map { try tokenizer.positions(of: $0, in: r.prompt) } ?? []
+        return Conditioning(branches: [.unconditional: TextConditioning(context: uncond),
+                                       .conditional: TextConditioning(context: cond, basePositions: positions)])
     }
 
     /// The model's native image side (unet sample_size × VAE factor; 512 for SD 1.x).
     public var nativeSize: Int { (unet.config.sampleSize ?? 64) * vae.config.downsampleFactor }
 
-    /// Runs the request. `progress(step, total)` returns false to cancel (throws `.cancelled`).
-    public func generate(_ request: GenerationRequest, progress: (Int, Int) -> Bool = { _, _ in true }) throws -> GenerationResult {
+    /// A request with its size resolved and every field checked.
+    public struct Prepared {
+        public let request: GenerationRequest
+        public let width: Int, height: Int
+        /// Latent shape [count, C, h, w].
+        public let latentShape: [Int]
+    }
+
+    /// The largest image side and pixel count a request may ask for: 8192 and 16 Mpx keep
+    /// every derived size (latents, im2col buffers, attention) far from overflow.
+    public static let maxSide = 8192, maxPixels = 4096 * 4096
+
+    /// Checks a request against this model; sizes resolved to the native size when absent.
+    public func validate(_ request: GenerationRequest) throws -> Prepared {
         var r = request
         r.width = r.width ?? nativeSize
         r.height = r.height ?? nativeSize
@@ -81,49 +98,94 @@ public final class StableDiffusionPipeline {
         guard width > 0, height > 0, width % f == 0, height % f == 0 else {
             throw GenerationError.badSize(width: width, height: height, multiple: f)
         }
+        guard width <= Self.maxSide, height <= Self.maxSide, width * height <= Self.maxPixels else {
+            throw GenerationError.badValue("size \(width)×\(height) is too large (at most \(Self.maxSide) a side and \(Self.maxPixels / 1_000_000) Mpx)")
+        }
         guard r.steps >= 1, r.steps <= 1000 else { throw GenerationError.badValue("steps must be in 1…1000, got \(r.steps)") }
         guard r.count >= 1, r.count <= 64 else { throw GenerationError.badValue("count must be in 1…64, got \(r.count)") }
         guard r.clipSkip >= 1, r.clipSkip <= textEncoder.config.numHiddenLayers else {
             throw GenerationError.badValue("clip skip must be in 1…\(textEncoder.config.numHiddenLayers), got \(r.clipSkip)")
         }
+        guard r.guidanceScale.isFinite, abs(r.guidanceScale) <= 1000 else {
+            throw GenerationError.badValue("guidance scale must be a finite number (at most 1000 in size), got \(r.guidanceScale)")
+        }
         let lf = vae.config.downsampleFactor
         let shape = [r.count, unet.config.inChannels, height / lf, width / lf]
-        if let image = r.initImage, image.shape != [1, 3, height, width] {
-            throw GenerationError.badValue("init image has shape \(image.shape), this request needs [1, 3, \(height), \(width)]")
+        if let image = r.initImage {
+            guard image.shape == [1, 3, height, width] else {
+                throw GenerationError.badValue("init image has shape \(image.shape), this request needs [1, 3, \(height), \(width)]")
+            }
+            guard image.toArray().allSatisfy(\.isFinite) else { throw GenerationError.badValue("init image holds NaN or infinite values") }
         }
-        guard r.strength >= 0, r.strength <= 1 else { throw GenerationError.badValue("strength must be in 0…1, got \(r.strength)") }
-        if let given = r.initLatents, given.shape != shape {
-            throw GenerationError.badValue("init latents have shape \(given.shape), this request needs \(shape)")
+        guard r.strength.isFinite, r.strength >= 0, r.strength <= 1 else { throw GenerationError.badValue("strength must be in 0…1, got \(r.strength)") }
+        if let given = r.initLatents {
+            guard given.shape == shape else { throw GenerationError.badValue("init latents have shape \(given.shape), this request needs \(shape)") }
+            guard given.toArray().allSatisfy(\.isFinite) else { throw GenerationError.badValue("init latents hold NaN or infinite values") }
         }
+        return Prepared(request: r, width: width, height: height, latentShape: shape)
+    }
+
+    /// The first latents and the index of the first step: noise × init_noise_sigma, or for
+    /// img2img the encoded image noised to the start step (posterior sample, then noise, drawn
+    /// from the generator in that order).
+    public func initialLatents(_ p: Prepared, scheduler: Scheduler, rng: inout TorchGenerator) -> (Tensor, first: Int) {
+        let r = p.request
+        guard let image = r.initImage else {
+            let noise = r.initLatents ?? Tensor.randn(p.latentShape, using: &rng)
+            return (noise * scheduler.initNoiseSigma, 0)
+        }
+        let first = scheduler.startIndex(steps: r.steps, strength: r.strength)
+        let (mean, logVar) = vae.encode(image)
+        let posterior = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &rng)
+        let x0 = (posterior * vae.config.scalingFactor).expanded(p.latentShape).contiguous()
+        let noise = r.initLatents ?? Tensor.randn(p.latentShape, using: &rng)
+        return (first < scheduler.timesteps.count ? scheduler.addNoise(x0, noise: noise, index: first) : x0, first)
+    }
+
+    /// The sampling loop: per step, the branches the guidance asks for in one UNet batch, the
+    /// guidance's combination, the scheduler step. `progress(step, total)` returns false to
+    /// cancel; `warn` hears of non-finite latents (named by step) once.
+    public func denoise(_ start: Tensor, from first: Int, scheduler: Scheduler, conditioning: Conditioning, guidance: Guidance,
+                        rng: inout TorchGenerator, progress: (Int, Int) -> Bool, warn: (String) -> Void = { _ in }) throws -> Tensor {
+        var x = start
+        let count = x.shape[0]
+        let total = scheduler.timesteps.count - first
+        var warned = false
+        for (i, t) in scheduler.timesteps.enumerated() where i >= first {
+            if !progress(i - first, total) { throw GenerationError.cancelled }
+            let input = scheduler.scaleModelInput(x, index: i)
+            let order = guidance.branches(atStep: i - first, of: total)
+            let context = try conditioning.context(for: order)
+            let batch = order.count == 1 ? input : Tensor.concat(Array(repeating: input, count: order.count), dim: 0)
+            let out = unet(batch, timesteps: [t], context: context, extension: conditioning.crossAttentionExtension).sample
+            var outputs: [GuidanceBranch: Tensor] = [:]
+            for (k, b) in order.enumerated() { outputs[b] = order.count == 1 ? out : out.sliced(0, (k * count)..<((k + 1) * count)) }
+            x = scheduler.step(output: guidance.combine(outputs, atStep: i - first, of: total), index: i, sample: x, rng: &rng)
+            if !warned, !x.toArray().allSatisfy(\.isFinite) {
+                warned = true
+                warn("the latents became NaN or infinite at step \(i - first + 1) of \(total) (guidance or model weights out of range?); the images will be blank")
+            }
+        }
+        _ = progress(total, total)
+        return x
+    }
+
+    /// Runs the request: validate → initial latents → denoise → decode. Without `guidance`,
+    /// classifier-free guidance at the request's scale; without `conditioning`, the request's
+    /// prompts.
+    public func generate(_ request: GenerationRequest, conditioning: Conditioning? = nil, guidance: Guidance? = nil,
+                         warn: (String) -> Void = { _ in },
+                         progress: (Int, Int) -> Bool = { _, _ in true }) throws -> GenerationResult {
+        let p = try validate(request)
         return try GradMode.noGrad {
-            let (scheduler, schedulerName) = try scheduler(for: r)
-            var rng = TorchGenerator(seed: r.seed)
-            let context = encodePrompts(r)
-            var x: Tensor
-            var first = 0
-            if let image = r.initImage {
-                first = scheduler.startIndex(steps: r.steps, strength: r.strength)
-                let (mean, logVar) = vae.encode(image)
-                let posterior = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &rng)
-                let x0 = (posterior * vae.config.scalingFactor).expanded(shape).contiguous()
-                let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
-                x = first < scheduler.timesteps.count ? scheduler.addNoise(x0, noise: noise, index: first) : x0
-            } else {
-                let noise = r.initLatents ?? Tensor.randn(shape, using: &rng)
-                x = noise * scheduler.initNoiseSigma
-            }
-            let total = scheduler.timesteps.count - first
-            for (i, t) in scheduler.timesteps.enumerated() where i >= first {
-                if !progress(i - first, total) { throw GenerationError.cancelled }
-                let input = scheduler.scaleModelInput(x, index: i)
-                let eps = unet(Tensor.concat([input, input], dim: 0), timesteps: [t], context: context).sample
-                let uncond = eps.sliced(0, 0..<r.count), cond = eps.sliced(0, r.count..<(2 * r.count))
-                let guided = uncond + (cond - uncond) * r.guidanceScale
-                x = scheduler.step(output: guided, index: i, sample: x, rng: &rng)
-            }
-            _ = progress(total, total)
-            let images = decodeToRGB8(x)
-            return GenerationResult(latents: x, images: images, width: width, height: height, schedulerName: schedulerName)
+            let (scheduler, schedulerName) = try scheduler(for: p.request)
+            var rng = TorchGenerator(seed: p.request.seed)
+            let cond = try conditioning ?? encodePrompts(p.request)
+            let (start, first) = initialLatents(p, scheduler: scheduler, rng: &rng)
+            let x = try denoise(start, from: first, scheduler: scheduler, conditioning: cond,
+                                guidance: guidance ?? ClassifierFreeGuidance(scale: p.request.guidanceScale),
+                                rng: &rng, progress: progress, warn: warn)
+            return GenerationResult(latents: x, images: decodeToRGB8(x), width: p.width, height: p.height, schedulerName: schedulerName)
         }
     }
 

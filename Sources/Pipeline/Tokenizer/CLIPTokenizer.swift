@@ -15,12 +15,14 @@ public enum TokenizerError: Error, CustomStringConvertible {
     case missingFiles(directory: String)
     case unreadable(file: String, reason: String)
     case missingToken(file: String, token: String)
+    case baseWord(word: String, prompt: String, reason: String)
 
     public var description: String {
         switch self {
         case let .missingFiles(d): return "\(d): no tokenizer found (need vocab.json + merges.txt, or tokenizer.json)"
         case let .unreadable(f, r): return "\(f): cannot read tokenizer file (\(r))"
         case let .missingToken(f, t): return "\(f): vocabulary has no '\(t)' token"
+        case let .baseWord(w, p, r): return "base word '\(w)' in prompt '\(p)': \(r)"
         }
     }
 }
@@ -29,8 +31,8 @@ public final class CLIPTokenizer: @unchecked Sendable {
     public static let startToken = "<|startoftext|>", endToken = "<|endoftext|>"
 
     public let vocabulary: [String: Int]
-    private let ranks: [String: Int]            // "a b" → merge rank
-    private let byteSymbols: [String]           // byte → its unicode stand-in
+    let ranks: [String: Int]                    // "a b" → merge rank
+    let byteSymbols: [String]                   // byte → its unicode stand-in
     public let bosID: Int, eosID: Int, padID: Int
     public let maxLength: Int
     private var cache: [String: [Int]] = [:]
@@ -109,19 +111,44 @@ public final class CLIPTokenizer: @unchecked Sendable {
 
     /// Ids of `text` with start/end tokens, truncated and padded to `maxLength`.
     public func encode(_ text: String) -> [Int] {
-        var ids = [bosID] + tokenIDs(text).prefix(maxLength - 2) + [eosID]
+        var ids = [bosID] + tokenIDs(text, limit: maxLength - 2).prefix(maxLength - 2) + [eosID]
         while ids.count < maxLength { ids.append(padID) }
         return ids
     }
 
-    /// Ids of `text` alone (no start/end tokens, no padding).
-    public func tokenIDs(_ text: String) -> [Int] {
+    /// Ids of `text` alone (no start/end tokens, no padding). With `limit`, words after the
+    /// first `limit` ids are not encoded (the ids up to the limit are exact: BPE never merges
+    /// across words).
+    public func tokenIDs(_ text: String, limit: Int = .max) -> [Int] {
         var out: [Int] = []
         for segment in splitSpecials(text) {
+            if out.count >= limit { break }
             switch segment {
             case .special(let id): out.append(id)
-            case .text(let t): for word in CLIPTokenizer.preTokenize(CLIPTokenizer.normalise(t)) { out += bpe(word) }
+            case .text(let t):
+                for word in CLIPTokenizer.preTokenize(CLIPTokenizer.normalise(t)) {
+                    if out.count >= limit { break }
+                    out += bpe(word)
+                }
             }
+        }
+        return out
+    }
+
+    /// Token positions (in `encode(prompt)`, start token at 0) of every occurrence of `word`'s
+    /// tokens in `prompt`: where a base word's offset goes. A word that does not occur in the
+    /// prompt (as whole tokens, within the 77-token window) is an error.
+    public func positions(of word: String, in prompt: String) throws -> [Int] {
+        let needle = tokenIDs(word)
+        guard !needle.isEmpty else { throw TokenizerError.baseWord(word: word, prompt: prompt, reason: "it has no tokens") }
+        let ids = Array(encode(prompt).prefix { $0 != eosID })
+        var out: [Int] = []
+        var i = 1
+        while i + needle.count <= ids.count {
+            if Array(ids[i..<(i + needle.count)]) == needle { out += Array(i..<(i + needle.count)); i += needle.count } else { i += 1 }
+        }
+        guard !out.isEmpty else {
+            throw TokenizerError.baseWord(word: word, prompt: prompt, reason: "the prompt does not contain it (as a whole word, within 77 tokens); name it in the prompt")
         }
         return out
     }
@@ -202,7 +229,11 @@ public final class CLIPTokenizer: @unchecked Sendable {
         return words
     }
 
-    /// BPE-encodes one pre-token.
+    /// BPE-encodes one pre-token: repeatedly merges the adjacent pair with the lowest merge
+    /// rank (leftmost on ties), as CLIP's bpe(). Symbols are a linked list and candidate pairs
+    /// a min-heap keyed by (rank, position), with stale entries skipped: O(n log n) in the
+    /// word's length, where rescanning every pair per merge was O(n²) (a 100 k-character word
+    /// from a PNG took minutes).
     func bpe(_ word: String) -> [Int] {
         lock.lock()
         if let hit = cache[word] { lock.unlock(); return hit }
@@ -210,18 +241,61 @@ public final class CLIPTokenizer: @unchecked Sendable {
         var symbols = Array(word.utf8).map { byteSymbols[Int($0)] }
         if symbols.isEmpty { return [] }
         symbols[symbols.count - 1] += "</w>"
-        // Merge the lowest-ranked adjacent pair (leftmost on ties) until none is mergeable.
-        while symbols.count > 1 {
-            var best = Int.max, at = -1
-            for k in 0..<(symbols.count - 1) {
-                if let r = ranks[symbols[k] + " " + symbols[k + 1]], r < best { best = r; at = k }
-            }
-            if at < 0 { break }
-            symbols[at] += symbols[at + 1]
-            symbols.remove(at: at + 1)
+        let n = symbols.count
+        var next = Array(1...n), prev = Array(-1..<(n - 1)), version = [Int](repeating: 0, count: n)
+        next[n - 1] = -1
+        var heap = MinHeap<PairCandidate>()
+        func consider(_ i: Int) {
+            guard i >= 0, next[i] >= 0, let r = ranks[symbols[i] + " " + symbols[next[i]]] else { return }
+            heap.push(PairCandidate(rank: r, left: i, right: next[i], leftVersion: version[i], rightVersion: version[next[i]]))
         }
-        let ids = symbols.map { vocabulary[$0] ?? eosID }  // unk = <|endoftext|>
-        lock.lock(); cache[word] = ids; lock.unlock()
+        for i in 0..<(n - 1) { consider(i) }
+        while let c = heap.pop() {
+            let (i, j) = (c.left, c.right)
+            guard next[i] == j, version[i] == c.leftVersion, version[j] == c.rightVersion else { continue }
+            symbols[i] += symbols[j]
+            version[i] += 1; version[j] = -1
+            next[i] = next[j]
+            if next[j] >= 0 { prev[next[j]] = i }
+            consider(prev[i]); consider(i)
+        }
+        var ids: [Int] = []
+        var k = 0
+        while k >= 0 { ids.append(vocabulary[symbols[k]] ?? eosID); k = next[k] }   // unk = <|endoftext|>
+        if word.utf8.count <= 256 { lock.lock(); cache[word] = ids; lock.unlock() }
         return ids
+    }
+}
+
+/// A mergeable adjacent pair: ordered by rank, then position (leftmost first).
+struct PairCandidate: Comparable {
+    let rank: Int, left: Int, right: Int, leftVersion: Int, rightVersion: Int
+    static func < (a: PairCandidate, b: PairCandidate) -> Bool { (a.rank, a.left) < (b.rank, b.left) }
+}
+
+/// A binary min-heap.
+struct MinHeap<Element: Comparable> {
+    private var items: [Element] = []
+    mutating func push(_ e: Element) {
+        items.append(e)
+        var i = items.count - 1
+        while i > 0 { let p = (i - 1) / 2; if items[i] < items[p] { items.swapAt(i, p); i = p } else { break } }
+    }
+    mutating func pop() -> Element? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && items[l] < items[m] { m = l }
+                if r < items.count && items[r] < items[m] { m = r }
+                if m == i { break }
+                items.swapAt(i, m); i = m
+            }
+        }
+        return top
     }
 }

@@ -1,0 +1,33 @@
+// OneActor's cluster-conditioned guidance (arXiv 2404.10267, §3.3 and eq. 10; design §3):
+//   ε = ε_u + η1·(ε_target − ε_u) − η2·(ε_aux − ε_u)
+// where ε_target is the prompt with the character's offset δ_target at its base word (the
+// `.conditional` branch), ε_aux the prompt with the mean auxiliary offset, and ε_u the negative
+// prompt. It applies on the steps in `steps` (0-based, half-open); elsewhere plain
+// classifier-free guidance with `outsideScale` on the same branches. With η2 = 0 the auxiliary
+// branch is not evaluated (one fewer batch group per step).
+
+public struct ClusterGuidance: Guidance {
+    public var eta1: Float
+    public var eta2: Float
+    public var steps: Range<Int>
+    public var outsideScale: Float
+
+    public init(eta1: Float, eta2: Float, steps: Range<Int>, outsideScale: Float) {
+        self.eta1 = eta1; self.eta2 = eta2; self.steps = steps; self.outsideScale = outsideScale
+    }
+
+    var fallback: ClassifierFreeGuidance { ClassifierFreeGuidance(scale: outsideScale) }
+
+    public func branches(atStep index: Int, of total: Int) -> [GuidanceBranch] {
+        guard steps.contains(index) else { return fallback.branches(atStep: index, of: total) }
+        return eta2 != 0 ? [.unconditional, .conditional, .auxiliary] : [.unconditional, .conditional]
+    }
+
+    public func combine(_ outputs: [GuidanceBranch: Tensor], atStep index: Int, of total: Int) -> Tensor {
+        guard steps.contains(index) else { return fallback.combine(outputs, atStep: index, of: total) }
+        let u = outputs[.unconditional]!, target = outputs[.conditional]!
+        var e = u + (target - u) * eta1
+        if eta2 != 0, let aux = outputs[.auxiliary] { e = e - (aux - u) * eta2 }
+        return e
+    }
+}

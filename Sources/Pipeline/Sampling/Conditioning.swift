@@ -1,0 +1,54 @@
+// What the UNet is conditioned on, per guidance branch (design §2): the text context rows, the
+// base word's token positions in them, an optional offset δ added there (OneActor), and the
+// cross-attention extension (identity tokens) shared by every branch. Adapters change a
+// Conditioning; the denoise loop only asks it for the rows of the branches a step needs.
+
+public struct TextConditioning {
+    /// Text-encoder output [count, 77, d].
+    public var context: Tensor
+    /// Token positions of the character's base word in the prompt (every sub-token of a
+    /// multi-token word); empty when the prompt has no base word.
+    public var basePositions: [Int]
+    /// δ [1 or count, d], added to the context at every base position.
+    public var offset: Tensor?
+
+    public init(context: Tensor, basePositions: [Int] = [], offset: Tensor? = nil) {
+        self.context = context; self.basePositions = basePositions; self.offset = offset
+    }
+
+    /// The context with the offset applied.
+    public func resolved() -> Tensor {
+        guard let offset, !basePositions.isEmpty else { return context }
+        return context.addingAtPositions(basePositions, offset)
+    }
+}
+
+public struct Conditioning {
+    public var branches: [GuidanceBranch: TextConditioning]
+    public var crossAttentionExtension: CrossAttentionExtension?
+
+    public init(branches: [GuidanceBranch: TextConditioning], crossAttentionExtension: CrossAttentionExtension? = nil) {
+        self.branches = branches; self.crossAttentionExtension = crossAttentionExtension
+    }
+
+    /// The context rows of `order`, concatenated in that order [order.count·count, 77, d].
+    public func context(for order: [GuidanceBranch]) throws -> Tensor {
+        let parts = try order.map { b -> Tensor in
+            guard let c = branches[b] else { throw GenerationError.badValue("this guidance needs a \(b) branch the conditioning does not have") }
+            return c.resolved()
+        }
+        return parts.count == 1 ? parts[0] : Tensor.concat(parts, dim: 0)
+    }
+}
+
+extension Tensor {
+    /// self [n, L, d] with `offset` [1 or n, d] added at token `positions` (differentiable in
+    /// both): self + mask ⊙ offset, mask [1, L, 1] one at the positions.
+    public func addingAtPositions(_ positions: [Int], _ offset: Tensor) -> Tensor {
+        precondition(rank == 3 && offset.rank == 2 && offset.shape[1] == shape[2], "context [n, L, d] and offset [n, d]")
+        var m = [Float](repeating: 0, count: shape[1])
+        for p in positions where (0..<shape[1]).contains(p) { m[p] = 1 }
+        let mask = Tensor(m, shape: [1, shape[1], 1])
+        return self + mask * offset.reshaped([offset.shape[0], 1, offset.shape[1]])
+    }
+}
