@@ -36,7 +36,7 @@ public struct GenerationParameters: Equatable, Sendable {
         return String(s.dropFirst().dropLast())
     }
 
-    static func format(_ d: Double) -> String {
+    public static func format(_ d: Double) -> String {
         d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
     }
 

@@ -22,20 +22,12 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public init() {}
 }
 
-public final class AppearanceTuner {
+public final class AppearanceTuner: Trainer {
     public struct State: Codable, Sendable, VersionedTrainingState {
         public var version = 1
         public var config: AppearanceTuningConfig
         public var prompt: String
         public var step = 0
-    }
-
-    public struct Event: Sendable {
-        public enum Kind: Sendable { case step, checkpoint, finished }
-        public let kind: Kind
-        public let step: Int, total: Int
-        public let losses: [String: Float]
-        public let learningRate: Float
     }
 
     public let pipeline: StableDiffusionPipeline
@@ -90,20 +82,15 @@ public final class AppearanceTuner {
         return t
     }
 
-    /// Trains until done or until `event` returns false (a checkpoint is written first).
-    public func run(event: (Event) -> Bool) throws {
-        let c = state.config
-        while state.step < c.steps {
-            let (loss, lr) = step(state.step)
-            state.step += 1
-            let go = event(Event(kind: .step, step: state.step, total: c.steps, losses: ["loss": loss], learningRate: lr))
-            if state.step % c.checkpointEvery == 0 || state.step == c.steps || !go {
-                try saveCheckpoint()
-                _ = event(Event(kind: .checkpoint, step: state.step, total: c.steps, losses: ["loss": loss], learningRate: lr))
-            }
-            if !go { return }
-        }
-        _ = event(Event(kind: .finished, step: state.step, total: c.steps, losses: [:], learningRate: 0))
+    public var phase: String { "stage1" }
+    public var stepsDone: Int { state.step }
+    public var totalSteps: Int { state.config.steps }
+    public var checkpointEvery: Int { state.config.checkpointEvery }
+
+    public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
+        let (loss, lr) = step(state.step)
+        state.step += 1
+        return (["loss": loss], lr)
     }
 
     func step(_ step: Int) -> (Float, Float) {
@@ -128,7 +115,7 @@ public final class AppearanceTuner {
         return (loss.item(), lr)
     }
 
-    func saveCheckpoint() throws {
+    public func saveCheckpoint() throws {
         try TrainingCheckpoint(directory: directory).save(name: String(format: "step-%06d", state.step), tensors: lora,
                                                          optimizer: optimizer, optimizerNames: loraNames, state: state)
     }

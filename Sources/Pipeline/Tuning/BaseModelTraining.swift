@@ -64,6 +64,10 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// the prediction depends on the word — which ε-MSE leaves at ~0 (see faceLossWeight).
     public var expressionContrastWeight: Float = 0
     public var expressionContrastRows = 4
+    /// Weight of the caption probe's cross-entropy (0: off): a linear probe on the text
+    /// encoder's end/padding tokens predicts the identity attributes each caption names
+    /// (CaptionProbe says why: identity words never reached those tokens).
+    public var captionProbeWeight: Float = 0
     public init() {}
 
     // Run folders written before a field existed still resume: absent keys keep the defaults.
@@ -82,6 +86,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         unetDecaySteps = try get(.unetDecaySteps, d.unetDecaySteps); faceLossWeight = try get(.faceLossWeight, d.faceLossWeight)
         expressionContrastWeight = try get(.expressionContrastWeight, d.expressionContrastWeight)
         expressionContrastRows = try get(.expressionContrastRows, d.expressionContrastRows)
+        captionProbeWeight = try get(.captionProbeWeight, d.captionProbeWeight)
     }
 
     /// The UNet phase's learning-rate multiplier by step.
@@ -141,6 +146,8 @@ public final class BaseModelTrainer {
     let vaeOptimizer: AdamW, unetOptimizer: AdamW
     let vaeNames: [String], unetNames: [String]
     let schedule: NoiseSchedule
+    /// The caption probe (trained only while `config.captionProbeWeight` > 0; never exported).
+    let probe: CaptionProbe
     /// The training judge, for `config.judgeLossWeight` > 0.
     public private(set) var judge: AttributeClassifier?
 
@@ -168,6 +175,7 @@ public final class BaseModelTrainer {
         unetOptimizer = AdamW(parameters: unetNames.map { flat[$0]! }, config: .init(learningRate: config.unetLearningRate))
         ema = Dictionary(uniqueKeysWithValues: unetNames.map { ($0, flat[$0]!.detached().clone()) })
         schedule = try NoiseSchedule(a.scheduler)
+        probe = try CaptionProbe(width: a.textEncoder.hiddenSize, seed: config.initSeed &+ 3, learningRate: config.unetLearningRate)
     }
 
     /// Continues the run saved in `directory` from its latest checkpoint.
@@ -178,6 +186,7 @@ public final class BaseModelTrainer {
         t.state = state
         try TrainingCheckpoint.restore(t.flatParameters, from: weights)
         try TrainingCheckpoint.restore(Dictionary(uniqueKeysWithValues: t.ema.map { ("ema." + $0.key, $0.value) }), from: weights)
+        _ = try t.probe.restore(from: weights)   // runs from before the probe start it fresh
         if let optimizer, state.phase != .done {
             if state.phase == .vae { try TrainingCheckpoint.restore(t.vaeOptimizer, names: t.vaeNames, from: optimizer) }
             else { try TrainingCheckpoint.restore(t.unetOptimizer, names: t.unetNames, from: optimizer) }
@@ -227,6 +236,7 @@ public final class BaseModelTrainer {
         change(&c)
         state.config.faceLossWeight = max(0, c.faceLossWeight)
         state.config.expressionContrastWeight = max(0, c.expressionContrastWeight)
+        state.config.captionProbeWeight = max(0, c.captionProbeWeight)
         state.config.unetDecaySteps = max(0, c.unetDecaySteps)
         state.config.checkpointEvery = max(1, c.checkpointEvery)
     }
@@ -342,7 +352,8 @@ public final class BaseModelTrainer {
         let timesteps = (0..<b).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
         let noise = Tensor.randn(z0.shape, using: &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let context = textEncoder(samples.map { tokenizer.encode($0.caption) })
+        let ids = samples.map { tokenizer.encode($0.caption) }
+        let context = textEncoder(ids)
         let eps = unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
         let loss = Tensor.mseLoss(eps, noise)
         var losses = ["loss": loss.item()]
@@ -360,13 +371,23 @@ public final class BaseModelTrainer {
             let ce = attributeLoss(judge, samples: samples, xt: xt, eps: eps, timesteps: timesteps)
             if let ce { total = total + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
         }
+        if cfg.captionProbeWeight > 0 {
+            let named = samples.map { s in
+                Dictionary(uniqueKeysWithValues: s.namedAttributes.compactMap(WorldAttribute.init(rawValue:)).map { ($0, $0.label(s.identity, s.scene)) })
+            }
+            if let ce = probe.loss(context: context, ids: ids, named: named, endToken: tokenizer.eosID) {
+                total = total + ce * cfg.captionProbeWeight; losses["probe"] = ce.item()
+            }
+        }
         // Every loss that is on adds to what is minimised; "loss" stays the plain ε-MSE so runs compare.
         losses["total"] = total.item()
         unetOptimizer.zeroGrad()
+        probe.zeroGrad()
         total.backward()
         let norm = GradientClipping.clip(unetOptimizer.parameters, maxNorm: cfg.maxGradNorm)
         let lr = cfg.unetLearningRate * cfg.unetSchedule.factor(at: step)
         unetOptimizer.step(learningRate: lr)
+        if cfg.captionProbeWeight > 0 { probe.step(learningRate: lr) }
         updateEMA(step)
         losses["grad_norm"] = norm
         return (losses, lr)
@@ -479,6 +500,7 @@ public final class BaseModelTrainer {
     func saveCheckpoint() throws {
         var tensors = flatParameters
         for (k, t) in ema { tensors["ema." + k] = t }
+        for (k, t) in probe.checkpointTensors { tensors[k] = t }
         let name = "\(state.phase.rawValue)-\(String(format: "%06d", state.step))"
         let optimizer: AdamW? = state.phase == .vae ? vaeOptimizer : (state.phase == .unet ? unetOptimizer : nil)
         let names = state.phase == .vae ? vaeNames : unetNames

@@ -43,6 +43,17 @@ struct Generate: ParsableCommand {
     var strength: Float = 0.75
     @Option(name: .customLong("from-png"), help: "Start from the settings stored in a PNG's parameters chunk (flags override them).")
     var fromPNG: String?
+    @Option(help: "Generate as this character: its OneActor tuning (δ at its base word, cluster guidance), its model and prompt where no flag says otherwise.")
+    var character: String?
+    @Option(name: .customLong("v"), help: "With --character: interpolation weight of the character's offset (0: the base model; default: the character's setting).")
+    var v: Float?
+    @Option(help: "With --character: cluster guidance's target scale η1 (default: the character's setting, else the guidance scale).")
+    var eta1: Float?
+    @Option(help: "With --character: cluster guidance's auxiliary exclusion η2 (0: off).")
+    var eta2: Float?
+    @Option(name: .customLong("guidance-steps"), help: "With --character: the steps A:B (from 1) that use cluster guidance; plain guidance elsewhere (default: all).")
+    var guidanceSteps: String?
+    @OptionGroup var storeOptions: StoreOptions
     @Option(name: .shortAndLong, help: "Output PNG path (with --count N: OUT.png, OUT-2.png, …).")
     var output: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -50,18 +61,39 @@ struct Generate: ParsableCommand {
 
     /// The request the flags (over the PNG's settings) describe, and which image of the
     /// batch to keep (a PNG from a batch is re-created by re-running its whole batch).
-    func request(defaults: SamplingDefaults = .standard) throws -> (GenerationRequest, keep: Int?) {
-        var base = GenerationParameters(prompt: "")
-        if let fromPNG {
-            let text: [(String, String)]
-            do { text = try PNGCodec.readText(path: fromPNG) } catch { throw StudioError.wrap(error) }
-            guard let p = text.first(where: { $0.0 == GenerationParameters.chunkKey }) else {
-                throw StudioError.badInput("\(fromPNG): no `parameters` text chunk to re-create the generation from")
-            }
-            base = GenerationParameters(text: p.1)
+    /// The parameters chunk of --from-png (nil without it).
+    func pngParameters() throws -> GenerationParameters? {
+        guard let fromPNG else { return nil }
+        let text: [(String, String)]
+        do { text = try PNGCodec.readText(path: fromPNG) } catch { throw StudioError.wrap(error) }
+        guard let p = text.first(where: { $0.0 == GenerationParameters.chunkKey }) else {
+            throw StudioError.badInput("\(fromPNG): no `parameters` text chunk to re-create the generation from")
         }
-        guard let text = prompt ?? (fromPNG != nil ? base.prompt : nil) else {
-            throw StudioError.badInput("--prompt is required (or --from-png FILE)")
+        return GenerationParameters(text: p.1)
+    }
+
+    /// Troupe's fields in a PNG's parameters.
+    enum Field {
+        static let character = "Character", v = "OneActor v", eta1 = "OneActor eta1", eta2 = "OneActor eta2", steps = "Guidance steps"
+    }
+
+    /// The character (flag, else the PNG's) and the OneActor controls (flags over the PNG's).
+    func characterAndControls(_ png: GenerationParameters?) throws -> (String?, OneActorControls) {
+        func field(_ k: String) -> String? { png?.extra.first { $0.0 == k }?.1 }
+        let name = character ?? field(Field.character)
+        var c = OneActorControls(v: v ?? field(Field.v).flatMap(Float.init), eta1: eta1 ?? field(Field.eta1).flatMap(Float.init),
+                                 eta2: eta2 ?? field(Field.eta2).flatMap(Float.init))
+        if let s = guidanceSteps ?? field(Field.steps) { c.guidanceSteps = try OneActorControls.parseSteps(s) }
+        if name == nil, v != nil || eta1 != nil || eta2 != nil || guidanceSteps != nil {
+            throw StudioError.badInput("--v, --eta1, --eta2 and --guidance-steps apply with --character NAME")
+        }
+        return (name, c)
+    }
+
+    func request(defaults: SamplingDefaults = .standard, characterPrompt: String? = nil) throws -> (GenerationRequest, keep: Int?) {
+        let base = try pngParameters() ?? GenerationParameters(prompt: "")
+        guard let text = prompt ?? (fromPNG != nil ? base.prompt : characterPrompt) else {
+            throw StudioError.badInput("--prompt is required (or --from-png FILE, or --character NAME for its own prompt)")
         }
         var r = GenerationRequest(prompt: text)
         r.negativePrompt = negative ?? base.negativePrompt
@@ -79,7 +111,7 @@ struct Generate: ParsableCommand {
         r.height = height ?? base.height
         var keep: Int? = nil
         if count == nil, let size = base.extra.first(where: { $0.0 == "Batch size" }).flatMap({ Int($0.1) }),
-           let index = base.extra.first(where: { $0.0 == "Batch index" }).flatMap({ Int($0.1) }), size > 1, index < size {
+           let index = base.extra.first(where: { $0.0 == "Batch index" }).flatMap({ Int($0.1) }), (2...64).contains(size), (0..<size).contains(index) {
             r.count = size
             keep = index
         } else {
@@ -106,17 +138,22 @@ struct Generate: ParsableCommand {
 
     /// --lora FILE[:SCALE] values (or, with --from-png and no --lora, the PNG's own).
     func loraSpecifications() throws -> [(String, Float)] {
-        var specs = loras
-        if specs.isEmpty, let fromPNG, let text = try? PNGCodec.readText(path: fromPNG),
+        // Paths a PNG names are never opened on its say-so: the user passes them.
+        if loras.isEmpty, let fromPNG, let text = try? PNGCodec.readText(path: fromPNG),
            let p = text.first(where: { $0.0 == GenerationParameters.chunkKey }),
            let field = GenerationParameters(text: p.1).extra.first(where: { $0.0 == Generate.loraField }) {
-            specs = field.1.split(separator: "|").map(String.init)
+            throw StudioError.badInput("\(fromPNG) was made with LoRA \(field.1.replacingOccurrences(of: "|", with: ", ")); Troupe does not open files a PNG names: pass each with --lora FILE:SCALE")
         }
-        return try specs.map { spec in
+        return try loras.map { spec in
             if let colon = spec.lastIndex(of: ":"), let scale = Float(spec[spec.index(after: colon)...]) {
+                guard scale.isFinite, abs(scale) <= 100 else { throw StudioError.badInput("--lora \(spec): the scale must be a finite number (at most 100 in size)") }
                 return (String(spec[..<colon]), scale)
             }
             guard !spec.isEmpty else { throw StudioError.badInput("--lora needs FILE[:SCALE]") }
+            if spec.contains(":"), let colon = spec.lastIndex(of: ":"), Float(spec[spec.index(after: colon)...]) == nil,
+               !FileManager.default.fileExists(atPath: spec) {
+                throw StudioError.badInput("--lora \(spec): the scale after ':' must be a number")
+            }
             return (spec, 1)
         }
     }
@@ -129,9 +166,24 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        _ = try request()   // bad flags are refused before the model loads
-        let (pipeline, modelName) = try ModelLocator.loadPipeline(model)
-        let (req, keep) = try request(defaults: pipeline.defaults)
+        let (characterName, controls) = try characterAndControls(try pngParameters())
+        let record = try characterName.map { n in try storeCall { try storeOptions.store.load(n) } }
+        _ = try request(characterPrompt: record?.prompt)   // bad flags are refused before the model loads
+        let modelRef = model ?? record.flatMap { $0.model == ModelLocator.defaultModelName ? nil : $0.model }
+        let (pipeline, modelName) = try ModelLocator.loadPipeline(modelRef)
+        var (req, keep) = try request(defaults: pipeline.defaults, characterPrompt: record?.prompt)
+        if let record, prompt == nil, fromPNG == nil { req.negativePrompt = negative ?? record.negativePrompt }
+        var conditioning: Conditioning? = nil, guidance: Guidance? = nil
+        var troupeFields: [(String, String)] = []
+        if let record {
+            let tuning = try CharacterTuning.load(storeOptions.store, name: record.name, pipeline: pipeline)
+            let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, controls: controls, pipeline: pipeline)
+            conditioning = cond; guidance = g
+            let cg = g as! ClusterGuidance
+            troupeFields = [(Field.character, record.name), (Field.v, GenerationParameters.format(Double(v))),
+                            (Field.eta1, GenerationParameters.format(Double(cg.eta1))), (Field.eta2, GenerationParameters.format(Double(cg.eta2))),
+                            (Field.steps, "\(cg.steps.lowerBound + 1):\(cg.steps.upperBound)")]
+        }
         let loraSpecs = try loraSpecifications()
         for (path, scale) in loraSpecs {
             do { try LoRAFile(path: path).apply(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
@@ -143,7 +195,8 @@ struct Generate: ParsableCommand {
         let start = Date()
         let result: GenerationResult
         do {
-            result = try pipeline.generate(req) { step, total in
+            result = try pipeline.generate(req, conditioning: conditioning, guidance: guidance,
+                                           warn: { FileHandle.standardError.write(Data("\ntroupe: warning: \($0)\n".utf8)) }) { step, total in
                 progress.update(step: step, total: total)
                 return !interrupt.isSet
             }
@@ -160,6 +213,7 @@ struct Generate: ParsableCommand {
                 p.model = modelName; p.clipSkip = req.clipSkip
                 if result.images.count > 1 { p.extra.append(("Batch index", String(i))); p.extra.append(("Batch size", String(result.images.count))) }
                 if !loraSpecs.isEmpty { p.extra.append((Generate.loraField, loraSpecs.map { "\($0.0):\($0.1)" }.joined(separator: "|"))) }
+                p.extra += troupeFields
                 try PNGCodec.write(RGBImage(width: result.width, height: result.height, pixels: pixels), to: paths[n],
                                    text: [(GenerationParameters.chunkKey, p.text)])
             }

@@ -41,6 +41,8 @@ struct TrainBase: ParsableCommand {
     var vaeFaceLoss: Float?
     @Option(name: .customLong("expression-contrast"), help: "Weight of the expression-contrast loss: the UNet's ε error over the face, under each expression word, as a classifier of the true one (0: off).")
     var expressionContrast: Float?
+    @Option(name: .customLong("caption-probe"), help: "Weight of the caption probe: the text encoder's end/padding tokens must name the identity attributes a caption names (0: off).")
+    var captionProbe: Float?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
     var judge: String?
     @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
@@ -54,6 +56,7 @@ struct TrainBase: ParsableCommand {
         if let decaySteps { c.unetDecaySteps = decaySteps }
         if let faceLoss { c.faceLossWeight = faceLoss }
         if let expressionContrast { c.expressionContrastWeight = expressionContrast }
+        if let captionProbe { c.captionProbeWeight = captionProbe }
     }
 
     /// The cooldown must fit in the UNet phase (new runs: checked before the folder is claimed,
@@ -71,6 +74,7 @@ struct TrainBase: ParsableCommand {
             if let faceLoss, faceLoss < 0 { throw StudioError.badInput("--face-loss must be ≥ 0") }
             if let vaeFaceLoss, vaeFaceLoss < 0 || resume { throw StudioError.badInput("--vae-face-loss applies to a new run and must be ≥ 0") }
             if let expressionContrast, expressionContrast < 0 { throw StudioError.badInput("--expression-contrast must be ≥ 0") }
+            if let captionProbe, !(captionProbe >= 0) { throw StudioError.badInput("--caption-probe must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
             if resume {

@@ -1,25 +1,33 @@
 // `troupe tune KIND NAME`: a tuning run on a character, as a job with an event stream
-// (runs/<id>/metrics.jsonl; JSON lines on stdout with --json). Ctrl-C (SIGINT, which is how
-// the studio cancels) stops at the next step boundary with a checkpoint; after a crash or
-// SIGKILL, `--resume` continues the character's latest unfinished run of that kind.
-// Kinds: stage1 (appearance LoRA). oneactor, stage2 and stage3 arrive with their issues.
+// (runs/<id>/metrics.jsonl; JSON lines on stdout with --json). Ctrl-C, SIGTERM and SIGHUP stop
+// at the next step boundary with a checkpoint; after a crash or SIGKILL, `--resume` continues
+// the character's latest unfinished run of that kind. Every kind runs on Pipeline's one
+// TrainingLoop; what differs (the trainer and its outputs) is in TuneJobs.swift.
 
 import ArgumentParser
 import Foundation
 import Pipeline
 import Preview
 
+/// What `tune` can run (a closed set). stage2/stage3/stages arrive with their issue.
+enum TuneKind: String, CaseIterable {
+    case stage1, oneactor
+    static let planned = ["stage2", "stage3", "stages"]
+}
+
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tune", abstract: "Tune the model to a character (background job with checkpoints).")
 
-    @Argument(help: "stage1 (appearance LoRA from the accepted references); oneactor, stage2, stage3 are not implemented yet.")
+    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references).")
     var kind: String
     @Argument(help: "Character name.")
     var name: String
     @Option(help: "Optimiser steps.")
     var steps: Int?
-    @Option(help: "LoRA rank.")
+    @Option(help: "stage1: LoRA rank.")
     var rank: Int?
+    @Option(help: "oneactor: auxiliary samples to generate (other seeds, same prompt).")
+    var auxiliaries: Int?
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate.")
     var learningRate: Float?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.")
@@ -35,23 +43,18 @@ struct Tune: ParsableCommand {
     @OptionGroup var options: StoreOptions
 
     func run() throws {
-        guard kind == "stage1" else {
-            if ["oneactor", "stage2", "stage3"].contains(kind) { throw StudioError.failed("tune \(kind) is not implemented yet") }
-            throw StudioError.badInput("unknown tuning kind '\(kind)' (stage1; oneactor, stage2, stage3 to come)")
+        guard let tuneKind = TuneKind(rawValue: kind) else {
+            if TuneKind.planned.contains(kind) { throw StudioError.failed("tune \(kind) is not implemented yet") }
+            throw StudioError.badInput("unknown tuning kind '\(kind)' (\(TuneKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         let store = options.store
         let record = try storeCall { try store.load(name) }
         let folder = store.folder(record.name)
-        guard !record.references.isEmpty else {
+        if tuneKind == .stage1, record.references.isEmpty {
             throw StudioError.badInput("\(record.name) has no accepted references; add some with `troupe character accept \(record.name) IMAGE.png`")
         }
         let modelRef = model ?? (record.model == ModelLocator.defaultModelName ? nil : record.model)
         let (pipe, _) = try ModelLocator.loadPipeline(modelRef)
-        let refs: [Tensor] = try record.references.map { entry in
-            do { return ImageTensors.tensor(from: try PNGCodec.read(path: folder + "/" + entry.file)) } catch {
-                throw StudioError.badInput("\(folder)/\(entry.file): \(error)")
-            }
-        }
 
         // The run: a new one, or the latest unfinished one of this kind.
         let runID: String
@@ -71,33 +74,7 @@ struct Tune: ParsableCommand {
         do { runLock = try FileLock(path: runDir + "/.lock", name: "\(record.name) run \(runID)", wait: false) } catch let e as StoreError { throw e.studio }
         defer { withExtendedLifetime(runLock) {} }
         let log = JobLog(path: runDir + "/metrics.jsonl")
-
-        let tuner: AppearanceTuner
-        do {
-            if resume, TrainingCheckpoint(directory: runDir).latest != nil {
-                tuner = try AppearanceTuner.resume(pipeline: pipe, references: refs, directory: runDir)
-                try log.truncate(afterStep: tuner.state.step)
-            } else if resume {
-                // Killed before its first checkpoint: the run starts over with its own config.
-                guard let data = FileManager.default.contents(atPath: runDir + "/config.json"),
-                      let c = try? JSONDecoder().decode(AppearanceTuningConfig.self, from: data) else {
-                    throw StudioError.badInput("\(runDir): no checkpoint and no readable config.json; start a new run without --resume")
-                }
-                tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: record.prompt, config: c, directory: runDir)
-                try log.truncate(afterStep: 0)
-            } else {
-                var c = AppearanceTuningConfig()
-                if let steps { c.steps = steps }
-                if let rank { c.rank = rank }
-                if let learningRate { c.learningRate = learningRate }
-                if let checkpointEvery { c.checkpointEvery = checkpointEvery }
-                c.seed = record.seed
-                guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1 else { throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1") }
-                tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: record.prompt, config: c, directory: runDir)
-                try AtomicFile.write(try JSONEncoder().encode(c), to: runDir + "/config.json")
-                try storeCall { try store.update(record.name) { r, _ in r.runs.append(.init(id: runID, kind: kind, status: "running", created: Date())) } }
-            }
-        } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+        let interrupt = InterruptFlag.install()
 
         func emit(_ e: JobEvent) {
             log.append(e)
@@ -108,20 +85,30 @@ struct Tune: ParsableCommand {
                 if let i = r.runs.lastIndex(where: { $0.id == runID }) { r.runs[i].status = s }
             }
         }
-        let interrupt = InterruptFlag.install()
-        let progress = ProgressLine(label: "tune \(kind) \(record.name)", quiet: json, firstStep: tuner.state.step)
-        let started = Date(), firstStep = tuner.state.step
-        emit(.started(run: runID, kind: kind, character: record.name, step: firstStep, total: tuner.state.config.steps))
+        let setup = TuneSetup(command: self, record: record, folder: folder, runDir: runDir, pipeline: pipe, interrupt: interrupt)
+        let job: TuneJob
+        do {
+            job = try tuneKind == .stage1 ? setup.stage1() : setup.oneactor()
+            try log.truncate(afterStep: job.trainer.stepsDone)
+            if !resume {
+                try storeCall { try store.update(record.name) { r, _ in r.runs.append(.init(id: runID, kind: kind, status: "running", created: Date())) } }
+            }
+        } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+
+        let trainer = job.trainer
+        let progress = ProgressLine(label: "tune \(kind) \(record.name)", quiet: json, firstStep: trainer.stepsDone)
+        let started = Date(), firstStep = trainer.stepsDone
+        emit(.started(run: runID, kind: kind, character: record.name, step: firstStep, total: trainer.totalSteps))
         if resume { setStatus("running") }
         do {
-            try tuner.run { e in
+            try TrainingLoop.run(trainer) { e in
                 switch e.kind {
                 case .step:
                     let rate = Double(e.step - firstStep) / max(Date().timeIntervalSince(started), 1e-9)
                     emit(.step(step: e.step, total: e.total, losses: e.losses, lr: e.learningRate, itPerSecond: rate,
                                eta: rate > 0 ? Double(e.total - e.step) / rate : 0))
                     progress.update(step: e.step, total: e.total, extra: String(format: "loss %.4f", e.losses["loss"] ?? 0))
-                    if previewEvery > 0 && e.step % previewEvery == 0, let path = try? preview(pipe, record, runDir, e.step) {
+                    if previewEvery > 0 && e.step % previewEvery == 0, let path = try? job.preview(e.step) {
                         emit(.sample(step: e.step, path: path))
                     }
                 case .checkpoint:
@@ -132,35 +119,23 @@ struct Tune: ParsableCommand {
                 return !interrupt.isSet
             }
         } catch {
-            // Failures while training (a full disk among them) are runtime failures, exit 1.
+            // Failures while training (a full disk, a NaN loss) are runtime failures, exit 1;
+            // the last checkpoint stays.
             progress.finish()
             emit(.failed(reason: "\(error)"))
             setStatus("failed")
-            throw StudioError.failed("\(error)")
+            throw StudioError.failed("\(error) (the last checkpoint is kept; continue with --resume)")
         }
         progress.finish()
-        if interrupt.isSet && tuner.state.step < tuner.state.config.steps {
-            emit(.cancelled(step: tuner.state.step))
+        if interrupt.isSet && trainer.stepsDone < trainer.totalSteps {
+            emit(.cancelled(step: trainer.stepsDone))
             setStatus("cancelled")
-            throw StudioError.cancelled("tune cancelled at step \(tuner.state.step) with a checkpoint; continue with: troupe tune \(kind) \"\(record.name)\" --resume")
+            throw StudioError.cancelled("tune cancelled at step \(trainer.stepsDone) with a checkpoint; continue with: troupe tune \(kind) \"\(record.name)\" --resume")
         }
-        let out = folder + "/lora/\(kind).safetensors"
-        do {
-            try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
-            try tuner.saveLoRA(to: out)
-        } catch { emit(.failed(reason: "\(error)")); setStatus("failed"); throw StudioError.wrap(error) }
+        let outputs: [String]
+        do { outputs = try job.save() } catch { emit(.failed(reason: "\(error)")); setStatus("failed"); throw StudioError.wrap(error) }
         setStatus("finished")
-        emit(.finished(step: tuner.state.step, outputs: [out]))
-        if !json { print(out) }
-    }
-
-    /// One sample with the adapters as trained so far (the character's prompt and seed).
-    func preview(_ pipe: StableDiffusionPipeline, _ r: CharacterRecord, _ runDir: String, _ step: Int) throws -> String {
-        var req = GenerationRequest(prompt: r.prompt)
-        req.seed = r.seed; req.steps = 15; req.guidanceScale = r.settings.cfg ?? pipe.defaults.guidanceScale
-        let out = try pipe.generate(req)
-        let path = runDir + String(format: "/samples/step-%06d.png", step)
-        try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.images[0]), to: path)
-        return path
+        emit(.finished(step: trainer.stepsDone, outputs: outputs))
+        if !json { outputs.forEach { print($0) } }
     }
 }

@@ -19,8 +19,11 @@ struct CharacterRecord: Codable, Equatable {
     }
 
     struct Settings: Codable, Equatable {
-        var v: Float = 1
-        var eta1: Float = 7.5
+        /// OneActor's interpolation weight (the public code's configs use 0.8).
+        var v: Float = 0.8
+        /// Cluster guidance's target scale; nil: the model's guidance scale (OneActor's η1 is
+        /// the classifier-free scale of the target branch).
+        var eta1: Float? = nil
         var eta2: Float = 0
         /// nil: the model's recommendation (SamplingDefaults).
         var cfg: Float? = nil

@@ -1,0 +1,50 @@
+// OneActor at sampling time (arXiv 2404.10267 §3.3; design §3): a trained projector and the
+// character's cluster data give δ_target = Projector(h_target) and the mean auxiliary offset
+// δ_aux = mean_i Projector(h_i). Attached to a request's Conditioning, the prompt's base word
+// gets v·δ_target (v: the interpolation weight; 0 is the base model) and an `.auxiliary`
+// branch carries δ_aux for cluster guidance's exclusion term.
+
+import Foundation
+
+public struct OneActorAdapter {
+    public let targetOffset: Tensor     // [1, d]
+    public let auxiliaryOffset: Tensor  // [1, d]
+    public let baseWord: String
+
+    public init(projector: Projector, cluster: OneActorCluster) {
+        let (t, a) = GradMode.noGrad { () -> (Tensor, Tensor) in
+            let all = projector(cluster.features)
+            let n = all.shape[0]
+            return (all.sliced(0, 0..<1).contiguous(), all.sliced(0, 1..<n).mean(axes: [0], keepDim: true).contiguous())
+        }
+        targetOffset = t; auxiliaryOffset = a; baseWord = cluster.baseWord
+    }
+
+    /// Loads `projector.safetensors` for the model loaded now.
+    public static func loadProjector(path: String, model: String) throws -> Projector {
+        let f = try SafetensorsFile(path: path)
+        guard f.metadata["troupe"] == "oneactor-projector" else { throw OneActorError.corrupt(path, "not a OneActor projector") }
+        let made = f.metadata["model"] ?? "?"
+        guard made == model else { throw OneActorError.otherModel(path: path, made: made, now: model) }
+        guard let c = Int(f.metadata["in_channels"] ?? ""), let s = Int(f.metadata["in_size"] ?? ""), let d = Int(f.metadata["out_dim"] ?? "") else {
+            throw OneActorError.corrupt(path, "metadata lacks in_channels, in_size or out_dim")
+        }
+        return try Projector(config: ProjectorConfig(inChannels: c, inSize: s, outDim: d), weights: WeightReader(files: [f]))
+    }
+
+    /// `conditioning` (from `encodePrompts(_:baseWord:)`) with v·δ_target at the prompt's base
+    /// word and the auxiliary branch added.
+    public func attach(to conditioning: Conditioning, v: Float) throws -> Conditioning {
+        guard var cond = conditioning.branches[.conditional] else { throw GenerationError.badValue("no prompt branch to attach OneActor to") }
+        guard !cond.basePositions.isEmpty else {
+            throw GenerationError.badValue("the prompt does not name the base word '\(baseWord)'; OneActor's offset goes there")
+        }
+        guard v.isFinite else { throw GenerationError.badValue("the interpolation weight v must be a finite number, got \(v)") }
+        var out = conditioning
+        let aux = TextConditioning(context: cond.context, basePositions: cond.basePositions, offset: auxiliaryOffset)
+        cond.offset = targetOffset * v
+        out.branches[.conditional] = cond
+        out.branches[.auxiliary] = aux
+        return out
+    }
+}

@@ -1,0 +1,193 @@
+// OneActor tuning (arXiv 2404.10267 §3.2, eq. 7–9; the public code's tune.py; design §3): only
+// the projector learns; the UNet, text encoder and VAE stay frozen. Each step's batch is the
+// target, `auxiliariesPerBatch` auxiliaries and the "average" row:
+//   rows      [target, aux_a, aux_b, aux_c, average]
+//   z₀        the rows' clean latents; the average row reuses the target's (and its noise)
+//   δ         Projector(h) per row; the average row takes the mean of the auxiliaries' δ
+//   context   CLIP(text) with δ added at the base word's token positions
+//   L         = L_target + λ1·L_aux + λ2·L_avg, each an MSE of the model's prediction (ε or v,
+//               the scheduler's prediction_type) against its target
+// AdamW, constant rate after a short warm-up. The text of a step is the character's prompt or,
+// half of the time, a short generic template around the base word, so δ carries the identity
+// rather than the target's scene. Every draw is a function of (seed, step).
+
+import Foundation
+
+public struct OneActorConfig: Codable, Sendable, Equatable {
+    public var steps = 200
+    public var auxiliariesPerBatch = 3
+    public var lambda1: Float = 0.5
+    public var lambda2: Float = 0.2
+    public var learningRate: Float = 1e-4
+    public var warmup = 10
+    public var checkpointEvery = 50
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+/// L = L_target + λ1·L_aux + λ2·L_avg over rows [target, auxiliaries…, average].
+public enum OneActorLoss {
+    public static func terms(_ prediction: Tensor, _ target: Tensor, lambda1: Float, lambda2: Float) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor) {
+        let n = prediction.shape[0]
+        precondition(n >= 3 && target.shape == prediction.shape, "rows [target, auxiliaries…, average]")
+        let lt = Tensor.mseLoss(prediction.sliced(0, 0..<1), target.sliced(0, 0..<1))
+        let la = Tensor.mseLoss(prediction.sliced(0, 1..<(n - 1)), target.sliced(0, 1..<(n - 1)))
+        let lv = Tensor.mseLoss(prediction.sliced(0, (n - 1)..<n), target.sliced(0, (n - 1)..<n))
+        return (lt + la * lambda1 + lv * lambda2, lt, la, lv)
+    }
+}
+
+public final class OneActorTuner: Trainer {
+    public struct State: Codable, Sendable, VersionedTrainingState {
+        public var version = 1
+        public var config: OneActorConfig
+        public var step = 0
+        /// The lowest 20-step mean loss so far and the step it was reached at.
+        public var bestLoss: Float = .greatestFiniteMagnitude
+        public var bestStep = 0
+    }
+
+    public let pipeline: StableDiffusionPipeline
+    public let cluster: OneActorCluster
+    public let projector: Projector
+    public let directory: String
+    public private(set) var state: State
+    let names: [String]
+    let parameters: [String: Tensor]
+    let optimizer: AdamW
+    let schedule: NoiseSchedule
+    let texts: [(context: Tensor, positions: [Int])]
+    var recent: [Float] = []
+    /// The projector's weights at the best step (saved as the result).
+    var best: [String: Tensor]
+
+    public var phase: String { "oneactor" }
+    public var stepsDone: Int { state.step }
+    public var totalSteps: Int { state.config.steps }
+    public var checkpointEvery: Int { state.config.checkpointEvery }
+
+    public static func projectorConfig(for pipeline: StableDiffusionPipeline, cluster: OneActorCluster) -> ProjectorConfig {
+        ProjectorConfig(inChannels: cluster.features.shape[1], inSize: cluster.features.shape[2], outDim: pipeline.textEncoder.config.hiddenSize)
+    }
+
+    /// Short texts around the base word (the public code trains on templates such as "a photo
+    /// of a {}"), used for half of the steps beside the character's own prompt.
+    static let templates = ["a {}", "a picture of a {}", "an illustration of the {}", "the {}", "a character: a {}"]
+
+    public init(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, config: OneActorConfig, directory: String) throws {
+        guard cluster.auxiliaryCount >= 1 else { throw OneActorError.corrupt("cluster data", "needs at least one auxiliary sample") }
+        guard config.steps >= 1, config.auxiliariesPerBatch >= 1, config.learningRate.isFinite, config.learningRate > 0,
+              config.lambda1.isFinite, config.lambda2.isFinite, config.lambda1 >= 0, config.lambda2 >= 0 else {
+            throw GenerationError.badValue("OneActor settings out of range: \(config)")
+        }
+        self.pipeline = pipeline; self.cluster = cluster; self.directory = directory
+        state = State(config: config)
+        schedule = try NoiseSchedule(pipeline.schedulerConfig)
+        projector = try Projector(config: Self.projectorConfig(for: pipeline, cluster: cluster), seed: config.seed)
+        let named = projector.namedParameters
+        names = named.map(\.0)
+        parameters = Dictionary(uniqueKeysWithValues: named)
+        for (_, t) in named { t.requiresGrad = true }
+        optimizer = AdamW(parameters: named.map(\.1), config: .init(learningRate: config.learningRate))
+        best = parameters.mapValues { $0.clone() }
+        let tok = pipeline.tokenizer
+        let all = [cluster.prompt] + Self.templates.map { $0.replacingOccurrences(of: "{}", with: cluster.baseWord) }
+        texts = try GradMode.noGrad {
+            try all.map { text in (pipeline.textEncoder([tok.encode(text)]), try tok.positions(of: cluster.baseWord, in: text)) }
+        }
+    }
+
+    /// Continues the run in `directory` from its latest checkpoint.
+    public static func resume(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, directory: String) throws -> OneActorTuner {
+        let ck = TrainingCheckpoint(directory: directory)
+        let (state, weights, optimizer) = try ck.load(versioned: State.self)
+        let t = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: state.config, directory: directory)
+        t.state = state
+        try TrainingCheckpoint.restore(t.parameters, from: weights)
+        var bestNamed: [String: Tensor] = [:]
+        for n in t.names { bestNamed["best." + n] = t.best[n]! }
+        try TrainingCheckpoint.restore(bestNamed, from: weights)
+        if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.names, from: optimizer) }
+        return t
+    }
+
+    public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
+        let c = state.config
+        let k = state.step
+        let loss = batchLoss(k)
+        optimizer.zeroGrad()
+        loss.total.backward()
+        let lr = c.learningRate * LearningRateSchedule.constantWithWarmup(warmup: min(c.warmup, c.steps / 5)).factor(at: k)
+        optimizer.step(learningRate: lr)
+        state.step += 1
+        let value = loss.total.item()
+        guard value.isFinite else { throw GenerationError.badValue("the OneActor loss became \(value) at step \(state.step); the last checkpoint is kept") }
+        recent.append(value)
+        if recent.count > 20 { recent.removeFirst() }
+        let mean = recent.reduce(0, +) / Float(recent.count)
+        if recent.count == 20 || state.step == c.steps, mean < state.bestLoss {
+            state.bestLoss = mean; state.bestStep = state.step
+            for (name, t) in parameters { best[name] = t.clone() }
+        }
+        return (["loss": value, "target": loss.target.item(), "aux": loss.aux.item(), "average": loss.average.item()], lr)
+    }
+
+    /// The loss of step `k`'s batch with the projector as it is now, without training (the
+    /// same draws as that step).
+    public func loss(atStep k: Int) -> Float { GradMode.noGrad { batchLoss(k).total.item() } }
+
+    func batchLoss(_ k: Int) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor) {
+        let c = state.config
+        var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(k) &* 0xD1B5_4A32_D192_ED03)
+        var pool = Array(1...cluster.auxiliaryCount)
+        var aux: [Int] = []
+        for _ in 0..<min(c.auxiliariesPerBatch, pool.count) { aux.append(pool.remove(at: Int(r.next() % UInt64(pool.count)))) }
+        let rows = [0] + aux + [0]
+        let n = rows.count
+        let z0 = cluster.latents.selectingRows(rows)
+        let noiseParts = Tensor.randn([n - 1] + Array(z0.shape.dropFirst()), using: &r)
+        let noise = Tensor.concat([noiseParts, noiseParts.sliced(0, 0..<1)], dim: 0)   // the average row shares the target's noise
+        let timesteps = (0..<n).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
+        let target: Tensor
+        switch schedule.prediction {
+        case .epsilon: target = noise
+        case .vPrediction: target = schedule.velocity(z0, noise: noise, timesteps: timesteps)
+        case .sample: target = z0
+        }
+        let text = r.nextFloat() < 0.5 ? texts[0] : texts[1 + Int(r.next() % UInt64(texts.count - 1))]
+
+        let deltas = projector(cluster.features.selectingRows(Array(rows.dropLast())))          // [n−1, d]
+        let average = deltas.sliced(0, 1..<(n - 1)).mean(axes: [0], keepDim: true)            // mean auxiliary δ
+        let offsets = Tensor.concat([deltas, average], dim: 0)                                  // [n, d]
+        let d = text.context.shape[2]
+        let context = text.context.expanded([n, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
+        let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
+        return OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2)
+    }
+
+    public func saveCheckpoint() throws {
+        var tensors = parameters
+        for (n, t) in best { tensors["best." + n] = t }
+        try TrainingCheckpoint(directory: directory).save(name: String(format: "step-%06d", state.step), tensors: tensors,
+                                                         optimizer: optimizer, optimizerNames: names, state: state)
+    }
+
+    /// The result: the best projector (lowest 20-step mean loss), with its config and model.
+    public func saveProjector(to path: String) throws {
+        let cfg = projector.config
+        try SafetensorsWriter.write(best, to: path, metadata: [
+            "troupe": "oneactor-projector", "model": cluster.model, "in_channels": String(cfg.inChannels), "in_size": String(cfg.inSize),
+            "out_dim": String(cfg.outDim), "steps": String(state.step), "best_step": String(state.bestStep)])
+    }
+}
+
+extension NoiseSchedule {
+    /// v = √ᾱ_t·ε − √(1−ᾱ_t)·x₀ (diffusers' get_velocity), one timestep per row.
+    public func velocity(_ x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        let shape = [timesteps.count] + Array(repeating: 1, count: x0.rank - 1)
+        let a = Tensor(timesteps.map { alphasCumprod[$0].squareRoot() }, shape: shape)
+        let s = Tensor(timesteps.map { (1 - alphasCumprod[$0]).squareRoot() }, shape: shape)
+        return noise * a - x0 * s
+    }
+}

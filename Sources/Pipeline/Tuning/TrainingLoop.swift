@@ -1,0 +1,56 @@
+// The one training harness (design §1, §9): every trainer — appearance LoRA, OneActor's
+// projector, and the rest as they move here — is a `Trainer` that performs one step and
+// writes one checkpoint; `TrainingLoop.run` owns the loop: step, event, checkpoint every N
+// steps, at the end and whenever the listener asks to stop (so Ctrl-C, SIGTERM and SIGHUP
+// leave a resumable run), then a `finished` event. One typed event for every trainer: phase,
+// step, total, each loss term, learning rate.
+
+public struct TrainingEvent: Sendable {
+    public enum Kind: String, Sendable { case step, checkpoint, finished }
+    public let kind: Kind
+    public let phase: String
+    /// Steps done (1-based after a step).
+    public let step: Int, total: Int
+    /// Each loss term by name; "loss" is the one minimised.
+    public let losses: [String: Float]
+    public let learningRate: Float
+
+    public init(kind: Kind, phase: String, step: Int, total: Int, losses: [String: Float], learningRate: Float) {
+        self.kind = kind; self.phase = phase; self.step = step; self.total = total; self.losses = losses; self.learningRate = learningRate
+    }
+}
+
+public protocol Trainer: AnyObject {
+    var phase: String { get }
+    /// Steps completed.
+    var stepsDone: Int { get }
+    var totalSteps: Int { get }
+    var checkpointEvery: Int { get }
+    /// Performs step `stepsDone` (every draw a function of the run's seed and that step, so a
+    /// resumed run repeats what an uninterrupted one does) and counts it.
+    func trainStep() throws -> (losses: [String: Float], learningRate: Float)
+    func saveCheckpoint() throws
+    /// After the last step (before the `finished` event): final outputs.
+    func finish() throws
+}
+
+extension Trainer {
+    public func finish() throws {}
+}
+
+public enum TrainingLoop {
+    /// Trains until done or until `event` returns false (a checkpoint is written first).
+    public static func run(_ t: Trainer, event: (TrainingEvent) -> Bool) throws {
+        while t.stepsDone < t.totalSteps {
+            let (losses, lr) = try t.trainStep()
+            let keepGoing = event(TrainingEvent(kind: .step, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
+            if t.stepsDone % max(1, t.checkpointEvery) == 0 || t.stepsDone == t.totalSteps || !keepGoing {
+                try t.saveCheckpoint()
+                _ = event(TrainingEvent(kind: .checkpoint, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
+            }
+            if !keepGoing { return }
+        }
+        try t.finish()
+        _ = event(TrainingEvent(kind: .finished, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: [:], learningRate: 0))
+    }
+}

@@ -1,0 +1,67 @@
+// Generation with a character's tuning, one place for the CLI (`generate --character`), eval,
+// grids and the studio's sliders: the character's OneActor projector and cluster data become an
+// adapter on the request's Conditioning, and its settings (v, η1, η2, guidance steps) the
+// defaults of a ClusterGuidance where the caller sets nothing.
+
+import Foundation
+import Pipeline
+
+/// What the sliders and flags set; nil takes the character's setting, then the model's default.
+struct OneActorControls: Equatable {
+    var v: Float?
+    var eta1: Float?
+    var eta2: Float?
+    /// Steps (1-based, inclusive, as the flag) on which cluster guidance applies; nil: every step.
+    var guidanceSteps: ClosedRange<Int>?
+
+    /// "A:B" → A…B (1-based, A ≤ B).
+    static func parseSteps(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 1, a <= b, b <= 1000 else {
+            throw StudioError.badInput("--guidance-steps takes A:B with 1 ≤ A ≤ B (steps counted from 1), got '\(text)'")
+        }
+        return a...b
+    }
+}
+
+struct CharacterTuning {
+    let record: CharacterRecord
+    let adapter: OneActorAdapter
+
+    /// The character's OneActor result for the model loaded now.
+    static func load(_ store: CharacterStore, name: String, pipeline: StableDiffusionPipeline) throws -> CharacterTuning {
+        let record = try storeCall { try store.load(name) }
+        let dir = store.folder(record.name) + "/oneactor"
+        guard FileManager.default.fileExists(atPath: dir + "/projector.safetensors") else {
+            throw StudioError.badInput("\(record.name) has no OneActor tuning yet; run `troupe tune oneactor \(record.name)` first")
+        }
+        do {
+            let fingerprint = pipeline.fingerprint
+            let projector = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: fingerprint)
+            let cluster = try OneActorCluster.load(path: dir + "/cluster.safetensors", model: fingerprint)
+            return CharacterTuning(record: record, adapter: OneActorAdapter(projector: projector, cluster: cluster))
+        } catch let e as OneActorError { throw StudioError.badInput("\(e)") } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+    }
+
+    /// The resolved controls for a request (its guidance scale is the outside-range scale).
+    func resolve(_ c: OneActorControls, request: GenerationRequest) throws -> (v: Float, guidance: ClusterGuidance) {
+        let v = c.v ?? record.settings.v
+        let eta1 = c.eta1 ?? record.settings.eta1 ?? request.guidanceScale
+        let eta2 = c.eta2 ?? record.settings.eta2
+        for (name, x) in [("v", v), ("eta1", eta1), ("eta2", eta2)] where !x.isFinite || abs(x) > 1000 {
+            throw StudioError.badInput("--\(name) must be a finite number (at most 1000 in size), got \(x)")
+        }
+        let range = c.guidanceSteps.map { ($0.lowerBound - 1)..<min($0.upperBound, request.steps) } ?? 0..<request.steps
+        return (v, ClusterGuidance(eta1: eta1, eta2: eta2, steps: range, outsideScale: request.guidanceScale))
+    }
+
+    /// Conditioning and guidance for `request` with this character.
+    func prepare(_ request: GenerationRequest, controls: OneActorControls, pipeline: StableDiffusionPipeline) throws -> (Conditioning, Guidance, v: Float) {
+        let (v, guidance) = try resolve(controls, request: request)
+        let base: Conditioning
+        do { base = try pipeline.encodePrompts(request, baseWord: adapter.baseWord) } catch {
+            throw StudioError.badInput("\(error)")
+        }
+        do { return (try adapter.attach(to: base, v: v), guidance, v) } catch { throw StudioError.badInput("\(error)") }
+    }
+}

@@ -1,0 +1,158 @@
+// What each `tune` kind trains and writes: its trainer (new, or resumed from the run's last
+// checkpoint, or restarted from the run's config.json when it died before its first one), a
+// preview for the event stream, and the files it leaves in the character's folder.
+
+import Foundation
+import Pipeline
+import Preview
+
+struct TuneJob {
+    let trainer: Trainer
+    /// Writes the run's result into the character's folder; returns the paths written.
+    let save: () throws -> [String]
+    /// One sample with the tuning so far; returns its PNG path.
+    let preview: (Int) throws -> String
+}
+
+struct TuneSetup {
+    let command: Tune
+    let record: CharacterRecord
+    let folder: String
+    let runDir: String
+    let pipeline: StableDiffusionPipeline
+    let interrupt: InterruptFlag
+
+    /// The run's own config: a new run writes it; a resumed one reads it back.
+    func config<C: Codable>(_ fresh: () throws -> C) throws -> C {
+        let path = runDir + "/config.json"
+        if command.resume {
+            guard let data = FileManager.default.contents(atPath: path), let c = try? JSONDecoder().decode(C.self, from: data) else {
+                throw StudioError.badInput("\(runDir): no readable config.json; start a new run without --resume")
+            }
+            return c
+        }
+        let c = try fresh()
+        try AtomicFile.write(try JSONEncoder().encode(c), to: path)
+        return c
+    }
+
+    var hasCheckpoint: Bool { command.resume && TrainingCheckpoint(directory: runDir).latest != nil }
+
+    func samplePath(_ step: Int) -> String { runDir + String(format: "/samples/step-%06d.png", step) }
+
+    func writeSample(_ out: GenerationResult, _ step: Int) throws -> String {
+        let path = samplePath(step)
+        try PNGCodec.write(RGBImage(width: out.width, height: out.height, pixels: out.images[0]), to: path)
+        return path
+    }
+
+    func characterRequest(steps: Int? = nil) -> GenerationRequest {
+        var req = pipeline.request(prompt: record.prompt)
+        req.negativePrompt = record.negativePrompt
+        req.seed = record.seed
+        req.guidanceScale = record.settings.cfg ?? pipeline.defaults.guidanceScale
+        if let steps { req.steps = steps }
+        return req
+    }
+
+    // MARK: stage 1
+
+    func stage1() throws -> TuneJob {
+        let refs: [Tensor] = try record.references.map { entry in
+            do { return ImageTensors.tensor(from: try PNGCodec.read(path: folder + "/" + entry.file)) } catch {
+                throw StudioError.badInput("\(folder)/\(entry.file): \(error)")
+            }
+        }
+        let tuner: AppearanceTuner
+        if hasCheckpoint {
+            tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir)
+        } else {
+            let c = try config { () -> AppearanceTuningConfig in
+                var c = AppearanceTuningConfig()
+                if let s = command.steps { c.steps = s }
+                if let r = command.rank { c.rank = r }
+                if let lr = command.learningRate { c.learningRate = lr }
+                if let n = command.checkpointEvery { c.checkpointEvery = n }
+                c.seed = record.seed
+                guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
+                    throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
+                }
+                return c
+            }
+            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir)
+        }
+        return TuneJob(trainer: tuner, save: {
+            let out = folder + "/lora/stage1.safetensors"
+            try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
+            try tuner.saveLoRA(to: out)
+            return [out]
+        }, preview: { step in try writeSample(try pipeline.generate(characterRequest(steps: 15)), step) })
+    }
+
+    // MARK: OneActor
+
+    var clusterPath: String { folder + "/oneactor/cluster.safetensors" }
+    var projectorPath: String { folder + "/oneactor/projector.safetensors" }
+
+    func oneactor() throws -> TuneJob {
+        let fingerprint = pipeline.fingerprint
+        let c = try config { () -> OneActorRunConfig in
+            var c = OneActorRunConfig()
+            if let s = command.steps { c.tuning.steps = s }
+            if let n = command.auxiliaries { c.auxiliaries = n }
+            if let lr = command.learningRate { c.tuning.learningRate = lr }
+            if let n = command.checkpointEvery { c.tuning.checkpointEvery = n }
+            c.tuning.seed = record.seed
+            guard c.tuning.steps >= 1, c.tuning.checkpointEvery >= 1, (1...64).contains(c.auxiliaries),
+                  c.tuning.learningRate.isFinite, c.tuning.learningRate > 0 else {
+                throw StudioError.badInput("--steps and --checkpoint-every must be ≥ 1, --auxiliaries in 1…64, --learning-rate a positive number")
+            }
+            return c
+        }
+        // Cluster data: made once per run (kept in the run folder, then in oneactor/), refused
+        // when it belongs to another model.
+        let runCluster = runDir + "/cluster.safetensors"
+        let cluster: OneActorCluster
+        if FileManager.default.fileExists(atPath: runCluster) {
+            cluster = try OneActorCluster.load(path: runCluster, model: fingerprint)
+        } else {
+            var target: Tensor? = nil
+            if let file = record.target {
+                do { target = ImageTensors.tensor(from: try PNGCodec.read(path: folder + "/" + file)) } catch {
+                    throw StudioError.badInput("\(folder)/\(file) (the character's target): \(error)")
+                }
+            }
+            let progress = ProgressLine(label: "oneactor samples", quiet: command.json)
+            cluster = try OneActorCluster.build(pipeline: pipeline, request: characterRequest(), baseWord: record.baseWord, targetImage: target,
+                                                auxiliaries: c.auxiliaries, model: fingerprint) { done, total in
+                progress.update(step: done, total: total)
+                return !interrupt.isSet
+            }
+            progress.finish()
+            try cluster.save(to: runCluster)
+        }
+        let tuner = hasCheckpoint ? try OneActorTuner.resume(pipeline: pipeline, cluster: cluster, directory: runDir)
+                                  : try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c.tuning, directory: runDir)
+        return TuneJob(trainer: tuner, save: {
+            try FileManager.default.createDirectory(atPath: folder + "/oneactor", withIntermediateDirectories: true)
+            try tuner.saveProjector(to: projectorPath + ".new")
+            try cluster.save(to: clusterPath + ".new")
+            // The pair changes together: cluster first, projector last (a reader checks both).
+            for p in [clusterPath, projectorPath] where Foundation.rename(p + ".new", p) != 0 {
+                throw StudioError.failed("\(p): cannot move the new file in place (\(String(cString: strerror(errno))))")
+            }
+            return [projectorPath, clusterPath]
+        }, preview: { step in
+            let adapter = OneActorAdapter(projector: tuner.projector, cluster: cluster)
+            let req = characterRequest(steps: 15)
+            let cond = try adapter.attach(to: pipeline.encodePrompts(req, baseWord: record.baseWord), v: record.settings.v)
+            return try writeSample(try pipeline.generate(req, conditioning: cond), step)
+        })
+    }
+}
+
+/// A OneActor run's config.json.
+struct OneActorRunConfig: Codable {
+    var tuning = OneActorConfig()
+    var auxiliaries = 10
+}
