@@ -18,7 +18,11 @@ import Foundation
 public struct EvalCharacter: Codable, Sendable, Equatable {
     public var name: String
     public var prompt: String
-    public init(name: String, prompt: String) { self.name = name; self.prompt = prompt }
+    /// Where OneActor's offset goes (default: the class word of the prompt).
+    public var baseWord: String?
+    public init(name: String, prompt: String, baseWord: String? = nil) { self.name = name; self.prompt = prompt; self.baseWord = baseWord }
+
+    enum CodingKeys: String, CodingKey { case name, prompt, baseWord = "base_word" }
 
     /// Identity attributes the prompt names (value index by attribute).
     public var namedIdentity: [WorldAttribute: Int] { IdentityPhrases.named(in: prompt).filter { $0.key.isIdentity } }
@@ -44,7 +48,7 @@ public struct EvalCharacter: Codable, Sendable, Equatable {
 
     /// The prompt-engineering baseline: the same character with every identity attribute
     /// spelled out.
-    public var spelledOut: EvalCharacter { EvalCharacter(name: name, prompt: IdentityPhrases.fullPrompt(fullIdentity)) }
+    public var spelledOut: EvalCharacter { EvalCharacter(name: name, prompt: IdentityPhrases.fullPrompt(fullIdentity), baseWord: baseWord) }
 }
 
 /// The methods `troupe eval` compares (a closed set).
@@ -54,6 +58,12 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     /// The character's prompt with all seven identity attributes spelled out: what describing
     /// the character achieves, the baseline tuning has to beat.
     case promptEngineering = "prompt-engineering"
+    /// OneActor tuned on the character's own generation (target + 10 auxiliaries, 200 steps),
+    /// sampled with v = 0.8 and cluster guidance.
+    case oneactor
+    /// The World's renders of one fixed identity per character through the VAE round trip:
+    /// the consistency the judge allows.
+    case reference
     /// The judge on World renders and their VAE round trips (no generation).
     case reconstruction
 }

@@ -28,6 +28,24 @@ public struct VAEConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// Sizes within what SD VAEs use, every block divisible into its group-norm groups.
+    public func validate(file: String) throws {
+        func bad(_ key: String, _ why: String) -> WeightsError { .badConfig(file: file, reason: "\(key) \(why)") }
+        guard !blockOutChannels.isEmpty, blockOutChannels.count <= 8 else { throw bad("block_out_channels", "must list 1…8 blocks") }
+        for (k, v) in [("in_channels", inChannels), ("out_channels", outChannels), ("latent_channels", latentChannels)] where !(1...64).contains(v) {
+            throw bad(k, "is \(v); must be in 1…64")
+        }
+        guard (1...16).contains(layersPerBlock) else { throw bad("layers_per_block", "is \(layersPerBlock); must be in 1…16") }
+        guard (1...1024).contains(normNumGroups) else { throw bad("norm_num_groups", "is \(normNumGroups); must be in 1…1024") }
+        for (i, c) in blockOutChannels.enumerated() {
+            guard (1...8192).contains(c), c % normNumGroups == 0 else {
+                throw bad("block_out_channels[\(i)]", "= \(c) must be in 1…8192 and divisible by norm_num_groups \(normNumGroups)")
+            }
+        }
+        guard scalingFactor.isFinite, scalingFactor > 0 else { throw bad("scaling_factor", "must be a positive number") }
+        guard (8...8192).contains(sampleSize) else { throw bad("sample_size", "is \(sampleSize); must be in 8…8192") }
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var s = VAEConfig()
@@ -86,7 +104,8 @@ public struct AutoencoderKL {
     let quantConv: Conv2d?, postQuantConv: Conv2d?
     let decConvIn: Conv2d, decMid: VAEMidBlock, decLevels: [Level], decNorm: GroupNorm, decConvOut: Conv2d
 
-    public init(config c: VAEConfig, weights reader: WeightReader) throws {
+    public init(config c: VAEConfig, weights reader: WeightReader, configFile: String = "vae/config.json") throws {
+        try c.validate(file: configFile)
         config = c
         let w = reader.scope(""), ch = c.blockOutChannels, g = c.normNumGroups, lat = c.latentChannels
         let e = w("encoder"), d = w("decoder")

@@ -43,4 +43,17 @@ public struct CLIPTextConfig: Codable, Sendable, Equatable {
             }
         }
     }
+
+    /// Sizes within what CLIP text encoders use, heads dividing the width.
+    public func validate(file: String) throws {
+        func bad(_ key: String, _ why: String) -> WeightsError { .badConfig(file: file, reason: "\(key) \(why)") }
+        for (k, v, hi) in [("vocab_size", vocabSize, 1 << 20), ("hidden_size", hiddenSize, 8192), ("intermediate_size", intermediateSize, 65536),
+                           ("num_hidden_layers", numHiddenLayers, 128), ("num_attention_heads", numAttentionHeads, 256),
+                           ("max_position_embeddings", maxPositionEmbeddings, 4096)] where !(1...hi).contains(v) {
+            throw bad(k, "is \(v); must be in 1…\(hi)")
+        }
+        guard hiddenSize % numAttentionHeads == 0 else { throw bad("num_attention_heads", "= \(numAttentionHeads) does not divide hidden_size \(hiddenSize)") }
+        guard maxPositionEmbeddings >= 77 else { throw bad("max_position_embeddings", "is \(maxPositionEmbeddings); prompts are 77 tokens") }
+        guard layerNormEps.isFinite, layerNormEps > 0 else { throw bad("layer_norm_eps", "must be a positive number") }
+    }
 }

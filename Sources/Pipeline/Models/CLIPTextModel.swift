@@ -24,7 +24,8 @@ public struct CLIPTextModel {
     let finalNorm: LayerNorm
     let activation: Activation
 
-    public init(config: CLIPTextConfig, weights reader: WeightReader) throws {
+    public init(config: CLIPTextConfig, weights reader: WeightReader, configFile: String = "text_encoder/config.json") throws {
+        try config.validate(file: configFile)
         self.config = config
         activation = try config.activation
         let root = reader.has("text_model.embeddings.token_embedding.weight") ? reader.scope("text_model.") : reader.scope("")

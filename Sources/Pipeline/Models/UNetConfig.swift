@@ -128,5 +128,24 @@ public struct UNetConfig: Codable, Sendable, Equatable {
         if onlyCrossAttention.values(blockOutChannels.count).contains(true) { throw no("only_cross_attention") }
         if timeCondProjDim != nil { throw no("time_cond_proj_dim") }
         if convInKernel != 3 || convOutKernel != 3 { throw no("conv kernel sizes other than 3") }
+        // Sizes: each a positive number within what any SD 1.x-family model uses, and every
+        // division the layers make exact (a group norm's groups, attention heads).
+        func bad(_ key: String, _ why: String) -> WeightsError { .badConfig(file: file, reason: "\(key) \(why)") }
+        guard !blockOutChannels.isEmpty, blockOutChannels.count <= 8 else { throw bad("block_out_channels", "must list 1…8 blocks") }
+        for (k, v) in [("in_channels", inChannels), ("out_channels", outChannels), ("cross_attention_dim", crossAttentionDim)] where !(1...8192).contains(v) {
+            throw bad(k, "is \(v); must be in 1…8192")
+        }
+        guard (1...16).contains(layersPerBlock) else { throw bad("layers_per_block", "is \(layersPerBlock); must be in 1…16") }
+        guard (1...1024).contains(normNumGroups) else { throw bad("norm_num_groups", "is \(normNumGroups); must be in 1…1024") }
+        guard normEps.isFinite, normEps > 0 else { throw bad("norm_eps", "must be a positive number") }
+        if let s = sampleSize, !(1...4096).contains(s) { throw bad("sample_size", "is \(s); must be in 1…4096") }
+        for (i, c) in blockOutChannels.enumerated() {
+            guard (1...8192).contains(c) else { throw bad("block_out_channels[\(i)]", "is \(c); must be in 1…8192") }
+            guard c % normNumGroups == 0 else { throw bad("block_out_channels[\(i)]", "= \(c) is not divisible by norm_num_groups \(normNumGroups)") }
+            let h = headsPerBlock[i]
+            guard h >= 1, h <= c, c % h == 0 else { throw bad("attention heads of block \(i)", "= \(h) must be ≥ 1 and divide its \(c) channels") }
+            guard (1...64).contains(transformerLayers[i]) else { throw bad("transformer_layers_per_block[\(i)]", "must be in 1…64") }
+        }
+        guard blockOutChannels[0] % 2 == 0 else { throw bad("block_out_channels[0]", "must be even (the timestep embedding's sin/cos halves)") }
     }
 }

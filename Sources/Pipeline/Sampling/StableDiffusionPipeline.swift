@@ -42,7 +42,14 @@ public final class StableDiffusionPipeline {
         // a default (a v-prediction model sampled as ε-prediction gives garbage, quietly).
         let sc = folder.hasConfig("scheduler", file: "scheduler_config.json")
             ? try folder.config(SchedulerConfig.self, "scheduler", file: "scheduler_config.json") : .stableDiffusion1
-        try self.init(tokenizer: folder.tokenizer(), textEncoder: folder.textEncoder(), unet: folder.unet(), vae: folder.vae(),
+        let tokenizer = try folder.tokenizer(), textEncoder = try folder.textEncoder()
+        // Every id the tokenizer can produce must index the text encoder's embedding.
+        let maxID = max(tokenizer.vocabulary.values.max() ?? 0, tokenizer.bosID, tokenizer.eosID, tokenizer.padID)
+        guard maxID < textEncoder.config.vocabSize else {
+            throw WeightsError.badConfig(file: folder.path + "/text_encoder/config.json",
+                                         reason: "vocab_size \(textEncoder.config.vocabSize) is smaller than the tokenizer's largest id \(maxID)")
+        }
+        try self.init(tokenizer: tokenizer, textEncoder: textEncoder, unet: folder.unet(), vae: folder.vae(),
                       schedulerConfig: sc, name: (folder.path as NSString).lastPathComponent,
                       defaults: SamplingDefaults.load(folder: folder.path))
     }

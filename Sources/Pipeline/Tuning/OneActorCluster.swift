@@ -20,6 +20,11 @@ public struct OneActorCluster {
 
     public var auxiliaryCount: Int { latents.shape[0] - 1 }
 
+    public init(latents: Tensor, features: Tensor, prompt: String, baseWord: String, model: String, featureTimestep: Int) {
+        self.latents = latents; self.features = features; self.prompt = prompt; self.baseWord = baseWord
+        self.model = model; self.featureTimestep = featureTimestep
+    }
+
     public static let defaultFeatureTimestep = 50
 
     /// Makes the data: the target from `targetImage` [1, 3, H, W] in [−1, 1] (an accepted image,

@@ -47,6 +47,12 @@ public struct DiffusersFolder {
             if let data = fm.contents(atPath: index),
                let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let map = obj["weight_map"] as? [String: String] {
+                // Shard names are plain file names in the component folder: an index may not
+                // send the loader anywhere else ("../", absolute paths, sub-folders).
+                for shard in Set(map.values) where shard.isEmpty || shard.contains("/") || shard.contains("\\") || shard == "." || shard == ".."
+                    || !shard.hasSuffix(".safetensors") {
+                    throw WeightsError.badConfig(file: index, reason: "weight_map names '\(shard)'; shards must be .safetensors files in \(dir)")
+                }
                 return Set(map.values).sorted().map { dir + "/" + $0 }
             }
         }
@@ -62,7 +68,8 @@ public struct DiffusersFolder {
     }
 
     public func textEncoder() throws -> CLIPTextModel {
-        try CLIPTextModel(config: config(CLIPTextConfig.self, "text_encoder"), weights: reader("text_encoder", baseName: "model"))
+        try CLIPTextModel(config: config(CLIPTextConfig.self, "text_encoder"), weights: reader("text_encoder", baseName: "model"),
+                          configFile: componentPath("text_encoder") + "/config.json")
     }
 
     public func unet() throws -> UNet2DConditionModel {
@@ -71,7 +78,8 @@ public struct DiffusersFolder {
     }
 
     public func vae() throws -> AutoencoderKL {
-        try AutoencoderKL(config: config(VAEConfig.self, "vae"), weights: reader("vae", baseName: "diffusion_pytorch_model"))
+        try AutoencoderKL(config: config(VAEConfig.self, "vae"), weights: reader("vae", baseName: "diffusion_pytorch_model"),
+                          configFile: componentPath("vae") + "/config.json")
     }
 
     public func tokenizer() throws -> CLIPTokenizer { try CLIPTokenizer(directory: componentPath("tokenizer")) }

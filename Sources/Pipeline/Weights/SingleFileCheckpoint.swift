@@ -14,11 +14,19 @@ public enum SingleFileCheckpoint {
                                         "out_layers.0": "norm2", "out_layers.3": "conv2", "skip_connection": "conv_shortcut"]
         func resnetRest(_ parts: ArraySlice<String>) -> String? {
             let a = Array(parts)
+            guard !a.isEmpty else { return nil }
             if a.count >= 2, let r = resnet[a[0] + "." + a[1]] { return ([r] + a.dropFirst(2)).joined(separator: ".") }
             if let r = resnet[a[0]] { return ([r] + a.dropFirst(1)).joined(separator: ".") }
             return nil
         }
         let last = p.last ?? ""
+        // Every branch checks the key is long enough before it indexes (short or odd keys in a
+        // hostile file map to nothing, and the missing weight is then reported by name).
+        switch p.first {
+        case "time_embed" where p.count >= 3, "out" where p.count >= 3: break
+        case "time_embed", "out": return nil
+        default: break
+        }
         switch p.first {
         case "time_embed": return p[1] == "0" ? "time_embedding.linear_1.\(last)" : p[1] == "2" ? "time_embedding.linear_2.\(last)" : nil
         case "out": return p[1] == "0" ? "conv_norm_out.\(last)" : p[1] == "2" ? "conv_out.\(last)" : nil
@@ -69,6 +77,7 @@ public enum SingleFileCheckpoint {
             if p[3] == "upsample" { return "\(side).up_blocks.\(b).upsamplers.0.conv.\(last)" }
             return nil
         case "mid":
+            guard p.count >= 4 else { return nil }
             switch p[2] {
             case "block_1": return "\(side).mid_block.resnets.0." + p[3...].joined(separator: ".")
             case "block_2": return "\(side).mid_block.resnets.1." + p[3...].joined(separator: ".")

@@ -9,7 +9,7 @@ import Preview
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure kernel and model speed.",
-        subcommands: [BenchKernels.self, BenchUNet.self, BenchGenerate.self, BenchPreview.self],
+        subcommands: [BenchKernels.self, BenchUNet.self, BenchGenerate.self, BenchPreview.self, BenchTune.self],
         defaultSubcommand: BenchKernels.self
     )
 }

@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, 200 steps); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -27,6 +27,12 @@ struct Eval: ParsableCommand {
     var steps: Int?
     @Option(help: "Classifier-free guidance scale (default: the model's troupe.json, else 7.5).")
     var cfg: Float?
+    @Option(name: .customLong("v"), help: "oneactor: interpolation weight of the character's offset.")
+    var v: Float = 0.8
+    @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
+    var eta2: Float = 0
+    @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character.")
+    var oneActorSteps = OneActorConfig().steps
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -60,19 +66,41 @@ struct Eval: ParsableCommand {
             var samples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
+                var adapter: OneActorAdapter? = nil
+                if method == .oneactor {
+                    let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
+                    defer { try? FileManager.default.removeItem(atPath: dir) }
+                    var config = OneActorConfig(); config.steps = oneActorSteps
+                    do {
+                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
+                                                              config: config, directory: dir)
+                    } catch { throw StudioError.badInput("\(c.name): \(error)") }
+                }
                 for (pi, p) in templates.enumerated() {
                     if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
                     var r = pipe.request(prompt: p.text(for: c))
                     r.steps = steps ?? r.steps; r.guidanceScale = cfg ?? r.guidanceScale; r.count = seeds
                     r.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + pi)
-                    let out: GenerationResult
-                    do { out = try pipe.generate(r) } catch { throw StudioError.wrap(error) }
-                    guard out.width == 64, out.height == 64 else {
-                        throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
+                    let images: [[UInt8]]
+                    if method == .reference {
+                        images = EvalGeneration.reference(vae: pipe.vae, character: c, prompt: p, count: seeds, seed: r.seed)
+                    } else {
+                        var conditioning: Conditioning? = nil, guidance: Guidance? = nil
+                        do {
+                            if let adapter {
+                                conditioning = try adapter.attach(to: pipe.encodePrompts(r, baseWord: adapter.baseWord), v: v)
+                                guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: 0..<r.steps, outsideScale: r.guidanceScale)
+                            }
+                            let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)
+                            guard out.width == 64, out.height == 64 else {
+                                throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
+                            }
+                            images = out.images
+                        } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
                     }
-                    for px in out.images { samples.append(.init(character: ci, prompt: p, pixels: px, namedIdentity: c.namedIdentity)) }
+                    for px in images { samples.append(.init(character: ci, prompt: p, pixels: px, namedIdentity: c.namedIdentity)) }
                     if grid != nil {
-                        gridRows.append(out.images.map { RGBImage(width: 64, height: 64, pixels: $0) })
+                        gridRows.append(images.map { RGBImage(width: 64, height: 64, pixels: $0) })
                         rowLabels.append("\(method.rawValue) \(c.name) \(pi + 1)")
                     }
                     done += 1
@@ -135,8 +163,9 @@ struct Eval: ParsableCommand {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw StudioError.badInput("\(path): cannot read the characters file") }
         var out: [EvalCharacter] = []
         for (i, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            guard let c = try? JSONDecoder().decode(EvalCharacter.self, from: Data(line.utf8)) else {
-                throw StudioError.badInput("\(path):\(i + 1): expected {\"name\": …, \"prompt\": …}")
+            let c: EvalCharacter
+            do { c = try JSONDecoder().decode(EvalCharacter.self, from: Data(line.utf8)) } catch {
+                throw StudioError.badInput("\(path):\(i + 1): \(ConfigDecoding.describe(error)); expected {\"name\": …, \"prompt\": …[, \"base_word\": …]}")
             }
             out.append(c)
         }

@@ -1,0 +1,109 @@
+// `troupe bench tune --method oneactor|stage1 [--preset mini|sd15]`: tuning speed.
+//   mini: the whole OneActor job on troupe-mini from a new character — cluster data (its target
+//         and 10 auxiliaries generated, features taken) and 200 projector steps (target < 60 s on
+//         2 cores); stage1: 500 LoRA steps on two references.
+//   sd15: seconds per tuning step and peak RSS on an SD 1.5-shaped model with random weights at
+//         512² (64×64 latents, CLIP-L width), with random cluster data of the right shapes (making
+//         real cluster data there means eleven 512² generations).
+
+import ArgumentParser
+import Foundation
+import Pipeline
+import Preview
+
+struct BenchTune: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tune", abstract: "Tuning speed: OneActor or stage 1, on troupe-mini or an SD 1.5 shape.")
+
+    @Option(help: "mini (the embedded model, the whole job) or sd15 (random SD 1.5-shaped weights, seconds per step).")
+    var preset = "mini"
+    @Option(help: "oneactor or stage1.")
+    var method = "oneactor"
+    @Option(help: "sd15: timed steps after one warm-up step.")
+    var repeats = 2
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    func say(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+    func run() throws {
+        guard let kind = TuneKind(rawValue: method) else { throw StudioError.badInput("--method must be oneactor or stage1") }
+        let dir = NSTemporaryDirectory() + "troupe-bench-tune-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var obj: [String: Any] = ["method": method, "preset": preset, "threads": BLAS.threads]
+        do {
+            switch preset {
+            case "mini": try mini(kind, dir, &obj)
+            case "sd15": try sd15(kind, dir, &obj)
+            default: throw StudioError.badInput("--preset must be mini or sd15")
+            }
+        } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+        obj["peak_rss_mb"] = PeakMemory.megabytes
+        if json { try printJSON(obj) } else {
+            print(obj.keys.sorted().map { "\($0): \(obj[$0]!)" }.joined(separator: "\n"))
+        }
+    }
+
+    func mini(_ kind: TuneKind, _ dir: String, _ obj: inout [String: Any]) throws {
+        let (pipe, _) = try ModelLocator.loadPipeline(nil)
+        var r = pipe.request(prompt: "a knight with red hair waving, smiling, in a forest, front view")
+        r.seed = 7
+        let t0 = Date()
+        switch kind {
+        case .oneactor:
+            say("cluster data: target + 10 auxiliaries")
+            let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: "knight", targetImage: nil, auxiliaries: 10, model: pipe.fingerprint)
+            let t1 = Date()
+            say("200 projector steps")
+            let tuner = try OneActorTuner(pipeline: pipe, cluster: cluster, config: OneActorConfig(), directory: dir)
+            try TrainingLoop.run(tuner) { _ in true }
+            obj["cluster_seconds"] = t1.timeIntervalSince(t0)
+            obj["tune_seconds"] = Date().timeIntervalSince(t1)
+            obj["steps"] = tuner.stepsDone
+        case .stage1:
+            r.count = 2
+            let refs = try pipe.generate(r).images.map { ImageTensors.tensor(from: RGBImage(width: 64, height: 64, pixels: $0)) }
+            let t1 = Date()
+            var c = AppearanceTuningConfig(); c.steps = 500; c.checkpointEvery = 500
+            let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: c, directory: dir)
+            try TrainingLoop.run(tuner) { _ in true }
+            obj["tune_seconds"] = Date().timeIntervalSince(t1)
+            obj["steps"] = tuner.stepsDone
+        }
+        obj["seconds"] = Date().timeIntervalSince(t0)
+    }
+
+    func sd15(_ kind: TuneKind, _ dir: String, _ obj: inout [String: Any]) throws {
+        say("building an SD 1.5-shaped pipeline with random weights")
+        let unetConfig = UNetConfig()
+        let pipe = StableDiffusionPipeline(
+            tokenizer: try CLIPTokenizer(directory: ModelLocator.clipTokenizer(for: "bench tune")),
+            textEncoder: try CLIPTextModel(config: CLIPTextConfig(), weights: WeightReader(randomSeed: 1)),
+            unet: try UNet2DConditionModel(config: unetConfig, weights: WeightReader(randomSeed: 2)),
+            vae: try AutoencoderKL(config: VAEConfig(), weights: WeightReader(randomSeed: 3)),
+            schedulerConfig: .stableDiffusion1, name: "sd15-random")
+        var rng = SplitMixRandom(seed: 4)
+        let steps = 1 + max(1, repeats)
+        let trainer: Trainer
+        switch kind {
+        case .oneactor:
+            let mid = unetConfig.blockOutChannels.last!
+            let cluster = OneActorCluster(latents: Tensor.randn([11, 4, 64, 64], using: &rng), features: Tensor.randn([11, mid, 8, 8], using: &rng),
+                                          prompt: "a photo of a knight", baseWord: "knight", model: pipe.fingerprint, featureTimestep: 50)
+            var c = OneActorConfig(); c.steps = steps; c.checkpointEvery = 1000
+            trainer = try OneActorTuner(pipeline: pipe, cluster: cluster, config: c, directory: dir)
+        case .stage1:
+            var c = AppearanceTuningConfig(); c.steps = steps; c.checkpointEvery = 1000; c.batch = 1
+            trainer = try AppearanceTuner(pipeline: pipe, references: [Tensor.rand([1, 3, 512, 512], low: -1, high: 1, using: &rng)],
+                                          prompt: "a photo of a knight", config: c, directory: dir)
+        }
+        var times: [Double] = []
+        var last = Date()
+        try TrainingLoop.run(trainer) { e in
+            if e.kind == .step { times.append(Date().timeIntervalSince(last)); say("step \(e.step): \(String(format: "%.1f", times.last!)) s"); last = Date() }
+            return true
+        }
+        obj["seconds_per_step"] = times.dropFirst().min() ?? times.last!
+        obj["steps"] = times.count
+        obj["seconds"] = times.reduce(0, +)
+    }
+}
