@@ -36,9 +36,10 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSixel", pkgConfig: "libsixel",
                        providers: [.apt(["libsixel-dev"])]),
-        .target(name: "Pipeline", dependencies: ["CBLAS"], swiftSettings: optimise + optimiseDebug),
+        .target(name: "FileSafety"),
+        .target(name: "Pipeline", dependencies: ["CBLAS", "FileSafety"], swiftSettings: optimise + optimiseDebug),
         .target(name: "CPNGSupport", dependencies: ["CPNG"]),
-        .target(name: "Preview", dependencies: ["CPNG", "CPNGSupport", "CSixel"], swiftSettings: optimise),
+        .target(name: "Preview", dependencies: ["CPNG", "CPNGSupport", "CSixel", "FileSafety"], swiftSettings: optimise),
         .target(name: "TUI", dependencies: ["CNcurses"]),
         .executableTarget(
             name: "Studio",

@@ -2,13 +2,15 @@
 // API in CPNGSupport. Writes are atomic: a temp file beside the target, then rename.
 
 import CPNGSupport
+import FileSafety
 import Foundation
 
 extension PNGCodec {
     /// Writes `image` to `path` with tEXt/iTXt chunks, replacing any existing file atomically.
-    public static func write(_ image: RGBImage, to path: String, text: [(String, String)] = []) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    public static func write(_ image: RGBImage, to requested: String, text: [(String, String)] = []) throws {
+        let path: String
+        do { path = try ReplaceTarget.resolve(requested) } catch { throw PNGError.write(file: requested, reason: "\(error)") }
+        let tmp = ReplaceTarget.tempPath(beside: path)
         var err = [CChar](repeating: 0, count: 256)
         let keys = text.map { strdup($0.0) }, values = text.map { strdup($0.1) }
         defer { keys.forEach { free($0) }; values.forEach { free($0) } }
@@ -29,6 +31,7 @@ extension PNGCodec {
             unlink(tmp)
             throw PNGError.write(file: path, reason: reason)
         }
+        ReplaceTarget.syncDirectory(of: path)
     }
 
     /// The text chunks of a PNG, in file order.

@@ -1,6 +1,8 @@
 // Atomic file replacement: write a temp file beside the target, fsync it, rename over the
 // target, fsync the directory. A crash leaves either the old file or the new one, never a mix.
+// Symlinks are followed and devices/FIFOs refused (FileSafety.ReplaceTarget).
 
+import FileSafety
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -12,9 +14,10 @@ public enum AtomicFile {
         public var description: String { "\(path): \(step) failed: \(reason)" }
     }
 
-    public static func write(_ data: Data, to path: String) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    public static func write(_ data: Data, to requested: String) throws {
+        let path: String
+        do { path = try ReplaceTarget.resolve(requested) } catch { throw Failure(path: requested, step: "open", reason: "\(error)") }
+        let tmp = ReplaceTarget.tempPath(beside: path)
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw Failure(path: path, step: "create temp file", reason: String(cString: strerror(errno))) }
         var ok = false
@@ -34,7 +37,6 @@ public enum AtomicFile {
         close(fd)
         guard rename(tmp, path) == 0 else { throw Failure(path: path, step: "rename", reason: String(cString: strerror(errno))) }
         ok = true
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
+        ReplaceTarget.syncDirectory(of: path)
     }
 }

@@ -14,11 +14,24 @@ import Preview
 struct CharacterStore {
     let root: String
     var wait = false
+    /// How files are written (atomically); tests replace it to make a write fail (a full disk).
+    var writeFile: (Data, String) throws -> Void = { try AtomicFile.write($0, to: $1) }
 
     init(root: String = StorePaths.root(), wait: Bool = false) { self.root = root; self.wait = wait }
 
     var charactersDir: String { root + "/characters" }
-    func folder(_ name: String) -> String { charactersDir + "/" + name }
+
+    /// The folder of a (validated, NFC) name. A folder written in another normalisation (NFD,
+    /// as macOS sync tools leave it) is found by comparing NFC forms.
+    func folder(_ name: String) -> String {
+        let direct = charactersDir + "/" + name
+        if FileManager.default.fileExists(atPath: direct) { return direct }
+        if let other = ((try? FileManager.default.contentsOfDirectory(atPath: charactersDir)) ?? [])
+            .first(where: { Array($0.utf8) != Array(name.utf8) && $0 == name }) {   // Swift's == is canonical equivalence
+            return charactersDir + "/" + other
+        }
+        return direct
+    }
     func recordPath(_ name: String) -> String { folder(name) + "/character.json" }
 
     // MARK: reading
@@ -35,6 +48,10 @@ struct CharacterStore {
         for n in names {
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder(n), isDirectory: &isDir), isDir.boolValue else { continue }
+            if isInterruptedCreation(n) {
+                out.errors.append((n, recordPath(n), "an interrupted `character new` (empty folder); `character new \(n) …` takes the name over"))
+                continue
+            }
             do { out.records.append(try load(n)) } catch {
                 out.errors.append((n, recordPath(n), "\(error)"))
             }
@@ -49,8 +66,30 @@ struct CharacterStore {
             if FileManager.default.fileExists(atPath: folder(name)) { throw StoreError.corrupt(file: path, reason: "missing") }
             throw StoreError.notFound(name)
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.io(path: path, reason: "cannot read") }
-        return try CharacterRecord.decode(data, file: path).0
+        guard let data = FileManager.default.contents(atPath: path) else { throw StoreError.io(path: path, reason: "cannot read (permissions?)") }
+        let record = try CharacterRecord.decode(data, file: path).0
+        try checkContained(record, name: name, file: path)
+        return record
+    }
+
+    /// A record names its own folder and only files inside it (refs/ and rejected/), so a
+    /// copied or edited character.json cannot send tuning runs or reads elsewhere.
+    func checkContained(_ r: CharacterRecord, name: String, file: String) throws {
+        guard r.name.precomposedStringWithCanonicalMapping == name else {
+            throw StoreError.corrupt(file: file, reason: "its name '\(r.name)' is not its folder's ('\(name)'); rename the folder or fix the name")
+        }
+        for f in r.references.map(\.file) + r.rejected.map(\.file) + [r.target].compactMap({ $0 }) {
+            let parts = f.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts[0] == "refs" || parts[0] == "rejected", !parts[1].isEmpty, parts[1] != ".", parts[1] != ".." else {
+                throw StoreError.corrupt(file: file, reason: "image '\(f)' is not a file in refs/ or rejected/")
+            }
+        }
+    }
+
+    /// An empty character folder: what a crash between claiming a name and moving the new
+    /// character in leaves.
+    func isInterruptedCreation(_ name: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder(name))) ?? ["?"]).isEmpty
     }
 
     // MARK: writing
@@ -91,7 +130,7 @@ struct CharacterStore {
     }
 
     func write(_ data: Data, to path: String) throws {
-        do { try AtomicFile.write(data, to: path) } catch { throw StoreError.io(path: path, reason: "\(error)") }
+        do { try writeFile(data, path) } catch { throw StoreError.io(path: path, reason: "\(error)") }
     }
 
     func create(_ rawName: String, prompt: String, baseWord: String, seed: UInt64, model: String) throws -> CharacterRecord {
@@ -105,13 +144,27 @@ struct CharacterStore {
         do { try fm.createDirectory(atPath: charactersDir, withIntermediateDirectories: true) } catch {
             throw StoreError.io(path: charactersDir, reason: "\(error)")
         }
+        // All or nothing: claim the name (mkdir), build the whole character in a hidden staging
+        // folder, then rename it onto the claimed (empty) folder. A failure removes both; a crash
+        // leaves at most an empty folder, which `list` reports as an interrupted creation and a
+        // new `create` takes over.
+        if FileManager.default.fileExists(atPath: folder(name)), isInterruptedCreation(name) { rmdir(folder(name)) }
         try claim(name)
-        for sub in ["refs", "rejected", "oneactor", "lora", "runs", "generations", "grids"] {
-            try? fm.createDirectory(atPath: folder(name) + "/" + sub, withIntermediateDirectories: true)
+        let staging = charactersDir + "/.new-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            for sub in ["refs", "rejected", "oneactor", "lora", "runs", "generations", "grids"] {
+                try fm.createDirectory(atPath: staging + "/" + sub, withIntermediateDirectories: true)
+            }
+            let record = CharacterRecord(name: name, prompt: prompt, baseWord: baseWord, seed: seed, model: model)
+            try save(record, to: staging + "/character.json")
+            guard Glibc.rename(staging, folder(name)) == 0 else { throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno))) }
+            return record
+        } catch {
+            try? fm.removeItem(atPath: staging)
+            rmdir(folder(name))
+            if let e = error as? StoreError { throw e }
+            throw StoreError.io(path: staging, reason: "\(error)")
         }
-        let record = CharacterRecord(name: name, prompt: prompt, baseWord: baseWord, seed: seed, model: model)
-        try save(record, to: recordPath(name))
-        return record
     }
 
     /// Copies each PNG (validated by decoding it) into refs/ or rejected/ and records it.
@@ -122,21 +175,41 @@ struct CharacterStore {
             do { _ = try PNGCodec.read(path: p) } catch { throw StoreError.badImage(file: p, reason: "not a readable PNG: \(error)") }
             payloads.append((p, d))
         }
-        return try update(rawName) { record, folder in
+        // All or nothing: the copies are removed again when the record cannot be written.
+        var written: [String] = []
+        do {
+          return try update(rawName) { record, folder in
             let sub = accepted ? "refs" : "rejected"
             var next = (record.references + record.rejected).count + 1
             for (source, data) in payloads {
-                let base = ((source as NSString).lastPathComponent as NSString).deletingPathExtension
+                let base = Self.prefix(((source as NSString).lastPathComponent as NSString).deletingPathExtension, bytes: 120)
                 var file: String
                 repeat {
-                    file = sub + "/" + String(format: "%04d-", next) + String(base.prefix(80)) + ".png"
+                    file = sub + "/" + String(format: "%04d-", next) + base + ".png"
                     next += 1
                 } while FileManager.default.fileExists(atPath: folder + "/" + file)
                 try write(data, to: folder + "/" + file)
+                written.append(folder + "/" + file)
                 let entry = CharacterRecord.ImageEntry(file: file, source: (source as NSString).standardizingPath, added: Date())
                 if accepted { record.references.append(entry); if record.target == nil { record.target = file } } else { record.rejected.append(entry) }
             }
+          }
+        } catch {
+            for f in written { try? FileManager.default.removeItem(atPath: f) }
+            throw error
         }
+    }
+
+    /// The longest prefix of `s` that fits in `bytes` UTF-8 bytes, cut between characters
+    /// (file names are limited in bytes: 255 on Linux).
+    static func prefix(_ s: String, bytes: Int) -> String {
+        var out = "", used = 0
+        for ch in s {
+            let n = String(ch).utf8.count
+            if used + n > bytes { break }
+            out.append(ch); used += n
+        }
+        return out
     }
 
     /// Moves the character to trash/ (or removes it with `purge`).
@@ -149,8 +222,16 @@ struct CharacterStore {
             let trash = root + "/trash"
             try? FileManager.default.createDirectory(atPath: trash, withIntermediateDirectories: true)
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-            let dest = trash + "/" + name + "-" + stamp
-            guard Glibc.rename(folder(name), dest) == 0 else { throw StoreError.io(path: folder(name), reason: String(cString: strerror(errno))) }
+            // Two deletes of one name in a second must not collide: claim a fresh trash name.
+            var dest = trash + "/" + name + "-" + stamp, k = 1
+            while mkdir(dest, 0o755) != 0 {
+                guard errno == EEXIST, k < 1000 else { throw StoreError.io(path: dest, reason: String(cString: strerror(errno))) }
+                k += 1; dest = trash + "/" + name + "-" + stamp + "-\(k)"
+            }
+            guard Glibc.rename(folder(name), dest) == 0 else {
+                let e = String(cString: strerror(errno)); rmdir(dest)
+                throw StoreError.io(path: folder(name), reason: e)
+            }
             return dest
         }
     }
@@ -167,7 +248,11 @@ struct CharacterStore {
                 throw StoreError.io(path: folder(old), reason: e)
             }
             record.name = new
-            try save(record, to: recordPath(new))
+            // All or nothing: if the record cannot be written in its new place, the folder moves back.
+            do { try save(record, to: recordPath(new)) } catch {
+                if Glibc.rename(folder(new), folder(old)) != 0 { throw StoreError.io(path: folder(new), reason: "\(error); and moving it back failed: \(String(cString: strerror(errno)))") }
+                throw error
+            }
             return record
         }
     }
