@@ -18,6 +18,15 @@ public struct GraphicsDecision: Sendable {
     /// Cell size when the terminal does not say (a common 10×20 px cell).
     public static let defaultCell = (width: 10, height: 20)
 
+    /// Whether asking the terminal can change the decision: not when a mode is forced, colour is
+    /// off (NO_COLOR, TERM=dumb) or the output is no terminal — then nothing is written to it.
+    public static func needsProbe(environment env: [String: String], isTerminal: Bool) -> Bool {
+        guard isTerminal else { return false }
+        if let forced = env["TROUPE_GRAPHICS"], GraphicsMode(rawValue: forced) != nil { return false }
+        if env["NO_COLOR"].map({ !$0.isEmpty }) ?? false { return false }
+        return env["TERM"] != "dumb"
+    }
+
     public static func decide(environment env: [String: String], isTerminal: Bool, replies: TerminalReplies?) -> GraphicsDecision {
         let cell = replies?.cellSize ?? defaultCell
         let registers = replies?.colorRegisters ?? 256

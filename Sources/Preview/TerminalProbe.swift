@@ -24,9 +24,15 @@ public enum TerminalProbe {
         var raw = saved
         cfmakeraw(&raw)
         guard tcsetattr(io, TCSANOW, &raw) == 0 else { return [] }
-        defer { tcsetattr(io, TCSANOW, &saved) }
-        _ = TerminalReplies.queries.withUnsafeBufferPointer { write(io, $0.baseAddress, $0.count) }
         var got: [UInt8] = []
+        // Replies that come after the deadline must not be echoed into the shell: give
+        // stragglers a moment, then discard unread input before the tty leaves raw mode.
+        defer {
+            if !TerminalReplies.isComplete(got) { usleep(50_000) }
+            tcflush(io, TCIFLUSH)
+            tcsetattr(io, TCSANOW, &saved)
+        }
+        _ = TerminalReplies.queries.withUnsafeBufferPointer { write(io, $0.baseAddress, $0.count) }
         var buf = [UInt8](repeating: 0, count: 256)
         let deadline = Date().addingTimeInterval(timeout)
         while !TerminalReplies.isComplete(got) {

@@ -14,8 +14,7 @@ struct TerminalOutput {
         var env = ProcessInfo.processInfo.environment
         if let graphics { env["TROUPE_GRAPHICS"] = graphics }
         let tty = isatty(STDOUT_FILENO) != 0
-        let needProbe = tty && env["TROUPE_GRAPHICS"].flatMap(GraphicsMode.init(rawValue:)) == nil
-        let replies = needProbe ? TerminalProbe.query() : nil
+        let replies = GraphicsDecision.needsProbe(environment: env, isTerminal: tty) ? TerminalProbe.query() : nil
         let (c, r) = TerminalProbe.size()
         return TerminalOutput(decision: GraphicsDecision.decide(environment: env, isTerminal: tty, replies: replies), columns: c, rows: r)
     }

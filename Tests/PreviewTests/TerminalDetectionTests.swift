@@ -47,6 +47,17 @@ final class TerminalDetectionTests: XCTestCase {
         XCTAssertTrue(r.hasSixel); XCTAssertEqual(r.cellSize?.width, 10)
     }
 
+    /// Where the answer cannot matter the terminal is not asked at all (no escape sequences
+    /// written, no 250 ms spent).
+    func testNoProbeWhereTheAnswerCannotMatter() {
+        XCTAssertTrue(GraphicsDecision.needsProbe(environment: ["TERM": "xterm-256color"], isTerminal: true))
+        XCTAssertFalse(GraphicsDecision.needsProbe(environment: ["TERM": "dumb"], isTerminal: true))
+        XCTAssertFalse(GraphicsDecision.needsProbe(environment: ["TERM": "xterm", "NO_COLOR": "1"], isTerminal: true))
+        XCTAssertFalse(GraphicsDecision.needsProbe(environment: ["TROUPE_GRAPHICS": "blocks"], isTerminal: true))
+        XCTAssertFalse(GraphicsDecision.needsProbe(environment: ["TERM": "xterm"], isTerminal: false))
+        XCTAssertTrue(GraphicsDecision.needsProbe(environment: ["TERM": "xterm", "NO_COLOR": ""], isTerminal: true), "an empty NO_COLOR does not count")
+    }
+
     func testOverridesAndPlainTerminals() {
         let sixel = TerminalReplies(parsing: bytes("\u{1B}[?62;4c"))
         XCTAssertEqual(GraphicsDecision.decide(environment: ["TROUPE_GRAPHICS": "blocks"], isTerminal: true, replies: sixel).mode, .blocks)
