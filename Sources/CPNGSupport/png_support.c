@@ -65,6 +65,8 @@ int troupe_png_write(const char *path, const unsigned char *pixels, int width, i
 
 int troupe_png_read_text(const char *path, char ***keys_out, char ***values_out, int *count,
                          char *err, size_t err_len) {
+    const png_uint_32 max_side = 16384;
+    const unsigned long long max_pixels = 64ull << 20;
     troupe_png_ctx ctx = { .err = err, .err_len = err_len };
     *keys_out = NULL; *values_out = NULL; *count = 0;
     FILE *f = fopen(path, "rb");
@@ -85,9 +87,19 @@ int troupe_png_read_text(const char *path, char ***keys_out, char ***values_out,
     }
     png_init_io(png, f);
     png_set_sig_bytes(png, 8);
+    /* Hostile files: bounded image size (checked before any pixel is decoded, since text after
+       the image data means decoding every row first) and bounded chunk allocations. */
+    png_set_user_limits(png, max_side, max_side);
+    png_set_chunk_malloc_max(png, 8u << 20);
     /* Text can sit before or after the image data: read both info blocks, skip the pixels. */
     png_read_info(png, info);
     png_uint_32 h = png_get_image_height(png, info);
+    if ((unsigned long long)png_get_image_width(png, info) * h > max_pixels) {
+        snprintf(err, err_len, "image of %u×%u pixels is over the %llu-pixel limit", png_get_image_width(png, info), h, max_pixels);
+        png_destroy_read_struct(&png, &info, &end);
+        fclose(f);
+        return -1;
+    }
     png_size_t rowbytes = png_get_rowbytes(png, info);
     int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
