@@ -27,8 +27,12 @@ enum ModelLocator {
 
     static func resolve(_ model: String?) throws -> (path: String, name: String) {
         if let model {
-            guard FileManager.default.fileExists(atPath: model) else {
-                throw StudioError.badInput("model '\(model)' not found (give a diffusers folder)")
+            var st = stat()
+            guard stat(model, &st) == 0 else {
+                // Say what is wrong: a permission problem is not a missing folder.
+                let why = errno == EACCES ? "permission denied (check the folder's and its parents' permissions)"
+                                          : errno == ENOENT ? "not found (give a diffusers folder or a .safetensors checkpoint)" : String(cString: strerror(errno))
+                throw StudioError.badInput("model '\(model)': \(why)")
             }
             return (model, (model as NSString).lastPathComponent)
         }

@@ -65,6 +65,9 @@ public enum SchedulerKind: String, CaseIterable, Sendable {
     public func make(_ config: SchedulerConfig, steps: Int) throws -> Scheduler {
         // Leading spacing with an offset can step past the last training timestep.
         let maxSteps = config.trainSteps - config.offset
+        guard maxSteps >= 1 else {
+            throw SchedulerError.unsupported("scheduler_config.json: num_train_timesteps \(config.trainSteps) with steps_offset \(config.offset) leaves no step to sample; fix the model's scheduler config")
+        }
         guard steps >= 1, steps <= maxSteps else {
             throw SchedulerError.unsupported("\(steps) steps: this model's scheduler allows 1…\(maxSteps)")
         }

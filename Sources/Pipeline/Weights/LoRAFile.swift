@@ -72,7 +72,13 @@ public struct LoRAFile {
                 throw WeightsError.unsupported(file: path, reason: "LoRA layer '\(parts[1])' (\(parts[0])) matches no layer of this model")
             }
             let down = p.down!, up = p.up!
-            let rank = down.shape[0]
+            let rank = down.shape.first ?? 0
+            guard down.rank >= 2, up.rank >= 2, rank >= 1, up.shape[1] == rank else {
+                throw WeightsError.unsupported(file: path, reason: "LoRA '\(parts[1])': down \(down.shape) and up \(up.shape) are not a rank-r pair (down [r, in], up [out, r] with r ≥ 1)")
+            }
+            guard multiplier.isFinite, (p.alpha ?? 1).isFinite else {
+                throw WeightsError.unsupported(file: path, reason: "LoRA '\(parts[1])': the scale or alpha is not a finite number")
+            }
             let scale = multiplier * (p.alpha ?? Float(rank)) / Float(rank)
             switch layer {
             case .linear(let l):
