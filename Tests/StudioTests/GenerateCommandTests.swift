@@ -155,7 +155,11 @@ final class LoRACommandTests: XCTestCase {
         let r = try TroupeRun.run(common + ["--lora", lora + ":3", "-o", tmp + "lora.png"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertNotEqual(FileManager.default.contents(atPath: tmp + "plain.png"), FileManager.default.contents(atPath: tmp + "lora.png"))
-        let again = try TroupeRun.run(["generate", "--model", model, "--from-png", tmp + "lora.png", "-o", tmp + "lora2.png"])
+        // A PNG's LoRA paths are never opened on its say-so: the user names the file again.
+        let refused = try TroupeRun.run(["generate", "--model", model, "--from-png", tmp + "lora.png", "-o", tmp + "lora2.png"])
+        XCTAssertEqual(refused.status, 2, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--lora"), refused.stderr)
+        let again = try TroupeRun.run(["generate", "--model", model, "--from-png", tmp + "lora.png", "--lora", lora + ":3", "-o", tmp + "lora2.png"])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(FileManager.default.contents(atPath: tmp + "lora2.png"), FileManager.default.contents(atPath: tmp + "lora.png"))
         let bad = try TroupeRun.run(common + ["--lora", TroupeRun.fixture("python_written.safetensors")])

@@ -65,9 +65,9 @@ final class TrainAndEvalCommandTests: XCTestCase {
         }
         XCTAssertEqual(prompt["n_images"] as? Int, 8)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
-        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "oneactor"])
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "prompt,bogus"])
         XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("unknown method 'oneactor'"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("unknown method 'bogus'") && bad.stderr.contains("oneactor"), bad.stderr)
     }
 
     func testTrainDecoderStopsResumesAndExports() throws {

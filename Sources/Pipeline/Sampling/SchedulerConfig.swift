@@ -73,7 +73,17 @@ public struct NoiseSchedule: Sendable {
 
     public init(_ c: SchedulerConfig) throws {
         let n = c.trainSteps
+        guard (1...100_000).contains(n) else { throw SchedulerError.unsupported("num_train_timesteps \(n) (must be in 1…100000)") }
+        guard (0...10_000).contains(c.offset) else { throw SchedulerError.unsupported("steps_offset \(c.offset) (must be in 0…10000)") }
         let start = Float(c.betaStart ?? 0.0001), end = Float(c.betaEnd ?? 0.02)
+        guard start.isFinite, end.isFinite, start > 0, end > 0, start < 1, end < 1 else {
+            throw SchedulerError.unsupported("beta_start \(start) / beta_end \(end) (each must be in (0, 1))")
+        }
+        if let tb = c.trainedBetas {
+            guard tb.count == n, tb.allSatisfy({ $0 > 0 && $0 < 1 }) else {
+                throw SchedulerError.unsupported("trained_betas: need num_train_timesteps (\(n)) values, each in (0, 1)")
+            }
+        }
         switch c.betaSchedule ?? "linear" {
         case _ where c.trainedBetas != nil: betas = c.trainedBetas!.map { Float($0) }
         case "linear": betas = NoiseSchedule.linspace(start, end, n)

@@ -214,7 +214,8 @@ extension Tensor {
             var out = [UInt8](repeating: 0, count: h * w * 3)
             for c in 0..<3 {
                 for k in 0..<(h * w) {
-                    let v = Swift.min(Swift.max(p[c * h * w + k] / 2 + 0.5, 0), 1)
+                    let x = p[c * h * w + k]
+                    let v = x.isNaN ? 0 : Swift.min(Swift.max(x / 2 + 0.5, 0), 1)   // NaN (already warned about) is black
                     out[k * 3 + c] = UInt8((v * 255).rounded(.toNearestOrEven))
                 }
             }
