@@ -180,8 +180,9 @@ struct Generate: ParsableCommand {
             let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, controls: controls, pipeline: pipeline)
             conditioning = cond; guidance = g
             let cg = g as! ClusterGuidance
-            troupeFields = [(Field.character, record.name), (Field.v, GenerationParameters.format(Double(v))),
-                            (Field.eta1, GenerationParameters.format(Double(cg.eta1))), (Field.eta2, GenerationParameters.format(Double(cg.eta2))),
+            // Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.
+            func text(_ x: Float) -> String { x == x.rounded() && abs(x) < 1e7 ? String(Int(x)) : String(x) }
+            troupeFields = [(Field.character, record.name), (Field.v, text(v)), (Field.eta1, text(cg.eta1)), (Field.eta2, text(cg.eta2)),
                             (Field.steps, "\(cg.steps.lowerBound + 1):\(cg.steps.upperBound)")]
         }
         let loraSpecs = try loraSpecifications()
