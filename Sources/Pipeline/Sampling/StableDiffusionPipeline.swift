@@ -42,6 +42,9 @@ public final class StableDiffusionPipeline {
         // a default (a v-prediction model sampled as ε-prediction gives garbage, quietly).
         let sc = folder.hasConfig("scheduler", file: "scheduler_config.json")
             ? try folder.config(SchedulerConfig.self, "scheduler", file: "scheduler_config.json") : .stableDiffusion1
+        do { _ = try NoiseSchedule(sc) } catch {
+            throw WeightsError.badConfig(file: folder.componentPath("scheduler") + "/scheduler_config.json", reason: "\(error)")
+        }
         let tokenizer = try folder.tokenizer(), textEncoder = try folder.textEncoder()
         // Every id the tokenizer can produce must index the text encoder's embedding.
         let maxID = max(tokenizer.vocabulary.values.max() ?? 0, tokenizer.bosID, tokenizer.eosID, tokenizer.padID)
