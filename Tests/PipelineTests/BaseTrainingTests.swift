@@ -31,7 +31,7 @@ final class BaseTrainingTests: XCTestCase {
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         var recon: [Float] = []
         try t.run { e in
-            if e.kind == .step, e.phase == .vae { recon.append(e.losses["recon"]!) }
+            if e.kind == .step, e.phase == "vae" { recon.append(e.losses["recon"]!) }
             return true
         }
         XCTAssertEqual(recon.count, 40)
@@ -47,7 +47,7 @@ final class BaseTrainingTests: XCTestCase {
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         var losses: [Float] = []
         try t.run { e in
-            if e.kind == .step, e.phase == .unet { losses.append(e.losses["loss"]!) }
+            if e.kind == .step, e.phase == "unet" { losses.append(e.losses["loss"]!) }
             return true
         }
         let first = losses.prefix(8).reduce(0, +) / 8, last = losses.suffix(8).reduce(0, +) / 8
@@ -62,11 +62,11 @@ final class BaseTrainingTests: XCTestCase {
 
         // Stop once in each phase: after VAE step 2 and after UNet step 1.
         var first = try BaseModelTrainer(directory: pausedDir, config: c, tokenizerDirectory: Self.tokenizer)
-        try first.run { e in !(e.kind == .step && e.phase == .vae && e.step == 2) }
+        try first.run { e in !(e.kind == .step && e.phase == "vae" && e.step == 2) }
         XCTAssertEqual(first.state.phase, .vae); XCTAssertEqual(first.state.step, 2)
         first = try BaseModelTrainer.resume(directory: pausedDir, tokenizerDirectory: Self.tokenizer)
         XCTAssertEqual(first.state.step, 2)
-        try first.run { e in !(e.kind == .step && e.phase == .unet && e.step == 1) }
+        try first.run { e in !(e.kind == .step && e.phase == "unet" && e.step == 1) }
         XCTAssertEqual(first.state.phase, .unet); XCTAssertEqual(first.state.step, 1)
         let resumed = try BaseModelTrainer.resume(directory: pausedDir, tokenizerDirectory: Self.tokenizer)
         try resumed.run { _ in true }
@@ -178,8 +178,8 @@ extension BaseTrainingTests {
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         var seen: [[String: Float]] = [], vae: [[String: Float]] = []
         try t.run { e in
-            if e.kind == .step && e.phase == .unet { seen.append(e.losses) }
-            if e.kind == .step && e.phase == .vae { vae.append(e.losses) }
+            if e.kind == .step && e.phase == "unet" { seen.append(e.losses) }
+            if e.kind == .step && e.phase == "vae" { vae.append(e.losses) }
             return true
         }
         XCTAssertEqual(seen.count, 3)
@@ -206,7 +206,7 @@ extension BaseTrainingTests {
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         var contrast: [Float] = []
         try t.run { e in
-            if e.kind == .step && e.phase == .unet, let v = e.losses["contrast"] { contrast.append(v) }
+            if e.kind == .step && e.phase == "unet", let v = e.losses["contrast"] { contrast.append(v) }
             return true
         }
         XCTAssertFalse(contrast.isEmpty, "batches of 4 at t ~ U[0, 1000) have rows in [100, 800)")
@@ -245,7 +245,7 @@ extension BaseTrainingTests {
         t.setJudgeLoss(weight: 0.25, judge: try AttributeClassifier(seed: 3))
         var checked = 0
         try t.run { e in
-            guard e.kind == .step, e.phase == .unet else { return true }
+            guard e.kind == .step, e.phase == "unet" else { return true }
             let l = e.losses
             guard let face = l["face_weighted"], let total = l["total"] else { XCTFail("losses \(l)"); return false }
             let want = face + (l["contrast"] ?? 0) * 0.5 + (l["judge"] ?? 0) * 0.25

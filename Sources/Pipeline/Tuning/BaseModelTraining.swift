@@ -107,7 +107,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     }
 }
 
-public final class BaseModelTrainer {
+public final class BaseModelTrainer: Trainer {
     public enum Phase: String, Codable, Sendable { case vae, unet, done }
 
     /// What a checkpoint's state.json holds.
@@ -122,14 +122,6 @@ public final class BaseModelTrainer {
         public var seconds: Double = 0
     }
 
-    public struct Event: Sendable {
-        public enum Kind: String, Sendable { case step, checkpoint, phaseFinished, finished }
-        public let kind: Kind
-        public let phase: Phase
-        public let step: Int, total: Int
-        public let losses: [String: Float]
-        public let learningRate: Float
-    }
 
     public let directory: String
     public let tokenizerDirectory: String
@@ -267,33 +259,38 @@ public final class BaseModelTrainer {
 
     public var parameterCounts: [String: Int] { parameters.mapValues { $0.values.reduce(0) { $0 + $1.count } } }
 
-    /// Trains until both phases are done or `event` returns false (after a checkpoint).
-    public func run(event: (Event) -> Bool) throws {
-        let started = Date(), secondsBefore = state.seconds
-        func elapsed() -> Double { secondsBefore + Date().timeIntervalSince(started) }
-        let cfg = state.config
-        while state.phase != .done {
-            let total = state.phase == .vae ? cfg.vaeSteps : cfg.unetSteps
-            if state.step >= total {
-                if state.phase == .vae {
-                    state.scalingFactor = measureScalingFactor()
-                    state.phase = .unet; state.step = 0
-                } else { state.phase = .done }
-                state.seconds = elapsed()
-                try saveCheckpoint()
-                _ = event(Event(kind: state.phase == .done ? .finished : .phaseFinished, phase: state.phase, step: state.step, total: total, losses: [:], learningRate: 0))
-                continue
-            }
-            let (losses, lr) = state.phase == .vae ? vaeStep(state.step) : unetStep(state.step)
-            state.step += 1
-            let keepGoing = event(Event(kind: .step, phase: state.phase, step: state.step, total: total, losses: losses, learningRate: lr))
-            if state.step % cfg.checkpointEvery == 0 || !keepGoing {
-                state.seconds = elapsed()
-                try saveCheckpoint()
-                _ = event(Event(kind: .checkpoint, phase: state.phase, step: state.step, total: total, losses: losses, learningRate: lr))
-            }
-            if !keepGoing { return }
-        }
+    // MARK: Trainer (the shared TrainingLoop runs it: VAE phase, then UNet phase)
+
+    public var phase: String { state.phase.rawValue }
+    public var stepsDone: Int { state.step }
+    public var totalSteps: Int {
+        switch state.phase { case .vae: return state.config.vaeSteps; case .unet: return state.config.unetSteps; case .done: return state.step }
+    }
+    public var checkpointEvery: Int { state.config.checkpointEvery }
+    /// The phase change and the end each write a checkpoint of their own.
+    public var checkpointsAtPhaseEnd: Bool { false }
+    private var clock: (start: Date, before: Double)?
+
+    public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
+        if clock == nil { clock = (Date(), state.seconds) }
+        let out = state.phase == .vae ? vaeStep(state.step) : unetStep(state.step)
+        state.step += 1
+        return out
+    }
+
+    /// VAE → UNet: the latent scale is measured, the UNet phase starts at step 0.
+    public func advancePhase() throws -> Bool {
+        guard state.phase == .vae else { return false }
+        state.scalingFactor = measureScalingFactor()
+        state.phase = .unet; state.step = 0
+        try saveCheckpoint()
+        return true
+    }
+
+    public func finish() throws {
+        guard state.phase != .done else { return }
+        state.phase = .done
+        try saveCheckpoint()
     }
 
     // MARK: steps
@@ -497,7 +494,8 @@ public final class BaseModelTrainer {
 
     // MARK: checkpoints and export
 
-    func saveCheckpoint() throws {
+    public func saveCheckpoint() throws {
+        if let c = clock { state.seconds = c.before + Date().timeIntervalSince(c.start) }
         var tensors = flatParameters
         for (k, t) in ema { tensors["ema." + k] = t }
         for (k, t) in probe.checkpointTensors { tensors[k] = t }

@@ -37,7 +37,7 @@ public enum DecoderTuningError: Error, CustomStringConvertible {
     }
 }
 
-public final class DecoderFineTuner {
+public final class DecoderFineTuner: Trainer {
     public struct State: Codable, Sendable, VersionedTrainingState {
         public var version = 1
         public var config: DecoderTuningConfig
@@ -45,13 +45,6 @@ public final class DecoderFineTuner {
         public var seconds: Double = 0
     }
 
-    public struct Event: Sendable {
-        public enum Kind: String, Sendable { case step, checkpoint, finished }
-        public let kind: Kind
-        public let step: Int, total: Int
-        public let losses: [String: Float]
-        public let learningRate: Float
-    }
 
     public let directory: String
     public private(set) var state: State
@@ -125,24 +118,24 @@ public final class DecoderFineTuner {
     public func setCheckpointEvery(_ n: Int) { state.config.checkpointEvery = max(1, n) }
     public var decoderParameterCount: Int { decoderNames.reduce(0) { $0 + parameters[$1]!.count } }
 
-    /// Trains until `config.steps` or until `event` returns false (after a checkpoint).
-    public func run(event: (Event) -> Bool) throws {
-        let started = Date(), before = state.seconds
-        let cfg = state.config
-        // A finished run resumed with `--model NEWER` still writes its export.
-        if state.step >= cfg.steps { try export(to: directory + "/model") }
-        while state.step < cfg.steps {
-            let (losses, lr) = step(state.step)
-            state.step += 1
-            let keepGoing = event(Event(kind: .step, step: state.step, total: cfg.steps, losses: losses, learningRate: lr))
-            if state.step % cfg.checkpointEvery == 0 || !keepGoing || state.step == cfg.steps {
-                state.seconds = before + Date().timeIntervalSince(started)
-                try saveCheckpoint()
-                _ = event(Event(kind: .checkpoint, step: state.step, total: cfg.steps, losses: losses, learningRate: lr))
-            }
-            if !keepGoing { return }
-        }
-        _ = event(Event(kind: .finished, step: state.step, total: cfg.steps, losses: [:], learningRate: 0))
+    // MARK: Trainer (the shared TrainingLoop runs it)
+
+    public var phase: String { "decoder" }
+    public var stepsDone: Int { state.step }
+    public var totalSteps: Int { state.config.steps }
+    public var checkpointEvery: Int { state.config.checkpointEvery }
+    private var clock: (start: Date, before: Double)?
+
+    public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
+        if clock == nil { clock = (Date(), state.seconds) }
+        let out = step(state.step)
+        state.step += 1
+        return out
+    }
+
+    /// A finished run resumed with `--model NEWER` still writes its export.
+    public func finish() throws {
+        if clock == nil { try export(to: directory + "/model") }
     }
 
     func step(_ step: Int) -> ([String: Float], Float) {
@@ -178,7 +171,8 @@ public final class DecoderFineTuner {
         return (["pixel": pixel.item(), "perceptual": perceptual.item(), "mse": mse, "grad_norm": norm], lr)
     }
 
-    func saveCheckpoint() throws {
+    public func saveCheckpoint() throws {
+        if let c = clock { state.seconds = c.before + Date().timeIntervalSince(c.start) }
         try TrainingCheckpoint(directory: directory).save(name: String(format: "decoder-%06d", state.step), tensors: parameters,
                                                           optimizer: optimizer, optimizerNames: decoderNames, state: state)
         try export(to: directory + "/model")

@@ -6,7 +6,7 @@
 // step, total, each loss term, learning rate.
 
 public struct TrainingEvent: Sendable {
-    public enum Kind: String, Sendable { case step, checkpoint, finished }
+    public enum Kind: String, Sendable { case step, checkpoint, phaseFinished, finished }
     public let kind: Kind
     public let phase: String
     /// Steps done (1-based after a step).
@@ -30,27 +30,46 @@ public protocol Trainer: AnyObject {
     /// resumed run repeats what an uninterrupted one does) and counts it.
     func trainStep() throws -> (losses: [String: Float], learningRate: Float)
     func saveCheckpoint() throws
-    /// After the last step (before the `finished` event): final outputs.
+    /// Whether the loop checkpoints after a phase's last step (trainers whose phase change
+    /// writes its own checkpoint say no).
+    var checkpointsAtPhaseEnd: Bool { get }
+    /// After a phase's last step: moves to the next phase and returns true, or returns false
+    /// when the run is complete.
+    func advancePhase() throws -> Bool
+    /// Before the `finished` event (also when a finished run is resumed): final outputs.
     func finish() throws
 }
 
 extension Trainer {
+    public var checkpointsAtPhaseEnd: Bool { true }
+    public func advancePhase() throws -> Bool { false }
     public func finish() throws {}
 }
 
 public enum TrainingLoop {
     /// Trains until done or until `event` returns false (a checkpoint is written first).
     public static func run(_ t: Trainer, event: (TrainingEvent) -> Bool) throws {
-        while t.stepsDone < t.totalSteps {
-            let (losses, lr) = try t.trainStep()
-            let keepGoing = event(TrainingEvent(kind: .step, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
-            if t.stepsDone % max(1, t.checkpointEvery) == 0 || t.stepsDone == t.totalSteps || !keepGoing {
-                try t.saveCheckpoint()
-                _ = event(TrainingEvent(kind: .checkpoint, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
+        while true {
+            while t.stepsDone < t.totalSteps {
+                let (losses, lr) = try t.trainStep()
+                let keepGoing = event(TrainingEvent(kind: .step, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
+                let phaseEnd = t.stepsDone == t.totalSteps && t.checkpointsAtPhaseEnd
+                if t.stepsDone % max(1, t.checkpointEvery) == 0 || phaseEnd || !keepGoing {
+                    try t.saveCheckpoint()
+                    _ = event(TrainingEvent(kind: .checkpoint, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
+                }
+                if !keepGoing { return }
             }
-            if !keepGoing { return }
+            let ended = (phase: t.phase, step: t.stepsDone, total: t.totalSteps)
+            guard try t.advancePhase() else { break }
+            _ = event(TrainingEvent(kind: .phaseFinished, phase: ended.phase, step: ended.step, total: ended.total, losses: [:], learningRate: 0))
         }
         try t.finish()
         _ = event(TrainingEvent(kind: .finished, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: [:], learningRate: 0))
     }
+}
+
+extension Trainer {
+    /// `TrainingLoop.run(self, event:)`.
+    public func run(event: (TrainingEvent) -> Bool) throws { try TrainingLoop.run(self, event: event) }
 }

@@ -116,19 +116,9 @@ struct TrainBase: ParsableCommand {
         FileHandle.standardError.write(Data(String(format: "train-base %@: VAE %.2fM, text encoder %.2fM, UNet %.2fM parameters; %@ at step %d\n",
                                                    trainer.architecture.name, Double(counts["vae"]!) / 1e6, Double(counts["text_encoder"]!) / 1e6,
                                                    Double(counts["unet"]!) / 1e6, trainer.state.phase.rawValue, trainer.state.step).utf8))
-        let console = try TrainingConsole(label: "train-base \(trainer.state.phase.rawValue)", metricsPath: out + "/metrics.jsonl",
-                                          phase: trainer.state.phase.rawValue, firstStep: trainer.state.step, stopAfter: stopAfter)
-        try console.run {
-            try trainer.run { e in
-                switch e.kind {
-                case .step: console.step(phase: e.phase.rawValue, step: e.step, total: e.total, losses: e.losses, learningRate: e.learningRate)
-                case .checkpoint: console.note("checkpoint at \(e.phase.rawValue) step \(e.step)")
-                case .phaseFinished: console.restart(label: "train-base \(e.phase.rawValue)")
-                case .finished: console.finish()
-                }
-                return console.shouldContinue
-            }
-        }
+        let console = try TrainingConsole(command: "train-base", metricsPath: out + "/metrics.jsonl",
+                                          phase: trainer.phase, firstStep: trainer.state.step, stopAfter: stopAfter)
+        try console.train(trainer)
         let s = trainer.state
         let message = s.phase == .done ? "finished; model in \(out)/model"
             : "stopped at \(s.phase.rawValue) step \(s.step) with a checkpoint; continue with: troupe train-base --out \(out) --resume"

@@ -60,18 +60,9 @@ struct TrainDecoder: ParsableCommand {
         FileHandle.standardError.write(Data(String(format: "train-decoder: %.2fM decoder parameters of %@; step %d of %d\n",
                                                    Double(tuner.decoderParameterCount) / 1e6, tuner.state.config.model,
                                                    tuner.state.step, tuner.state.config.steps).utf8))
-        let console = try TrainingConsole(label: "train-decoder", metricsPath: out + "/metrics.jsonl", phase: "decoder",
+        let console = try TrainingConsole(command: "train-decoder", metricsPath: out + "/metrics.jsonl", phase: tuner.phase,
                                           firstStep: tuner.state.step, stopAfter: stopAfter)
-        try console.run {
-            try tuner.run { e in
-                switch e.kind {
-                case .step: console.step(phase: "decoder", step: e.step, total: e.total, losses: e.losses, learningRate: e.learningRate)
-                case .checkpoint: console.note("checkpoint at step \(e.step)")
-                case .finished: console.finish()
-                }
-                return console.shouldContinue
-            }
-        }
+        try console.train(tuner)
         let s = tuner.state
         let message = s.step >= s.config.steps ? "finished; model with the tuned decoder in \(out)/model"
             : "stopped at step \(s.step) with a checkpoint; continue with: troupe train-decoder --out \(out) --resume"

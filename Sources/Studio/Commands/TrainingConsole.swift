@@ -7,6 +7,7 @@ import Pipeline
 
 final class TrainingConsole {
     private let metrics: MetricsLog
+    private let command: String
     private var progress: ProgressLine
     private let interrupt = InterruptFlag.install()
     private let stopAfter: Int?
@@ -16,10 +17,11 @@ final class TrainingConsole {
     private(set) var last: [String: Float] = [:]
 
     /// Truncates the metrics log to the checkpoint being resumed (`phase`, `firstStep`).
-    init(label: String, metricsPath: String, phase: String, firstStep: Int, stopAfter: Int?) throws {
+    init(command: String, metricsPath: String, phase: String, firstStep: Int, stopAfter: Int?) throws {
         metrics = MetricsLog(path: metricsPath)
         try metrics.truncate(after: phase, step: firstStep)
-        progress = ProgressLine(label: label, quiet: false, firstStep: firstStep)
+        self.command = command
+        progress = ProgressLine(label: "\(command) \(phase)", quiet: false, firstStep: firstStep)
         self.stopAfter = stopAfter
     }
 
@@ -38,8 +40,9 @@ final class TrainingConsole {
     func step(phase: String, step: Int, total: Int, losses: [String: Float], learningRate: Float) {
         done += 1
         last = losses
-        metrics.append(["phase": phase, "step": step, "lr": learningRate, "time": Date().timeIntervalSince1970]
-            .merging(losses.mapValues { $0 as Any }) { a, _ in a })
+        let rate = Double(done) / max(seconds, 1e-9)
+        metrics.append(.step(step: step, total: total, losses: losses, lr: learningRate, itPerSecond: rate, eta: Double(total - step) / max(rate, 1e-9)),
+                       phase: phase)
         let text = losses.keys.sorted().map { String(format: "%@ %.4f", $0, losses[$0]!) }.joined(separator: "  ")
         progress.update(step: step, total: total, extra: text + String(format: "  lr %.1e", learningRate))
     }
@@ -53,31 +56,47 @@ final class TrainingConsole {
         progress = ProgressLine(label: label, quiet: false, firstStep: 0)
     }
 
-    /// Runs the training loop; the progress line is closed however it ends.
-    func run(_ body: () throws -> Void) throws {
+    /// Runs `trainer` on the shared TrainingLoop: every step logged and drawn, checkpoints noted,
+    /// a new progress line per phase; Ctrl-C and --stop-after end it at a step boundary.
+    func train(_ trainer: Trainer) throws {
         defer { progress.finish() }
-        do { try body() } catch { throw StudioError.wrap(error) }
+        do {
+            try TrainingLoop.run(trainer) { e in
+                switch e.kind {
+                case .step: step(phase: e.phase, step: e.step, total: e.total, losses: e.losses, learningRate: e.learningRate)
+                case .checkpoint: note("checkpoint at \(e.phase) step \(e.step)")
+                case .phaseFinished: restart(label: "\(command) \(trainer.phase)")
+                case .finished: finish()
+                }
+                return shouldContinue
+            }
+        } catch { throw StudioError.wrap(error) }
     }
 }
 
-/// Appends one JSON object per line; on resume, drops the lines after the checkpoint so the
+/// The metrics of a training run, in the one format every run writes (JobEvent lines, which
+/// the studio plots) plus the phase; on resume, drops the lines after the checkpoint so the
 /// curve continues without the steps the crash lost.
 struct MetricsLog {
     let path: String
+    /// Phases in run order (train-base's); other runs have a single phase.
+    static let order = ["vae", "unet", "done"]
 
-    func append(_ object: [String: Any]) {
-        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+    func append(_ event: JobEvent, phase: String) {
+        guard var o = (try? JSONSerialization.jsonObject(with: Data(event.jsonLine().utf8))) as? [String: Any] else { return }
+        o["phase"] = phase
+        guard let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return }
         JobLog.append(line: String(decoding: d, as: UTF8.self), to: path)
     }
 
     /// Keeps the lines of phases before `phase` and of `phase` up to `step`.
     func truncate(after phase: String, step: Int) throws {
-        let order = ["vae", "unet", "done"]
-        guard let cut = order.firstIndex(of: phase) else { return }
+        let cut = Self.order.firstIndex(of: phase) ?? 0
         try JSONLines.keep(path) { line in
             guard let o = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
-                  let p = o["phase"] as? String, let i = order.firstIndex(of: p), let s = o["step"] as? Int else { return false }
-            return i < cut || (i == cut && s <= step)
+                  let p = o["phase"] as? String, let s = o["step"] as? Int else { return false }
+            let i = Self.order.firstIndex(of: p) ?? 0
+            return i < cut || (p == phase && s <= step)
         }
     }
 }

@@ -113,7 +113,7 @@ struct Tune: ParsableCommand {
                     }
                 case .checkpoint:
                     emit(.checkpoint(step: e.step, path: TrainingCheckpoint(directory: runDir).latest ?? runDir))
-                case .finished:
+                case .phaseFinished, .finished:
                     break
                 }
                 return !interrupt.isSet
