@@ -138,6 +138,8 @@ public struct UNetConfig: Codable, Sendable, Equatable {
         guard (1...16).contains(layersPerBlock) else { throw bad("layers_per_block", "is \(layersPerBlock); must be in 1…16") }
         guard (1...1024).contains(normNumGroups) else { throw bad("norm_num_groups", "is \(normNumGroups); must be in 1…1024") }
         guard normEps.isFinite, normEps > 0 else { throw bad("norm_eps", "must be a positive number") }
+        guard (0...2).contains(downsamplePadding) else { throw bad("downsample_padding", "is \(downsamplePadding); must be 0, 1 or 2") }
+        guard (0...1).contains(freqShift) else { throw bad("freq_shift", "is \(freqShift); must be 0 or 1") }
         guard resnetOutScaleFactor.isFinite, resnetOutScaleFactor > 0 else { throw bad("resnet_out_scale_factor", "must be a positive number") }
         guard midBlockScaleFactor.isFinite, midBlockScaleFactor > 0 else { throw bad("mid_block_scale_factor", "must be a positive number") }
         if let s = sampleSize, !(1...4096).contains(s) { throw bad("sample_size", "is \(s); must be in 1…4096") }
