@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "Studio",
             dependencies: [
-                "Pipeline", "Preview", "TUI",
+                "Pipeline", "Preview", "TUI", "FileSafety",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimise),

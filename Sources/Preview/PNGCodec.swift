@@ -2,6 +2,7 @@
 // kind (grey, palette, 16-bit, alpha) to 8-bit RGB or RGBA for us.
 
 import CPNG
+import FileSafety
 import Foundation
 
 public enum PNGError: Error, CustomStringConvertible, Equatable {
@@ -23,6 +24,7 @@ public enum PNGCodec {
     public static let maxPixels = 1 << 26
 
     public static func read(path: String) throws -> RGBImage {
+        if let why = RegularFile.problem(path) { throw PNGError.read(file: path, reason: why) }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         guard png_image_begin_read_from_file(&image, path) != 0 else {

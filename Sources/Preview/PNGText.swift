@@ -36,6 +36,7 @@ extension PNGCodec {
 
     /// The text chunks of a PNG, in file order.
     public static func readText(path: String) throws -> [(String, String)] {
+        if let why = RegularFile.problem(path) { throw PNGError.read(file: path, reason: why) }
         var keys: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         var values: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         var count: Int32 = 0

@@ -120,3 +120,22 @@ final class OutputPathTests: XCTestCase {
         XCTAssertNoThrow(try PNGCodec.write(img, to: long))
     }
 }
+
+final class SpecialInputTests: XCTestCase {
+    /// FIFOs and devices where a regular file is expected are refused at once, never read
+    /// (a FIFO would block forever, /dev/zero would never end).
+    func testFIFOsAndDevicesAreRefusedAsInputs() throws {
+        let dir = NSTemporaryDirectory() + "troupe-special-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(mkfifo(dir + "/fifo", 0o644), 0)
+        for p in [dir + "/fifo", "/dev/zero"] {
+            XCTAssertThrowsError(try PNGCodec.read(path: p)) { e in XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)") }
+            XCTAssertThrowsError(try PNGCodec.readText(path: p))
+            XCTAssertThrowsError(try SafetensorsFile(path: p)) { e in XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)") }
+        }
+        let store = CharacterStore(root: dir + "/store")
+        _ = try store.create("Ada", prompt: "a knight", baseWord: "knight", seed: 1, model: "m")
+        XCTAssertThrowsError(try store.add("Ada", images: [dir + "/fifo"], accepted: true)) { e in XCTAssertTrue("\(e)".contains("FIFO"), "\(e)") }
+    }
+}

@@ -3,6 +3,7 @@
 // variant (sharded `*.safetensors.index.json` too). Pickle checkpoints (.bin/.ckpt) are refused:
 // loading them runs arbitrary code.
 
+import FileSafety
 import Foundation
 
 public struct DiffusersFolder {
@@ -30,6 +31,7 @@ public struct DiffusersFolder {
     /// Decodes `<component>/<file>`.
     public func config<T: Decodable>(_ type: T.Type, _ component: String, file: String = "config.json") throws -> T {
         let p = componentPath(component) + "/" + file
+        if let why = RegularFile.problem(p) { throw WeightsError.badConfig(file: p, reason: why) }
         guard let data = FileManager.default.contents(atPath: p) else { throw WeightsError.missingComponent(path: p, what: "config file") }
         do { return try JSONDecoder().decode(T.self, from: ConfigDecoding.nonFiniteAsNull(data)) } catch {
             throw WeightsError.badConfig(file: p, reason: ConfigDecoding.describe(error))

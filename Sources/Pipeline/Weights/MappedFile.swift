@@ -2,6 +2,7 @@
 // write permission) so tensors over the mapping can be modified in memory by code that owns
 // them without ever touching the file.
 
+import FileSafety
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,7 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
+        if let why = RegularFile.problem(path) { throw SafetensorsError.cannotOpen(file: path, reason: why) }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw SafetensorsError.cannotOpen(file: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }

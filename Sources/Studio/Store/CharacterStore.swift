@@ -8,6 +8,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import FileSafety
 import Pipeline
 import Preview
 
@@ -171,6 +172,7 @@ struct CharacterStore {
     func add(_ rawName: String, images: [String], accepted: Bool) throws -> CharacterRecord {
         var payloads: [(String, Data)] = []
         for p in images {
+            if let why = RegularFile.problem(p) { throw StoreError.badImage(file: p, reason: why) }
             guard let d = FileManager.default.contents(atPath: p) else { throw StoreError.badImage(file: p, reason: "cannot read the file") }
             do { _ = try PNGCodec.read(path: p) } catch { throw StoreError.badImage(file: p, reason: "not a readable PNG: \(error)") }
             payloads.append((p, d))
