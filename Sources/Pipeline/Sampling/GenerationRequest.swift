@@ -21,6 +21,8 @@ public struct GenerationRequest: Sendable, Equatable {
     /// (0 keeps it, 1 ignores it).
     public var initImage: Tensor? = nil
     public var strength: Float = 0.75
+    /// With a character (OneActor): what its controls set (the studio's sliders, the CLI's flags).
+    public var characterControls: CharacterControls? = nil
 
     public init(prompt: String) { self.prompt = prompt }
 
@@ -28,7 +30,7 @@ public struct GenerationRequest: Sendable, Equatable {
         a.prompt == b.prompt && a.negativePrompt == b.negativePrompt && a.seed == b.seed && a.steps == b.steps
             && a.guidanceScale == b.guidanceScale && a.scheduler == b.scheduler && a.width == b.width
             && a.height == b.height && a.count == b.count && a.clipSkip == b.clipSkip
-            && a.strength == b.strength && a.initImage === b.initImage
+            && a.strength == b.strength && a.initImage === b.initImage && a.characterControls == b.characterControls
             && (a.initLatents === b.initLatents || (a.initLatents?.toArray() == b.initLatents?.toArray() && a.initLatents?.shape == b.initLatents?.shape))
     }
 }

@@ -6,21 +6,13 @@
 import Foundation
 import Pipeline
 
-/// What the sliders and flags set; nil takes the character's setting, then the model's default.
-struct OneActorControls: Equatable {
-    var v: Float?
-    var eta1: Float?
-    var eta2: Float?
-    /// Steps (1-based, inclusive, as the flag) on which cluster guidance applies; nil: every step.
-    var guidanceSteps: ClosedRange<Int>?
-
-    /// "A:B" → A…B (1-based, A ≤ B).
-    static func parseSteps(_ text: String) throws -> ClosedRange<Int> {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]), a >= 1, a <= b, b <= 1000 else {
+extension CharacterControls {
+    /// `--guidance-steps A:B`, or a usage error.
+    static func steps(flag text: String) throws -> ClosedRange<Int> {
+        guard let r = parseSteps(text) else {
             throw StudioError.badInput("--guidance-steps takes A:B with 1 ≤ A ≤ B (steps counted from 1), got '\(text)'")
         }
-        return a...b
+        return r
     }
 }
 
@@ -44,7 +36,7 @@ struct CharacterTuning {
     }
 
     /// The resolved controls for a request (its guidance scale is the outside-range scale).
-    func resolve(_ c: OneActorControls, request: GenerationRequest) throws -> (v: Float, guidance: ClusterGuidance) {
+    func resolve(_ c: CharacterControls, request: GenerationRequest) throws -> (v: Float, guidance: ClusterGuidance) {
         let v = c.v ?? record.settings.v
         let eta1 = c.eta1 ?? record.settings.eta1 ?? request.guidanceScale
         let eta2 = c.eta2 ?? record.settings.eta2
@@ -55,9 +47,10 @@ struct CharacterTuning {
         return (v, ClusterGuidance(eta1: eta1, eta2: eta2, steps: range, outsideScale: request.guidanceScale))
     }
 
-    /// Conditioning and guidance for `request` with this character.
-    func prepare(_ request: GenerationRequest, controls: OneActorControls, pipeline: StableDiffusionPipeline) throws -> (Conditioning, Guidance, v: Float) {
-        let (v, guidance) = try resolve(controls, request: request)
+    /// Conditioning and guidance for `request` with this character, under the request's own
+    /// `characterControls` (the sliders' values).
+    func prepare(_ request: GenerationRequest, pipeline: StableDiffusionPipeline) throws -> (Conditioning, Guidance, v: Float) {
+        let (v, guidance) = try resolve(request.characterControls ?? CharacterControls(), request: request)
         let base: Conditioning
         do { base = try pipeline.encodePrompts(request, baseWord: adapter.baseWord) } catch {
             throw StudioError.badInput("\(error)")

@@ -78,12 +78,12 @@ struct Generate: ParsableCommand {
     }
 
     /// The character (flag, else the PNG's) and the OneActor controls (flags over the PNG's).
-    func characterAndControls(_ png: GenerationParameters?) throws -> (String?, OneActorControls) {
+    func characterAndControls(_ png: GenerationParameters?) throws -> (String?, CharacterControls) {
         func field(_ k: String) -> String? { png?.extra.first { $0.0 == k }?.1 }
         let name = character ?? field(Field.character)
-        var c = OneActorControls(v: v ?? field(Field.v).flatMap(Float.init), eta1: eta1 ?? field(Field.eta1).flatMap(Float.init),
+        var c = CharacterControls(v: v ?? field(Field.v).flatMap(Float.init), eta1: eta1 ?? field(Field.eta1).flatMap(Float.init),
                                  eta2: eta2 ?? field(Field.eta2).flatMap(Float.init))
-        if let s = guidanceSteps ?? field(Field.steps) { c.guidanceSteps = try OneActorControls.parseSteps(s) }
+        if let s = guidanceSteps ?? field(Field.steps) { c.guidanceSteps = try CharacterControls.steps(flag: s) }
         if name == nil, v != nil || eta1 != nil || eta2 != nil || guidanceSteps != nil {
             throw StudioError.badInput("--v, --eta1, --eta2 and --guidance-steps apply with --character NAME")
         }
@@ -177,7 +177,8 @@ struct Generate: ParsableCommand {
         var troupeFields: [(String, String)] = []
         if let record {
             let tuning = try CharacterTuning.load(storeOptions.store, name: record.name, pipeline: pipeline)
-            let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, controls: controls, pipeline: pipeline)
+            req.characterControls = controls
+            let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, pipeline: pipeline)
             conditioning = cond; guidance = g
             let cg = g as! ClusterGuidance
             // Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.

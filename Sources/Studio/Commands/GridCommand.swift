@@ -53,7 +53,8 @@ struct GridCommand: ParsableCommand {
             var row: [RGBImage?] = []
             for (j, v) in weights.enumerated() {
                 if interrupt.isSet { throw StudioError.cancelled("grid interrupted") }
-                let (cond, guidance, _) = try tuning.prepare(try pipe.validate(r).request, controls: OneActorControls(v: v, eta2: eta2), pipeline: pipe)
+                r.characterControls = CharacterControls(v: v, eta2: eta2)
+                let (cond, guidance, _) = try tuning.prepare(try pipe.validate(r).request, pipeline: pipe)
                 let out: GenerationResult
                 do { out = try pipe.generate(r, conditioning: cond, guidance: guidance) } catch { throw StudioError.wrap(error) }
                 row.append(RGBImage(width: out.width, height: out.height, pixels: out.images[0]))
