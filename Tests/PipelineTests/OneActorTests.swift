@@ -138,7 +138,8 @@ final class OneActorTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("was made with model"), "\(e)")
         }
         XCTAssertThrowsError(try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: other))
-        let loaded = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: pipe.fingerprint)
+        let (loaded, site) = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: pipe.fingerprint)
+        XCTAssertEqual(site, .output)
         // The saved projector is the best one; with 3 steps that is the last.
         XCTAssertEqual(GradMode.noGrad { loaded(c.features) }.toArray(), GradMode.noGrad { t.projector(c.features) }.toArray())
     }

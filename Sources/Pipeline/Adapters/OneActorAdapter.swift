@@ -10,8 +10,10 @@ public struct OneActorAdapter {
     public let targetOffset: Tensor     // [1, d]
     public let auxiliaryOffset: Tensor  // [1, d]
     public let baseWord: String
+    public let site: OffsetSite
 
-    public init(projector: Projector, cluster: OneActorCluster) {
+    public init(projector: Projector, cluster: OneActorCluster, site: OffsetSite = .output) {
+        self.site = site
         let (t, a) = GradMode.noGrad { () -> (Tensor, Tensor) in
             let all = projector(cluster.features)
             let n = all.shape[0]
@@ -20,8 +22,8 @@ public struct OneActorAdapter {
         targetOffset = t; auxiliaryOffset = a; baseWord = cluster.baseWord
     }
 
-    /// Loads `projector.safetensors` for the model loaded now.
-    public static func loadProjector(path: String, model: String) throws -> Projector {
+    /// Loads `projector.safetensors` for the model loaded now (and where its δ goes).
+    public static func loadProjector(path: String, model: String) throws -> (Projector, OffsetSite) {
         let f = try SafetensorsFile(path: path)
         guard f.metadata["troupe"] == "oneactor-projector" else { throw OneActorError.corrupt(path, "not a OneActor projector") }
         let made = f.metadata["model"] ?? "?"
@@ -29,11 +31,35 @@ public struct OneActorAdapter {
         guard let c = Int(f.metadata["in_channels"] ?? ""), let s = Int(f.metadata["in_size"] ?? ""), let d = Int(f.metadata["out_dim"] ?? "") else {
             throw OneActorError.corrupt(path, "metadata lacks in_channels, in_size or out_dim")
         }
-        return try Projector(config: ProjectorConfig(inChannels: c, inSize: s, outDim: d), weights: WeightReader(files: [f]))
+        let site = OffsetSite(rawValue: f.metadata["offset_site"] ?? "output") ?? .output
+        return (try Projector(config: ProjectorConfig(inChannels: c, inSize: s, outDim: d), weights: WeightReader(files: [f])), site)
+    }
+
+    /// The request's conditioning with this character: v·δ_target at the prompt's base word
+    /// and the auxiliary branch (δ_aux) added — at the encoder's output, or (input site) on the
+    /// base word's token embedding, re-encoding the prompt.
+    public func conditioning(for request: GenerationRequest, pipeline: StableDiffusionPipeline, v: Float) throws -> Conditioning {
+        let base = try pipeline.encodePrompts(request, baseWord: baseWord)
+        guard site == .input else { return try attach(to: base, v: v) }
+        guard v.isFinite else { throw GenerationError.badValue("the interpolation weight v must be a finite number, got \(v)") }
+        guard let cond = base.branches[.conditional], !cond.basePositions.isEmpty else {
+            throw GenerationError.badValue("the prompt does not name the base word '\(baseWord)'; OneActor's offset goes there")
+        }
+        let ids = pipeline.tokenizer.encode(request.prompt)
+        func encode(_ offset: Tensor) -> Tensor {
+            GradMode.noGrad {
+                let c = pipeline.textEncoder([ids], clipSkip: request.clipSkip, inputOffset: (cond.basePositions, offset))
+                return c.expanded([request.count, c.shape[1], c.shape[2]]).contiguous()
+            }
+        }
+        var out = base
+        out.branches[.conditional] = TextConditioning(context: encode(targetOffset * v), basePositions: cond.basePositions)
+        out.branches[.auxiliary] = TextConditioning(context: encode(auxiliaryOffset), basePositions: cond.basePositions)
+        return out
     }
 
     /// `conditioning` (from `encodePrompts(_:baseWord:)`) with v·δ_target at the prompt's base
-    /// word and the auxiliary branch added.
+    /// word and the auxiliary branch added (output site).
     public func attach(to conditioning: Conditioning, v: Float) throws -> Conditioning {
         guard var cond = conditioning.branches[.conditional] else { throw GenerationError.badValue("no prompt branch to attach OneActor to") }
         guard !cond.basePositions.isEmpty else {

@@ -29,7 +29,7 @@ public enum EvalGeneration {
         c.seed = seed
         let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory)
         try TrainingLoop.run(tuner) { _ in true }
-        return OneActorAdapter(projector: tuner.projector, cluster: cluster)
+        return OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite)
     }
 
     /// `count` reference images for `character` under `prompt`: its full identity in the

@@ -46,12 +46,18 @@ public struct CLIPTextModel {
         convs = reader.convs
     }
 
-    /// Context for the UNet: [B, L, hidden] from token ids [B][L].
-    public func callAsFunction(_ ids: [[Int]], clipSkip: Int = 1) -> Tensor {
+    /// Root-mean-square of the token embeddings' entries: the scale of an input-site offset.
+    public var tokenEmbeddingScale: Float { (tokenEmbedding.square().mean().item()).squareRoot() }
+
+    /// Context for the UNet: [B, L, hidden] from token ids [B][L]. `inputOffset` adds a vector
+    /// [1 or B, hidden] to the token embeddings at `positions` before the encoder runs
+    /// (textual-inversion style; OneActor's input-site offset), differentiably.
+    public func callAsFunction(_ ids: [[Int]], clipSkip: Int = 1, inputOffset: (positions: [Int], offset: Tensor)? = nil) -> Tensor {
         precondition(clipSkip >= 1 && clipSkip <= layers.count, "clip skip \(clipSkip) outside 1…\(layers.count)")
         let b = ids.count, l = ids[0].count
         precondition(l <= config.maxPositionEmbeddings, "\(l) tokens exceed \(config.maxPositionEmbeddings) positions")
         var h = tokenEmbedding.gatherRows(ids.flatMap { $0 }, shape: [b, l]) + positionEmbedding.sliced(0, 0..<l)
+        if let inputOffset { h = h.addingAtPositions(inputOffset.positions, inputOffset.offset) }
         let heads = config.numAttentionHeads
         for layer in layers.prefix(layers.count - (clipSkip - 1)) {
             let x = layer.ln1(h)

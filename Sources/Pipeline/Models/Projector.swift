@@ -52,6 +52,9 @@ public final class Projector {
         projNorm = try LayerNorm(w("proj_norm"), dim: c.outDim, eps: 1e-5)
     }
 
+    /// The final layer norm's gain: the scale δ starts at.
+    public var outputGain: Tensor { projNorm.weight }
+
     /// Fresh weights (deterministic for a seed).
     public convenience init(config: ProjectorConfig, seed: UInt64) throws { try self.init(config: config, weights: WeightReader(randomSeed: seed)) }
 

@@ -13,7 +13,16 @@
 
 import Foundation
 
+/// Where δ goes: added to the text encoder's output at the base word (the paper's site), or to
+/// the base word's token embedding before the encoder (so the encoder carries it into every
+/// later token, including the end/padding tokens a model may read identity from).
+public enum OffsetSite: String, Codable, Sendable, CaseIterable { case output, input }
+
 public struct OneActorConfig: Codable, Sendable, Equatable {
+    public var offsetSite: OffsetSite = .output
+    /// Training timesteps are drawn from [minTimestep, maxTimestep) (the paper: all of them).
+    public var minTimestep = 0
+    public var maxTimestep = 1000
     public var steps = 200
     public var auxiliariesPerBatch = 3
     public var lambda1: Float = 0.5
@@ -23,6 +32,17 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 50
     public var seed: UInt64 = 1
     public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = OneActorConfig()
+        func get<T: Decodable>(_ k: CodingKeys, _ v: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? v }
+        offsetSite = try get(.offsetSite, d.offsetSite); steps = try get(.steps, d.steps)
+        minTimestep = try get(.minTimestep, d.minTimestep); maxTimestep = try get(.maxTimestep, d.maxTimestep)
+        auxiliariesPerBatch = try get(.auxiliariesPerBatch, d.auxiliariesPerBatch); lambda1 = try get(.lambda1, d.lambda1)
+        lambda2 = try get(.lambda2, d.lambda2); learningRate = try get(.learningRate, d.learningRate); warmup = try get(.warmup, d.warmup)
+        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
+    }
 }
 
 /// L = L_target + λ1·L_aux + λ2·L_avg over rows [target, auxiliaries…, average].
@@ -57,6 +77,7 @@ public final class OneActorTuner: Trainer {
     let optimizer: AdamW
     let schedule: NoiseSchedule
     let texts: [(context: Tensor, positions: [Int])]
+    let textIDs: [[Int]]
     var recent: [Float] = []
     /// The projector's weights at the best step (saved as the result).
     var best: [String: Tensor]
@@ -84,6 +105,11 @@ public final class OneActorTuner: Trainer {
         state = State(config: config)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
         projector = try Projector(config: Self.projectorConfig(for: pipeline, cluster: cluster), seed: config.seed)
+        // δ starts at the scale of what it is added to: the encoder's output is layer-normed
+        // (entries ~1, the projector's own layer norm); token embeddings are far smaller.
+        if config.offsetSite == .input {
+            projector.outputGain.assign(Tensor(filled: pipeline.textEncoder.tokenEmbeddingScale, shape: projector.outputGain.shape))
+        }
         let named = projector.namedParameters
         names = named.map(\.0)
         parameters = Dictionary(uniqueKeysWithValues: named)
@@ -95,6 +121,7 @@ public final class OneActorTuner: Trainer {
         texts = try GradMode.noGrad {
             try all.map { text in (pipeline.textEncoder([tok.encode(text)]), try tok.positions(of: cluster.baseWord, in: text)) }
         }
+        textIDs = all.map { tok.encode($0) }
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
@@ -147,7 +174,9 @@ public final class OneActorTuner: Trainer {
         let z0 = cluster.latents.selectingRows(rows)
         let noiseParts = Tensor.randn([n - 1] + Array(z0.shape.dropFirst()), using: &r)
         let noise = Tensor.concat([noiseParts, noiseParts.sliced(0, 0..<1)], dim: 0)   // the average row shares the target's noise
-        let timesteps = (0..<n).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
+        let tLow = max(0, min(c.minTimestep, schedule.alphasCumprod.count - 1))
+        let tHigh = max(tLow + 1, min(c.maxTimestep, schedule.alphasCumprod.count))
+        let timesteps = (0..<n).map { _ in tLow + Int(r.next() % UInt64(tHigh - tLow)) }
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let target: Tensor
         switch schedule.prediction {
@@ -155,13 +184,20 @@ public final class OneActorTuner: Trainer {
         case .vPrediction: target = schedule.velocity(z0, noise: noise, timesteps: timesteps)
         case .sample: target = z0
         }
-        let text = r.nextFloat() < 0.5 ? texts[0] : texts[1 + Int(r.next() % UInt64(texts.count - 1))]
+        let which = r.nextFloat() < 0.5 ? 0 : 1 + Int(r.next() % UInt64(texts.count - 1))
+        let text = texts[which]
 
         let deltas = projector(cluster.features.selectingRows(Array(rows.dropLast())))          // [n−1, d]
         let average = deltas.sliced(0, 1..<(n - 1)).mean(axes: [0], keepDim: true)            // mean auxiliary δ
         let offsets = Tensor.concat([deltas, average], dim: 0)                                  // [n, d]
-        let d = text.context.shape[2]
-        let context = text.context.expanded([n, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
+        let context: Tensor
+        switch c.offsetSite {
+        case .output:
+            let d = text.context.shape[2]
+            context = text.context.expanded([n, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
+        case .input:
+            context = pipeline.textEncoder(Array(repeating: textIDs[which], count: n), inputOffset: (text.positions, offsets))
+        }
         let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
         return OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2)
     }
@@ -178,7 +214,8 @@ public final class OneActorTuner: Trainer {
         let cfg = projector.config
         try SafetensorsWriter.write(best, to: path, metadata: [
             "troupe": "oneactor-projector", "model": cluster.model, "in_channels": String(cfg.inChannels), "in_size": String(cfg.inSize),
-            "out_dim": String(cfg.outDim), "steps": String(state.step), "best_step": String(state.bestStep)])
+            "out_dim": String(cfg.outDim), "steps": String(state.step), "best_step": String(state.bestStep),
+            "offset_site": state.config.offsetSite.rawValue])
     }
 }
 

@@ -29,9 +29,9 @@ struct CharacterTuning {
         }
         do {
             let fingerprint = pipeline.fingerprint
-            let projector = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: fingerprint)
+            let (projector, site) = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: fingerprint)
             let cluster = try OneActorCluster.load(path: dir + "/cluster.safetensors", model: fingerprint)
-            return CharacterTuning(record: record, adapter: OneActorAdapter(projector: projector, cluster: cluster))
+            return CharacterTuning(record: record, adapter: OneActorAdapter(projector: projector, cluster: cluster, site: site))
         } catch let e as OneActorError { throw StudioError.badInput("\(e)") } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
     }
 
@@ -51,10 +51,6 @@ struct CharacterTuning {
     /// `characterControls` (the sliders' values).
     func prepare(_ request: GenerationRequest, pipeline: StableDiffusionPipeline) throws -> (Conditioning, Guidance, v: Float) {
         let (v, guidance) = try resolve(request.characterControls ?? CharacterControls(), request: request)
-        let base: Conditioning
-        do { base = try pipeline.encodePrompts(request, baseWord: adapter.baseWord) } catch {
-            throw StudioError.badInput("\(error)")
-        }
-        do { return (try adapter.attach(to: base, v: v), guidance, v) } catch { throw StudioError.badInput("\(error)") }
+        do { return (try adapter.conditioning(for: request, pipeline: pipeline, v: v), guidance, v) } catch { throw StudioError.badInput("\(error)") }
     }
 }

@@ -33,6 +33,10 @@ struct Eval: ParsableCommand {
     var eta2: Float = 0
     @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character.")
     var oneActorSteps = OneActorConfig().steps
+    @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate.")
+    var oneActorLearningRate = OneActorConfig().learningRate
+    @Option(name: .customLong("offset-site"), help: "oneactor: output or input (see `tune oneactor --offset-site`).")
+    var offsetSite = OneActorConfig().offsetSite.rawValue
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -70,7 +74,9 @@ struct Eval: ParsableCommand {
                 if method == .oneactor {
                     let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    var config = OneActorConfig(); config.steps = oneActorSteps
+                    var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate
+                    guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be output or input") }
+                    config.offsetSite = site
                     do {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
                                                               config: config, directory: dir)
@@ -88,7 +94,7 @@ struct Eval: ParsableCommand {
                         var conditioning: Conditioning? = nil, guidance: Guidance? = nil
                         do {
                             if let adapter {
-                                conditioning = try adapter.attach(to: pipe.encodePrompts(r, baseWord: adapter.baseWord), v: v)
+                                conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
                                 guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: 0..<r.steps, outsideScale: r.guidanceScale)
                             }
                             let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)

@@ -28,6 +28,10 @@ struct Tune: ParsableCommand {
     var rank: Int?
     @Option(help: "oneactor: auxiliary samples to generate (other seeds, same prompt).")
     var auxiliaries: Int?
+    @Option(name: .customLong("offset-site"), help: "oneactor: where δ goes — output (added to the text encoder's output at the base word, as the paper) or input (to the base word's token embedding).")
+    var offsetSite: String?
+    @Option(name: .customLong("timesteps"), help: "oneactor: training timesteps A:B (from A up to but not including B; default 0:1000, all).")
+    var timesteps: String?
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate.")
     var learningRate: Float?
     @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.")

@@ -102,6 +102,15 @@ struct TuneSetup {
             if let n = command.auxiliaries { c.auxiliaries = n }
             if let lr = command.learningRate { c.tuning.learningRate = lr }
             if let n = command.checkpointEvery { c.tuning.checkpointEvery = n }
+            if let t = command.timesteps {
+                let parts = t.split(separator: ":").compactMap { Int($0) }
+                guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1], parts[1] <= 1000 else { throw StudioError.badInput("--timesteps takes A:B with 0 ≤ A < B ≤ 1000") }
+                c.tuning.minTimestep = parts[0]; c.tuning.maxTimestep = parts[1]
+            }
+            if let site = command.offsetSite {
+                guard let s = OffsetSite(rawValue: site) else { throw StudioError.badInput("--offset-site must be output or input") }
+                c.tuning.offsetSite = s
+            }
             c.tuning.seed = record.seed
             guard c.tuning.steps >= 1, c.tuning.checkpointEvery >= 1, (1...64).contains(c.auxiliaries),
                   c.tuning.learningRate.isFinite, c.tuning.learningRate > 0 else {
@@ -143,9 +152,9 @@ struct TuneSetup {
             }
             return [projectorPath, clusterPath]
         }, preview: { step in
-            let adapter = OneActorAdapter(projector: tuner.projector, cluster: cluster)
+            let adapter = OneActorAdapter(projector: tuner.projector, cluster: cluster, site: tuner.state.config.offsetSite)
             let req = characterRequest(steps: 15)
-            let cond = try adapter.attach(to: pipeline.encodePrompts(req, baseWord: record.baseWord), v: record.settings.v)
+            let cond = try adapter.conditioning(for: req, pipeline: pipeline, v: record.settings.v)
             return try writeSample(try pipeline.generate(req, conditioning: cond), step)
         })
     }
