@@ -4,6 +4,26 @@
 import Foundation
 
 public enum ConfigDecoding {
+    /// As `describe(_:)`, and when the parser's complaint is really a number out of range (the
+    /// text is valid JSON), names the key holding it.
+    public static func describe(_ error: Error, data: Data) -> String {
+        let plain = describe(error)
+        guard plain.hasPrefix("not valid JSON"), let obj = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else { return plain }
+        func find(_ o: Any, _ path: String) -> String? {
+            if let d = o as? [String: Any] {
+                for k in d.keys.sorted() { if let p = find(d[k]!, path.isEmpty ? k : path + "." + k) { return p } }
+            } else if let a = o as? [Any] {
+                for (i, v) in a.enumerated() { if let p = find(v, path + "[\(i)]") { return p } }
+            } else if let n = o as? NSNumber, !(o is Bool) {
+                let d = n.doubleValue
+                if !d.isFinite || abs(d) >= 9.2e18 { return path }
+            }
+            return nil
+        }
+        if let key = find(obj, "") { return "key '\(key)' holds a number out of range" }
+        return "a value is out of range or of the wrong type"
+    }
+
     public static func describe(_ error: Error) -> String {
         func path(_ c: [CodingKey]) -> String {
             let p = c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")

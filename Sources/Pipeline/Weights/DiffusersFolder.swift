@@ -34,7 +34,7 @@ public struct DiffusersFolder {
         if let why = RegularFile.problem(p) { throw WeightsError.badConfig(file: p, reason: why) }
         guard let data = FileManager.default.contents(atPath: p) else { throw WeightsError.missingComponent(path: p, what: "config file") }
         do { return try JSONDecoder().decode(T.self, from: ConfigDecoding.nonFiniteAsNull(data)) } catch {
-            throw WeightsError.badConfig(file: p, reason: ConfigDecoding.describe(error))
+            throw WeightsError.badConfig(file: p, reason: ConfigDecoding.describe(error, data: data))
         }
     }
 

@@ -113,11 +113,11 @@ struct CharacterRecord: Codable, Equatable {
             dict["created"] = created
             dict["schema_version"] = 1
         }
+        let upgraded = try JSONSerialization.data(withJSONObject: dict)
         do {
-            let upgraded = try JSONSerialization.data(withJSONObject: dict)
             return (try decoder().decode(CharacterRecord.self, from: upgraded), version < schemaVersion ? version : nil)
         } catch let e as DecodingError {
-            throw StoreError.corrupt(file: file, reason: ConfigDecoding.describe(e))
+            throw StoreError.corrupt(file: file, reason: ConfigDecoding.describe(e, data: upgraded))
         }
     }
 
