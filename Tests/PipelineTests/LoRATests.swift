@@ -24,6 +24,29 @@ final class LoRATests: XCTestCase {
         }
     }
 
+    /// An attached set rescales exactly (the merged-weights reference at its multiplier, and the
+    /// base model at 0) and detaches to the base model's output bit for bit, for two sets at once.
+    func testAttachRescaleDetach() throws {
+        let merged = try Fixtures.file("sd/lora-merged.safetensors")
+        let ref = try Fixtures.file("sd/a.safetensors")
+        let multiplier = try merged.tensor("multiplier").item()
+        let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
+        let unet = try folder.unet(), te = try folder.textEncoder()
+        func eps() -> Tensor { GradMode.noGrad { unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample } }
+        let plain = eps().toArray()
+        let kohya = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path).attach(multiplier: 2.5, unet: unet, textEncoder: te)
+        let peft = try LoRAFile(path: Fixtures.url("sd/lora-peft.safetensors").path).attach(multiplier: 0, unet: unet, textEncoder: te)
+        XCTAssertNotEqual(eps().toArray(), plain)
+        kohya.rescale(multiplier)
+        assertClose(eps(), try merged.tensor("unet.eps_t500"), tol: 1e-4, "rescaled to the reference multiplier")
+        kohya.rescale(0)
+        XCTAssertEqual(eps().toArray(), plain, "multiplier 0 (both sets at 0) is the base model")
+        kohya.rescale(multiplier)
+        kohya.detach(); peft.detach()
+        XCTAssertEqual(eps().toArray(), plain, "detached: the base model bit for bit")
+        XCTAssertTrue(unet.linears.values.allSatisfy { $0.adapters.isEmpty } && unet.convs.values.allSatisfy { $0.adapters.isEmpty })
+    }
+
     func testForeignFilesAreRefusedClearly() throws {
         XCTAssertThrowsError(try LoRAFile(path: Fixtures.url("python_written.safetensors").path)) { e in
             XCTAssertTrue("\(e)".contains("not LoRA weights"), "\(e)")

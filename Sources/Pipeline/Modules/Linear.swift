@@ -31,9 +31,11 @@ public struct LowRankAdapter {
     public var down: Tensor
     public var up: Tensor
     public var scale: Float
+    /// The adapter set it belongs to (LoRASet), so a set can rescale and detach its own.
+    public var owner: String
 
-    public init(down: Tensor, up: Tensor, scale: Float) {
+    public init(down: Tensor, up: Tensor, scale: Float, owner: String = "") {
         precondition(down.shape[0] == up.shape[1], "LoRA down \(down.shape) / up \(up.shape) ranks differ")
-        self.down = down; self.up = up; self.scale = scale
+        self.down = down; self.up = up; self.scale = scale; self.owner = owner
     }
 }

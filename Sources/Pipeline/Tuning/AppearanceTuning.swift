@@ -2,7 +2,7 @@
 // initialisation: A uniform ±1/√in, B = 0, so training starts from the base model) on every
 // UNet attention projection (attn1/attn2 to_q, to_k, to_v, to_out.0); the UNet, VAE and text
 // encoder stay frozen. Loss: ε-MSE on the character's accepted references,
-//   z₀ = scaling·(μ + σ·ε₁) of a reference (or its mirror image), t ~ U{0…T−1},
+//   z₀ = scaling·(μ + σ·ε₁) of a reference (or, with `flip`, its mirror image), t ~ U{0…T−1},
 //   L = ‖ε̂(√ᾱ_t z₀ + √(1−ᾱ_t) ε, t, CLIP(prompt)) − ε‖²,
 // AdamW with linear warm-up + cosine decay. Every draw is a function of (seed, step), so a
 // resumed run repeats exactly the steps an uninterrupted run would take.
@@ -12,6 +12,10 @@
 import Foundation
 
 public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
+    /// Mirror-image augmentation: only for models trained on mirrored data. A mirrored World
+    /// sprite moves its emote balloon out of its corner, and troupe-mini's ε-MSE on flipped
+    /// images is about 10× that on the originals (measured), so it is off by default.
+    public var flip = false
     public var steps = 200
     public var rank = 4
     public var learningRate: Float = 1e-4
@@ -20,6 +24,17 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 25
     public var seed: UInt64 = 1
     public init() {}
+
+    // Run configs written before a field existed still load (absent keys keep the defaults;
+    // runs from before `flip` existed trained with it on).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = AppearanceTuningConfig()
+        func get<T: Decodable>(_ k: CodingKeys, _ v: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? v }
+        flip = try get(.flip, true); steps = try get(.steps, d.steps); rank = try get(.rank, d.rank)
+        learningRate = try get(.learningRate, d.learningRate); batch = try get(.batch, d.batch); warmup = try get(.warmup, d.warmup)
+        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
+    }
 }
 
 public final class AppearanceTuner: Trainer {
@@ -62,9 +77,9 @@ public final class AppearanceTuner: Trainer {
         lora = named
         loraNames = named.keys.sorted()
         optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate))
-        // Posterior of each reference and of its mirror image (the flip augmentation).
+        // Posterior of each reference (and of its mirror image with the flip augmentation).
         posteriors = GradMode.noGrad {
-            references.flatMap { img in [img, img.flippedHorizontally()] }.map { img in
+            references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] }.map { img in
                 let (mean, logVar) = pipeline.vae.encode(img)
                 return (mean, AutoencoderKL.posteriorStd(logVar))
             }

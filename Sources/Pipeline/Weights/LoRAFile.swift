@@ -53,10 +53,19 @@ public struct LoRAFile {
         return nil
     }
 
+    /// Attaches every pair to its layer as one LoRASet that can be rescaled and detached.
+    public func attach(multiplier: Float, unet: UNet2DConditionModel, textEncoder: CLIPTextModel) throws -> LoRASet {
+        let id = "lora-\(UInt64.random(in: 0...UInt64.max))"
+        try apply(multiplier: 1, unet: unet, textEncoder: textEncoder, owner: id)
+        let set = LoRASet(id: id, name: path, unet: unet, textEncoder: textEncoder)
+        set.rescale(multiplier)
+        return set
+    }
+
     /// Attaches every pair to its layer in `unet` / `textEncoder` with `multiplier`; returns
     /// how many layers got an adapter. A pair whose layer is not in the model is an error.
     @discardableResult
-    public func apply(multiplier: Float, unet: UNet2DConditionModel, textEncoder: CLIPTextModel) throws -> Int {
+    public func apply(multiplier: Float, unet: UNet2DConditionModel, textEncoder: CLIPTextModel, owner: String = "") throws -> Int {
         func index(_ linears: [String: Linear], _ convs: [String: Conv2d]) -> [String: Either] {
             var out: [String: Either] = [:]
             for (k, v) in linears { for n in LoRAFile.names(k) { out[n] = .linear(v) } }
@@ -85,14 +94,14 @@ public struct LoRAFile {
                 guard down.shape == [rank, l.inFeatures], up.shape == [l.outFeatures, rank] else {
                     throw WeightsError.shapeMismatch(key: target, expected: [l.outFeatures, l.inFeatures], found: [up.shape[0], down.shape.last ?? 0], file: path)
                 }
-                l.adapters.append(LowRankAdapter(down: down, up: up, scale: scale))
+                l.adapters.append(LowRankAdapter(down: down, up: up, scale: scale, owner: owner))
             case .conv(let c):
                 let w = c.weight.shape
                 let d4 = down.rank == 4 ? down : down.reshaped([rank, w[1], 1, 1])
                 guard d4.shape == [rank, w[1], w[2], w[3]], up.shape[0] == w[0] else {
                     throw WeightsError.shapeMismatch(key: target, expected: w, found: [up.shape[0]] + Array(d4.shape.dropFirst()), file: path)
                 }
-                c.adapters.append(LowRankAdapter(down: d4, up: up.rank == 4 ? up : up.reshaped([up.shape[0], rank, 1, 1]), scale: scale))
+                c.adapters.append(LowRankAdapter(down: d4, up: up.rank == 4 ? up : up.reshaped([up.shape[0], rank, 1, 1]), scale: scale, owner: owner))
             }
             attached += 1
         }

@@ -188,7 +188,7 @@ struct Generate: ParsableCommand {
         }
         let loraSpecs = try loraSpecifications()
         for (path, scale) in loraSpecs {
-            do { try LoRAFile(path: path).apply(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
+            do { _ = try LoRAFile(path: path).attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
                 throw StudioError.wrap(error)
             }
         }
