@@ -25,6 +25,9 @@ args = ap.parse_args()
 rng = random.Random(args.seed)
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK + "/crashes")
+# A private copy: rebuilding the binary during a run must not stop it ("text file busy").
+shutil.copy2(args.binary, WORK + "/troupe")
+args.binary = WORK + "/troupe"
 env = dict(os.environ, TROUPE_HOME=WORK + "/home", TROUPE_GRAPHICS="ascii", NO_COLOR="1")
 
 def run(argv):
