@@ -143,4 +143,17 @@ final class OneActorTests: XCTestCase {
         // The saved projector is the best one; with 3 steps that is the last.
         XCTAssertEqual(GradMode.noGrad { loaded(c.features) }.toArray(), GradMode.noGrad { t.projector(c.features) }.toArray())
     }
+
+    /// Several draws per row: the batch holds every row's draws, the three terms stay per row
+    /// kind, and one draw per row is the paper's loss exactly.
+    func testSeveralDrawsPerRow() throws {
+        let pipe = try pipeline("a")
+        let c = try cluster(pipe, 16)
+        var cfg = OneActorConfig(); cfg.steps = 3; cfg.drawsPerRow = 3; cfg.offsetSite = .input
+        let t = try OneActorTuner(pipeline: pipe, cluster: c, config: cfg, directory: tempDir())
+        var losses: [[String: Float]] = []
+        try TrainingLoop.run(t) { e in if e.kind == .step { losses.append(e.losses) }; return true }
+        XCTAssertEqual(losses.count, 3)
+        for l in losses { XCTAssertTrue(["loss", "target", "aux", "average"].allSatisfy { l[$0]?.isFinite ?? false }, "\(l)") }
+    }
 }

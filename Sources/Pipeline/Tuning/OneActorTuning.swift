@@ -23,6 +23,9 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     /// Training timesteps are drawn from [minTimestep, maxTimestep) (the paper: all of them).
     public var minTimestep = 0
     public var maxTimestep = 1000
+    /// Noise/timestep draws per batch row (the paper: 1). More draws average the ε loss's noise
+    /// out of the projector's gradient; the rows' δ is shared across their draws.
+    public var drawsPerRow = 1
     public var steps = 200
     public var auxiliariesPerBatch = 3
     public var lambda1: Float = 0.5
@@ -39,6 +42,7 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
         func get<T: Decodable>(_ k: CodingKeys, _ v: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? v }
         offsetSite = try get(.offsetSite, d.offsetSite); steps = try get(.steps, d.steps)
         minTimestep = try get(.minTimestep, d.minTimestep); maxTimestep = try get(.maxTimestep, d.maxTimestep)
+        drawsPerRow = try get(.drawsPerRow, d.drawsPerRow)
         auxiliariesPerBatch = try get(.auxiliariesPerBatch, d.auxiliariesPerBatch); lambda1 = try get(.lambda1, d.lambda1)
         lambda2 = try get(.lambda2, d.lambda2); learningRate = try get(.learningRate, d.learningRate); warmup = try get(.warmup, d.warmup)
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
@@ -169,11 +173,17 @@ public final class OneActorTuner: Trainer {
         var pool = Array(1...cluster.auxiliaryCount)
         var aux: [Int] = []
         for _ in 0..<min(c.auxiliariesPerBatch, pool.count) { aux.append(pool.remove(at: Int(r.next() % UInt64(pool.count)))) }
-        let rows = [0] + aux + [0]
-        let n = rows.count
+        let base = [0] + aux + [0]
+        let draws = max(1, c.drawsPerRow)
+        // Rows [target, aux…, average] repeated `draws` times (draw-major), each with its own noise.
+        let rows = Array((0..<draws).map { _ in base }.joined())
+        let n = rows.count, m = base.count
         let z0 = cluster.latents.selectingRows(rows)
-        let noiseParts = Tensor.randn([n - 1] + Array(z0.shape.dropFirst()), using: &r)
-        let noise = Tensor.concat([noiseParts, noiseParts.sliced(0, 0..<1)], dim: 0)   // the average row shares the target's noise
+        // The average row shares its target's noise, within each draw.
+        let noise = Tensor.concat((0..<draws).map { _ -> Tensor in
+            let parts = Tensor.randn([m - 1] + Array(z0.shape.dropFirst()), using: &r)
+            return Tensor.concat([parts, parts.sliced(0, 0..<1)], dim: 0)
+        }, dim: 0)
         let tLow = max(0, min(c.minTimestep, schedule.alphasCumprod.count - 1))
         let tHigh = max(tLow + 1, min(c.maxTimestep, schedule.alphasCumprod.count))
         let timesteps = (0..<n).map { _ in tLow + Int(r.next() % UInt64(tHigh - tLow)) }
@@ -187,9 +197,10 @@ public final class OneActorTuner: Trainer {
         let which = r.nextFloat() < 0.5 ? 0 : 1 + Int(r.next() % UInt64(texts.count - 1))
         let text = texts[which]
 
-        let deltas = projector(cluster.features.selectingRows(Array(rows.dropLast())))          // [n−1, d]
-        let average = deltas.sliced(0, 1..<(n - 1)).mean(axes: [0], keepDim: true)            // mean auxiliary δ
-        let offsets = Tensor.concat([deltas, average], dim: 0)                                  // [n, d]
+        let deltas = projector(cluster.features.selectingRows(Array(base.dropLast())))          // [m−1, d]
+        let average = deltas.sliced(0, 1..<(m - 1)).mean(axes: [0], keepDim: true)            // mean auxiliary δ
+        let one = Tensor.concat([deltas, average], dim: 0)                                      // [m, d]
+        let offsets = draws == 1 ? one : Tensor.concat(Array(repeating: one, count: draws), dim: 0)
         let context: Tensor
         switch c.offsetSite {
         case .output:
@@ -199,7 +210,14 @@ public final class OneActorTuner: Trainer {
             context = pipeline.textEncoder(Array(repeating: textIDs[which], count: n), inputOffset: (text.positions, offsets))
         }
         let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
-        return OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2)
+        guard draws > 1 else { return OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2) }
+        // Draw-major rows → [m, draws·…]: each batch row's draws side by side, so the three terms
+        // see rows [target, aux…, average] with every draw of each.
+        func byRow(_ t: Tensor) -> Tensor {
+            let s = Array(t.shape.dropFirst())
+            return t.reshaped([draws, m] + s).transposed(0, 1).contiguous().reshaped([m, draws * s.reduce(1, *)])
+        }
+        return OneActorLoss.terms(byRow(prediction), byRow(target), lambda1: c.lambda1, lambda2: c.lambda2)
     }
 
     public func saveCheckpoint() throws {

@@ -35,6 +35,8 @@ struct Eval: ParsableCommand {
     var oneActorSteps = OneActorConfig().steps
     @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate.")
     var oneActorLearningRate = OneActorConfig().learningRate
+    @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
+    var oneActorDraws = OneActorConfig().drawsPerRow
     @Option(name: .customLong("offset-site"), help: "oneactor: output or input (see `tune oneactor --offset-site`).")
     var offsetSite = OneActorConfig().offsetSite.rawValue
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
@@ -74,7 +76,7 @@ struct Eval: ParsableCommand {
                 if method == .oneactor {
                     let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate
+                    var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate; config.drawsPerRow = max(1, min(oneActorDraws, 16))
                     guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be output or input") }
                     config.offsetSite = site
                     do {

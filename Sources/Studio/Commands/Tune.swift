@@ -30,6 +30,8 @@ struct Tune: ParsableCommand {
     var auxiliaries: Int?
     @Option(name: .customLong("offset-site"), help: "oneactor: where δ goes — output (added to the text encoder's output at the base word, as the paper) or input (to the base word's token embedding).")
     var offsetSite: String?
+    @Option(help: "oneactor: noise draws per batch row (1–16; the paper: 1).")
+    var draws: Int?
     @Option(name: .customLong("timesteps"), help: "oneactor: training timesteps A:B (from A up to but not including B; default 0:1000, all).")
     var timesteps: String?
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate.")

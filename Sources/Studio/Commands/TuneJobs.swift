@@ -102,6 +102,10 @@ struct TuneSetup {
             if let n = command.auxiliaries { c.auxiliaries = n }
             if let lr = command.learningRate { c.tuning.learningRate = lr }
             if let n = command.checkpointEvery { c.tuning.checkpointEvery = n }
+            if let k = command.draws {
+                guard (1...16).contains(k) else { throw StudioError.badInput("--draws must be in 1…16") }
+                c.tuning.drawsPerRow = k
+            }
             if let t = command.timesteps {
                 let parts = t.split(separator: ":").compactMap { Int($0) }
                 guard parts.count == 2, parts[0] >= 0, parts[0] < parts[1], parts[1] <= 1000 else { throw StudioError.badInput("--timesteps takes A:B with 0 ≤ A < B ≤ 1000") }
