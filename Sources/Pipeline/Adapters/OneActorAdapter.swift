@@ -7,6 +7,9 @@
 import Foundation
 
 public struct OneActorAdapter {
+    /// The interpolation weight v when nothing sets it (the public code's configs use 0.8).
+    public static let defaultV: Float = 0.8
+
     public let targetOffset: Tensor     // [1, d]
     public let auxiliaryOffset: Tensor  // [1, d]
     public let baseWord: String
@@ -41,10 +44,7 @@ public struct OneActorAdapter {
     public func conditioning(for request: GenerationRequest, pipeline: StableDiffusionPipeline, v: Float) throws -> Conditioning {
         let base = try pipeline.encodePrompts(request, baseWord: baseWord)
         guard site == .input else { return try attach(to: base, v: v) }
-        guard v.isFinite else { throw GenerationError.badValue("the interpolation weight v must be a finite number, got \(v)") }
-        guard let cond = base.branches[.conditional], !cond.basePositions.isEmpty else {
-            throw GenerationError.badValue("the prompt does not name the base word '\(baseWord)'; OneActor's offset goes there")
-        }
+        let cond = try promptBranch(of: base, v: v)
         let ids = pipeline.tokenizer.encode(request.prompt)
         func encode(_ offset: Tensor) -> Tensor {
             GradMode.noGrad {
@@ -61,16 +61,22 @@ public struct OneActorAdapter {
     /// `conditioning` (from `encodePrompts(_:baseWord:)`) with v·δ_target at the prompt's base
     /// word and the auxiliary branch added (output site).
     public func attach(to conditioning: Conditioning, v: Float) throws -> Conditioning {
-        guard var cond = conditioning.branches[.conditional] else { throw GenerationError.badValue("no prompt branch to attach OneActor to") }
-        guard !cond.basePositions.isEmpty else {
-            throw GenerationError.badValue("the prompt does not name the base word '\(baseWord)'; OneActor's offset goes there")
-        }
-        guard v.isFinite else { throw GenerationError.badValue("the interpolation weight v must be a finite number, got \(v)") }
+        var cond = try promptBranch(of: conditioning, v: v)
         var out = conditioning
         let aux = TextConditioning(context: cond.context, basePositions: cond.basePositions, offset: auxiliaryOffset)
         cond.offset = targetOffset * v
         out.branches[.conditional] = cond
         out.branches[.auxiliary] = aux
         return out
+    }
+
+    /// The prompt branch δ goes into, once it is known to name the base word and `v` is finite.
+    func promptBranch(of conditioning: Conditioning, v: Float) throws -> TextConditioning {
+        guard let cond = conditioning.branches[.conditional] else { throw GenerationError.badValue("no prompt branch to attach OneActor to") }
+        guard !cond.basePositions.isEmpty else {
+            throw GenerationError.badValue("the prompt does not name the base word '\(baseWord)'; OneActor's offset goes there")
+        }
+        guard v.isFinite else { throw GenerationError.badValue("the interpolation weight v must be a finite number, got \(v)") }
+        return cond
     }
 }

@@ -125,12 +125,12 @@ public final class StableDiffusionPipeline {
             guard image.shape == [1, 3, height, width] else {
                 throw GenerationError.badValue("init image has shape \(image.shape), this request needs [1, 3, \(height), \(width)]")
             }
-            guard image.toArray().allSatisfy(\.isFinite) else { throw GenerationError.badValue("init image holds NaN or infinite values") }
+            guard image.isAllFinite else { throw GenerationError.badValue("init image holds NaN or infinite values") }
         }
         guard r.strength.isFinite, r.strength >= 0, r.strength <= 1 else { throw GenerationError.badValue("strength must be in 0…1, got \(r.strength)") }
         if let given = r.initLatents {
             guard given.shape == shape else { throw GenerationError.badValue("init latents have shape \(given.shape), this request needs \(shape)") }
-            guard given.toArray().allSatisfy(\.isFinite) else { throw GenerationError.badValue("init latents hold NaN or infinite values") }
+            guard given.isAllFinite else { throw GenerationError.badValue("init latents hold NaN or infinite values") }
         }
         return Prepared(request: r, width: width, height: height, latentShape: shape)
     }
@@ -161,17 +161,20 @@ public final class StableDiffusionPipeline {
         let count = x.shape[0]
         let total = scheduler.timesteps.count - first
         var warned = false
+        // A guidance asks for one or two branch orders in a run: each context is built once.
+        var contexts: [[GuidanceBranch]: Tensor] = [:]
         for (i, t) in scheduler.timesteps.enumerated() where i >= first {
             if !progress(i - first, total) { throw GenerationError.cancelled }
             let input = scheduler.scaleModelInput(x, index: i)
             let order = guidance.branches(atStep: i - first, of: total)
-            let context = try conditioning.context(for: order)
+            let context = try contexts[order] ?? conditioning.context(for: order)
+            contexts[order] = context
             let batch = order.count == 1 ? input : Tensor.concat(Array(repeating: input, count: order.count), dim: 0)
             let out = unet(batch, timesteps: [t], context: context, extension: conditioning.crossAttentionExtension).sample
             var outputs: [GuidanceBranch: Tensor] = [:]
             for (k, b) in order.enumerated() { outputs[b] = order.count == 1 ? out : out.sliced(0, (k * count)..<((k + 1) * count)) }
             x = scheduler.step(output: guidance.combine(outputs, atStep: i - first, of: total), index: i, sample: x, rng: &rng)
-            if !warned, !x.toArray().allSatisfy(\.isFinite) {
+            if !warned, !x.isAllFinite {
                 warned = true
                 warn("the latents became NaN or infinite at step \(i - first + 1) of \(total) (guidance or model weights out of range?); the images will be blank")
             }

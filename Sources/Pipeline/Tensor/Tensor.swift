@@ -107,6 +107,12 @@ public final class Tensor: @unchecked Sendable, CustomStringConvertible {
         return storage.pointer[o]
     }
 
+    /// Whether every element is a finite number (a scan in place, no copy when contiguous).
+    public var isAllFinite: Bool {
+        let c = contiguous()
+        return UnsafeBufferPointer(start: c.dataPointer, count: c.count).allSatisfy(\.isFinite)
+    }
+
     /// All elements in row-major order.
     public func toArray() -> [Float] {
         let c = contiguous()

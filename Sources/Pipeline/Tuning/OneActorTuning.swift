@@ -80,8 +80,8 @@ public final class OneActorTuner: Trainer {
     let parameters: [String: Tensor]
     let optimizer: AdamW
     let schedule: NoiseSchedule
-    let texts: [(context: Tensor, positions: [Int])]
-    let textIDs: [[Int]]
+    /// The training texts: the character's prompt first, then the templates.
+    let texts: [(ids: [Int], context: Tensor, positions: [Int])]
     var recent: [Float] = []
     /// The projector's weights at the best step (saved as the result).
     var best: [String: Tensor]
@@ -123,9 +123,11 @@ public final class OneActorTuner: Trainer {
         let tok = pipeline.tokenizer
         let all = [cluster.prompt] + Self.templates.map { $0.replacingOccurrences(of: "{}", with: cluster.baseWord) }
         texts = try GradMode.noGrad {
-            try all.map { text in (pipeline.textEncoder([tok.encode(text)]), try tok.positions(of: cluster.baseWord, in: text)) }
+            try all.map { text in
+                let ids = tok.encode(text)
+                return (ids, pipeline.textEncoder([ids]), try tok.positions(of: cluster.baseWord, in: text))
+            }
         }
-        textIDs = all.map { tok.encode($0) }
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
@@ -194,8 +196,7 @@ public final class OneActorTuner: Trainer {
         case .vPrediction: target = schedule.velocity(z0, noise: noise, timesteps: timesteps)
         case .sample: target = z0
         }
-        let which = r.nextFloat() < 0.5 ? 0 : 1 + Int(r.next() % UInt64(texts.count - 1))
-        let text = texts[which]
+        let text = texts[r.nextFloat() < 0.5 ? 0 : 1 + Int(r.next() % UInt64(texts.count - 1))]
 
         let deltas = projector(cluster.features.selectingRows(Array(base.dropLast())))          // [m−1, d]
         let average = deltas.sliced(0, 1..<(m - 1)).mean(axes: [0], keepDim: true)            // mean auxiliary δ
@@ -207,7 +208,7 @@ public final class OneActorTuner: Trainer {
             let d = text.context.shape[2]
             context = text.context.expanded([n, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
         case .input:
-            context = pipeline.textEncoder(Array(repeating: textIDs[which], count: n), inputOffset: (text.positions, offsets))
+            context = pipeline.textEncoder(Array(repeating: text.ids, count: n), inputOffset: (text.positions, offsets))
         }
         let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
         guard draws > 1 else { return OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2) }

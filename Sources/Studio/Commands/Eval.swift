@@ -28,7 +28,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Classifier-free guidance scale (default: the model's troupe.json, else 7.5).")
     var cfg: Float?
     @Option(name: .customLong("v"), help: "oneactor: interpolation weight of the character's offset.")
-    var v: Float = 0.8
+    var v: Float = OneActorAdapter.defaultV
     @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
     var eta2: Float = 0
     @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character.")

@@ -59,8 +59,6 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
-    /// The request the flags (over the PNG's settings) describe, and which image of the
-    /// batch to keep (a PNG from a batch is re-created by re-running its whole batch).
     /// The parameters chunk of --from-png (nil without it).
     func pngParameters() throws -> GenerationParameters? {
         guard let fromPNG else { return nil }
@@ -90,16 +88,17 @@ struct Generate: ParsableCommand {
         return (name, c)
     }
 
-    func request(defaults: SamplingDefaults = .standard, characterPrompt: String? = nil) throws -> (GenerationRequest, keep: Int?) {
-        let base = try pngParameters() ?? GenerationParameters(prompt: "")
+    /// The request the flags (over the PNG's settings `png`) describe, and which image of the
+    /// batch to keep (a PNG from a batch is re-created by re-running its whole batch). Steps and
+    /// guidance come later, from `sampling(png:defaults:)`, once the model is loaded.
+    func request(png: GenerationParameters?, characterPrompt: String? = nil) throws -> (GenerationRequest, keep: Int?) {
+        let base = png ?? GenerationParameters(prompt: "")
         guard let text = prompt ?? (fromPNG != nil ? base.prompt : characterPrompt) else {
             throw StudioError.badInput("--prompt is required (or --from-png FILE, or --character NAME for its own prompt)")
         }
         var r = GenerationRequest(prompt: text)
         r.negativePrompt = negative ?? base.negativePrompt
         r.seed = seed ?? base.seed ?? 0
-        r.steps = steps ?? base.steps ?? defaults.steps
-        r.guidanceScale = cfg ?? base.cfgScale.map(Float.init) ?? defaults.guidanceScale
         let schedulerName = scheduler ?? base.sampler.flatMap(SamplerNames.kind(a1111:))?.rawValue
         if let s = schedulerName {
             guard let k = SchedulerKind(rawValue: s) else {
@@ -134,14 +133,17 @@ struct Generate: ParsableCommand {
         return (r, keep)
     }
 
+    /// Steps and guidance scale: the flag, else the PNG's, else the model's recommendation.
+    func sampling(png: GenerationParameters?, defaults: SamplingDefaults) -> (steps: Int, guidanceScale: Float) {
+        (steps ?? png?.steps ?? defaults.steps, cfg ?? png?.cfgScale.map(Float.init) ?? defaults.guidanceScale)
+    }
+
     static let loraField = "Troupe LoRA"
 
-    /// --lora FILE[:SCALE] values (or, with --from-png and no --lora, the PNG's own).
-    func loraSpecifications() throws -> [(String, Float)] {
-        // Paths a PNG names are never opened on its say-so: the user passes them.
-        if loras.isEmpty, let fromPNG, let text = try? PNGCodec.readText(path: fromPNG),
-           let p = text.first(where: { $0.0 == GenerationParameters.chunkKey }),
-           let field = GenerationParameters(text: p.1).extra.first(where: { $0.0 == Generate.loraField }) {
+    /// --lora FILE[:SCALE] values. A PNG being re-made (`png`) that names LoRA files with no
+    /// --lora given is refused: paths a PNG names are never opened on its say-so.
+    func loraSpecifications(png: GenerationParameters?) throws -> [(String, Float)] {
+        if loras.isEmpty, let fromPNG, let field = png?.extra.first(where: { $0.0 == Generate.loraField }) {
             throw StudioError.badInput("\(fromPNG) was made with LoRA \(field.1.replacingOccurrences(of: "|", with: ", ")); Troupe does not open files a PNG names: pass each with --lora FILE:SCALE")
         }
         return try loras.map { spec in
@@ -166,12 +168,14 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let (characterName, controls) = try characterAndControls(try pngParameters())
+        let png = try pngParameters()
+        let (characterName, controls) = try characterAndControls(png)
         let record = try characterName.map { n in try storeCall { try storeOptions.store.load(n) } }
-        _ = try request(characterPrompt: record?.prompt)   // bad flags are refused before the model loads
+        let loraSpecs = try loraSpecifications(png: png)
+        var (req, keep) = try request(png: png, characterPrompt: record?.prompt)   // bad flags are refused before the model loads
         let modelRef = model ?? record.flatMap { $0.model == ModelLocator.defaultModelName ? nil : $0.model }
         let (pipeline, modelName) = try ModelLocator.loadPipeline(modelRef)
-        var (req, keep) = try request(defaults: pipeline.defaults, characterPrompt: record?.prompt)
+        (req.steps, req.guidanceScale) = sampling(png: png, defaults: pipeline.defaults)
         if let record, prompt == nil, fromPNG == nil { req.negativePrompt = negative ?? record.negativePrompt }
         var conditioning: Conditioning? = nil, guidance: Guidance? = nil
         var troupeFields: [(String, String)] = []
@@ -186,7 +190,6 @@ struct Generate: ParsableCommand {
             troupeFields = [(Field.character, record.name), (Field.v, text(v)), (Field.eta1, text(cg.eta1)), (Field.eta2, text(cg.eta2)),
                             (Field.steps, "\(cg.steps.lowerBound + 1):\(cg.steps.upperBound)")]
         }
-        let loraSpecs = try loraSpecifications()
         for (path, scale) in loraSpecs {
             do { _ = try LoRAFile(path: path).attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
                 throw StudioError.wrap(error)

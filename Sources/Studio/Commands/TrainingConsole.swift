@@ -83,10 +83,20 @@ struct MetricsLog {
     static let order = ["vae", "unet", "done"]
 
     func append(_ event: JobEvent, phase: String) {
-        guard var o = (try? JSONSerialization.jsonObject(with: Data(event.jsonLine().utf8))) as? [String: Any] else { return }
-        o["phase"] = phase
-        guard let d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]) else { return }
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
+        guard let d = try? e.encode(Phased(event: event, phase: phase)) else { return }
         JobLog.append(line: String(decoding: d, as: UTF8.self), to: path)
+    }
+
+    /// A JobEvent's JSON object with a "phase" key beside its own.
+    private struct Phased: Encodable {
+        let event: JobEvent, phase: String
+        enum Key: String, CodingKey { case phase }
+        func encode(to encoder: Encoder) throws {
+            try event.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(phase, forKey: .phase)
+        }
     }
 
     /// Keeps the lines of phases before `phase` and of `phase` up to `step`.

@@ -148,9 +148,15 @@ struct TuneSetup {
                                   : try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c.tuning, directory: runDir)
         return TuneJob(trainer: tuner, save: {
             try FileManager.default.createDirectory(atPath: folder + "/oneactor", withIntermediateDirectories: true)
-            try tuner.saveProjector(to: projectorPath + ".new")
-            try cluster.save(to: clusterPath + ".new")
-            // The pair changes together: cluster first, projector last (a reader checks both).
+            // Both new files are written in full before either replaces its old one, so a write
+            // that fails (a full disk) leaves the old pair; then two renames, cluster first.
+            do {
+                try tuner.saveProjector(to: projectorPath + ".new")
+                try cluster.save(to: clusterPath + ".new")
+            } catch {
+                for p in [projectorPath, clusterPath] { try? FileManager.default.removeItem(atPath: p + ".new") }
+                throw error
+            }
             for p in [clusterPath, projectorPath] where Foundation.rename(p + ".new", p) != 0 {
                 throw StudioError.failed("\(p): cannot move the new file in place (\(String(cString: strerror(errno))))")
             }

@@ -19,8 +19,8 @@ struct CharacterRecord: Codable, Equatable {
     }
 
     struct Settings: Codable, Equatable {
-        /// OneActor's interpolation weight (the public code's configs use 0.8).
-        var v: Float = 0.8
+        /// OneActor's interpolation weight.
+        var v: Float = OneActorAdapter.defaultV
         /// Cluster guidance's target scale; nil: the model's guidance scale (OneActor's η1 is
         /// the classifier-free scale of the target branch).
         var eta1: Float? = nil
