@@ -41,6 +41,13 @@ public enum Sixel {
         return RGBImage(width: width, height: height, pixels: out)
     }
 
+    /// Resized for display: whole-number enlargements stay crisp (nearest neighbour, a sprite's
+    /// pixels as squares), anything else is resampled with Lanczos-3.
+    public static func resizedForDisplay(_ img: RGBImage, width: Int, height: Int) throws -> RGBImage {
+        let whole = width >= img.width && width % img.width == 0 && height % img.height == 0
+        return try scaled(img, width: width, height: height, filter: whole ? SIXEL_RES_NEAREST : SIXEL_RES_LANCZOS3)
+    }
+
     private final class Sink { var bytes: [UInt8] = [] }
 
     /// Sixel bytes for `img` with at most `colors` palette entries (2…256).

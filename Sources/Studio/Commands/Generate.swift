@@ -70,10 +70,7 @@ struct Generate: ParsableCommand {
         return GenerationParameters(text: p.1)
     }
 
-    /// Troupe's fields in a PNG's parameters.
-    enum Field {
-        static let character = "Character", v = "OneActor v", eta1 = "OneActor eta1", eta2 = "OneActor eta2", steps = "Guidance steps"
-    }
+    typealias Field = GenerationPNG.Field
 
     /// The character (flag, else the PNG's) and the OneActor controls (flags over the PNG's).
     func characterAndControls(_ png: GenerationParameters?) throws -> (String?, CharacterControls) {
@@ -138,12 +135,10 @@ struct Generate: ParsableCommand {
         (steps ?? png?.steps ?? defaults.steps, cfg ?? png?.cfgScale.map(Float.init) ?? defaults.guidanceScale)
     }
 
-    static let loraField = "Troupe LoRA"
-
     /// --lora FILE[:SCALE] values. A PNG being re-made (`png`) that names LoRA files with no
     /// --lora given is refused: paths a PNG names are never opened on its say-so.
     func loraSpecifications(png: GenerationParameters?) throws -> [(String, Float)] {
-        if loras.isEmpty, let fromPNG, let field = png?.extra.first(where: { $0.0 == Generate.loraField }) {
+        if loras.isEmpty, let fromPNG, let field = png?.extra.first(where: { $0.0 == Field.lora }) {
             throw StudioError.badInput("\(fromPNG) was made with LoRA \(field.1.replacingOccurrences(of: "|", with: ", ")); Troupe does not open files a PNG names: pass each with --lora FILE:SCALE")
         }
         return try loras.map { spec in
@@ -184,11 +179,7 @@ struct Generate: ParsableCommand {
             req.characterControls = controls
             let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, pipeline: pipeline)
             conditioning = cond; guidance = g
-            let cg = g as! ClusterGuidance
-            // Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.
-            func text(_ x: Float) -> String { x == x.rounded() && abs(x) < 1e7 ? String(Int(x)) : String(x) }
-            troupeFields = [(Field.character, record.name), (Field.v, text(v)), (Field.eta1, text(cg.eta1)), (Field.eta2, text(cg.eta2)),
-                            (Field.steps, "\(cg.steps.lowerBound + 1):\(cg.steps.upperBound)")]
+            troupeFields = GenerationPNG.characterFields(name: record.name, v: v, guidance: g as! ClusterGuidance)
         }
         for (path, scale) in loraSpecs {
             do { _ = try LoRAFile(path: path).attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
@@ -211,16 +202,8 @@ struct Generate: ParsableCommand {
         let paths = outputPaths(kept.count, seed: req.seed)
         do {
             for (n, i) in kept.enumerated() {
-                let pixels = result.images[i]
-                var p = GenerationParameters(prompt: req.prompt)
-                p.negativePrompt = req.negativePrompt; p.steps = req.steps; p.sampler = SamplerNames.a1111(result.schedulerName)
-                p.cfgScale = Double(req.guidanceScale); p.seed = req.seed; p.width = result.width; p.height = result.height
-                p.model = modelName; p.clipSkip = req.clipSkip
-                if result.images.count > 1 { p.extra.append(("Batch index", String(i))); p.extra.append(("Batch size", String(result.images.count))) }
-                if !loraSpecs.isEmpty { p.extra.append((Generate.loraField, loraSpecs.map { "\($0.0):\($0.1)" }.joined(separator: "|"))) }
-                p.extra += troupeFields
-                try PNGCodec.write(RGBImage(width: result.width, height: result.height, pixels: pixels), to: paths[n],
-                                   text: [(GenerationParameters.chunkKey, p.text)])
+                let p = GenerationPNG.parameters(req, result, index: i, model: modelName, loras: loraSpecs, extra: troupeFields)
+                try GenerationPNG.write(result, index: i, parameters: p, to: paths[n])
             }
             if let outputLatents {
                 try SafetensorsWriter.write(["latents": result.latents], to: outputLatents)

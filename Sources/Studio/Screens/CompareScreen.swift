@@ -1,0 +1,72 @@
+// Compare: consistency grids of the selected character — rows are prompts, columns OneActor's
+// interpolation weight v from the base model (0) to the character (1) — made by `troupe grid`
+// as a background child, saved under grids/, and shown here.
+
+import Foundation
+import TUI
+
+final class CompareScreen: StudioScreen {
+    enum Action { case make }
+    let id = ScreenID.compare
+    var list = ListView()
+    private(set) var character: String?
+    private(set) var grids: [String] = []
+    private var job: (pid: pid_t, log: String, output: String)?
+
+    let keys = ScreenKeys<Action>([
+        KeyBinding([.char("m")], "make grid", help: "make a grid: the evaluation prompts × v = 0, 0.25 … 1 (needs OneActor)", .make),
+        KeyBinding([.up, .char("k"), .down, .char("j")], "", help: "select a grid", statusBar: false, .make),
+    ])
+    var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
+
+    func activate(_ ctx: StudioContext) { character = ctx.selectedCharacter; rescan(ctx) }
+
+    private func rescan(_ ctx: StudioContext) {
+        guard let name = character else { grids = []; list.items = []; return }
+        let dir = ctx.store.folder(name) + "/grids"
+        grids = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".png") }.sorted().reversed().map { dir + "/" + $0 }
+        list.items = grids.map { ($0 as NSString).lastPathComponent }
+    }
+
+    func tick(_ ctx: StudioContext) -> Bool {
+        guard let j = job, let code = DetachedJob.reap(j.pid) else { return false }
+        job = nil
+        if code == 0 { ctx.say("grid saved: \(j.output)", role: .good) } else {
+            let log = (try? String(contentsOfFile: j.log, encoding: .utf8)) ?? ""
+            ctx.fail(String(log.split(separator: "\n").last(where: { $0.contains("troupe:") }) ?? "grid failed (exit \(code))"))
+        }
+        rescan(ctx)
+        return true
+    }
+
+    func handle(_ key: Key, _ ctx: StudioContext) -> Bool {
+        if list.handle(key) { return true }
+        guard keys.action(key) == .make else { return false }
+        guard let name = character else { ctx.fail("select a character first (screen 1)"); return true }
+        guard job == nil else { ctx.fail("a grid is being made"); return true }
+        let dir = ctx.store.folder(name) + "/grids"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"; f.locale = Locale(identifier: "en_US_POSIX")
+        let out = "\(dir)/\(f.string(from: Date()))-v.png", log = dir + "/.launch.log"
+        do {
+            let pid = try DetachedJob.launch(arguments: ["grid", "--character", name, "-o", out], environment: ctx.jobEnvironment, logPath: log)
+            job = (pid, log, out)
+            ctx.say("making a grid for \(name)…")
+        } catch { ctx.fail("\(error)") }
+        return true
+    }
+
+    func draw(_ canvas: Canvas, in rect: Rect, _ ctx: StudioContext) {
+        guard let name = character else {
+            canvas.box(rect, title: "Compare")
+            canvas.text("Select a character on screen 1 first.", x: rect.x + 2, y: rect.y + 2, role: .dim)
+            return
+        }
+        let (left, right) = rect.splitColumns(min(34, max(26, rect.width / 4)))
+        let inner = canvas.box(left, title: "Grids · \(name)", focused: true)
+        list.draw(canvas, in: inner, focused: true, empty: job == nil ? "none yet — m makes one" : "making…")
+        let pane = canvas.box(right, title: "Rows: prompts · columns: v")
+        if let i = list.selection, let img = ctx.image(at: grids[i]) { ctx.draw(img, canvas, in: pane) }
+        else if job != nil { canvas.text("rendering the grid in the background…", x: pane.x, y: pane.y, role: .dim, maxWidth: pane.width) }
+    }
+}
