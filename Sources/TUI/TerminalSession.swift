@@ -22,7 +22,8 @@ public final class TerminalSession: Canvas {
     private var rolePairs: [Role: (attrs: attr_t, pair: Int32)] = [:]
     private var imagePairs: [Int: Int32] = [:]
 
-    nonisolated(unsafe) private static var active: TerminalSession?
+    /// Weak: the session's owner decides its lifetime; a signal finds it while it lives.
+    nonisolated(unsafe) private static weak var active: TerminalSession?
     /// The termination signal received (0: none); read by the event loop.
     nonisolated(unsafe) public private(set) static var pendingSignal: Int32 = 0
 
@@ -239,6 +240,5 @@ public final class TerminalSession: Canvas {
     deinit {
         end()
         delscreen(screen)
-        if TerminalSession.active === self { TerminalSession.active = nil }
     }
 }

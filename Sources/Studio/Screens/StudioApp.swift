@@ -94,7 +94,7 @@ final class StudioApp {
             return (parts.first ?? "", parts.count > 1 ? parts[1] : "")
         }
         let lines = own + [("", "")] + StudioApp.globalHelp
-        let r = canvas.bounds.centered(width: min(canvas.width - 4, 76), height: min(canvas.height - 2, lines.count + 4))
+        let r = canvas.bounds.centered(width: min(canvas.width - 4, 96), height: min(canvas.height - 2, lines.count + 4))
         canvas.fill(r, role: .text)
         let inner = canvas.box(r, title: "\(current.title) — keys (any key closes)", focused: true).inset(1, 0)
         for (i, (k, d)) in lines.enumerated() where i < inner.height {

@@ -30,20 +30,21 @@ public struct Tabs: Sendable {
 }
 
 public enum StatusBar {
-    /// Key hints ("n new  d delete  ? keys") and a message on the right.
+    /// Key hints ("n new  d delete  ? keys") and a message on the right. Hints come first (a
+    /// message may take at most a third of the bar away from them); the message gets the rest.
     public static func draw(_ canvas: Canvas, in r: Rect, hints: [(String, String)], message: String = "", messageRole: Role = .status) {
         canvas.fill(r, role: .status)
         var x = r.x + 1
-        let msgWidth = min(TextWidth.of(message), r.width / 2)
+        let reserved = message.isEmpty ? 0 : min(TextWidth.of(message) + 2, r.width / 3)
         for (key, hint) in hints {
             let w = TextWidth.of(key) + 1 + TextWidth.of(hint) + 2
-            if x + w > r.maxX - msgWidth - 1 { break }
+            if x + w > r.maxX - reserved { break }
             canvas.text(key, x: x, y: r.y, role: .statusKey)
             canvas.text(hint, x: x + TextWidth.of(key) + 1, y: r.y, role: .status)
             x += w
         }
         if !message.isEmpty {
-            let m = TextWidth.clip(message, to: msgWidth, ellipsis: true)
+            let m = TextWidth.clip(message, to: max(0, r.maxX - x - 2), ellipsis: true)
             canvas.text(m, x: r.maxX - TextWidth.of(m) - 1, y: r.y, role: messageRole)
         }
     }

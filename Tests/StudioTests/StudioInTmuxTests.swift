@@ -1,0 +1,162 @@
+// The studio as a person meets it, in tmux: every screen by keys with its key hints, a
+// character created, a slider moved and the preview re-rendered (the saved PNG records the new
+// value), a tuning job started, its plot advancing, cancelled; q restores the terminal; other
+// terminal types; a storm of random keys and resizes leaves the studio up and the store intact.
+
+import Foundation
+import XCTest
+import Preview
+
+final class StudioInTmuxTests: XCTestCase {
+    var home = ""
+
+    override func setUpWithError() throws {
+        guard TmuxStudio.available else { throw XCTSkip("tmux is needed (tools/bootstrap.sh installs it)") }
+        home = NSTemporaryDirectory() + "troupe-tmux-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    override func tearDown() {
+        // Stop any job a test left running (they are detached on purpose), then clean up.
+        if let chars = try? FileManager.default.contentsOfDirectory(atPath: home + "/characters") {
+            for c in chars {
+                for r in (try? FileManager.default.contentsOfDirectory(atPath: "\(home)/characters/\(c)/runs")) ?? [] {
+                    if let t = try? String(contentsOfFile: "\(home)/characters/\(c)/runs/\(r)/.lock", encoding: .utf8), let pid = Int32(t.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                        kill(pid, SIGKILL)
+                    }
+                }
+            }
+        }
+        try? FileManager.default.removeItem(atPath: home)
+    }
+
+    func testEveryScreenHasItsKeysAndQuitRestoresTheTerminal() throws {
+        let t = try TmuxStudio(home: home)
+        var s = t.wait(for: "no characters yet")
+        XCTAssertTrue(s.contains("n new") && s.contains("? keys") && s.contains("q quit"))
+        t.createCharacter("Ada", prompt: "a knight waving, smiling, in a forest, front view", baseWord: "knight", seed: "7")
+        s = t.wait(for: "Settings · Ada")                             // a new character opens Generate
+        XCTAssertTrue(s.contains("s save") && s.contains("a accept"))
+        t.wait(for: "seed 7 · cfg")                                  // the first preview rendered
+        t.keys("1"); s = t.wait(for: "Characters (1)")
+        XCTAssertTrue(s.contains("▸ Ada") && s.contains("base word   knight"))
+        t.keys("2"); s = t.wait(for: "References (0)"); XCTAssertTrue(s.contains("f refs/rejected"))
+        t.keys("4"); s = t.wait(for: "Runs · Ada"); XCTAssertTrue(s.contains("o OneActor") && s.contains("s stage 1"))
+        t.keys("5"); s = t.wait(for: "Grids · Ada"); XCTAssertTrue(s.contains("m make grid"))
+        t.keys("Tab"); t.wait(for: "Characters (1)")                 // Tab wraps from Compare to Characters
+        t.keys("?"); s = t.wait(for: "keys (any key closes)")
+        XCTAssertTrue(s.contains("move the selection") || s.contains("switch screen"))
+        t.keys("Escape"); t.keys("q")
+        XCTAssertEqual(t.exitStatus(), 0)
+        let before = try String(contentsOfFile: home + "/stty-before", encoding: .utf8)
+        let after = try String(contentsOfFile: home + "/stty-after", encoding: .utf8)
+        XCTAssertEqual(before, after, "stty -a differs after the studio quit")
+    }
+
+    func testSliderRerendersAndTheSavedPNGRecordsIt() throws {
+        let t = try TmuxStudio(home: home)
+        t.wait(for: "no characters yet")
+        t.createCharacter("Bo", prompt: "a robot waving, in a city, front view", baseWord: "robot", seed: "3")
+        t.wait(for: "seed 3 · cfg 6 ·")
+        let first = t.screen
+        t.keys("j", "j", "l", "l")                                   // focus CFG, +0.5 twice
+        let s = t.wait(for: "seed 3 · cfg 7 ·")
+        XCTAssertNotEqual(first, s)
+        t.keys("s")
+        let saved = t.wait(for: "saved ")
+        let dir = home + "/characters/Bo/generations"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }
+        XCTAssertEqual(files.count, 1, saved)
+        let text = try PNGCodec.readText(path: dir + "/" + files[0])
+        let params = try XCTUnwrap(text.first { $0.0 == GenerationParameters.chunkKey }?.1)
+        XCTAssertTrue(params.contains("CFG scale: 7"), params)
+        XCTAssertTrue(params.contains("Seed: 3") && params.contains("Character: Bo"), params)
+        t.keys("a"); t.wait(for: "accepted as a reference of Bo")
+        t.keys("q"); XCTAssertEqual(t.exitStatus(), 0)
+    }
+
+    func testTuningJobPlotsAdvancesAndCancels() throws {
+        let t = try TmuxStudio(home: home)
+        t.wait(for: "no characters yet")
+        t.createCharacter("Cy", prompt: "a wizard waving, smiling, in a forest, front view", baseWord: "wizard", seed: "5")
+        t.wait(for: "seed 5 · cfg")
+        t.keys("a"); t.wait(for: "accepted as a reference of Cy")
+        t.keys("4"); t.wait(for: "Runs · Cy")
+        t.keys("s")
+        let s1 = t.wait(for: "stage1   running", timeout: 60)
+        XCTAssertTrue(s1.contains("Runs · Cy"))
+        func step(_ s: String) -> Int? {
+            guard let r = s.range(of: #"step (\d+)/"#, options: .regularExpression) else { return nil }
+            return Int(s[r].dropFirst(5).dropLast())
+        }
+        let end = Date().addingTimeInterval(60)
+        var steps: [Int] = []
+        while Date() < end, steps.count < 2 || steps.last! <= steps.first! {
+            if let n = step(t.screen), steps.last != n { steps.append(n) }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        XCTAssertGreaterThan(steps.last ?? 0, steps.first ?? 0, "the plot's step did not advance: \(steps)")
+        XCTAssertTrue(t.screen.contains("■ loss"), "the loss plot has its series")
+        // The job outlives the studio and a new studio reattaches to it.
+        t.keys("q"); XCTAssertEqual(t.exitStatus(), 0)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: home + "/characters/Cy/runs").filter { !$0.hasPrefix(".") }
+        XCTAssertEqual(runs.count, 1)
+        let lock = try String(contentsOfFile: "\(home)/characters/Cy/runs/\(runs[0])/.lock", encoding: .utf8)
+        let pid = try XCTUnwrap(Int32(lock.trimmingCharacters(in: .whitespacesAndNewlines)))
+        XCTAssertEqual(kill(pid, 0), 0, "the job died with the studio")
+        try? FileManager.default.removeItem(atPath: home + "/exit-status")
+        let again = try TmuxStudio(home: home)
+        again.wait(for: "▸ Cy")
+        again.keys("4")
+        again.wait(for: "stage1   running", timeout: 30)
+        again.keys("c")
+        again.wait(for: "cancelled", timeout: 60)
+        again.keys("q"); XCTAssertEqual(again.exitStatus(), 0)
+    }
+
+    func testWorksOnOtherTerminals() throws {
+        for (term, env) in [("screen", [String: String]()), ("vt100", [:]), ("xterm-256color", ["NO_COLOR": "1"]), ("tmux-256color", [:])] {
+            let t = try TmuxStudio(home: home + "-\(term)", term: term, environment: env)
+            let s = t.wait(for: "no characters yet")
+            XCTAssertTrue(s.contains("Characters (0)"), "\(term) \(env)")
+            t.keys("3"); t.wait(for: "Settings")
+            t.keys("q")
+            XCTAssertEqual(t.exitStatus(), 0, "\(term) \(env): \((try? String(contentsOfFile: home + "-\(term)/studio-stderr", encoding: .utf8)) ?? "")")
+            try? FileManager.default.removeItem(atPath: home + "-\(term)")
+        }
+    }
+
+    func testTinyTerminalAsksToEnlarge() throws {
+        let t = try TmuxStudio(home: home, width: 40, height: 10)
+        t.wait(for: "enlarge the terminal")
+        t.resize(110, 34)
+        t.wait(for: "no characters yet")
+        t.keys("q"); XCTAssertEqual(t.exitStatus(), 0)
+    }
+
+    func testRandomKeysAndResizesNeitherCrashNorHurtTheStore() throws {
+        // A character made with the CLI beforehand, to check it survives.
+        let env = ["TROUPE_HOME": home, "PATH": "/usr/bin:/bin"]
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        XCTAssertEqual(try TroupeRun.run(["character", "new", "Keep", "--prompt", "a knight in a forest", "--base-word", "knight"], environment: env).status, 0)
+        let t = try TmuxStudio(home: home)
+        t.wait(for: "Keep")
+        var rng = SystemRandomNumberGenerator()
+        let named = ["Up", "Down", "Left", "Right", "Enter", "Escape", "Tab", "BTab", "BSpace", "Home", "End", "PPage", "NPage", "DC"]
+        let chars = Array("abcdefghijklmnoprstuvwxyzABCDHLMR0123456789/?<>.,;: -_")   // no q: quitting ends the storm early
+        for i in 0..<500 {
+            if i % 25 == 0 { t.resize(Int.random(in: 20...140, using: &rng), Int.random(in: 6...45, using: &rng)) }
+            if Bool.random(using: &rng) { t.keys(named.randomElement(using: &rng)!) } else { t.type(String(chars.randomElement(using: &rng)!)) }
+        }
+        t.resize(110, 34)
+        Thread.sleep(forTimeInterval: 1)
+        XCTAssertNil(try? String(contentsOfFile: home + "/exit-status", encoding: .utf8), "the studio exited during the storm: \((try? String(contentsOfFile: home + "/studio-stderr", encoding: .utf8)) ?? "")")
+        t.keys("Escape"); t.keys("Escape"); t.keys("Escape"); Thread.sleep(forTimeInterval: 0.3); t.keys("q")
+        XCTAssertEqual(t.exitStatus(timeout: 15), 0, t.screen)
+        let list = try TroupeRun.run(["character", "list", "--json"], environment: env)
+        XCTAssertEqual(list.status, 0, list.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual((obj?["errors"] as? [Any])?.count, 0, list.stdout)
+        let before = try String(contentsOfFile: home + "/stty-before", encoding: .utf8)
+        XCTAssertEqual(before, try String(contentsOfFile: home + "/stty-after", encoding: .utf8))
+    }
+}
