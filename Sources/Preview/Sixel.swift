@@ -50,8 +50,10 @@ public enum Sixel {
 
     private final class Sink { var bytes: [UInt8] = [] }
 
-    /// Sixel bytes for `img` with at most `colors` palette entries (2…256).
-    public static func encode(_ img: RGBImage, colors: Int = 256) throws -> [UInt8] {
+    /// Sixel bytes for `img` with at most `colors` palette entries (2…256). `diffuse`: Floyd–
+    /// Steinberg error diffusion (smooth gradients); off for whole-number enlargements, where
+    /// dithering would break each source pixel's square into noise.
+    public static func encode(_ img: RGBImage, colors: Int = 256, diffuse: Bool = true) throws -> [UInt8] {
         var src = rgb(img)
         let sink = Sink()
         let box = Unmanaged.passRetained(sink)
@@ -73,7 +75,7 @@ public enum Sixel {
                                     SIXEL_LARGE_AUTO, SIXEL_REP_AUTO, SIXEL_QUALITY_AUTO)
         }
         guard status & 0x1000 == 0 else { throw SixelError.libsixel("palette", status: status) }
-        sixel_dither_set_diffusion_type(dither, SIXEL_DIFFUSE_FS)
+        sixel_dither_set_diffusion_type(dither, diffuse ? SIXEL_DIFFUSE_FS : SIXEL_DIFFUSE_NONE)
         status = src.pixels.withUnsafeMutableBufferPointer { p in
             sixel_encode(p.baseAddress, Int32(src.width), Int32(src.height), 3, dither, output)
         }

@@ -34,7 +34,7 @@ struct TerminalOutput {
             let (w, h) = Sixel.fit(width: img.width, height: img.height, maxWidth: maxW, maxHeight: maxH)
             // Nearest-neighbour style enlargement keeps pixel art crisp; Lanczos for shrinking.
             let scaled = try Sixel.scaled(img, width: w, height: h, filter: w > img.width ? SIXEL_RES_NEAREST : SIXEL_RES_LANCZOS3)
-            return try Sixel.encode(scaled, colors: decision.colorRegisters) + Array("\n".utf8)
+            return try Sixel.encode(scaled, colors: decision.colorRegisters, diffuse: w <= img.width) + Array("\n".utf8)
         case .blocks, .blocks256:
             let (w, h) = Sixel.fit(width: img.width, height: img.height, maxWidth: min(img.width * k / 4 * 2, cols), maxHeight: max(2, (rows - 2) * 2))
             let scaled = try Sixel.scaled(img, width: max(1, w), height: max(2, h), filter: SIXEL_RES_LANCZOS3)

@@ -61,6 +61,73 @@ final class ShowInXtermTests: XCTestCase {
 
     /// Bounding box of the pixels within 16 levels of `color` (nil when none): sixel colour
     /// registers are percentages and xterm shows pure red as (248, 0, 0).
+    /// The studio's Generate screen in xterm (sixel): the preview is drawn as a sixel image
+    /// inside the preview pane — a square of 64·k pixels (whole-number enlargement of the
+    /// 64×64 sprite) on the right of the screen. The mono theme leaves every coloured pixel to
+    /// the image, so the image is the bounding box of the saturated pixels.
+    func testStudioPreviewIsASixelImageInTheGenerateScreen() throws {
+        guard let xvfb = which("Xvfb"), let xterm = which("xterm"), let importTool = which("import") else {
+            throw XCTSkip("Xvfb, xterm and ImageMagick are needed (tools/bootstrap.sh)")
+        }
+        let tmp = NSTemporaryDirectory() + "troupe-xterm-studio-\(getpid())/"
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        let env = ["TROUPE_HOME": tmp + "home"]
+        XCTAssertEqual(try TroupeRun.run(["character", "new", "Ada", "--prompt", "a knight waving, smiling, in a forest, front view",
+                                          "--base-word", "knight", "--seed", "7"], environment: env).status, 0)
+        let display = ":\(80 + Int(getpid() % 9))"
+        let server = try spawn(xvfb, [display, "-screen", "0", "1024x700x24", "-nolisten", "tcp"], env: [:])
+        defer { server.terminate(); server.waitUntilExit() }
+        Thread.sleep(forTimeInterval: 1.5)
+        let script = "TERM=xterm-256color TROUPE_HOME='\(tmp)home' '\(TroupeRun.binary)' --theme mono --character Ada --screen generate; sleep 30"
+        let term = try spawn(xterm, ["-ti", "vt340", "-xrm", "XTerm*decTerminalID: vt340", "-xrm", "XTerm*numColorRegisters: 256",
+                                     "-geometry", "110x34+0+0", "-bg", "black", "-fg", "white", "-e", "sh", "-c", script], env: ["DISPLAY": display])
+        defer { term.terminate(); term.waitUntilExit() }
+        var found: (x: Int, y: Int, w: Int, h: Int)?
+        var shot: RGBImage?
+        for _ in 0..<20 {
+            Thread.sleep(forTimeInterval: 0.8)
+            let cap = try spawn(importTool, ["-window", "root", tmp + "shot.png"], env: ["DISPLAY": display])
+            cap.waitUntilExit()
+            guard let s = try? PNGCodec.read(path: tmp + "shot.png") else { continue }
+            shot = s
+            if let b = saturatedBox(s), b.w >= 128 { found = b; break }
+        }
+        let s = try XCTUnwrap(shot)
+        let b = try XCTUnwrap(found, "no image appeared on the screen")
+        XCTAssertEqual(b.w, b.h, accuracy: 2, "the sprite is square")
+        XCTAssertEqual(b.w % 64, 0, "a whole-number enlargement of 64 px: \(b)")
+        XCTAssertGreaterThan(b.x, s.width / 4, "the preview pane is on the right")
+        // Inside, every k×k block is one colour (nearest-neighbour sixel pixels, not text cells).
+        let k = b.w / 64
+        var uniform = 0, blocks = 0
+        for by in stride(from: b.y, to: b.y + b.h - k, by: k * 4) {
+            for bx in stride(from: b.x, to: b.x + b.w - k, by: k * 4) {
+                let c0 = pixel(s, bx, by)
+                blocks += 1
+                if (0..<k).allSatisfy({ dy in (0..<k).allSatisfy { dx in pixel(s, bx + dx, by + dy) == c0 } }) { uniform += 1 }
+            }
+        }
+        XCTAssertGreaterThan(Double(uniform) / Double(max(1, blocks)), 0.9, "\(uniform) of \(blocks) blocks uniform")
+    }
+
+    func pixel(_ img: RGBImage, _ x: Int, _ y: Int) -> [UInt8] {
+        let i = (y * img.width + x) * img.channels
+        return Array(img.pixels[i..<(i + 3)])
+    }
+
+    /// Bounding box of pixels with a saturated colour (max − min channel > 40).
+    func saturatedBox(_ img: RGBImage) -> (x: Int, y: Int, w: Int, h: Int)? {
+        var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1
+        for y in 0..<img.height {
+            for x in 0..<img.width {
+                let p = pixel(img, x, y)
+                if Int(p.max()!) - Int(p.min()!) > 40 { x0 = min(x0, x); y0 = min(y0, y); x1 = max(x1, x); y1 = max(y1, y) }
+            }
+        }
+        return x1 < 0 ? nil : (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
+    }
+
     func bbox(_ img: RGBImage, _ color: [UInt8]) -> (x: Int, y: Int, w: Int, h: Int)? {
         var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1
         for y in 0..<img.height {

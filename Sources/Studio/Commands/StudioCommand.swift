@@ -15,6 +15,10 @@ struct StudioCommand: ParsableCommand {
     var theme: String?
     @Option(help: "Images: sixel, blocks or ascii (default: what the terminal supports).")
     var graphics: String?
+    @Option(help: "Open with this character selected.")
+    var character: String?
+    @Option(help: "Open on this screen: characters, character, generate, tune or compare.")
+    var screen: String?
 
     static var themeDirectories: [String] {
         ModelLocator.modelRoots.map { ($0 as NSString).deletingLastPathComponent + "/themes" }
@@ -30,6 +34,12 @@ struct StudioCommand: ParsableCommand {
         if let g = graphics, !["sixel", "blocks", "ascii", "blocks-256"].contains(g) {
             throw StudioError.badInput("--graphics must be sixel, blocks or ascii")
         }
+        let first = try screen.map { name -> ScreenID in
+            guard let id = ScreenID.allCases.first(where: { $0.title.lowercased() == name.lowercased() }) else {
+                throw StudioError.badInput("--screen must be one of \(ScreenID.allCases.map { $0.title.lowercased() }.joined(separator: ", "))")
+            }
+            return id
+        }
         guard isatty(STDIN_FILENO) != 0, isatty(STDOUT_FILENO) != 0 else {
             throw StudioError.badInput("the studio needs a terminal (stdin and stdout); for scripts use the commands (troupe --help)")
         }
@@ -40,10 +50,12 @@ struct StudioCommand: ParsableCommand {
         let store = CharacterStore(wait: false)
         let ctx = StudioContext(store: store, environment: env, useSixel: out.decision.mode == .sixel, cellSize: out.decision.cellSize)
         if let warning { ctx.fail(warning) }
+        if let character { ctx.selectedCharacter = try storeCall { try store.load(character) }.name }
         let term: TerminalSession
         do { term = try TerminalSession(theme: theme, noColor: noColor) } catch { throw StudioError.badInput("\(error)") }
         defer { term.end() }
         let app = StudioApp(ctx: ctx)
+        if let first { app.show(first) }
         app.run(term)
         term.end()
         let sig = TerminalSession.pendingSignal

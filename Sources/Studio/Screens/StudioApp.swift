@@ -116,7 +116,8 @@ final class StudioApp {
             if sixelCache[key] == nil {
                 if sixelCache.count > 32 { sixelCache.removeAll() }
                 let scaled = (try? Sixel.resizedForDisplay(img.image, width: place.width, height: place.height)) ?? img.image
-                sixelCache[key] = (try? Sixel.encode(scaled)) ?? []
+                let whole = place.width > img.image.width && place.width % img.image.width == 0
+                sixelCache[key] = (try? Sixel.encode(scaled, diffuse: !whole)) ?? []
             }
             if let bytes = sixelCache[key], !bytes.isEmpty { term.writeRaw(bytes, x: place.x, y: place.y) }
         }
