@@ -63,11 +63,33 @@ struct GridCommand: ParsableCommand {
             rows.append(row)
         }
         progress.finish()
-        let grid = Grid(cells: rows, rowLabels: templates.indices.map { "prompt \($0 + 1)" },
-                        columnLabels: weights.map { "v " + GenerationParameters.format(Double($0)) })
+        let scores = columnScores(rows, templates: templates)
+        let labels = weights.enumerated().map { j, v in
+            "v " + GenerationParameters.format(Double(v)) + (scores[j].map { String(format: " IC %.2f PF %.2f", $0.identityConsistency, $0.promptFidelity) } ?? "")
+        }
+        let grid = Grid(cells: rows, rowLabels: templates.indices.map { "prompt \($0 + 1)" }, columnLabels: labels)
         let enlarge = max(1, 128 / max(1, rows.first?.first??.width ?? 128))
         do { try PNGCodec.write(grid.compose(enlarge: enlarge), to: output) } catch { throw StudioError.wrap(error) }
+        for (j, sc) in scores.enumerated() {
+            if let sc { FileHandle.standardError.write(Data(String(format: "v %@: identity consistency %.3f, prompt fidelity %.3f\n", GenerationParameters.format(Double(weights[j])), sc.identityConsistency, sc.promptFidelity).utf8)) }
+        }
         for (k, t) in templates.enumerated() { FileHandle.standardError.write(Data("prompt \(k + 1): \(t.replacingOccurrences(of: "{}", with: record.prompt))\n".utf8)) }
         print(output)
+    }
+}
+
+extension GridCommand {
+    /// The evaluation judge's scores of each column (identity consistency across its prompts,
+    /// prompt fidelity), where the judge can read the images: troupe-mini's 64×64 World sprites
+    /// with the judge shipped beside it. nil where it cannot.
+    func columnScores(_ rows: [[RGBImage?]], templates: [String]) -> [MethodScores?] {
+        let columns = rows.first?.count ?? 0
+        guard let path = ModelLocator.locate("judges/attributes-eval.safetensors"), let judge = try? ModelLocator.loadJudge(path),
+              rows.allSatisfy({ $0.allSatisfy { $0?.width == 64 && $0?.height == 64 } }),
+              let prompts = try? templates.map(EvalPrompt.init(template:)) else { return Array(repeating: nil, count: columns) }
+        let evaluator = ConsistencyEvaluator(judge: judge)
+        return (0..<columns).map { j in
+            evaluator.score(rows.indices.map { k in ConsistencyEvaluator.Sample(character: 0, prompt: prompts[k], pixels: rows[k][j]!.pixels) })
+        }
     }
 }

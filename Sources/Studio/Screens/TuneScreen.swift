@@ -122,6 +122,19 @@ final class TuneScreen: StudioScreen {
         return true
     }
 
+    /// Each loss term twice: its raw per-step values, dim (one step's loss depends on the
+    /// sampled timestep and is noisy), and an exponential moving average over ~20 steps in the
+    /// term's colour, drawn on top — the trend a person reads.
+    static func plotted(_ series: [(name: String, points: [(x: Double, y: Double)])]) -> [PlotSeries] {
+        let raw = series.map { PlotSeries(name: $0.name, points: $0.points, role: .dim) }
+        let smooth = series.enumerated().map { i, s -> PlotSeries in
+            var ema: Double?, out: [(x: Double, y: Double)] = []
+            for p in s.points where p.y.isFinite { ema = ema.map { 0.95 * $0 + 0.05 * p.y } ?? p.y; out.append((p.x, ema!)) }
+            return PlotSeries(name: s.name + " ema", points: out, role: Role.plots[i % Role.plots.count])
+        }
+        return raw + smooth
+    }
+
     func draw(_ canvas: Canvas, in rect: Rect, _ ctx: StudioContext) {
         guard let name = character else {
             canvas.box(rect, title: "Tune")
@@ -140,7 +153,7 @@ final class TuneScreen: StudioScreen {
 
         let plotInner = canvas.box(right, title: run.map { "\($0.kind) · \($0.id)" } ?? "Loss")
         let (plotRect, stats) = plotInner.splitBottom(3)
-        plot.series = (w?.lossSeries ?? []).enumerated().map { i, s in PlotSeries(name: s.name, points: s.points, role: Role.plots[i % Role.plots.count]) }
+        plot.series = TuneScreen.plotted(w?.lossSeries ?? [])
         plot.draw(canvas, in: plotRect)
         if let run, let w {
             let (st, role) = status(run, ctx)
