@@ -85,7 +85,7 @@ final class ShowInXtermTests: XCTestCase {
         defer { term.terminate(); term.waitUntilExit() }
         var found: (x: Int, y: Int, w: Int, h: Int)?
         var shot: RGBImage?
-        for _ in 0..<20 {
+        for _ in 0..<50 {   // a loaded machine: the model loads and renders before the first sixel
             Thread.sleep(forTimeInterval: 0.8)
             let cap = try spawn(importTool, ["-window", "root", tmp + "shot.png"], env: ["DISPLAY": display])
             cap.waitUntilExit()

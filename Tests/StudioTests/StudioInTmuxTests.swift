@@ -16,17 +16,20 @@ final class StudioInTmuxTests: XCTestCase {
     }
 
     override func tearDown() {
-        // Stop any job a test left running (they are detached on purpose), then clean up.
-        if let chars = try? FileManager.default.contentsOfDirectory(atPath: home + "/characters") {
-            for c in chars {
-                for r in (try? FileManager.default.contentsOfDirectory(atPath: "\(home)/characters/\(c)/runs")) ?? [] {
-                    if let t = try? String(contentsOfFile: "\(home)/characters/\(c)/runs/\(r)/.lock", encoding: .utf8), let pid = Int32(t.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                        kill(pid, SIGKILL)
-                    }
-                }
-            }
-        }
+        // Stop every process a test left running with this store (jobs are detached on
+        // purpose, and a random key may have started one), then clean up.
+        StudioInTmuxTests.killProcesses(usingStore: home)
         try? FileManager.default.removeItem(atPath: home)
+    }
+
+    /// Kills the processes whose environment has TROUPE_HOME=`store` (found through /proc).
+    static func killProcesses(usingStore store: String) {
+        let marker = Data("TROUPE_HOME=\(store)\0".utf8)
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), pid != getpid(), let env = FileManager.default.contents(atPath: "/proc/\(entry)/environ"),
+                  env.range(of: marker) != nil else { continue }
+            kill(pid, SIGKILL)
+        }
     }
 
     func testEveryScreenHasItsKeysAndQuitRestoresTheTerminal() throws {
@@ -121,6 +124,7 @@ final class StudioInTmuxTests: XCTestCase {
             t.keys("3"); t.wait(for: "Settings")
             t.keys("q")
             XCTAssertEqual(t.exitStatus(), 0, "\(term) \(env): \((try? String(contentsOfFile: home + "-\(term)/studio-stderr", encoding: .utf8)) ?? "")")
+            StudioInTmuxTests.killProcesses(usingStore: home + "-\(term)")
             try? FileManager.default.removeItem(atPath: home + "-\(term)")
         }
     }

@@ -32,7 +32,7 @@ final class TmuxStudio {
         // posix_spawn + waitpid, not Foundation's Process: the tmux server that a first command
         // forks inherits Process's exit-detection descriptor and keeps it open for its whole
         // life, so Process would never see the client exit. Output goes through a file.
-        let outPath = home + "/.tmux-out-\(UInt32.random(in: 0...UInt32.max))"
+        let outPath = NSTemporaryDirectory() + "/tmux-out-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: outPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -44,7 +44,8 @@ final class StudioApp {
 
     private func handleKey(_ key: Key) {
         if key == .resize { return }
-        if var (d, handler) = ctx.dialog {
+        if let (dialog, handler) = ctx.dialog {
+            var d = dialog
             let outcome = d.handle(key)
             if outcome != .none { if handler(outcome, &d) { ctx.dialog = nil; return } }
             if ctx.dialog != nil { ctx.dialog = (d, handler) }
