@@ -116,6 +116,29 @@ final class StudioInTmuxTests: XCTestCase {
         again.keys("q"); XCTAssertEqual(again.exitStatus(), 0)
     }
 
+    /// SIGTERM and SIGHUP (an SSH drop) end the studio with the terminal restored.
+    func testSignalsRestoreTheTerminal() throws {
+        for sig in [SIGTERM, SIGHUP, SIGINT] {
+            let h = home + "-sig\(sig)"
+            defer { StudioInTmuxTests.killProcesses(usingStore: h); try? FileManager.default.removeItem(atPath: h) }
+            let t = try TmuxStudio(home: h)
+            t.wait(for: "no characters yet")
+            let marker = Data("TROUPE_HOME=\(h)\0".utf8)
+            let pids = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { e -> Int32? in
+                guard let pid = Int32(e), let env = FileManager.default.contents(atPath: "/proc/\(e)/environ"), env.range(of: marker) != nil,
+                      let cmd = FileManager.default.contents(atPath: "/proc/\(e)/cmdline"),
+                      String(decoding: cmd, as: UTF8.self).hasSuffix("troupe\0") else { return nil }
+                return pid
+            }
+            XCTAssertEqual(pids.count, 1, "one studio process")
+            kill(pids[0], sig)
+            let status = try XCTUnwrap(t.exitStatus(), "the studio did not exit on signal \(sig)")
+            XCTAssertNotEqual(status, 0)
+            XCTAssertEqual(try String(contentsOfFile: h + "/stty-before", encoding: .utf8), try String(contentsOfFile: h + "/stty-after", encoding: .utf8),
+                           "signal \(sig) left the terminal changed")
+        }
+    }
+
     func testWorksOnOtherTerminals() throws {
         for (term, env) in [("screen", [String: String]()), ("vt100", [:]), ("xterm-256color", ["NO_COLOR": "1"]), ("tmux-256color", [:])] {
             let t = try TmuxStudio(home: home + "-\(term)", term: term, environment: env)
