@@ -47,7 +47,7 @@ final class StudioScreensTests: XCTestCase {
         for ch in "a knight in a forest" { app.handle(.char(ch)) }
         app.handle(.tab)
         for ch in "wizard" { app.handle(.char(ch)) }             // not a word of the prompt
-        app.handle(.tab); app.handle(.tab)                       // past Seed to Create
+        app.handle(.tab); app.handle(.tab); app.handle(.tab)     // past Seed and Model to Create
         app.handle(.enter)
         XCTAssertTrue(frame(app).string.contains("the base word must be a word of the prompt"))
         XCTAssertTrue(try CharacterStore(root: root).list().records.isEmpty, "nothing written for a refused dialog")
@@ -58,6 +58,11 @@ final class StudioScreensTests: XCTestCase {
         app.handle(.tab); for ch in "a knight in a forest" { app.handle(.char(ch)) }
         app.handle(.tab); for ch in "knight" { app.handle(.char(ch)) }
         app.handle(.tab); for ch in "42" { app.handle(.char(ch)) }
+        app.handle(.tab); for ch in "/no/such/model" { app.handle(.char(ch)) }
+        app.handle(.enter); app.handle(.enter)
+        XCTAssertTrue(frame(app).string.contains("not found"), "a model that is not there is refused in the dialog")
+        app.handle(.backTab)                                     // from Create back to Model
+        app.handle(.ctrl("u"))
         app.handle(.enter); app.handle(.enter)
         let r = try CharacterStore(root: root).load("Ada")
         XCTAssertEqual(r.seed, 42); XCTAssertEqual(r.baseWord, "knight")

@@ -87,7 +87,7 @@ final class TmuxStudio {
     func createCharacter(_ name: String, prompt: String, baseWord: String, seed: String) {
         keys("n"); wait(for: "New character")
         type(name); keys("Tab"); type(prompt); keys("Tab"); type(baseWord); keys("Tab"); type(seed)
-        keys("Enter", "Enter")
+        keys("Enter", "Enter", "Enter")   // past Model (empty: troupe-mini) to Create
     }
 
     deinit { _ = try? tmux(["kill-server"]) }

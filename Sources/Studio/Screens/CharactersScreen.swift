@@ -87,8 +87,8 @@ final class CharactersScreen: StudioScreen {
     }
 
     private func newCharacter(_ ctx: StudioContext) {
-        let d = Dialog(title: "New character", message: ["One prompt describes the character; the base word is the noun it hangs on", "(\"a red-haired knight in a forest\" → knight). Then pick a generation you like."],
-                       fields: [TextField("Name"), TextField("Prompt"), TextField("Base word"), TextField("Seed")], buttons: ["Create", "Cancel"])
+        let d = Dialog(title: "New character", message: ["One prompt describes the character; the base word is the noun it hangs on", "(\"a red-haired knight in a forest\" → knight). Seed empty: 1; Model empty: troupe-mini."],
+                       fields: [TextField("Name"), TextField("Prompt"), TextField("Base word"), TextField("Seed"), TextField("Model")], buttons: ["Create", "Cancel"])
         ctx.ask(d) { [self] outcome, d in
             guard case .chose("Create") = outcome else { return true }
             let seedText = d.value("Seed").trimmingCharacters(in: .whitespaces)
@@ -96,8 +96,14 @@ final class CharactersScreen: StudioScreen {
             let prompt = d.value("Prompt"), word = d.value("Base word").trimmingCharacters(in: .whitespaces)
             guard !prompt.isEmpty else { d.error = "the prompt is empty"; return false }
             guard !word.isEmpty, prompt.lowercased().contains(word.lowercased()) else { d.error = "the base word must be a word of the prompt"; return false }
+            // Model: empty is the embedded default; otherwise a diffusers folder or checkpoint that exists.
+            let modelText = d.value("Model").trimmingCharacters(in: .whitespaces)
+            var model = ModelLocator.defaultModelName
+            if !modelText.isEmpty && modelText != ModelLocator.defaultModelName {
+                do { model = (try ModelLocator.resolve(modelText)).path } catch { d.error = "\(error)"; return false }
+            }
             do {
-                let r = try ctx.store.create(d.value("Name"), prompt: prompt, baseWord: word, seed: seed, model: ModelLocator.defaultModelName)
+                let r = try ctx.store.create(d.value("Name"), prompt: prompt, baseWord: word, seed: seed, model: model)
                 ctx.selectedCharacter = r.name; reload(ctx)
                 ctx.say("created \(r.name): pick a generation you like and accept it (a)", role: .good)
                 ctx.requestedScreen = .generate
