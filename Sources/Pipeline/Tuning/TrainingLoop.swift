@@ -46,12 +46,27 @@ extension Trainer {
     public func finish() throws {}
 }
 
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFinite(term: String, step: Int, value: Float)
+    public var description: String {
+        switch self {
+        case let .nonFinite(term, step, value):
+            return "the \(term) term became \(value) at step \(step); stopped without checkpointing it, so the last checkpoint is the last good state (lower the learning rate, then resume)"
+        }
+    }
+}
+
 public enum TrainingLoop {
-    /// Trains until done or until `event` returns false (a checkpoint is written first).
+    /// Trains until done or until `event` returns false (a checkpoint is written first). A
+    /// step whose losses are not finite stops the run with `TrainingError.nonFinite` before
+    /// anything is checkpointed: the weights it produced are never saved.
     public static func run(_ t: Trainer, event: (TrainingEvent) -> Bool) throws {
         while true {
             while t.stepsDone < t.totalSteps {
                 let (losses, lr) = try t.trainStep()
+                if let bad = losses.sorted(by: { $0.key < $1.key }).first(where: { !$0.value.isFinite }) {
+                    throw TrainingError.nonFinite(term: bad.key, step: t.stepsDone, value: bad.value)
+                }
                 let keepGoing = event(TrainingEvent(kind: .step, phase: t.phase, step: t.stepsDone, total: t.totalSteps, losses: losses, learningRate: lr))
                 let phaseEnd = t.stepsDone == t.totalSteps && t.checkpointsAtPhaseEnd
                 if t.stepsDone % max(1, t.checkpointEvery) == 0 || phaseEnd || !keepGoing {
