@@ -47,6 +47,34 @@ final class LoRATests: XCTestCase {
         XCTAssertTrue(unet.linears.values.allSatisfy { $0.adapters.isEmpty } && unet.convs.values.allSatisfy { $0.adapters.isEmpty })
     }
 
+    /// Merged into the weights, a set gives the merged-weights reference (the same thing
+    /// computed one way instead of the other), rescales while merged, and unmerges and
+    /// detaches to the base model bit for bit.
+    func testMergeUnmergeAndDetachWhileMerged() throws {
+        let merged = try Fixtures.file("sd/lora-merged.safetensors")
+        let ref = try Fixtures.file("sd/a.safetensors")
+        let multiplier = try merged.tensor("multiplier").item()
+        let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
+        let unet = try folder.unet(), te = try folder.textEncoder()
+        func eps() -> Tensor { GradMode.noGrad { unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample } }
+        let plain = eps().toArray()
+        let set = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path).attach(multiplier: multiplier, unet: unet, textEncoder: te)
+        let adapted = eps().toArray()
+        set.merge()
+        XCTAssertTrue(set.merged)
+        XCTAssertTrue(unet.linears.values.allSatisfy { $0.adapters.isEmpty } && unet.convs.values.allSatisfy { $0.adapters.isEmpty }, "merged: no adapter runs")
+        assertClose(eps(), try merged.tensor("unet.eps_t500"), tol: 1e-4, "merged")
+        let ids = try ref.integers("tok.ids")
+        assertClose(te([Array(ids[0..<77]), Array(ids[77..<154])]), try merged.tensor("te.last"), tol: 1e-4, "merged text encoder")
+        set.rescale(0)
+        XCTAssertEqual(eps().toArray(), plain, "merged at multiplier 0 is the base model")
+        set.rescale(multiplier)
+        set.unmerge()
+        XCTAssertEqual(eps().toArray(), adapted, "unmerged: the adapters again, bit for bit")
+        set.merge(); set.detach()
+        XCTAssertEqual(eps().toArray(), plain, "detached while merged: the base model bit for bit")
+    }
+
     func testForeignFilesAreRefusedClearly() throws {
         XCTAssertThrowsError(try LoRAFile(path: Fixtures.url("python_written.safetensors").path)) { e in
             XCTAssertTrue("\(e)".contains("not LoRA weights"), "\(e)")

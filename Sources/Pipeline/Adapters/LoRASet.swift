@@ -22,9 +22,13 @@ public final class LoRASet {
     var linears: [Linear] { Array(unet.linears.values) + Array(textEncoder.linears.values) }
     var convs: [Conv2d] { Array(unet.convs.values) + Array(textEncoder.convs.values) }
 
-    /// Sets the multiplier (effective scale = multiplier · alpha / rank).
+    /// Sets the multiplier (effective scale = multiplier · alpha / rank). A merged set is
+    /// unmerged, rescaled and merged again.
     public func rescale(_ m: Float) {
         precondition(m.isFinite, "LoRA multiplier must be finite")
+        let wasMerged = merged
+        if wasMerged { unmerge() }
+        defer { if wasMerged { merge() } }
         multiplier = m
         for l in linears { l.adapters = scaled(l.adapters, base[ObjectIdentifier(l)] ?? []) }
         for c in convs { c.adapters = scaled(c.adapters, base[ObjectIdentifier(c)] ?? []) }
@@ -39,8 +43,54 @@ public final class LoRASet {
         }
     }
 
+    /// True while this set's adapters are folded into the layers' weights.
+    public private(set) var merged = false
+    /// The layers' own weights while merged, put back by `unmerge` (bit for bit: no subtraction).
+    private var originals: [ObjectIdentifier: Weight] = [:]
+    private var mergedAdapters: [ObjectIdentifier: [LowRankAdapter]] = [:]
+
+    /// Folds this set into the weights, W' = W + Σ scale · up·down: sampling then costs what the
+    /// base model costs (one product per layer instead of three). For inference; a tuner trains
+    /// unmerged adapters.
+    public func merge() {
+        guard attached, !merged else { return }
+        for l in linears {
+            let mine = l.adapters.filter { $0.owner == id }
+            guard !mine.isEmpty else { continue }
+            originals[ObjectIdentifier(l)] = l.weight; mergedAdapters[ObjectIdentifier(l)] = mine
+            var w = l.weight.tensor
+            for a in mine where a.scale != 0 { w = w + a.up.matmul(a.down) * a.scale }
+            l.weight = Weight(w.contiguous())
+            l.adapters.removeAll { $0.owner == id }
+        }
+        for c in convs {
+            let mine = c.adapters.filter { $0.owner == id }
+            guard !mine.isEmpty else { continue }
+            originals[ObjectIdentifier(c)] = c.weight; mergedAdapters[ObjectIdentifier(c)] = mine
+            var w = c.weight.tensor
+            for a in mine where a.scale != 0 {
+                let r = a.down.shape[0]
+                let delta = a.up.reshaped([a.up.shape[0], r]).matmul(a.down.reshaped([r, a.down.count / r]))
+                w = w + delta.reshaped(w.shape) * a.scale
+            }
+            c.weight = Weight(w.contiguous())
+            c.adapters.removeAll { $0.owner == id }
+        }
+        merged = true
+    }
+
+    /// Puts the layers' own weights back and the adapters on again.
+    public func unmerge() {
+        guard merged else { return }
+        for l in linears { if let w = originals[ObjectIdentifier(l)] { l.weight = w; l.adapters += mergedAdapters[ObjectIdentifier(l)] ?? [] } }
+        for c in convs { if let w = originals[ObjectIdentifier(c)] { c.weight = w; c.adapters += mergedAdapters[ObjectIdentifier(c)] ?? [] } }
+        originals = [:]; mergedAdapters = [:]
+        merged = false
+    }
+
     /// Removes this set's adapters: the model computes exactly what it did before.
     public func detach() {
+        unmerge()
         for l in linears { l.adapters.removeAll { $0.owner == id } }
         for c in convs { c.adapters.removeAll { $0.owner == id } }
         attached = false

@@ -3,7 +3,8 @@
 // padding to `rank` channels, up a 1×1 conv back).
 
 public final class Conv2d {
-    public let weight: Weight
+    /// `var` so an adapter set can fold itself in and put the original back (LoRASet.merge).
+    public internal(set) var weight: Weight
     public let bias: Tensor?
     public let stride: Int, padding: Int
     public var adapters: [LowRankAdapter] = []

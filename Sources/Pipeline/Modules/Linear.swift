@@ -3,7 +3,8 @@
 // A class, so an adapter attached through a model's `linears` registry reaches the layer.
 
 public final class Linear {
-    public let weight: Weight
+    /// `var` so an adapter set can fold itself in and put the original back (LoRASet.merge).
+    public internal(set) var weight: Weight
     public let bias: Tensor?
     public var adapters: [LowRankAdapter] = []
 

@@ -182,7 +182,8 @@ struct Generate: ParsableCommand {
             troupeFields = GenerationPNG.characterFields(name: record.name, v: v, guidance: g as! ClusterGuidance)
         }
         for (path, scale) in loraSpecs {
-            do { _ = try LoRAFile(path: path).attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
+            // Merged into the weights: a LoRA costs nothing per step.
+            do { try LoRAFile(path: path).attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch {
                 throw StudioError.wrap(error)
             }
         }

@@ -86,7 +86,9 @@ final class PreviewRenderer: @unchecked Sendable {
                 let loraKey = loraPath.flatMap(PreviewRenderer.stamp)
                 if lora?.key != loraKey { lora?.set.detach(); lora = nil }
                 if let loraPath, let loraKey, lora == nil {
-                    lora = (loraKey, try LoRAFile(path: loraPath).attach(multiplier: s.loraScale, unet: pipe.unet, textEncoder: pipe.textEncoder))
+                    let set = try LoRAFile(path: loraPath).attach(multiplier: s.loraScale, unet: pipe.unet, textEncoder: pipe.textEncoder)
+                    set.merge()   // sampling at the base model's cost; a rescale re-merges
+                    lora = (loraKey, set)
                 }
                 if let l = lora { if l.set.multiplier != s.loraScale { l.set.rescale(s.loraScale) }; loras = [(loraPath!, s.loraScale)] }
             } else if let l = lora { l.set.detach(); lora = nil }
