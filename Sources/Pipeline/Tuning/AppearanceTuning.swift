@@ -4,10 +4,14 @@
 // encoder stay frozen. Loss: ε-MSE on the character's accepted references,
 //   z₀ = scaling·(μ + σ·ε₁) of a reference (or, with `flip`, its mirror image), t ~ U{0…T−1},
 //   L = ‖ε̂(√ᾱ_t z₀ + √(1−ᾱ_t) ε, t, CLIP(prompt)) − ε‖²,
-// AdamW with linear warm-up + cosine decay. Every draw is a function of (seed, step), so a
-// resumed run repeats exactly the steps an uninterrupted run would take.
-// Not yet here (stage-1 extras listed in design §4, to come with the stages work): the x̂₀
-// reconstruction term and crop/colour-jitter augmentation.
+// plus, for the batch rows at low noise (t < reconstructionMaxTimestep), a reconstruction term
+// on the decoded prediction of the clean image (design §4 stage 1):
+//   x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t,  L_rec = mean √((D(x̂₀/scaling) − x)² + 10⁻⁶)   (Charbonnier ≈ L1)
+// with gradients through the frozen decoder into ε̂; L = L_ε + λ·L_rec. ε-MSE weighs every
+// latent cell alike; the decoded term asks for the reference's pixels where the noise is low
+// enough for x̂₀ to be an image. AdamW with linear warm-up + cosine decay. Every draw is a
+// function of (seed, step), so a resumed run repeats exactly the steps an uninterrupted run
+// would take. Not yet here: crop/colour-jitter augmentation.
 
 import Foundation
 
@@ -23,6 +27,10 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var warmup = 10
     public var checkpointEvery = 25
     public var seed: UInt64 = 1
+    /// λ of the decoded-x̂₀ reconstruction term (0: off).
+    public var reconstructionWeight: Float = 0.1
+    /// Rows with t below this get the reconstruction term.
+    public var reconstructionMaxTimestep = 250
     public init() {}
 
     // Run configs written before a field existed still load (absent keys keep the defaults;
@@ -34,6 +42,8 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         flip = try get(.flip, true); steps = try get(.steps, d.steps); rank = try get(.rank, d.rank)
         learningRate = try get(.learningRate, d.learningRate); batch = try get(.batch, d.batch); warmup = try get(.warmup, d.warmup)
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
+        // Runs from before the reconstruction term trained without it.
+        reconstructionWeight = try get(.reconstructionWeight, 0); reconstructionMaxTimestep = try get(.reconstructionMaxTimestep, d.reconstructionMaxTimestep)
     }
 }
 
@@ -53,6 +63,8 @@ public final class AppearanceTuner: Trainer {
     let lora: [String: Tensor]
     let optimizer: AdamW
     let posteriors: [(mean: Tensor, std: Tensor)]
+    /// The image each posterior encodes, [1, 3, H, W] in [−1, 1] (the reconstruction target).
+    let images: [Tensor]
     let context: Tensor
     let schedule: NoiseSchedule
 
@@ -78,8 +90,10 @@ public final class AppearanceTuner: Trainer {
         loraNames = named.keys.sorted()
         optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate))
         // Posterior of each reference (and of its mirror image with the flip augmentation).
+        let imgs = references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] }
+        images = imgs
         posteriors = GradMode.noGrad {
-            references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] }.map { img in
+            imgs.map { img in
                 let (mean, logVar) = pipeline.vae.encode(img)
                 return (mean, AutoencoderKL.posteriorStd(logVar))
             }
@@ -103,12 +117,27 @@ public final class AppearanceTuner: Trainer {
     public var checkpointEvery: Int { state.config.checkpointEvery }
 
     public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
-        let (loss, lr) = step(state.step)
+        let (losses, lr) = step(state.step)
         state.step += 1
-        return (["loss": loss], lr)
+        return (losses, lr)
     }
 
-    func step(_ step: Int) -> (Float, Float) {
+    /// λ·L_rec over the rows with t < the threshold (nil when none or λ = 0).
+    func reconstructionLoss(xt: Tensor, eps: Tensor, timesteps: [Int], picks: [Int]) -> Tensor? {
+        let c = state.config
+        let rows = (0..<timesteps.count).filter { timesteps[$0] < c.reconstructionMaxTimestep }
+        guard c.reconstructionWeight > 0, !rows.isEmpty else { return nil }
+        let shape = [rows.count, 1, 1, 1]
+        let ab = rows.map { schedule.alphasCumprod[timesteps[$0]] }
+        let inverseSignal = Tensor(ab.map { 1 / $0.squareRoot() / pipeline.vae.config.scalingFactor }, shape: shape)
+        let noiseScale = Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape)
+        let x0 = (xt.selectingRows(rows).detached() - eps.selectingRows(rows) * noiseScale) * inverseSignal
+        let target = Tensor.concat(rows.map { images[picks[$0]] }, dim: 0)
+        let diff = pipeline.vae.decode(x0) - target
+        return (diff.square() + 1e-6).sqrt().mean()
+    }
+
+    func step(_ step: Int) -> ([String: Float], Float) {
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001)
         let picks = (0..<c.batch).map { _ in Int(r.next() % UInt64(posteriors.count)) }
@@ -122,12 +151,20 @@ public final class AppearanceTuner: Trainer {
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
-        let loss = Tensor.mseLoss(eps, noise)
+        let epsLoss = Tensor.mseLoss(eps, noise)
+        var loss = epsLoss
+        var terms: [String: Float] = [:]
+        if let rec = reconstructionLoss(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {
+            loss = loss + rec * c.reconstructionWeight
+            terms["recon"] = rec.item()
+        }
         optimizer.zeroGrad()
         loss.backward()
         let lr = c.learningRate * LearningRateSchedule.cosine(warmup: min(c.warmup, c.steps / 5), total: c.steps).factor(at: step)
         optimizer.step(learningRate: lr)
-        return (loss.item(), lr)
+        terms["eps"] = epsLoss.item()
+        terms["loss"] = loss.item()
+        return (terms, lr)
     }
 
     public func saveCheckpoint() throws {
