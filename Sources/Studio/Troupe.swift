@@ -9,7 +9,7 @@ struct Troupe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "troupe",
         abstract: "A terminal studio for consistent characters with diffusion models.",
-        subcommands: [StudioCommand.self, Generate.self, Show.self, Doctor.self, Tokenize.self, WorldCommand.self, TrainJudge.self, TrainBase.self, TrainDecoder.self, Eval.self, CharacterCommand.self, Tune.self, GridCommand.self, Bench.self],
+        subcommands: [StudioCommand.self, Generate.self, Show.self, Doctor.self, Tokenize.self, WorldCommand.self, TrainJudge.self, TrainBase.self, TrainDecoder.self, Eval.self, CharacterCommand.self, Tune.self, IdentityCommand.self, GridCommand.self, Bench.self],
         defaultSubcommand: StudioCommand.self
     )
 

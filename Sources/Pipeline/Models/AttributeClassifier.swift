@@ -1,8 +1,7 @@
 // The World's judge: a small CNN that predicts every attribute of a 64×64 sprite (identity
 // attributes, class noun, pose, expression, background, view). Used to measure identity
 // consistency and prompt fidelity, and (pose/expression) as stage-3 training losses.
-//   conv3×3(3→32) · 4 × [conv3×3 stride 2, GroupNorm, SiLU] (32→48→64→96→128, 64² → 4²)
-//   → flatten 2048 → linear 256 → SiLU → one linear head per attribute.
+// SpriteTrunk → one linear head per attribute.
 
 import Foundation
 
@@ -48,24 +47,16 @@ public enum WorldAttribute: String, CaseIterable, Codable, Sendable {
 }
 
 public final class AttributeClassifier {
-    static let widths = [32, 48, 64, 96, 128]
-    let stem: Conv2d
-    let downs: [Conv2d]
-    let norms: [GroupNorm]
-    let hidden: Linear
+    let trunk: SpriteTrunk
     let heads: [WorldAttribute: Linear]
     public let reader: WeightReader
 
     public init(weights reader: WeightReader) throws {
         self.reader = reader
         let w = reader.scope("")
-        let c = AttributeClassifier.widths
-        stem = try Conv2d(w("stem"), in: 3, out: c[0], kernel: 3, padding: 1)
-        downs = try (0..<4).map { try Conv2d(w("down")("\($0)"), in: c[$0], out: c[$0 + 1], kernel: 3, stride: 2, padding: 1) }
-        norms = try (0..<4).map { try GroupNorm(w("norm")("\($0)"), groups: 8, channels: c[$0 + 1], eps: 1e-5) }
-        hidden = try Linear(w("hidden"), in: c[4] * 16, out: 256)
+        trunk = try SpriteTrunk(w)
         var h: [WorldAttribute: Linear] = [:]
-        for a in WorldAttribute.allCases { h[a] = try Linear(w("head")(a.rawValue), in: 256, out: a.classes) }
+        for a in WorldAttribute.allCases { h[a] = try Linear(w("head")(a.rawValue), in: SpriteTrunk.featureWidth, out: a.classes) }
         heads = h
     }
 
@@ -73,19 +64,11 @@ public final class AttributeClassifier {
     public convenience init(seed: UInt64) throws { try self.init(weights: WeightReader(randomSeed: seed)) }
 
     /// Every trainable tensor, by name (for the optimiser and for saving).
-    public var namedParameters: [(String, Tensor)] {
-        var out: [(String, Tensor)] = []
-        for (k, l) in reader.linears { out.append((k + ".weight", l.weight.tensor)); if let b = l.bias { out.append((k + ".bias", b)) } }
-        for (k, l) in reader.convs { out.append((k + ".weight", l.weight.tensor)); if let b = l.bias { out.append((k + ".bias", b)) } }
-        for (i, n) in norms.enumerated() { out.append(("norm.\(i).weight", n.weight)); out.append(("norm.\(i).bias", n.bias)) }
-        return out.sorted { $0.0 < $1.0 }
-    }
+    public var namedParameters: [(String, Tensor)] { reader.namedParameters(extra: trunk.normParameters) }
 
     /// Images [B, 3, 64, 64] in [−1, 1] → logits per attribute.
     public func callAsFunction(_ x: Tensor) -> [WorldAttribute: Tensor] {
-        var h = stem(x).silu()
-        for (d, n) in zip(downs, norms) { h = n(d(h)).silu() }
-        let f = hidden(h.reshaped([x.shape[0], -1])).silu()
+        let f = trunk(x)
         var out: [WorldAttribute: Tensor] = [:]
         for (a, head) in heads { out[a] = head(f) }
         return out
@@ -94,12 +77,7 @@ public final class AttributeClassifier {
     /// The activations after the stem and after each downsampling stage (64², 32², 16², 8², 4²):
     /// the feature maps of a perceptual loss (LPIPS-style, with this World-trained network in
     /// place of an ImageNet one).
-    public func features(_ x: Tensor) -> [Tensor] {
-        var h = stem(x).silu()
-        var out = [h]
-        for (d, n) in zip(downs, norms) { h = n(d(h)).silu(); out.append(h) }
-        return out
-    }
+    public func features(_ x: Tensor) -> [Tensor] { trunk.featureMaps(x) }
 
     /// Predicted class per attribute for each image.
     public func predict(_ x: Tensor) -> [WorldAttribute: [Int]] {

@@ -1,0 +1,40 @@
+// IdentityEncoder (design §4): a 64×64 sprite → a unit-length identity vector, the same for one
+// character in any pose, expression, background or view, and far from other characters.
+// SpriteTrunk → linear 256 → 128 → L2 normalisation. Trained contrastively on the World
+// (Tuning/IdentityEncoderTraining.swift); stage 2's identity loss and the identity adapter
+// read it.
+
+public final class IdentityEncoder {
+    public static let dimension = 128
+    let trunk: SpriteTrunk
+    let projection: Linear
+    public let reader: WeightReader
+
+    public init(weights reader: WeightReader) throws {
+        self.reader = reader
+        let w = reader.scope("")
+        trunk = try SpriteTrunk(w)
+        projection = try Linear(w("projection"), in: SpriteTrunk.featureWidth, out: IdentityEncoder.dimension)
+    }
+
+    public convenience init(seed: UInt64) throws { try self.init(weights: WeightReader(randomSeed: seed)) }
+
+    public var namedParameters: [(String, Tensor)] { reader.namedParameters(extra: trunk.normParameters) }
+
+    /// Images [B, 3, 64, 64] in [−1, 1] → identity vectors [B, 128], each of length 1.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let e = projection(trunk(x))
+        let norm = (e.square().sum(axes: [1], keepDim: true) + 1e-8).sqrt()
+        return e / norm
+    }
+
+    /// The trunk's feature maps (a perceptual loss that looks at identity).
+    public func features(_ x: Tensor) -> [Tensor] { trunk.featureMaps(x) }
+
+    /// Identity vectors without gradients.
+    public func embed(_ x: Tensor) -> Tensor { GradMode.noGrad { callAsFunction(x) } }
+
+    public func save(to path: String, metadata: [String: String]) throws {
+        try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: namedParameters), to: path, metadata: metadata)
+    }
+}
