@@ -11,6 +11,8 @@ enum GenerationPNG {
     enum Field {
         static let character = "Character", v = "OneActor v", eta1 = "OneActor eta1", eta2 = "OneActor eta2", steps = "Guidance steps"
         static let lora = "Troupe LoRA"
+        /// The character's own stage LoRA ("stage2"), applied by `--character`, never by path.
+        static let characterLoRA = "Character LoRA"
     }
 
     /// Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.

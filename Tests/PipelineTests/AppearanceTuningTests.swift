@@ -33,3 +33,33 @@ final class AppearanceTuningTests: XCTestCase {
         XCTAssertEqual((off.lora[name]! - never.lora[name]!).square().sum().item(), 0, "weight without qualifying rows: the plain update")
     }
 }
+
+final class Stage2TuningTests: XCTestCase {
+    /// Stage 2 starts from the given adapters, reports its prior-preservation term, and its
+    /// LoRA file says stage 2.
+    func testStage2ContinuesStage1WithPriorPreservation() throws {
+        let dir = NSTemporaryDirectory() + "troupe-stage2-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let size = pipe.vae.config.sampleSize
+        var rng = SplitMixRandom(seed: 5)
+        let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
+        var c1 = AppearanceTuningConfig(); c1.steps = 2
+        let s1 = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: c1, directory: dir + "/1")
+        try TrainingLoop.run(s1) { _ in true }
+        let stage1 = s1.lora.mapValues { $0.clone() }
+        for l in pipe.unet.linears.values { l.adapters.removeAll() }     // a fresh job loads the model anew
+        var c2 = AppearanceTuningConfig.stage2(from: c1); c2.steps = 2; c2.identityWeight = 0
+        let s2 = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: c2, directory: dir + "/2", startFrom: stage1,
+                                     classImages: [Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)], classPrompt: "a knight")
+        for (k, v) in stage1 { XCTAssertEqual(s2.lora[k]!.toArray(), v.toArray(), "starts from stage 1: \(k)") }
+        XCTAssertEqual(s2.phase, "stage2")
+        let losses = try s2.trainStep().losses
+        let prior = try XCTUnwrap(losses["prior"]); XCTAssertTrue(prior.isFinite && prior > 0)
+        XCTAssertEqual(losses["loss"]!, losses["eps"]! + c2.reconstructionWeight * (losses["recon"] ?? 0) + c2.priorWeight * prior, accuracy: 1e-4)
+        try s2.saveLoRA(to: dir + "/stage2.safetensors")
+        XCTAssertEqual(try SafetensorsFile(path: dir + "/stage2.safetensors").metadata["troupe_stage"], "2")
+        XCTAssertThrowsError(try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: { var c = c1; c.rank = 8; return c }(),
+                                                 directory: dir + "/3", startFrom: stage1)) { XCTAssertTrue("\($0)".contains("previous stage")) }
+    }
+}

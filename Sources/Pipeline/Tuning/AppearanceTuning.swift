@@ -12,6 +12,16 @@
 // enough for x̂₀ to be an image. AdamW with linear warm-up + cosine decay. Every draw is a
 // function of (seed, step), so a resumed run repeats exactly the steps an uninterrupted run
 // would take. Not yet here: crop/colour-jitter augmentation.
+//
+// Stage 2 (detail and style, `stage = 2`) continues the stage-1 adapters with two more terms:
+//   identity: L_id = mean(1 − ⟨E(D(x̂₀)), E(x)⟩) over the low-noise rows, E the IdentityEncoder
+//     (unit vectors), so the decoded prediction must read as the same character, not only as
+//     the same pixels;
+//   prior preservation (DreamBooth, Ruiz et al. 2023, eq. 2): each step one class image — the
+//     base model's own generation of the class prompt ("a knight"), made before tuning — is
+//     noised and denoised under the class prompt, L_prior = ‖ε̂ − ε‖², so the class word keeps
+//     meaning any knight and not only this one.
+//   L = L_ε + λ_rec·L_rec + λ_id·L_id + λ_prior·L_prior.
 
 import Foundation
 
@@ -31,7 +41,20 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var reconstructionWeight: Float = 0.1
     /// Rows with t below this get the reconstruction term.
     public var reconstructionMaxTimestep = 250
+    /// 1: appearance; 2: detail/style (identity and prior-preservation terms).
+    public var stage = 1
+    /// λ of the identity term (stage 2; needs an IdentityEncoder).
+    public var identityWeight: Float = 0
+    /// λ of the prior-preservation term (stage 2; needs class images).
+    public var priorWeight: Float = 0
     public init() {}
+
+    /// Stage 2's defaults on top of a stage-1 config.
+    public static func stage2(from c: AppearanceTuningConfig) -> AppearanceTuningConfig {
+        var s = c
+        s.stage = 2; s.identityWeight = 0.1; s.priorWeight = 0.5; s.steps = max(1, c.steps / 2); s.learningRate = c.learningRate * 0.5
+        return s
+    }
 
     // Run configs written before a field existed still load (absent keys keep the defaults;
     // runs from before `flip` existed trained with it on).
@@ -44,6 +67,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
         // Runs from before the reconstruction term trained without it.
         reconstructionWeight = try get(.reconstructionWeight, 0); reconstructionMaxTimestep = try get(.reconstructionMaxTimestep, d.reconstructionMaxTimestep)
+        stage = try get(.stage, 1); identityWeight = try get(.identityWeight, 0); priorWeight = try get(.priorWeight, 0)
     }
 }
 
@@ -65,12 +89,24 @@ public final class AppearanceTuner: Trainer {
     let posteriors: [(mean: Tensor, std: Tensor)]
     /// The image each posterior encodes, [1, 3, H, W] in [−1, 1] (the reconstruction target).
     let images: [Tensor]
+    /// Stage 2: the identity encoder and each image's identity vector.
+    let identityEncoder: IdentityEncoder?
+    let identityTargets: [Tensor]
+    /// Stage 2: class images' posteriors and the class prompt's context.
+    let priorPosteriors: [(mean: Tensor, std: Tensor)]
+    let classContext: Tensor?
     let context: Tensor
     let schedule: NoiseSchedule
 
     /// References: images [1, 3, H, W] in [−1, 1]. `directory`: the run folder (checkpoints/).
-    public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String) throws {
+    /// Stage 2: `startFrom` (the stage-1 adapters, PEFT keys), `identityEncoder`, and
+    /// `classImages` generated from `classPrompt` by the base model.
+    public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
+                startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
+                classImages: [Tensor] = [], classPrompt: String? = nil) throws {
         precondition(!references.isEmpty, "stage 1 needs at least one reference image")
+        precondition(config.identityWeight == 0 || identityEncoder != nil, "the identity term needs an IdentityEncoder")
+        precondition(config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil), "prior preservation needs class images and their prompt")
         self.pipeline = pipeline; self.directory = directory
         state = State(config: config, prompt: prompt)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
@@ -79,8 +115,14 @@ public final class AppearanceTuner: Trainer {
         for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key })
         where path.contains(".attn1.") || path.contains(".attn2.") {
             let bound = 1 / Float(layer.inFeatures).squareRoot()
-            let down = Tensor.rand([config.rank, layer.inFeatures], low: -bound, high: bound, using: &rng)
-            let up = Tensor(zeros: [layer.outFeatures, config.rank])
+            var down = Tensor.rand([config.rank, layer.inFeatures], low: -bound, high: bound, using: &rng)
+            var up = Tensor(zeros: [layer.outFeatures, config.rank])
+            if let start = startFrom {
+                guard let d = start["unet.\(path).lora_A.weight"], let u = start["unet.\(path).lora_B.weight"], d.shape == down.shape, u.shape == up.shape else {
+                    throw GenerationError.badValue("the previous stage's LoRA lacks '\(path)' at rank \(config.rank)")
+                }
+                down = d.clone(); up = u.clone()
+            }
             down.requiresGrad = true; up.requiresGrad = true
             layer.adapters.append(LowRankAdapter(down: down, up: up, scale: 1))
             named["unet.\(path).lora_A.weight"] = down
@@ -99,19 +141,27 @@ public final class AppearanceTuner: Trainer {
             }
         }
         context = GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(prompt)]) }
+        self.identityEncoder = identityEncoder
+        identityTargets = identityEncoder.map { e in imgs.map { e.embed($0) } } ?? []
+        priorPosteriors = GradMode.noGrad {
+            classImages.map { img in let (m, lv) = pipeline.vae.encode(img); return (m, AutoencoderKL.posteriorStd(lv)) }
+        }
+        classContext = classPrompt.map { p in GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(p)]) } }
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
-    public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String) throws -> AppearanceTuner {
+    public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String, identityEncoder: IdentityEncoder? = nil,
+                              classImages: [Tensor] = [], classPrompt: String? = nil) throws -> AppearanceTuner {
         let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
-        let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory)
+        let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory,
+                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)
         if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.loraNames, from: optimizer) }
         return t
     }
 
-    public var phase: String { "stage1" }
+    public var phase: String { "stage\(state.config.stage)" }
     public var stepsDone: Int { state.step }
     public var totalSteps: Int { state.config.steps }
     public var checkpointEvery: Int { state.config.checkpointEvery }
@@ -122,19 +172,38 @@ public final class AppearanceTuner: Trainer {
         return (losses, lr)
     }
 
-    /// λ·L_rec over the rows with t < the threshold (nil when none or λ = 0).
-    func reconstructionLoss(xt: Tensor, eps: Tensor, timesteps: [Int], picks: [Int]) -> Tensor? {
+    /// L_rec and L_id over the rows with t < the threshold (nil when there are none or both
+    /// weights are 0; a term whose weight is 0 is nil).
+    func lowNoiseLosses(xt: Tensor, eps: Tensor, timesteps: [Int], picks: [Int]) -> (rec: Tensor?, id: Tensor?)? {
         let c = state.config
         let rows = (0..<timesteps.count).filter { timesteps[$0] < c.reconstructionMaxTimestep }
-        guard c.reconstructionWeight > 0, !rows.isEmpty else { return nil }
+        guard c.reconstructionWeight > 0 || c.identityWeight > 0, !rows.isEmpty else { return nil }
         let shape = [rows.count, 1, 1, 1]
         let ab = rows.map { schedule.alphasCumprod[timesteps[$0]] }
         let inverseSignal = Tensor(ab.map { 1 / $0.squareRoot() / pipeline.vae.config.scalingFactor }, shape: shape)
         let noiseScale = Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape)
         let x0 = (xt.selectingRows(rows).detached() - eps.selectingRows(rows) * noiseScale) * inverseSignal
         let target = Tensor.concat(rows.map { images[picks[$0]] }, dim: 0)
-        let diff = pipeline.vae.decode(x0) - target
-        return (diff.square() + 1e-6).sqrt().mean()
+        let decoded = pipeline.vae.decode(x0)
+        let diff = decoded - target
+        let rec = c.reconstructionWeight > 0 ? (diff.square() + 1e-6).sqrt().mean() : nil
+        var id: Tensor? = nil
+        if c.identityWeight > 0, let enc = identityEncoder {
+            let e = enc(decoded.clamped(-1, 1)), t = Tensor.concat(rows.map { identityTargets[picks[$0]] }, dim: 0)
+            id = Tensor(scalar: 1) - (e * t).sum(axes: [1]).mean()
+        }
+        return (rec, id)
+    }
+
+    /// L_prior on one class image (stage 2), drawn from the step's random stream.
+    func priorLoss(_ r: inout SplitMixRandom) -> Tensor? {
+        guard state.config.priorWeight > 0, let cc = classContext, !priorPosteriors.isEmpty else { return nil }
+        let i = Int(r.next() % UInt64(priorPosteriors.count))
+        let z0 = GradMode.noGrad { (priorPosteriors[i].mean + priorPosteriors[i].std * Tensor.randn(priorPosteriors[i].mean.shape, using: &r)) * pipeline.vae.config.scalingFactor }
+        let t = Int(r.next() % UInt64(schedule.alphasCumprod.count))
+        let noise = Tensor.randn(z0.shape, using: &r)
+        let eps = pipeline.unet(schedule.addNoise(z0, noise: noise, timesteps: [t]), timesteps: [Float(t)], context: cc).sample
+        return Tensor.mseLoss(eps, noise)
     }
 
     func step(_ step: Int) -> ([String: Float], Float) {
@@ -154,10 +223,11 @@ public final class AppearanceTuner: Trainer {
         let epsLoss = Tensor.mseLoss(eps, noise)
         var loss = epsLoss
         var terms: [String: Float] = [:]
-        if let rec = reconstructionLoss(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {
-            loss = loss + rec * c.reconstructionWeight
-            terms["recon"] = rec.item()
+        if let low = lowNoiseLosses(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {
+            if let rec = low.rec { loss = loss + rec * c.reconstructionWeight; terms["recon"] = rec.item() }
+            if let id = low.id { loss = loss + id * c.identityWeight; terms["identity"] = id.item() }
         }
+        if let prior = priorLoss(&r) { loss = loss + prior * c.priorWeight; terms["prior"] = prior.item() }
         optimizer.zeroGrad()
         loss.backward()
         let lr = c.learningRate * LearningRateSchedule.cosine(warmup: min(c.warmup, c.steps / 5), total: c.steps).factor(at: step)
@@ -174,7 +244,7 @@ public final class AppearanceTuner: Trainer {
 
     /// Writes the adapters as a PEFT-layout LoRA file (`generate --lora` reads it).
     public func saveLoRA(to path: String) throws {
-        try SafetensorsWriter.write(lora, to: path, metadata: ["format": "pt", "troupe_stage": "1", "steps": String(state.step),
+        try SafetensorsWriter.write(lora, to: path, metadata: ["format": "pt", "troupe_stage": String(state.config.stage), "steps": String(state.step),
                                                              "rank": String(state.config.rank)])
     }
 }

@@ -174,12 +174,25 @@ struct Generate: ParsableCommand {
         if let record, prompt == nil, fromPNG == nil { req.negativePrompt = negative ?? record.negativePrompt }
         var conditioning: Conditioning? = nil, guidance: Guidance? = nil
         var troupeFields: [(String, String)] = []
+        var characterLoRA: String? = nil
         if let record {
-            let tuning = try CharacterTuning.load(storeOptions.store, name: record.name, pipeline: pipeline)
-            req.characterControls = controls
-            let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, pipeline: pipeline)
-            conditioning = cond; guidance = g
-            troupeFields = GenerationPNG.characterFields(name: record.name, v: v, guidance: g as! ClusterGuidance)
+            // The character's tuning: its latest stage LoRA and/or its OneActor δ and guidance.
+            let artifacts = CharacterArtifacts(folder: storeOptions.store.folder(record.name))
+            if let lora = artifacts.latestLoRA, loraSpecs.isEmpty {
+                do { try LoRAFile(path: lora).attach(multiplier: 1, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
+                characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension
+            }
+            if artifacts.hasOneActor || characterLoRA == nil {
+                let tuning = try CharacterTuning.load(storeOptions.store, name: record.name, pipeline: pipeline)
+                req.characterControls = controls
+                let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, pipeline: pipeline)
+                conditioning = cond; guidance = g
+                troupeFields = GenerationPNG.characterFields(name: record.name, v: v, guidance: g as! ClusterGuidance)
+            } else {
+                troupeFields = [(Field.character, record.name)]
+            }
+            // The character's own LoRA, named by stage (it is found in the store by the character's name).
+            if let stage = characterLoRA { troupeFields.append((Field.characterLoRA, stage)) }
         }
         for (path, scale) in loraSpecs {
             // Merged into the weights: a LoRA costs nothing per step.

@@ -11,14 +11,14 @@ import Preview
 
 /// What `tune` can run (a closed set). stage2/stage3/stages arrive with their issue.
 enum TuneKind: String, CaseIterable {
-    case stage1, oneactor
-    static let planned = ["stage2", "stage3", "stages"]
+    case stage1, stage2, oneactor
+    static let planned = ["stage3", "stages"]
 }
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tune", abstract: "Tune the model to a character (background job with checkpoints).")
 
-    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references).")
+    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references), stage2 (detail/style: continues stage 1 with an identity loss and prior preservation).")
     var kind: String
     @Argument(help: "Character name.")
     var name: String
@@ -56,7 +56,7 @@ struct Tune: ParsableCommand {
         let store = options.store
         let record = try storeCall { try store.load(name) }
         let folder = store.folder(record.name)
-        if tuneKind == .stage1, record.references.isEmpty {
+        if tuneKind != .oneactor, record.references.isEmpty {
             throw StudioError.badInput("\(record.name) has no accepted references; add some with `troupe character accept \(record.name) IMAGE.png`")
         }
         let modelRef = model ?? (record.model == ModelLocator.defaultModelName ? nil : record.model)
@@ -94,7 +94,11 @@ struct Tune: ParsableCommand {
         let setup = TuneSetup(command: self, record: record, folder: folder, runDir: runDir, pipeline: pipe, interrupt: interrupt)
         let job: TuneJob
         do {
-            job = try tuneKind == .stage1 ? setup.stage1() : setup.oneactor()
+            switch tuneKind {
+            case .stage1: job = try setup.stage1()
+            case .stage2: job = try setup.stage2()
+            case .oneactor: job = try setup.oneactor()
+            }
             try log.truncate(afterStep: job.trainer.stepsDone)
             if !resume {
                 try storeCall { try store.update(record.name) { r, _ in r.runs.append(.init(id: runID, kind: kind, status: "running", created: Date())) } }

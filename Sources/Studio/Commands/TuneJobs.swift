@@ -57,36 +57,98 @@ struct TuneSetup {
 
     // MARK: stage 1
 
-    func stage1() throws -> TuneJob {
-        let refs: [Tensor] = try record.references.map { entry in
+    func references() throws -> [Tensor] {
+        try record.references.map { entry in
             do { return ImageTensors.tensor(from: try PNGCodec.read(path: folder + "/" + entry.file)) } catch {
                 throw StudioError.badInput("\(folder)/\(entry.file): \(error)")
             }
         }
+    }
+
+    /// The command's flags over `c` (steps, rank, learning rate, checkpoints), checked.
+    func applyFlags(_ c: inout AppearanceTuningConfig) throws {
+        if let s = command.steps { c.steps = s }
+        if let r = command.rank { c.rank = r }
+        if let lr = command.learningRate { c.learningRate = lr }
+        if let n = command.checkpointEvery { c.checkpointEvery = n }
+        c.seed = record.seed
+        guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
+            throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
+        }
+    }
+
+    func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
+        TuneJob(trainer: tuner, save: {
+            let out = folder + "/lora/stage\(stage).safetensors"
+            try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
+            try tuner.saveLoRA(to: out)
+            return [out]
+        }, preview: { step in try writeSample(try pipeline.generate(characterRequest(steps: 15)), step) })
+    }
+
+    func stage1() throws -> TuneJob {
+        let refs = try references()
         let tuner: AppearanceTuner
         if hasCheckpoint {
             tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir)
         } else {
             let c = try config { () -> AppearanceTuningConfig in
                 var c = AppearanceTuningConfig()
-                if let s = command.steps { c.steps = s }
-                if let r = command.rank { c.rank = r }
-                if let lr = command.learningRate { c.learningRate = lr }
-                if let n = command.checkpointEvery { c.checkpointEvery = n }
-                c.seed = record.seed
-                guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
-                    throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
-                }
+                try applyFlags(&c)
                 return c
             }
             tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir)
         }
-        return TuneJob(trainer: tuner, save: {
-            let out = folder + "/lora/stage1.safetensors"
-            try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
-            try tuner.saveLoRA(to: out)
-            return [out]
-        }, preview: { step in try writeSample(try pipeline.generate(characterRequest(steps: 15)), step) })
+        return stageJob(tuner, stage: 1)
+    }
+
+    // MARK: stage 2
+
+    static let classImageCount = 4
+
+    /// Stage 2: the stage-1 adapters continued with the identity term (the IdentityEncoder
+    /// shipped for World-like 64×64 models) and prior preservation on class images that the
+    /// base model draws from "a <base word>" before any adapter is attached.
+    func stage2() throws -> TuneJob {
+        let refs = try references()
+        let stage1Path = folder + "/lora/stage1.safetensors"
+        guard FileManager.default.fileExists(atPath: stage1Path) else {
+            throw StudioError.badInput("\(record.name) has no stage-1 LoRA yet; run `troupe tune stage1 \(record.name)` first")
+        }
+        var encoder: IdentityEncoder? = nil
+        if refs.allSatisfy({ $0.shape[2] == 64 && $0.shape[3] == 64 }), let path = ModelLocator.locate("identity/encoder.safetensors") {
+            do { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) } catch { throw StudioError.wrap(error) }
+        }
+        let classPrompt = "a \(record.baseWord)"
+        let classImages: [Tensor] = try (0..<TuneSetup.classImageCount).map { k in
+            var r = pipeline.request(prompt: classPrompt)
+            r.seed = 10_000 &+ UInt64(k); r.steps = 20; r.guidanceScale = pipeline.defaults.guidanceScale
+            let out = try pipeline.generate(r)
+            return ImageTensors.tensor(from: RGBImage(width: out.width, height: out.height, pixels: out.images[0]))
+        }
+        let tuner: AppearanceTuner
+        if hasCheckpoint {
+            tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir, identityEncoder: encoder,
+                                               classImages: classImages, classPrompt: classPrompt)
+        } else {
+            let start: [String: Tensor]
+            do {
+                let f = try SafetensorsFile(path: stage1Path)
+                start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
+            } catch { throw StudioError.wrap(error) }
+            let rank = start.first { $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 4
+            let c = try config { () -> AppearanceTuningConfig in
+                var base = AppearanceTuningConfig()
+                base.rank = rank
+                var c = AppearanceTuningConfig.stage2(from: base)
+                try applyFlags(&c)
+                if encoder == nil { c.identityWeight = 0 }
+                return c
+            }
+            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
+                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
+        }
+        return stageJob(tuner, stage: 2)
     }
 
     // MARK: OneActor

@@ -90,15 +90,19 @@ final class PreviewRenderer: @unchecked Sendable {
                     set.merge()   // sampling at the base model's cost; a rescale re-merges
                     lora = (loraKey, set)
                 }
-                if let l = lora { if l.set.multiplier != s.loraScale { l.set.rescale(s.loraScale) }; loras = [(loraPath!, s.loraScale)] }
+                if let l = lora {
+                    if l.set.multiplier != s.loraScale { l.set.rescale(s.loraScale) }
+                    extra.append((GenerationPNG.Field.characterLoRA, ((loraPath! as NSString).lastPathComponent as NSString).deletingPathExtension))
+                    if s.loraScale != 1 { extra.append(("Character LoRA scale", GenerationPNG.text(s.loraScale))) }
+                }
             } else if let l = lora { l.set.detach(); lora = nil }
             let req = s.request(pipe, withCharacter: withCharacter)
             if withCharacter, let t = tuning?.value {
                 let (c, g, v) = try t.prepare(try pipe.validate(req).request, pipeline: pipe)
                 conditioning = c; guidance = g
-                extra = GenerationPNG.characterFields(name: t.record.name, v: v, guidance: g as! ClusterGuidance)
+                extra = GenerationPNG.characterFields(name: t.record.name, v: v, guidance: g as! ClusterGuidance) + extra
             } else if let name = s.character {
-                extra = [(GenerationPNG.Field.character, name)]
+                extra = [(GenerationPNG.Field.character, name)] + extra
             }
             let result = try pipe.generate(req, conditioning: conditioning, guidance: guidance, warn: { _ in }) { [self] step, total in
                 guard id == latestID else { return false }

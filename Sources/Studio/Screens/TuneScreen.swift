@@ -8,7 +8,7 @@ import Pipeline
 import TUI
 
 final class TuneScreen: StudioScreen {
-    enum Action { case oneactor, stage1, cancel, resume, logY }
+    enum Action { case oneactor, stage1, stage2, cancel, resume, logY }
     let id = ScreenID.tune
     var list = ListView()
     private(set) var character: String?
@@ -22,6 +22,7 @@ final class TuneScreen: StudioScreen {
     let keys = ScreenKeys<Action>([
         KeyBinding([.char("o")], "OneActor", help: "start OneActor tuning (projector, one shot from the target)", .oneactor),
         KeyBinding([.char("s")], "stage 1", help: "start the stage-1 appearance LoRA from the accepted references", .stage1),
+        KeyBinding([.char("S")], "stage 2", help: "start stage 2 (detail/style: identity loss, prior preservation) from stage 1", .stage2),
         KeyBinding([.char("c")], "cancel", help: "cancel the selected run (it checkpoints first)", .cancel),
         KeyBinding([.char("r")], "resume", help: "resume the selected run from its last checkpoint", .resume),
         KeyBinding([.char("L")], "log-y", help: "log scale for the loss plot", .logY),
@@ -108,6 +109,7 @@ final class TuneScreen: StudioScreen {
         switch action {
         case .oneactor: start("oneactor", resume: false, ctx)
         case .stage1: start("stage1", resume: false, ctx)
+        case .stage2: start("stage2", resume: false, ctx)
         case .logY: plot.logY.toggle()
         case .cancel:
             guard let run = selected, let pid = watch(run, ctx).livePID else { ctx.fail("the selected run is not running"); break }
