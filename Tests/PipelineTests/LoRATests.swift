@@ -6,6 +6,14 @@ import XCTest
 @testable import Pipeline
 
 final class LoRATests: XCTestCase {
+    /// The merged-weights reference, the fixture's inputs, the LoRA multiplier, and a fresh
+    /// UNet and text encoder of the tiny pipeline.
+    func fixtureModel() throws -> (SafetensorsFile, SafetensorsFile, Float, UNet2DConditionModel, CLIPTextModel) {
+        let merged = try Fixtures.file("sd/lora-merged.safetensors")
+        let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
+        return (merged, try Fixtures.file("sd/a.safetensors"), try merged.tensor("multiplier").item(), try folder.unet(), try folder.textEncoder())
+    }
+
     func testKohyaAndPEFTFilesEqualMergedWeights() throws {
         let merged = try Fixtures.file("sd/lora-merged.safetensors")
         let ref = try Fixtures.file("sd/a.safetensors")
@@ -27,11 +35,7 @@ final class LoRATests: XCTestCase {
     /// An attached set rescales exactly (the merged-weights reference at its multiplier, and the
     /// base model at 0) and detaches to the base model's output bit for bit, for two sets at once.
     func testAttachRescaleDetach() throws {
-        let merged = try Fixtures.file("sd/lora-merged.safetensors")
-        let ref = try Fixtures.file("sd/a.safetensors")
-        let multiplier = try merged.tensor("multiplier").item()
-        let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
-        let unet = try folder.unet(), te = try folder.textEncoder()
+        let (merged, ref, multiplier, unet, te) = try fixtureModel()
         func eps() -> Tensor { GradMode.noGrad { unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample } }
         let plain = eps().toArray()
         let kohya = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path).attach(multiplier: 2.5, unet: unet, textEncoder: te)
@@ -51,11 +55,7 @@ final class LoRATests: XCTestCase {
     /// computed one way instead of the other), rescales while merged, and unmerges and
     /// detaches to the base model bit for bit.
     func testMergeUnmergeAndDetachWhileMerged() throws {
-        let merged = try Fixtures.file("sd/lora-merged.safetensors")
-        let ref = try Fixtures.file("sd/a.safetensors")
-        let multiplier = try merged.tensor("multiplier").item()
-        let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
-        let unet = try folder.unet(), te = try folder.textEncoder()
+        let (merged, ref, multiplier, unet, te) = try fixtureModel()
         func eps() -> Tensor { GradMode.noGrad { unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample } }
         let plain = eps().toArray()
         let set = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path).attach(multiplier: multiplier, unet: unet, textEncoder: te)

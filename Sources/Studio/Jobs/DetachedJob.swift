@@ -47,6 +47,13 @@ enum DetachedJob {
         return pid
     }
 
+    /// Why a job that exited with `status` failed: the last "troupe:" line of its launch log
+    /// (the error the command printed), else the log's last line, else the status.
+    static func failure(log path: String, status: Int32) -> String {
+        let lines = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
+        return String(lines.last(where: { $0.contains("troupe:") }) ?? lines.last ?? "exit status \(status)")
+    }
+
     /// Collects `pid` if it has exited; returns its exit status (nil: still running).
     static func reap(_ pid: pid_t) -> Int32? {
         var status: Int32 = 0

@@ -44,11 +44,7 @@ final class CharacterScreen: StudioScreen {
     }
 
     func draw(_ canvas: Canvas, in rect: Rect, _ ctx: StudioContext) {
-        guard let r = record else {
-            canvas.box(rect, title: "Character")
-            canvas.text("Select a character on screen 1 (Characters) first.", x: rect.x + 2, y: rect.y + 2, role: .dim)
-            return
-        }
+        guard let r = record else { ctx.drawNoCharacter(canvas, in: rect, title: "Character"); return }
         let (left, right) = rect.splitColumns(min(44, max(32, rect.width * 2 / 5)))
         let (refsRect, rest) = left.splitRows(max(5, left.height / 2))
         let (rejRect, runsRect) = rest.splitRows(max(4, rest.height / 2))

@@ -32,8 +32,7 @@ final class CompareScreen: StudioScreen {
         guard let j = job, let code = DetachedJob.reap(j.pid) else { return false }
         job = nil
         if code == 0 { ctx.say("grid saved: \(j.output)", role: .good) } else {
-            let log = (try? String(contentsOfFile: j.log, encoding: .utf8)) ?? ""
-            ctx.fail(String(log.split(separator: "\n").last(where: { $0.contains("troupe:") }) ?? "grid failed (exit \(code))"))
+            ctx.fail("grid: " + DetachedJob.failure(log: j.log, status: code))
         }
         rescan(ctx)
         return true
@@ -46,8 +45,7 @@ final class CompareScreen: StudioScreen {
         guard job == nil else { ctx.fail("a grid is being made"); return true }
         let dir = ctx.store.folder(name) + "/grids"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"; f.locale = Locale(identifier: "en_US_POSIX")
-        let out = "\(dir)/\(f.string(from: Date()))-v.png", log = dir + "/.launch.log"
+        let out = "\(dir)/\(StudioContext.fileStamp())-v.png", log = dir + "/.launch.log"
         do {
             let pid = try DetachedJob.launch(arguments: ["grid", "--character", name, "-o", out], environment: ctx.jobEnvironment, logPath: log)
             job = (pid, log, out)
@@ -57,11 +55,7 @@ final class CompareScreen: StudioScreen {
     }
 
     func draw(_ canvas: Canvas, in rect: Rect, _ ctx: StudioContext) {
-        guard let name = character else {
-            canvas.box(rect, title: "Compare")
-            canvas.text("Select a character on screen 1 first.", x: rect.x + 2, y: rect.y + 2, role: .dim)
-            return
-        }
+        guard let name = character else { ctx.drawNoCharacter(canvas, in: rect, title: "Compare"); return }
         let (left, right) = rect.splitColumns(min(34, max(26, rect.width / 4)))
         let inner = canvas.box(left, title: "Grids · \(name)", focused: true)
         list.draw(canvas, in: inner, focused: true, empty: job == nil ? "none yet — m makes one" : "making…")

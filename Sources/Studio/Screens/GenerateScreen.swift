@@ -195,9 +195,9 @@ final class GenerateScreen: StudioScreen {
     func save(_ ctx: StudioContext) -> String? {
         guard let out = shown else { ctx.fail("nothing to save yet"); return nil }
         let dir = (settings.character.map { ctx.store.folder($0) } ?? ctx.store.root) + "/generations"
-        let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"; f.locale = Locale(identifier: "en_US_POSIX")
-        var path = "\(dir)/\(f.string(from: Date()))-seed\(out.settings.seed).png", n = 2
-        while FileManager.default.fileExists(atPath: path) { path = "\(dir)/\(f.string(from: Date()))-seed\(out.settings.seed)-\(n).png"; n += 1 }
+        let stamp = StudioContext.fileStamp()
+        var path = "\(dir)/\(stamp)-seed\(out.settings.seed).png", n = 2
+        while FileManager.default.fileExists(atPath: path) { path = "\(dir)/\(stamp)-seed\(out.settings.seed)-\(n).png"; n += 1 }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try GenerationPNG.write(out.result, index: 0, parameters: out.parameters, to: path)

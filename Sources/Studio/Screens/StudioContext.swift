@@ -88,6 +88,18 @@ final class StudioContext {
         return shown
     }
 
+    /// What a character screen shows with no character selected.
+    func drawNoCharacter(_ canvas: Canvas, in rect: Rect, title: String) {
+        canvas.box(rect, title: title)
+        canvas.text("Select a character on screen 1 (Characters) first.", x: rect.x + 2, y: rect.y + 2, role: .dim)
+    }
+
+    /// A file-name timestamp ("20261130-214501"), for generations and grids.
+    static func fileStamp(_ date: Date = Date()) -> String {
+        let f = DateFormatter(); f.dateFormat = "yyyyMMdd-HHmmss"; f.locale = Locale(identifier: "en_US_POSIX")
+        return f.string(from: date)
+    }
+
     /// The environment a job child gets (the studio's, so TROUPE_HOME and the model roots match).
     var jobEnvironment: [String: String] { environment }
 }

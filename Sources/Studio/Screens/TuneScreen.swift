@@ -76,11 +76,7 @@ final class TuneScreen: StudioScreen {
         for (pid, job) in launched {
             guard let code = DetachedJob.reap(pid) else { continue }
             launched[pid] = nil; changed = true
-            if code != 0 && code != 130 {
-                let log = (try? String(contentsOfFile: job.log, encoding: .utf8)) ?? ""
-                let last = log.split(separator: "\n").last(where: { $0.contains("troupe:") }) ?? log.split(separator: "\n").last ?? "exit \(code)"
-                ctx.fail("\(job.kind): \(last)")
-            }
+            if code != 0 && code != 130 { ctx.fail("\(job.kind): " + DetachedJob.failure(log: job.log, status: code)) }
         }
         if character != nil, Date().timeIntervalSince(lastRecordRead) > 1 { let before = runs.map(\.id); reloadRuns(ctx); changed = changed || before != runs.map(\.id) }
         for w in watches.values where w.poll() { changed = true }
@@ -138,11 +134,7 @@ final class TuneScreen: StudioScreen {
     }
 
     func draw(_ canvas: Canvas, in rect: Rect, _ ctx: StudioContext) {
-        guard let name = character else {
-            canvas.box(rect, title: "Tune")
-            canvas.text("Select a character on screen 1 first.", x: rect.x + 2, y: rect.y + 2, role: .dim)
-            return
-        }
+        guard let name = character else { ctx.drawNoCharacter(canvas, in: rect, title: "Tune"); return }
         let (left, right) = rect.splitColumns(min(40, max(30, rect.width / 3)))
         let (runsRect, sampleRect) = left.splitRows(max(6, left.height / 2))
         let inner = canvas.box(runsRect, title: "Runs · \(name)", focused: true)
