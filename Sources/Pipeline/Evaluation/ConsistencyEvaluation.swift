@@ -61,6 +61,12 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     /// OneActor tuned on the character's own generation (target + 10 auxiliaries, 200 steps),
     /// sampled with v = 0.8 and cluster guidance.
     case oneactor
+    /// The stage-1 LoRA trained on four accepted references of the character (World renders of
+    /// its identity in other scenes, through the VAE round trip, as an artist's accepted
+    /// generations would look).
+    case stage1
+    /// Stages 1 and 2 (identity loss, prior preservation) on the same references.
+    case stages
     /// The World's renders of one fixed identity per character through the VAE round trip:
     /// the consistency the judge allows.
     case reference

@@ -51,4 +51,49 @@ public enum EvalGeneration {
             return vae.decode(vae.encode(x).mean).rgb8Images()
         }
     }
+
+    /// Four "accepted references" of `character`: its full identity in random scenes (a seed
+    /// stream apart from the evaluation prompts'), through the VAE round trip, [1, 3, 64, 64].
+    public static func acceptedReferences(vae: AutoencoderKL, character: EvalCharacter, count: Int = 4, seed: UInt64) -> [Tensor] {
+        var r = SplitMixRandom(seed: seed ^ 0xACCE_97ED)
+        let renders = (0..<count).map { _ in World.render(character.fullIdentity, World.randomScene(&r)) }
+        return GradMode.noGrad {
+            let x = WorldBatch.tensor(rgb8: renders, size: World.imageSize)
+            let y = vae.decode(vae.encode(x).mean).clamped(-1, 1).contiguous()
+            return (0..<count).map { y.selectingRows([$0]).contiguous() }
+        }
+    }
+
+    /// Trains stage 1 (and with `throughStage` 2, stage 2) on `references` and leaves the
+    /// final stage's adapters attached to the pipeline's UNet; the caller removes them with
+    /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
+    public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
+                              throughStage: Int, encoder: IdentityEncoder?, directory: String) throws {
+        let classPrompt = "a " + (try character.resolvedBaseWord())
+        var classImages: [Tensor] = []
+        if throughStage >= 2 {
+            var r = pipeline.request(prompt: classPrompt)
+            r.seed = seed &+ 10_000; r.count = 4; r.steps = 20
+            let out = try pipeline.generate(r)
+            classImages = GradMode.noGrad { (0..<out.images.count).map { WorldBatch.tensor(rgb8: [out.images[$0]], size: out.width) } }
+        }
+        var c1 = AppearanceTuningConfig(); c1.seed = seed
+        let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1")
+        try TrainingLoop.run(s1) { _ in true }
+        guard throughStage >= 2 else { return }
+        let start = s1.lora.mapValues { $0.detached().clone() }
+        removeAdapters(pipeline)
+        var c2 = AppearanceTuningConfig.stage2(from: c1)
+        if encoder == nil { c2.identityWeight = 0 }
+        let s2 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c2, directory: directory + "/2",
+                                     startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
+        try TrainingLoop.run(s2) { _ in true }
+    }
+
+    /// Removes every adapter from the pipeline's UNet and text encoder (between characters).
+    public static func removeAdapters(_ pipeline: StableDiffusionPipeline) {
+        for l in pipeline.unet.linears.values { l.adapters.removeAll() }
+        for c in pipeline.unet.convs.values { c.adapters.removeAll() }
+        for l in pipeline.textEncoder.linears.values { l.adapters.removeAll() }
+    }
 }
