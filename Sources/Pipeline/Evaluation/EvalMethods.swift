@@ -68,7 +68,8 @@ public enum EvalGeneration {
     /// final stage's adapters attached to the pipeline's UNet; the caller removes them with
     /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
     public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
-                              throughStage: Int, encoder: IdentityEncoder?, directory: String) throws {
+                              throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,
+                              directory: String) throws {
         let classPrompt = "a " + (try character.resolvedBaseWord())
         var classImages: [Tensor] = []
         if throughStage >= 2 {
@@ -77,7 +78,7 @@ public enum EvalGeneration {
             let out = try pipeline.generate(r)
             classImages = GradMode.noGrad { (0..<out.images.count).map { WorldBatch.tensor(rgb8: [out.images[$0]], size: out.width) } }
         }
-        var c1 = AppearanceTuningConfig(); c1.seed = seed
+        var c1 = stage1; c1.seed = seed
         let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1")
         try TrainingLoop.run(s1) { _ in true }
         guard throughStage >= 2 else { return }

@@ -1,6 +1,8 @@
 // The one place sampling settings get their defaults. A model folder may recommend its own in
 // `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
-//   {"guidance_scale": 6, "steps": 25}
+//   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300}
+// (the last two: the character LoRA stages' learning rate and stage-1 steps; absent, the
+// tuner's own defaults, which suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
 // re-made recorded, then the model's recommendation, then `standard` (diffusers' own defaults
 // for SD 1.x: guidance 7.5, and the 25 steps the project's schedulers are tuned for).
@@ -10,18 +12,26 @@ import Foundation
 public struct SamplingDefaults: Codable, Sendable, Equatable {
     public var guidanceScale: Float
     public var steps: Int
+    /// The model's recommended LoRA learning rate and stage-1 steps for character tuning (nil:
+    /// AppearanceTuningConfig's defaults).
+    public var loraLearningRate: Float?
+    public var loraSteps: Int?
 
-    public init(guidanceScale: Float, steps: Int) { self.guidanceScale = guidanceScale; self.steps = steps }
+    public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil) {
+        self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
+    }
 
     public static let standard = SamplingDefaults(guidanceScale: 7.5, steps: 25)
     public static let fileName = "troupe.json"
 
-    enum CodingKeys: String, CodingKey { case guidanceScale = "guidance_scale", steps }
+    enum CodingKeys: String, CodingKey { case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         guidanceScale = try c.decodeIfPresent(Float.self, forKey: .guidanceScale) ?? Self.standard.guidanceScale
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? Self.standard.steps
+        loraLearningRate = try c.decodeIfPresent(Float.self, forKey: .loraLearningRate)
+        loraSteps = try c.decodeIfPresent(Int.self, forKey: .loraSteps)
     }
 
     /// The folder's recommendation, `standard` where it has none. A file that is there but
@@ -37,6 +47,10 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
             throw GenerationError.badValue("\(path): guidance_scale \(d.guidanceScale) must be a number in 0…100")
         }
         guard (1...1000).contains(d.steps) else { throw GenerationError.badValue("\(path): steps \(d.steps) must be in 1…1000") }
+        if let lr = d.loraLearningRate, !(lr.isFinite && lr > 0 && lr <= 1) {
+            throw GenerationError.badValue("\(path): lora_learning_rate \(lr) must be a number in (0, 1]")
+        }
+        if let n = d.loraSteps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): lora_steps \(n) must be in 1…100000") }
         return d
     }
 }

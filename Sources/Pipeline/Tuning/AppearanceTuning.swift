@@ -49,6 +49,14 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var priorWeight: Float = 0
     public init() {}
 
+    /// The defaults with a model's recommendations (troupe.json's lora_learning_rate, lora_steps).
+    public static func recommended(by d: SamplingDefaults) -> AppearanceTuningConfig {
+        var c = AppearanceTuningConfig()
+        if let lr = d.loraLearningRate { c.learningRate = lr }
+        if let n = d.loraSteps { c.steps = n }
+        return c
+    }
+
     /// Stage 2's defaults on top of a stage-1 config.
     public static func stage2(from c: AppearanceTuningConfig) -> AppearanceTuningConfig {
         var s = c

@@ -69,7 +69,7 @@ struct BenchTune: ParsableCommand {
                 if let path = ModelLocator.locate("identity/encoder.safetensors") { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) }
             }
             let t1 = Date()
-            var c = AppearanceTuningConfig(); c.steps = 500; c.checkpointEvery = 500
+            var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = 500; c.checkpointEvery = 500
             if kind == .stage2 { c = AppearanceTuningConfig.stage2(from: c); c.steps = 500; if encoder == nil { c.identityWeight = 0 } }
             let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: c, directory: dir,
                                             identityEncoder: encoder, classImages: classImages, classPrompt: "a knight")

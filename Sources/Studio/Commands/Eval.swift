@@ -35,6 +35,10 @@ struct Eval: ParsableCommand {
     var oneActorSteps = OneActorConfig().steps
     @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate.")
     var oneActorLearningRate = OneActorConfig().learningRate
+    @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
+    var stageSteps: Int?
+    @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
+    var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
     var oneActorDraws = OneActorConfig().drawsPerRow
     @Option(name: .customLong("offset-site"), help: "oneactor: output or input (see `tune oneactor --offset-site`).")
@@ -90,8 +94,11 @@ struct Eval: ParsableCommand {
                     let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777))
                     let encoder = try ModelLocator.locate("identity/encoder.safetensors").map { try IdentityEncoder(weights: WeightReader(paths: [$0])) }
                     do {
+                        var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
+                        if let n = stageSteps { stage1.steps = n }
+                        if let lr = stageLearningRate { stage1.learningRate = lr }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
-                                                  throughStage: method == .stages ? 2 : 1, encoder: encoder, directory: dir)
+                                                  throughStage: method == .stages ? 2 : 1, stage1: stage1, encoder: encoder, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 defer { if method == .stage1 || method == .stages { EvalGeneration.removeAdapters(pipe) } }

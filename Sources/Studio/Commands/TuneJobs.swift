@@ -93,7 +93,7 @@ struct TuneSetup {
             tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir)
         } else {
             let c = try config { () -> AppearanceTuningConfig in
-                var c = AppearanceTuningConfig()
+                var c = AppearanceTuningConfig.recommended(by: pipeline.defaults)
                 try applyFlags(&c)
                 return c
             }
@@ -138,7 +138,7 @@ struct TuneSetup {
             } catch { throw StudioError.wrap(error) }
             let rank = start.first { $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 4
             let c = try config { () -> AppearanceTuningConfig in
-                var base = AppearanceTuningConfig()
+                var base = AppearanceTuningConfig.recommended(by: pipeline.defaults)
                 base.rank = rank
                 var c = AppearanceTuningConfig.stage2(from: base)
                 try applyFlags(&c)

@@ -1,0 +1,32 @@
+import XCTest
+@testable import Pipeline
+
+/// troupe.json: a model's recommendations, each optional, bad values named.
+final class SamplingDefaultsTests: XCTestCase {
+    func load(_ json: String?) throws -> SamplingDefaults {
+        let dir = NSTemporaryDirectory() + "troupe-defaults-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        if let json { try json.write(toFile: dir + "/troupe.json", atomically: true, encoding: .utf8) }
+        return try SamplingDefaults.load(folder: dir)
+    }
+
+    func testRecommendationsAndTheirPrecedence() throws {
+        XCTAssertEqual(try load(nil), .standard)
+        let d = try load(#"{"guidance_scale": 6, "steps": 30, "lora_learning_rate": 0.002, "lora_steps": 300}"#)
+        XCTAssertEqual(d.guidanceScale, 6); XCTAssertEqual(d.steps, 30)
+        let c = AppearanceTuningConfig.recommended(by: d)
+        XCTAssertEqual(c.learningRate, 0.002); XCTAssertEqual(c.steps, 300)
+        let partial = try load(#"{"guidance_scale": 5}"#)
+        XCTAssertEqual(partial.steps, SamplingDefaults.standard.steps)
+        XCTAssertNil(partial.loraLearningRate)
+        XCTAssertEqual(AppearanceTuningConfig.recommended(by: partial).learningRate, AppearanceTuningConfig().learningRate)
+        XCTAssertThrowsError(try load(#"{"lora_learning_rate": -1}"#)) { XCTAssertTrue("\($0)".contains("lora_learning_rate"), "\($0)") }
+        XCTAssertThrowsError(try load(#"{"lora_steps": 0}"#)) { XCTAssertTrue("\($0)".contains("lora_steps"), "\($0)") }
+        XCTAssertThrowsError(try load(#"{"steps": "many"}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
+        // The shipped model's file parses and recommends what its card says.
+        let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../models/troupe-mini").standardized.path)
+        XCTAssertEqual(shipped.guidanceScale, 6); XCTAssertEqual(shipped.loraLearningRate, 0.002); XCTAssertEqual(shipped.loraSteps, 300)
+    }
+}
