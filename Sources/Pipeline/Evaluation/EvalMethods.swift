@@ -20,14 +20,15 @@ public enum EvalGeneration {
     /// A OneActor adapter for `character`: cluster data from its prompt generated at `seed`
     /// (the target) and `auxiliaries` more seeds, then `config.steps` tuning steps.
     public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, auxiliaries: Int = 10,
-                                config: OneActorConfig = OneActorConfig(), directory: String) throws -> OneActorAdapter {
+                                config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil,
+                                directory: String) throws -> OneActorAdapter {
         var r = pipeline.request(prompt: character.prompt)
         r.seed = seed
         let cluster = try OneActorCluster.build(pipeline: pipeline, request: r, baseWord: try character.resolvedBaseWord(), targetImage: nil,
                                                 auxiliaries: auxiliaries, model: pipeline.fingerprint)
         var c = config
         c.seed = seed
-        let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory)
+        let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory, identityEncoder: identityEncoder)
         try TrainingLoop.run(tuner) { _ in true }
         return OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite)
     }

@@ -7,6 +7,10 @@
 //   context   CLIP(text) with δ added at the base word's token positions
 //   L         = L_target + λ1·L_aux + λ2·L_avg, each an MSE of the model's prediction (ε or v,
 //               the scheduler's prediction_type) against its target
+// Optional (Troupe's addition, off by default; the paper has no such term): an identity term on
+// the target row when its timestep is low, L_id = 1 − ⟨E(D(x̂₀)), E(D(z₀_target))⟩ with E the
+// IdentityEncoder — the ε loss barely depends on identity (about 1% of it on troupe-mini), so
+// the projector gets a signal that is only about who the character is.
 // AdamW, constant rate after a short warm-up. The text of a step is the character's prompt or,
 // half of the time, a short generic template around the base word, so δ carries the identity
 // rather than the target's scene. Every draw is a function of (seed, step).
@@ -34,11 +38,17 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     public var warmup = 10
     public var checkpointEvery = 50
     public var seed: UInt64 = 1
+    /// Weight of the identity term (0: off, the paper's method) and the timesteps below which
+    /// the target row gets it.
+    public var identityWeight: Float = 0
+    public var identityMaxTimestep = 400
     public init() {}
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = OneActorConfig()
+        identityWeight = try c.decodeIfPresent(Float.self, forKey: .identityWeight) ?? 0
+        identityMaxTimestep = try c.decodeIfPresent(Int.self, forKey: .identityMaxTimestep) ?? d.identityMaxTimestep
         func get<T: Decodable>(_ k: CodingKeys, _ v: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? v }
         offsetSite = try get(.offsetSite, d.offsetSite); steps = try get(.steps, d.steps)
         minTimestep = try get(.minTimestep, d.minTimestep); maxTimestep = try get(.maxTimestep, d.maxTimestep)
@@ -83,6 +93,9 @@ public final class OneActorTuner: Trainer {
     /// The training texts: the character's prompt first, then the templates.
     let texts: [(ids: [Int], context: Tensor, positions: [Int])]
     var recent: [Float] = []
+    /// The identity term's encoder and the target image's identity vector.
+    let identityEncoder: IdentityEncoder?
+    let targetIdentity: Tensor?
     /// The projector's weights at the best step (saved as the result).
     var best: [String: Tensor]
 
@@ -99,7 +112,9 @@ public final class OneActorTuner: Trainer {
     /// of a {}"), used for half of the steps beside the character's own prompt.
     static let templates = ["a {}", "a picture of a {}", "an illustration of the {}", "the {}", "a character: a {}"]
 
-    public init(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, config: OneActorConfig, directory: String) throws {
+    public init(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, config: OneActorConfig, directory: String,
+                identityEncoder: IdentityEncoder? = nil) throws {
+        guard config.identityWeight == 0 || identityEncoder != nil else { throw GenerationError.badValue("OneActor's identity term needs an IdentityEncoder") }
         guard cluster.auxiliaryCount >= 1 else { throw OneActorError.corrupt("cluster data", "needs at least one auxiliary sample") }
         guard config.steps >= 1, config.auxiliariesPerBatch >= 1, config.learningRate.isFinite, config.learningRate > 0,
               config.lambda1.isFinite, config.lambda2.isFinite, config.lambda1 >= 0, config.lambda2 >= 0 else {
@@ -120,6 +135,10 @@ public final class OneActorTuner: Trainer {
         for (_, t) in named { t.requiresGrad = true }
         optimizer = AdamW(parameters: named.map(\.1), config: .init(learningRate: config.learningRate))
         best = parameters.mapValues { $0.clone() }
+        self.identityEncoder = config.identityWeight > 0 ? identityEncoder : nil
+        targetIdentity = self.identityEncoder.map { e in
+            GradMode.noGrad { e.embed(pipeline.vae.decode(cluster.latents.selectingRows([0]) * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1)) }
+        }
         let tok = pipeline.tokenizer
         let all = [cluster.prompt] + Self.templates.map { $0.replacingOccurrences(of: "{}", with: cluster.baseWord) }
         texts = try GradMode.noGrad {
@@ -131,10 +150,11 @@ public final class OneActorTuner: Trainer {
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
-    public static func resume(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, directory: String) throws -> OneActorTuner {
+    public static func resume(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, directory: String,
+                              identityEncoder: IdentityEncoder? = nil) throws -> OneActorTuner {
         let ck = TrainingCheckpoint(directory: directory)
         let (state, weights, optimizer) = try ck.load(versioned: State.self)
-        let t = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: state.config, directory: directory)
+        let t = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: state.config, directory: directory, identityEncoder: identityEncoder)
         t.state = state
         try TrainingCheckpoint.restore(t.parameters, from: weights)
         var bestNamed: [String: Tensor] = [:]
@@ -162,14 +182,35 @@ public final class OneActorTuner: Trainer {
             state.bestLoss = mean; state.bestStep = state.step
             for (name, t) in parameters { best[name] = t.clone() }
         }
-        return (["loss": value, "target": loss.target.item(), "aux": loss.aux.item(), "average": loss.average.item()], lr)
+        var terms = ["loss": value, "target": loss.target.item(), "aux": loss.aux.item(), "average": loss.average.item()]
+        if let id = loss.identity { terms["identity"] = id.item() }
+        return (terms, lr)
     }
 
     /// The loss of step `k`'s batch with the projector as it is now, without training (the
     /// same draws as that step).
     public func loss(atStep k: Int) -> Float { GradMode.noGrad { batchLoss(k).total.item() } }
 
-    func batchLoss(_ k: Int) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor) {
+    func batchLoss(_ k: Int) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor, identity: Tensor?) {
+        let (terms, prediction, xt, timesteps) = predictionLoss(k)
+        guard let enc = identityEncoder, let want = targetIdentity, timesteps[0] < state.config.identityMaxTimestep else {
+            return (terms.total, terms.target, terms.aux, terms.average, nil)
+        }
+        // x̂₀ of the target row (row 0) from the model's prediction, decoded, embedded.
+        let ab = schedule.alphasCumprod[timesteps[0]]
+        let x0Scaled: Tensor
+        switch schedule.prediction {
+        case .epsilon: x0Scaled = (xt.selectingRows([0]) - prediction.selectingRows([0]) * (1 - ab).squareRoot()) * (1 / ab.squareRoot())
+        case .vPrediction: x0Scaled = xt.selectingRows([0]) * ab.squareRoot() - prediction.selectingRows([0]) * (1 - ab).squareRoot()
+        case .sample: x0Scaled = prediction.selectingRows([0])
+        }
+        let e = enc(pipeline.vae.decode(x0Scaled * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1))
+        let id = Tensor(scalar: 1) - (e * want).sum(axes: [1]).mean()
+        return (terms.total + id * state.config.identityWeight, terms.target, terms.aux, terms.average, id)
+    }
+
+    /// The paper's three terms, with the prediction, noised latents and timesteps they came from.
+    func predictionLoss(_ k: Int) -> ((total: Tensor, target: Tensor, aux: Tensor, average: Tensor), Tensor, Tensor, [Int]) {
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(k) &* 0xD1B5_4A32_D192_ED03)
         var pool = Array(1...cluster.auxiliaryCount)
@@ -211,14 +252,14 @@ public final class OneActorTuner: Trainer {
             context = pipeline.textEncoder(Array(repeating: text.ids, count: n), inputOffset: (text.positions, offsets))
         }
         let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
-        guard draws > 1 else { return OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2) }
+        guard draws > 1 else { return (OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2), prediction, xt, timesteps) }
         // Draw-major rows → [m, draws·…]: each batch row's draws side by side, so the three terms
         // see rows [target, aux…, average] with every draw of each.
         func byRow(_ t: Tensor) -> Tensor {
             let s = Array(t.shape.dropFirst())
             return t.reshaped([draws, m] + s).transposed(0, 1).contiguous().reshaped([m, draws * s.reduce(1, *)])
         }
-        return OneActorLoss.terms(byRow(prediction), byRow(target), lambda1: c.lambda1, lambda2: c.lambda2)
+        return (OneActorLoss.terms(byRow(prediction), byRow(target), lambda1: c.lambda1, lambda2: c.lambda2), prediction, xt, timesteps)
     }
 
     public func saveCheckpoint() throws {

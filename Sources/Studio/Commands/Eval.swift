@@ -35,6 +35,8 @@ struct Eval: ParsableCommand {
     var oneActorSteps = OneActorConfig().steps
     @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate.")
     var oneActorLearningRate = OneActorConfig().learningRate
+    @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss).")
+    var oneActorIdentityWeight: Float = 0
     @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
@@ -83,9 +85,11 @@ struct Eval: ParsableCommand {
                     var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate; config.drawsPerRow = max(1, min(oneActorDraws, 16))
                     guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be output or input") }
                     config.offsetSite = site
+                    config.identityWeight = oneActorIdentityWeight
+                    let encoder = oneActorIdentityWeight > 0 ? try ModelLocator.locate("identity/encoder.safetensors").map { try IdentityEncoder(weights: WeightReader(paths: [$0])) } : nil
                     do {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
-                                                              config: config, directory: dir)
+                                                              config: config, identityEncoder: encoder, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 if method == .stage1 || method == .stages {
