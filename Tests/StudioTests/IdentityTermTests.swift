@@ -1,0 +1,24 @@
+// The identity terms on the shipped model with the shipped IdentityEncoder: OneActor's
+// optional identity term and stage 2's, each reported, finite and added to the total with its
+// weight. (The fixture pipeline's 16×16 images are too small for the encoder.)
+
+import XCTest
+import Pipeline
+
+final class IdentityTermTests: XCTestCase {
+    func testOneActorIdentityTermOnTroupeMini() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: DefaultModelTests.folder))
+        let encoder = try IdentityEncoder(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/identity/encoder.safetensors").path]))
+        var r = pipe.request(prompt: "a knight with red hair"); r.seed = 3; r.steps = 8
+        let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: "knight", targetImage: nil, auxiliaries: 2, model: pipe.fingerprint)
+        var c = OneActorConfig(); c.steps = 2; c.identityWeight = 0.5; c.identityMaxTimestep = 1000; c.auxiliariesPerBatch = 2
+        let dir = NSTemporaryDirectory() + "troupe-oa-id-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertThrowsError(try OneActorTuner(pipeline: pipe, cluster: cluster, config: c, directory: dir)) { XCTAssertTrue("\($0)".contains("IdentityEncoder")) }
+        let t = try OneActorTuner(pipeline: pipe, cluster: cluster, config: c, directory: dir, identityEncoder: encoder)
+        let l = try t.trainStep().losses
+        let id = try XCTUnwrap(l["identity"])
+        XCTAssertTrue(id.isFinite && id >= 0 && id <= 2, "\(id)")
+        XCTAssertEqual(l["loss"]!, l["target"]! + 0.5 * l["aux"]! + 0.2 * l["average"]! + 0.5 * id, accuracy: 1e-4)
+    }
+}
