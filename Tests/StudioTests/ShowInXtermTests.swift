@@ -79,7 +79,9 @@ final class ShowInXtermTests: XCTestCase {
         let server = try spawn(xvfb, [display, "-screen", "0", "1024x700x24", "-nolisten", "tcp"], env: [:])
         defer { server.terminate(); server.waitUntilExit() }
         Thread.sleep(forTimeInterval: 1.5)
-        let script = "TERM=xterm-256color TROUPE_HOME='\(tmp)home' '\(TroupeRun.binary)' --theme mono --character Ada --screen generate; sleep 30"
+        // `env -u`: the test runner may export NO_COLOR (SwiftPM does when its output is not a
+        // terminal), which would rightly turn the studio's colours and sixel off.
+        let script = "env -u NO_COLOR -u TROUPE_GRAPHICS TERM=xterm-256color TROUPE_HOME='\(tmp)home' '\(TroupeRun.binary)' --theme mono --character Ada --screen generate 2>'\(tmp)stderr'; echo $? > '\(tmp)status'; sleep 30"
         let term = try spawn(xterm, ["-ti", "vt340", "-xrm", "XTerm*decTerminalID: vt340", "-xrm", "XTerm*numColorRegisters: 256",
                                      "-geometry", "110x34+0+0", "-bg", "black", "-fg", "white", "-e", "sh", "-c", script], env: ["DISPLAY": display])
         defer { term.terminate(); term.waitUntilExit() }
@@ -94,7 +96,8 @@ final class ShowInXtermTests: XCTestCase {
             if let b = saturatedBox(s), b.w >= 128 { found = b; break }
         }
         let s = try XCTUnwrap(shot)
-        let b = try XCTUnwrap(found, "no image appeared on the screen")
+        if found == nil { try? FileManager.default.copyItem(atPath: tmp + "shot.png", toPath: NSTemporaryDirectory() + "troupe-xterm-studio-failure.png") }
+        let b = try XCTUnwrap(found, "no image appeared on the screen; studio status \((try? String(contentsOfFile: tmp + "status", encoding: .utf8)) ?? "running"), stderr: \((try? String(contentsOfFile: tmp + "stderr", encoding: .utf8)) ?? "")")
         XCTAssertEqual(b.w, b.h, accuracy: 2, "the sprite is square")
         XCTAssertEqual(b.w % 64, 0, "a whole-number enlargement of 64 px: \(b)")
         XCTAssertGreaterThan(b.x, s.width / 4, "the preview pane is on the right")

@@ -20,7 +20,7 @@ final class TmuxStudio {
         env.merge(environment) { $1 }
         let exports = env.map { "\($0.key)='\($0.value)'" }.joined(separator: " ")
         let script = """
-        stty -a > '\(home)/stty-before'; env \(exports) '\(TroupeRun.binary)' \(arguments) 2> '\(home)/studio-stderr'; \
+        stty -a > '\(home)/stty-before'; env -u NO_COLOR -u TROUPE_GRAPHICS -u COLORTERM \(exports) '\(TroupeRun.binary)' \(arguments) 2> '\(home)/studio-stderr'; \
         echo $? > '\(home)/exit-status'; stty -a > '\(home)/stty-after'; sleep 600
         """
         try tmux(["-f", "/dev/null", "new-session", "-d", "-x", String(width), "-y", String(height), "sh", "-c", script])
