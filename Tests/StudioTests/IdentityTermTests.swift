@@ -22,3 +22,25 @@ final class IdentityTermTests: XCTestCase {
         XCTAssertEqual(l["loss"]!, l["target"]! + 0.5 * l["aux"]! + 0.2 * l["average"]! + 0.5 * id, accuracy: 1e-4)
     }
 }
+
+final class Stage3TermTests: XCTestCase {
+    /// Stage 3 on troupe-mini: the training judge's pose/expression term is reported, finite,
+    /// and weighted into the total; without a judge the config is refused.
+    func testPoseExpressionTerm() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: DefaultModelTests.folder))
+        let judge = try AttributeClassifier(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/judges/attributes-train.safetensors").path]))
+        var r = pipe.request(prompt: "a knight with red hair"); r.seed = 3; r.steps = 8
+        let out = try pipe.generate(r)
+        let ref = WorldBatch.tensor(rgb8: [out.images[0]], size: 64)
+        var c = AppearanceTuningConfig.stage3(from: AppearanceTuningConfig.stage2(from: AppearanceTuningConfig()))
+        c.identityWeight = 0; c.priorWeight = 0; c.steps = 2
+        let dir = NSTemporaryDirectory() + "troupe-stage3-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight with red hair", config: c, directory: dir, judge: judge)
+        XCTAssertEqual(t.phase, "stage3")
+        let l = try t.trainStep().losses
+        let pe = try XCTUnwrap(l["pose_expression"])
+        XCTAssertTrue(pe.isFinite && pe > 0)
+        XCTAssertEqual(l["loss"]!, l["eps"]! + c.reconstructionWeight * (l["recon"] ?? 0) + c.poseWeight * pe, accuracy: 1e-4)
+    }
+}

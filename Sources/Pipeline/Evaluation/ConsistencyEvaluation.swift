@@ -66,6 +66,8 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     /// generations would look).
     case stage1
     /// Stages 1 and 2 (identity loss, prior preservation) on the same references.
+    case stage2
+    /// Stages 1, 2 and 3 (the training judge's pose/expression term).
     case stages
     /// The World's renders of one fixed identity per character through the VAE round trip:
     /// the consistency the judge allows.

@@ -70,7 +70,7 @@ public enum EvalGeneration {
     /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
     public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
                               throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,
-                              directory: String) throws {
+                              judge: AttributeClassifier? = nil, directory: String) throws {
         let classPrompt = "a " + (try character.resolvedBaseWord())
         var classImages: [Tensor] = []
         if throughStage >= 2 {
@@ -90,6 +90,13 @@ public enum EvalGeneration {
         let s2 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c2, directory: directory + "/2",
                                      startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
         try TrainingLoop.run(s2) { _ in true }
+        guard throughStage >= 3, let judge else { return }
+        let start3 = s2.lora.mapValues { $0.detached().clone() }
+        removeAdapters(pipeline)
+        let c3 = AppearanceTuningConfig.stage3(from: c2)
+        let s3 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c3, directory: directory + "/3",
+                                     startFrom: start3, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
+        try TrainingLoop.run(s3) { _ in true }
     }
 
     /// Removes every adapter from the pipeline's UNet and text encoder (between characters).

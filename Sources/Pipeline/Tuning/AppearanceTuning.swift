@@ -22,6 +22,14 @@
 //     noised and denoised under the class prompt, L_prior = ‖ε̂ − ε‖², so the class word keeps
 //     meaning any knight and not only this one.
 //   L = L_ε + λ_rec·L_rec + λ_id·L_id + λ_prior·L_prior.
+//
+// Stage 3 (pose and expression, `stage = 3`) continues stage 2 and adds, each step, `poseRows`
+// rows that ask for a random pose and expression: a reference's latents noised to a high
+// timestep (t ∈ [500, 900): the layout is not yet fixed), the prompt plus "<pose>, <expression>",
+// and the training judge's cross-entropy for that pose and expression on D(x̂₀):
+//   L_pe = CE(J_pose(D(x̂₀)), pose) + CE(J_expression(D(x̂₀)), expression), weight λ_pe,
+// so the tuned character keeps following pose and expression words instead of repeating its
+// references' poses. Only the training judge (attributes-train) is a loss here.
 
 import Foundation
 
@@ -47,7 +55,17 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var identityWeight: Float = 0
     /// λ of the prior-preservation term (stage 2; needs class images).
     public var priorWeight: Float = 0
+    /// λ of the pose/expression term (stage 3; needs the training judge) and its rows a step.
+    public var poseWeight: Float = 0
+    public var poseRows = 2
     public init() {}
+
+    /// Stage 3's defaults on top of a stage-2 config.
+    public static func stage3(from c: AppearanceTuningConfig) -> AppearanceTuningConfig {
+        var s = c
+        s.stage = 3; s.poseWeight = 0.05
+        return s
+    }
 
     /// The defaults with a model's recommendations (troupe.json's lora_learning_rate, lora_steps).
     public static func recommended(by d: SamplingDefaults) -> AppearanceTuningConfig {
@@ -76,6 +94,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         // Runs from before the reconstruction term trained without it.
         reconstructionWeight = try get(.reconstructionWeight, 0); reconstructionMaxTimestep = try get(.reconstructionMaxTimestep, d.reconstructionMaxTimestep)
         stage = try get(.stage, 1); identityWeight = try get(.identityWeight, 0); priorWeight = try get(.priorWeight, 0)
+        poseWeight = try get(.poseWeight, 0); poseRows = try get(.poseRows, d.poseRows)
     }
 }
 
@@ -103,6 +122,9 @@ public final class AppearanceTuner: Trainer {
     /// Stage 2: class images' posteriors and the class prompt's context.
     let priorPosteriors: [(mean: Tensor, std: Tensor)]
     let classContext: Tensor?
+    /// Stage 3: the training judge and the context of the prompt with each pose × expression.
+    let judge: AttributeClassifier?
+    let poseContexts: [[Tensor]]
     let context: Tensor
     let schedule: NoiseSchedule
 
@@ -111,7 +133,8 @@ public final class AppearanceTuner: Trainer {
     /// `classImages` generated from `classPrompt` by the base model.
     public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
                 startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
-                classImages: [Tensor] = [], classPrompt: String? = nil) throws {
+                classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws {
+        precondition(config.poseWeight == 0 || judge != nil, "the pose/expression term needs the training judge")
         precondition(!references.isEmpty, "stage 1 needs at least one reference image")
         precondition(config.identityWeight == 0 || identityEncoder != nil, "the identity term needs an IdentityEncoder")
         precondition(config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil), "prior preservation needs class images and their prompt")
@@ -155,14 +178,18 @@ public final class AppearanceTuner: Trainer {
             classImages.map { img in let (m, lv) = pipeline.vae.encode(img); return (m, AutoencoderKL.posteriorStd(lv)) }
         }
         classContext = classPrompt.map { p in GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(p)]) } }
+        self.judge = config.poseWeight > 0 ? judge : nil
+        poseContexts = config.poseWeight > 0 ? GradMode.noGrad {
+            Pose.allCases.map { p in Expression.allCases.map { e in pipeline.textEncoder([pipeline.tokenizer.encode("\(prompt), \(p.word), \(e.word)")]) } }
+        } : []
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
     public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String, identityEncoder: IdentityEncoder? = nil,
-                              classImages: [Tensor] = [], classPrompt: String? = nil) throws -> AppearanceTuner {
+                              classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws -> AppearanceTuner {
         let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
         let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory,
-                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt)
+                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)
         if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.loraNames, from: optimizer) }
@@ -203,6 +230,32 @@ public final class AppearanceTuner: Trainer {
         return (rec, id)
     }
 
+    /// L_pe (stage 3): `poseRows` references noised to t ∈ [500, 900) under the prompt with a
+    /// random pose and expression, the training judge's cross-entropy on D(x̂₀).
+    func poseLoss(_ r: inout SplitMixRandom) -> Tensor? {
+        let c = state.config
+        guard c.poseWeight > 0, let judge, c.poseRows > 0 else { return nil }
+        let n = c.poseRows
+        let picks = (0..<n).map { _ in Int(r.next() % UInt64(posteriors.count)) }
+        let poses = (0..<n).map { _ in Int(r.next() % UInt64(Pose.allCases.count)) }
+        let expressions = (0..<n).map { _ in Int(r.next() % UInt64(Expression.allCases.count)) }
+        let timesteps = (0..<n).map { _ in 500 + Int(r.next() % 400) }
+        let z0 = GradMode.noGrad {
+            Tensor.concat(picks.map { i in posteriors[i].mean + posteriors[i].std * Tensor.randn(posteriors[i].mean.shape, using: &r) }, dim: 0)
+                * pipeline.vae.config.scalingFactor
+        }
+        let noise = Tensor.randn(z0.shape, using: &r)
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
+        let ctx = Tensor.concat((0..<n).map { poseContexts[poses[$0]][expressions[$0]] }, dim: 0)
+        let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
+        let shape = [n, 1, 1, 1]
+        let ab = timesteps.map { schedule.alphasCumprod[$0] }
+        let x0 = (xt.detached() - eps * Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape))
+            * Tensor(ab.map { 1 / $0.squareRoot() / pipeline.vae.config.scalingFactor }, shape: shape)
+        let logits = judge(pipeline.vae.decode(x0).clamped(-1, 1))
+        return logits[.pose]!.crossEntropy(poses) + logits[.expression]!.crossEntropy(expressions)
+    }
+
     /// L_prior on one class image (stage 2), drawn from the step's random stream.
     func priorLoss(_ r: inout SplitMixRandom) -> Tensor? {
         guard state.config.priorWeight > 0, let cc = classContext, !priorPosteriors.isEmpty else { return nil }
@@ -236,6 +289,7 @@ public final class AppearanceTuner: Trainer {
             if let id = low.id { loss = loss + id * c.identityWeight; terms["identity"] = id.item() }
         }
         if let prior = priorLoss(&r) { loss = loss + prior * c.priorWeight; terms["prior"] = prior.item() }
+        if let pe = poseLoss(&r) { loss = loss + pe * c.poseWeight; terms["pose_expression"] = pe.item() }
         optimizer.zeroGrad()
         loss.backward()
         let lr = c.learningRate * LearningRateSchedule.cosine(warmup: min(c.warmup, c.steps / 5), total: c.steps).factor(at: step)

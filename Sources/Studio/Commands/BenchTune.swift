@@ -59,20 +59,23 @@ struct BenchTune: ParsableCommand {
             obj["cluster_seconds"] = t1.timeIntervalSince(t0)
             obj["tune_seconds"] = Date().timeIntervalSince(t1)
             obj["steps"] = tuner.stepsDone
-        case .stage1, .stage2:
+        case .stage1, .stage2, .stage3:
             r.count = 2
             let refs = try pipe.generate(r).images.map { ImageTensors.tensor(from: RGBImage(width: 64, height: 64, pixels: $0)) }
             var classImages: [Tensor] = [], encoder: IdentityEncoder? = nil
-            if kind == .stage2 {
+            var judge: AttributeClassifier? = nil
+            if kind == .stage3, let path = ModelLocator.locate("judges/attributes-train.safetensors") { judge = try ModelLocator.loadJudge(path) }
+            if kind != .stage1 {
                 var cr = pipe.request(prompt: "a knight"); cr.count = TuneSetup.classImageCount; cr.steps = 20
                 classImages = try pipe.generate(cr).images.map { ImageTensors.tensor(from: RGBImage(width: 64, height: 64, pixels: $0)) }
                 if let path = ModelLocator.locate("identity/encoder.safetensors") { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) }
             }
             let t1 = Date()
             var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = 500; c.checkpointEvery = 500
-            if kind == .stage2 { c = AppearanceTuningConfig.stage2(from: c); c.steps = 500; if encoder == nil { c.identityWeight = 0 } }
+            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c); c.steps = 500; if encoder == nil { c.identityWeight = 0 } }
+            if kind == .stage3 { c = AppearanceTuningConfig.stage3(from: c); if judge == nil { c.poseWeight = 0 } }
             let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: c, directory: dir,
-                                            identityEncoder: encoder, classImages: classImages, classPrompt: "a knight")
+                                            identityEncoder: encoder, classImages: classImages, classPrompt: "a knight", judge: judge)
             try TrainingLoop.run(tuner) { _ in true }
             obj["tune_seconds"] = Date().timeIntervalSince(t1)
             obj["steps"] = tuner.stepsDone
@@ -99,14 +102,15 @@ struct BenchTune: ParsableCommand {
                                           prompt: "a photo of a knight", baseWord: "knight", model: pipe.fingerprint, featureTimestep: 50)
             var c = OneActorConfig(); c.steps = steps; c.checkpointEvery = 1000
             trainer = try OneActorTuner(pipeline: pipe, cluster: cluster, config: c, directory: dir)
-        case .stage1, .stage2:
+        case .stage1, .stage2, .stage3:
+            // On SD 1.5 shapes stage 3 is timed as stage 2: the World judge reads 64×64 sprites only.
             var c = AppearanceTuningConfig(); c.steps = steps; c.checkpointEvery = 1000; c.batch = 1
             // Stage 2 on SD 1.5: prior preservation with one class image; the identity encoder is World-only (64×64).
-            if kind == .stage2 { c = AppearanceTuningConfig.stage2(from: c); c.steps = steps; c.batch = 1; c.identityWeight = 0 }
-            let classImages = kind == .stage2 ? [Tensor.rand([1, 3, 512, 512], low: -1, high: 1, using: &rng)] : []
+            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c); c.steps = steps; c.batch = 1; c.identityWeight = 0 }
+            let classImages = kind != .stage1 ? [Tensor.rand([1, 3, 512, 512], low: -1, high: 1, using: &rng)] : []
             trainer = try AppearanceTuner(pipeline: pipe, references: [Tensor.rand([1, 3, 512, 512], low: -1, high: 1, using: &rng)],
                                           prompt: "a photo of a knight", config: c, directory: dir,
-                                          classImages: classImages, classPrompt: kind == .stage2 ? "a photo of a knight" : nil)
+                                          classImages: classImages, classPrompt: kind != .stage1 ? "a photo of a knight" : nil)
         }
         var times: [Double] = []
         var last = Date()

@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, 200 steps); stage1 and stages (the stage-1 LoRA, or stages 1+2, trained on four accepted references: World renders of the character in other scenes through the VAE); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, 200 steps); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -92,20 +92,22 @@ struct Eval: ParsableCommand {
                                                               config: config, identityEncoder: encoder, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
-                if method == .stage1 || method == .stages {
+                if method == .stage1 || method == .stage2 || method == .stages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777))
                     let encoder = try ModelLocator.locate("identity/encoder.safetensors").map { try IdentityEncoder(weights: WeightReader(paths: [$0])) }
+                    let trainJudge = try ModelLocator.locate("judges/attributes-train.safetensors").map { try ModelLocator.loadJudge($0) }
                     do {
                         var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
                         if let n = stageSteps { stage1.steps = n }
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
-                                                  throughStage: method == .stages ? 2 : 1, stage1: stage1, encoder: encoder, directory: dir)
+                                                  throughStage: method == .stages ? 3 : method == .stage2 ? 2 : 1, stage1: stage1, encoder: encoder,
+                                                  judge: trainJudge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
-                defer { if method == .stage1 || method == .stages { EvalGeneration.removeAdapters(pipe) } }
+                defer { if method == .stage1 || method == .stage2 || method == .stages { EvalGeneration.removeAdapters(pipe) } }
                 for (pi, p) in templates.enumerated() {
                     if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
                     var r = pipe.request(prompt: p.text(for: c))

@@ -11,14 +11,14 @@ import Preview
 
 /// What `tune` can run (a closed set). stage2/stage3/stages arrive with their issue.
 enum TuneKind: String, CaseIterable {
-    case stage1, stage2, oneactor
-    static let planned = ["stage3", "stages"]
+    case stage1, stage2, stage3, oneactor
+    static let planned = ["stages"]
 }
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tune", abstract: "Tune the model to a character (background job with checkpoints).")
 
-    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references), stage2 (detail/style: continues stage 1 with an identity loss and prior preservation).")
+    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references), stage2 (detail/style: continues stage 1 with an identity loss and prior preservation), stage3 (pose/expression: continues stage 2 with the training judge on x̂₀).")
     var kind: String
     @Argument(help: "Character name.")
     var name: String
@@ -96,7 +96,8 @@ struct Tune: ParsableCommand {
         do {
             switch tuneKind {
             case .stage1: job = try setup.stage1()
-            case .stage2: job = try setup.stage2()
+            case .stage2: job = try setup.laterStage(2)
+            case .stage3: job = try setup.laterStage(3)
             case .oneactor: job = try setup.oneactor()
             }
             try log.truncate(afterStep: job.trainer.stepsDone)

@@ -102,22 +102,30 @@ struct TuneSetup {
         return stageJob(tuner, stage: 1)
     }
 
-    // MARK: stage 2
+    // MARK: stages 2 and 3
 
     static let classImageCount = 4
 
-    /// Stage 2: the stage-1 adapters continued with the identity term (the IdentityEncoder
-    /// shipped for World-like 64×64 models) and prior preservation on class images that the
-    /// base model draws from "a <base word>" before any adapter is attached.
-    func stage2() throws -> TuneJob {
+    /// Stage 2 or 3: the previous stage's adapters continued. Stage 2 adds the identity term
+    /// (the IdentityEncoder shipped for World-like 64×64 models) and prior preservation on class
+    /// images the base model draws from "a <base word>" before any adapter is attached; stage 3
+    /// adds the training judge's pose/expression term (64×64 World models only).
+    func laterStage(_ stage: Int) throws -> TuneJob {
         let refs = try references()
-        let stage1Path = folder + "/lora/stage1.safetensors"
-        guard FileManager.default.fileExists(atPath: stage1Path) else {
-            throw StudioError.badInput("\(record.name) has no stage-1 LoRA yet; run `troupe tune stage1 \(record.name)` first")
+        let previousPath = folder + "/lora/stage\(stage - 1).safetensors"
+        guard FileManager.default.fileExists(atPath: previousPath) else {
+            throw StudioError.badInput("\(record.name) has no stage-\(stage - 1) LoRA yet; run `troupe tune stage\(stage - 1) \(record.name)` first")
         }
-        var encoder: IdentityEncoder? = nil
-        if refs.allSatisfy({ $0.shape[2] == 64 && $0.shape[3] == 64 }), let path = ModelLocator.locate("identity/encoder.safetensors") {
+        let world = refs.allSatisfy { $0.shape[2] == 64 && $0.shape[3] == 64 }
+        var encoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil
+        if world, let path = ModelLocator.locate("identity/encoder.safetensors") {
             do { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) } catch { throw StudioError.wrap(error) }
+        }
+        if stage >= 3 {
+            guard world, let path = ModelLocator.locate("judges/attributes-train.safetensors") else {
+                throw StudioError.badInput("stage 3 needs the training judge for this model's images (models/judges/attributes-train.safetensors reads 64×64 World sprites)")
+            }
+            judge = try ModelLocator.loadJudge(path)
         }
         let classPrompt = "a \(record.baseWord)"
         let classImages: [Tensor] = try (0..<TuneSetup.classImageCount).map { k in
@@ -129,11 +137,11 @@ struct TuneSetup {
         let tuner: AppearanceTuner
         if hasCheckpoint {
             tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir, identityEncoder: encoder,
-                                               classImages: classImages, classPrompt: classPrompt)
+                                               classImages: classImages, classPrompt: classPrompt, judge: judge)
         } else {
             let start: [String: Tensor]
             do {
-                let f = try SafetensorsFile(path: stage1Path)
+                let f = try SafetensorsFile(path: previousPath)
                 start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
             } catch { throw StudioError.wrap(error) }
             let rank = start.first { $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 4
@@ -141,14 +149,15 @@ struct TuneSetup {
                 var base = AppearanceTuningConfig.recommended(by: pipeline.defaults)
                 base.rank = rank
                 var c = AppearanceTuningConfig.stage2(from: base)
+                if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c) }
                 try applyFlags(&c)
                 if encoder == nil { c.identityWeight = 0 }
                 return c
             }
             tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
-                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
+                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
         }
-        return stageJob(tuner, stage: 2)
+        return stageJob(tuner, stage: stage)
     }
 
     // MARK: OneActor

@@ -8,7 +8,7 @@ import Pipeline
 import TUI
 
 final class TuneScreen: StudioScreen {
-    enum Action { case oneactor, stage1, stage2, cancel, resume, logY }
+    enum Action { case oneactor, stage1, stage2, stage3, cancel, resume, logY }
     let id = ScreenID.tune
     var list = ListView()
     private(set) var character: String?
@@ -23,6 +23,7 @@ final class TuneScreen: StudioScreen {
         KeyBinding([.char("o")], "OneActor", help: "start OneActor tuning (projector, one shot from the target)", .oneactor),
         KeyBinding([.char("s")], "stage 1", help: "start the stage-1 appearance LoRA from the accepted references", .stage1),
         KeyBinding([.char("S")], "stage 2", help: "start stage 2 (detail/style: identity loss, prior preservation) from stage 1", .stage2),
+        KeyBinding([.char("P")], "stage 3", help: "start stage 3 (pose/expression: the training judge on x̂₀) from stage 2", .stage3),
         KeyBinding([.char("c")], "cancel", help: "cancel the selected run (it checkpoints first)", .cancel),
         KeyBinding([.char("r")], "resume", help: "resume the selected run from its last checkpoint", .resume),
         KeyBinding([.char("L")], "log-y", help: "log scale for the loss plot", .logY),
@@ -106,6 +107,7 @@ final class TuneScreen: StudioScreen {
         case .oneactor: start("oneactor", resume: false, ctx)
         case .stage1: start("stage1", resume: false, ctx)
         case .stage2: start("stage2", resume: false, ctx)
+        case .stage3: start("stage3", resume: false, ctx)
         case .logY: plot.logY.toggle()
         case .cancel:
             guard let run = selected, let pid = watch(run, ctx).livePID else { ctx.fail("the selected run is not running"); break }
