@@ -12,13 +12,13 @@ import Preview
 /// What `tune` can run (a closed set). stage2/stage3/stages arrive with their issue.
 enum TuneKind: String, CaseIterable {
     case stage1, stage2, stage3, oneactor
-    static let planned = ["stages"]
+    static let planned: [String] = []
 }
 
 struct Tune: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tune", abstract: "Tune the model to a character (background job with checkpoints).")
 
-    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references), stage2 (detail/style: continues stage 1 with an identity loss and prior preservation), stage3 (pose/expression: continues stage 2 with the training judge on x̂₀).")
+    @Argument(help: "oneactor (one-shot: a projector from the target and auxiliary samples), stage1 (appearance LoRA from the accepted references), stage2 (detail/style: continues stage 1 with an identity loss and prior preservation), stage3 (pose/expression: continues stage 2 with the training judge on x̂₀), stages (1 → 2 → 3, each a run of its own).")
     var kind: String
     @Argument(help: "Character name.")
     var name: String
@@ -48,10 +48,29 @@ struct Tune: ParsableCommand {
     var json = false
     @OptionGroup var options: StoreOptions
 
+    /// `tune stages`: stage 1, 2 and 3 in order, each a run of its own (its own events, checkpoints
+    /// and LoRA), each on a freshly loaded model. With --resume, a stage whose latest run finished
+    /// is skipped, an unfinished one resumes, and the stages after it start.
+    func runStages() throws {
+        for stage in ["stage1", "stage2", "stage3"] {
+            let record = try storeCall { try options.store.load(name) }
+            let latest = record.runs.last { $0.kind == stage }
+            var one = self
+            one.kind = stage
+            one.resume = false
+            if resume, let latest {
+                if latest.status != "finished" { one.resume = true }
+                else if FileManager.default.fileExists(atPath: options.store.folder(record.name) + "/lora/\(stage).safetensors") { continue }
+            }
+            try one.run()
+        }
+    }
+
     func run() throws {
+        if kind == "stages" { try runStages(); return }
         guard let tuneKind = TuneKind(rawValue: kind) else {
             if TuneKind.planned.contains(kind) { throw StudioError.failed("tune \(kind) is not implemented yet") }
-            throw StudioError.badInput("unknown tuning kind '\(kind)' (\(TuneKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw StudioError.badInput("unknown tuning kind '\(kind)' (\((TuneKind.allCases.map(\.rawValue) + ["stages"]).joined(separator: ", ")))")
         }
         let store = options.store
         let record = try storeCall { try store.load(name) }

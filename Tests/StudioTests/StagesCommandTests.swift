@@ -1,0 +1,42 @@
+// `troupe tune stages` on troupe-mini: stage 1, 2 and 3 each a run with its own LoRA; a
+// resumed `stages` skips the finished stages; `generate --character` uses the latest stage.
+
+import Foundation
+import XCTest
+import Pipeline
+import Preview
+
+final class StagesCommandTests: XCTestCase {
+    let root = NSTemporaryDirectory() + "troupe-stages-\(getpid())"
+    var env: [String: String] { ProcessInfo.processInfo.environment.merging(["TROUPE_HOME": root]) { $1 } }
+    func troupe(_ a: [String]) throws -> TroupeRun { try TroupeRun.run(a, environment: env) }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    func testStagesRunInOrderAndGenerateUsesTheLast() throws {
+        XCTAssertEqual(try troupe(["character", "new", "Ada", "--prompt", "a knight with red hair", "--base-word", "knight"]).status, 0)
+        let noRefs = try troupe(["tune", "stages", "Ada", "--steps", "3"])
+        XCTAssertEqual(noRefs.status, 2); XCTAssertTrue(noRefs.stderr.contains("no accepted references"), noRefs.stderr)
+        XCTAssertEqual(try troupe(["generate", "--prompt", "a knight with red hair", "--seed", "3", "--steps", "8", "-o", root + "/ref.png"]).status, 0)
+        XCTAssertEqual(try troupe(["character", "accept", "Ada", root + "/ref.png"]).status, 0)
+        let early = try troupe(["tune", "stage2", "Ada", "--steps", "3"])
+        XCTAssertEqual(early.status, 2); XCTAssertTrue(early.stderr.contains("run `troupe tune stage1 Ada` first"), early.stderr)
+        let run = try troupe(["tune", "stages", "Ada", "--steps", "3"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let lora = root + "/characters/Ada/lora/"
+        for s in 1...3 {
+            let f = try SafetensorsFile(path: lora + "stage\(s).safetensors")
+            XCTAssertEqual(f.metadata["troupe_stage"], String(s))
+        }
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/characters/Ada/character.json"))) as? [String: Any])
+        let kinds = (record["runs"] as? [[String: Any]])?.compactMap { $0["kind"] as? String }
+        XCTAssertEqual(kinds, ["stage1", "stage2", "stage3"])
+        // Resumed with everything finished: nothing to do, no new runs.
+        XCTAssertEqual(try troupe(["tune", "stages", "Ada", "--resume"]).status, 0)
+        let again = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/characters/Ada/character.json"))) as? [String: Any])
+        XCTAssertEqual((again["runs"] as? [Any])?.count, 3)
+        let g = try troupe(["generate", "--character", "Ada", "--seed", "5", "--steps", "8", "-o", root + "/g.png"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let params = try XCTUnwrap(try PNGCodec.readText(path: root + "/g.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
+        XCTAssertTrue(params.contains("Character LoRA: stage3"), params)
+    }
+}
