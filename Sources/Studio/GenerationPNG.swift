@@ -13,6 +13,7 @@ enum GenerationPNG {
         static let lora = "Troupe LoRA"
         /// The character's own stage LoRA ("stage2"), applied by `--character`, never by path.
         static let characterLoRA = "Character LoRA"
+        static let characterLoRAScale = "Character LoRA scale"
     }
 
     /// Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.

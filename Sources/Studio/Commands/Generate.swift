@@ -178,8 +178,10 @@ struct Generate: ParsableCommand {
         if let record {
             // The character's tuning: its latest stage LoRA and/or its OneActor δ and guidance.
             let artifacts = CharacterArtifacts(folder: storeOptions.store.folder(record.name))
+            // The stage LoRA's multiplier: 1, or what a PNG being re-made recorded (the studio's slider).
+            let loraScale = png?.extra.first { $0.0 == Field.characterLoRAScale }.flatMap { Float($0.1) }.flatMap { $0.isFinite && abs($0) <= 100 ? $0 : nil } ?? 1
             if let lora = artifacts.latestLoRA, loraSpecs.isEmpty {
-                do { try LoRAFile(path: lora).attach(multiplier: 1, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
+                do { try LoRAFile(path: lora).attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
                 characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension
             }
             if artifacts.hasOneActor || characterLoRA == nil {
@@ -192,7 +194,10 @@ struct Generate: ParsableCommand {
                 troupeFields = [(Field.character, record.name)]
             }
             // The character's own LoRA, named by stage (it is found in the store by the character's name).
-            if let stage = characterLoRA { troupeFields.append((Field.characterLoRA, stage)) }
+            if let stage = characterLoRA {
+                troupeFields.append((Field.characterLoRA, stage))
+                if loraScale != 1 { troupeFields.append((Field.characterLoRAScale, GenerationPNG.text(loraScale))) }
+            }
         }
         for (path, scale) in loraSpecs {
             // Merged into the weights: a LoRA costs nothing per step.

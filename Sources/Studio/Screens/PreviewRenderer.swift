@@ -93,7 +93,7 @@ final class PreviewRenderer: @unchecked Sendable {
                 if let l = lora {
                     if l.set.multiplier != s.loraScale { l.set.rescale(s.loraScale) }
                     extra.append((GenerationPNG.Field.characterLoRA, ((loraPath! as NSString).lastPathComponent as NSString).deletingPathExtension))
-                    if s.loraScale != 1 { extra.append(("Character LoRA scale", GenerationPNG.text(s.loraScale))) }
+                    if s.loraScale != 1 { extra.append((GenerationPNG.Field.characterLoRAScale, GenerationPNG.text(s.loraScale))) }
                 }
             } else if let l = lora { l.set.detach(); lora = nil }
             let req = s.request(pipe, withCharacter: withCharacter)
