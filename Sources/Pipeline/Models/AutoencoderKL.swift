@@ -49,14 +49,13 @@ public struct VAEConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var s = VAEConfig()
-        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
-        s.inChannels = try get(.inChannels, s.inChannels); s.outChannels = try get(.outChannels, s.outChannels)
-        s.latentChannels = try get(.latentChannels, s.latentChannels); s.blockOutChannels = try get(.blockOutChannels, s.blockOutChannels)
-        s.layersPerBlock = try get(.layersPerBlock, s.layersPerBlock); s.normNumGroups = try get(.normNumGroups, s.normNumGroups)
-        s.scalingFactor = try get(.scalingFactor, s.scalingFactor); s.useQuantConv = try get(.useQuantConv, s.useQuantConv)
-        s.usePostQuantConv = try get(.usePostQuantConv, s.usePostQuantConv)
-        s.midBlockAddAttention = try get(.midBlockAddAttention, s.midBlockAddAttention)
-        s.sampleSize = try get(.sampleSize, s.sampleSize)
+        s.inChannels = try c.decode(.inChannels, or: s.inChannels); s.outChannels = try c.decode(.outChannels, or: s.outChannels)
+        s.latentChannels = try c.decode(.latentChannels, or: s.latentChannels); s.blockOutChannels = try c.decode(.blockOutChannels, or: s.blockOutChannels)
+        s.layersPerBlock = try c.decode(.layersPerBlock, or: s.layersPerBlock); s.normNumGroups = try c.decode(.normNumGroups, or: s.normNumGroups)
+        s.scalingFactor = try c.decode(.scalingFactor, or: s.scalingFactor); s.useQuantConv = try c.decode(.useQuantConv, or: s.useQuantConv)
+        s.usePostQuantConv = try c.decode(.usePostQuantConv, or: s.usePostQuantConv)
+        s.midBlockAddAttention = try c.decode(.midBlockAddAttention, or: s.midBlockAddAttention)
+        s.sampleSize = try c.decode(.sampleSize, or: s.sampleSize)
         self = s
     }
 

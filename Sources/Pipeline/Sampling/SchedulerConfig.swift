@@ -121,6 +121,22 @@ public struct NoiseSchedule: Sendable {
         return x0 * signal + noise * noiseScale
     }
 
+    /// The model's prediction of the clean latents from x_t, one timestep per batch row
+    /// (diffusers' `pred_original_sample`):
+    ///   ε: x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t;  v: x̂₀ = √ᾱ_t·x_t − √(1−ᾱ_t)·v̂;  sample: x̂₀ = the output.
+    /// Differentiable in `output` (and in `xt`, which callers pass detached).
+    public func predictedOriginal(_ output: Tensor, xt: Tensor, timesteps: [Int]) -> Tensor {
+        precondition(timesteps.count == xt.shape[0] && output.shape == xt.shape, "one timestep per row of x_t, output shaped like it")
+        let shape = [timesteps.count] + Array(repeating: 1, count: xt.rank - 1)
+        let signal = Tensor(timesteps.map { alphasCumprod[$0].squareRoot() }, shape: shape)
+        let noiseScale = Tensor(timesteps.map { (1 - alphasCumprod[$0]).squareRoot() }, shape: shape)
+        switch prediction {
+        case .epsilon: return (xt - output * noiseScale) * Tensor(timesteps.map { 1 / alphasCumprod[$0].squareRoot() }, shape: shape)
+        case .vPrediction: return xt * signal - output * noiseScale
+        case .sample: return output
+        }
+    }
+
     /// σ(t) = √((1 − ᾱ_t)/ᾱ_t) for every training step.
     public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
 }

@@ -87,14 +87,13 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = AppearanceTuningConfig()
-        func get<T: Decodable>(_ k: CodingKeys, _ v: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? v }
-        flip = try get(.flip, true); steps = try get(.steps, d.steps); rank = try get(.rank, d.rank)
-        learningRate = try get(.learningRate, d.learningRate); batch = try get(.batch, d.batch); warmup = try get(.warmup, d.warmup)
-        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
+        flip = try c.decode(.flip, or: true); steps = try c.decode(.steps, or: d.steps); rank = try c.decode(.rank, or: d.rank)
+        learningRate = try c.decode(.learningRate, or: d.learningRate); batch = try c.decode(.batch, or: d.batch); warmup = try c.decode(.warmup, or: d.warmup)
+        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); seed = try c.decode(.seed, or: d.seed)
         // Runs from before the reconstruction term trained without it.
-        reconstructionWeight = try get(.reconstructionWeight, 0); reconstructionMaxTimestep = try get(.reconstructionMaxTimestep, d.reconstructionMaxTimestep)
-        stage = try get(.stage, 1); identityWeight = try get(.identityWeight, 0); priorWeight = try get(.priorWeight, 0)
-        poseWeight = try get(.poseWeight, 0); poseRows = try get(.poseRows, d.poseRows)
+        reconstructionWeight = try c.decode(.reconstructionWeight, or: 0); reconstructionMaxTimestep = try c.decode(.reconstructionMaxTimestep, or: d.reconstructionMaxTimestep)
+        stage = try c.decode(.stage, or: 1); identityWeight = try c.decode(.identityWeight, or: 0); priorWeight = try c.decode(.priorWeight, or: 0)
+        poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
     }
 }
 
@@ -213,11 +212,8 @@ public final class AppearanceTuner: Trainer {
         let c = state.config
         let rows = (0..<timesteps.count).filter { timesteps[$0] < c.reconstructionMaxTimestep }
         guard c.reconstructionWeight > 0 || c.identityWeight > 0, !rows.isEmpty else { return nil }
-        let shape = [rows.count, 1, 1, 1]
-        let ab = rows.map { schedule.alphasCumprod[timesteps[$0]] }
-        let inverseSignal = Tensor(ab.map { 1 / $0.squareRoot() / pipeline.vae.config.scalingFactor }, shape: shape)
-        let noiseScale = Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape)
-        let x0 = (xt.selectingRows(rows).detached() - eps.selectingRows(rows) * noiseScale) * inverseSignal
+        let x0 = schedule.predictedOriginal(eps.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
+            * (1 / pipeline.vae.config.scalingFactor)
         let target = Tensor.concat(rows.map { images[picks[$0]] }, dim: 0)
         let decoded = pipeline.vae.decode(x0)
         let diff = decoded - target
@@ -248,10 +244,7 @@ public final class AppearanceTuner: Trainer {
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let ctx = Tensor.concat((0..<n).map { poseContexts[poses[$0]][expressions[$0]] }, dim: 0)
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
-        let shape = [n, 1, 1, 1]
-        let ab = timesteps.map { schedule.alphasCumprod[$0] }
-        let x0 = (xt.detached() - eps * Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape))
-            * Tensor(ab.map { 1 / $0.squareRoot() / pipeline.vae.config.scalingFactor }, shape: shape)
+        let x0 = schedule.predictedOriginal(eps, xt: xt.detached(), timesteps: timesteps) * (1 / pipeline.vae.config.scalingFactor)
         let logits = judge(pipeline.vae.decode(x0).clamped(-1, 1))
         return logits[.pose]!.crossEntropy(poses) + logits[.expression]!.crossEntropy(expressions)
     }

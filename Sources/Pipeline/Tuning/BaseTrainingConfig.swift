@@ -62,20 +62,19 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     // Run folders written before a field existed still resume: absent keys keep the defaults.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
         let d = BaseTrainingConfig()
-        architecture = try get(.architecture, d.architecture); worldSeed = try get(.worldSeed, d.worldSeed)
-        initSeed = try get(.initSeed, d.initSeed); vaeSteps = try get(.vaeSteps, d.vaeSteps); vaeBatch = try get(.vaeBatch, d.vaeBatch)
-        vaeLearningRate = try get(.vaeLearningRate, d.vaeLearningRate); vaeFaceWeight = try get(.vaeFaceWeight, d.vaeFaceWeight); klWeight = try get(.klWeight, d.klWeight)
-        unetSteps = try get(.unetSteps, d.unetSteps); unetBatch = try get(.unetBatch, d.unetBatch)
-        unetLearningRate = try get(.unetLearningRate, d.unetLearningRate); warmup = try get(.warmup, d.warmup)
-        emaDecay = try get(.emaDecay, d.emaDecay); maxGradNorm = try get(.maxGradNorm, d.maxGradNorm)
-        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); judgeLossWeight = try get(.judgeLossWeight, d.judgeLossWeight)
-        judgeLossMaxTimestep = try get(.judgeLossMaxTimestep, d.judgeLossMaxTimestep); judgeLossRows = try get(.judgeLossRows, d.judgeLossRows)
-        unetDecaySteps = try get(.unetDecaySteps, d.unetDecaySteps); faceLossWeight = try get(.faceLossWeight, d.faceLossWeight)
-        expressionContrastWeight = try get(.expressionContrastWeight, d.expressionContrastWeight)
-        expressionContrastRows = try get(.expressionContrastRows, d.expressionContrastRows)
-        captionProbeWeight = try get(.captionProbeWeight, d.captionProbeWeight)
+        architecture = try c.decode(.architecture, or: d.architecture); worldSeed = try c.decode(.worldSeed, or: d.worldSeed)
+        initSeed = try c.decode(.initSeed, or: d.initSeed); vaeSteps = try c.decode(.vaeSteps, or: d.vaeSteps); vaeBatch = try c.decode(.vaeBatch, or: d.vaeBatch)
+        vaeLearningRate = try c.decode(.vaeLearningRate, or: d.vaeLearningRate); vaeFaceWeight = try c.decode(.vaeFaceWeight, or: d.vaeFaceWeight); klWeight = try c.decode(.klWeight, or: d.klWeight)
+        unetSteps = try c.decode(.unetSteps, or: d.unetSteps); unetBatch = try c.decode(.unetBatch, or: d.unetBatch)
+        unetLearningRate = try c.decode(.unetLearningRate, or: d.unetLearningRate); warmup = try c.decode(.warmup, or: d.warmup)
+        emaDecay = try c.decode(.emaDecay, or: d.emaDecay); maxGradNorm = try c.decode(.maxGradNorm, or: d.maxGradNorm)
+        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); judgeLossWeight = try c.decode(.judgeLossWeight, or: d.judgeLossWeight)
+        judgeLossMaxTimestep = try c.decode(.judgeLossMaxTimestep, or: d.judgeLossMaxTimestep); judgeLossRows = try c.decode(.judgeLossRows, or: d.judgeLossRows)
+        unetDecaySteps = try c.decode(.unetDecaySteps, or: d.unetDecaySteps); faceLossWeight = try c.decode(.faceLossWeight, or: d.faceLossWeight)
+        expressionContrastWeight = try c.decode(.expressionContrastWeight, or: d.expressionContrastWeight)
+        expressionContrastRows = try c.decode(.expressionContrastRows, or: d.expressionContrastRows)
+        captionProbeWeight = try c.decode(.captionProbeWeight, or: d.captionProbeWeight)
     }
 
     /// The UNet phase's learning-rate multiplier by step.

@@ -67,11 +67,8 @@ extension BaseModelTrainer {
         let rows = Array((0..<timesteps.count).filter { timesteps[$0] < cfg.judgeLossMaxTimestep }.prefix(cfg.judgeLossRows))
         guard !rows.isEmpty else { return nil }
         for t in parameters["vae"]!.values where t.requiresGrad { t.requiresGrad = false }
-        let shape = [rows.count, 1, 1, 1]
-        let ab = rows.map { schedule.alphasCumprod[timesteps[$0]] }
-        let inverseSignal = Tensor(ab.map { 1 / $0.squareRoot() / state.scalingFactor }, shape: shape)
-        let noiseScale = Tensor(ab.map { (1 - $0).squareRoot() }, shape: shape)
-        let x0 = (xt.selectingRows(rows).detached() - eps.selectingRows(rows) * noiseScale) * inverseSignal
+        let x0 = schedule.predictedOriginal(eps.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
+            * (1 / state.scalingFactor)
         let logits = judge(vae.decode(x0))
         let attributes: [WorldAttribute] = [.pose, .expression, .view, .background]
         var ce = Tensor(scalar: 0)

@@ -47,15 +47,14 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = OneActorConfig()
-        identityWeight = try c.decodeIfPresent(Float.self, forKey: .identityWeight) ?? 0
-        identityMaxTimestep = try c.decodeIfPresent(Int.self, forKey: .identityMaxTimestep) ?? d.identityMaxTimestep
-        func get<T: Decodable>(_ k: CodingKeys, _ v: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? v }
-        offsetSite = try get(.offsetSite, d.offsetSite); steps = try get(.steps, d.steps)
-        minTimestep = try get(.minTimestep, d.minTimestep); maxTimestep = try get(.maxTimestep, d.maxTimestep)
-        drawsPerRow = try get(.drawsPerRow, d.drawsPerRow)
-        auxiliariesPerBatch = try get(.auxiliariesPerBatch, d.auxiliariesPerBatch); lambda1 = try get(.lambda1, d.lambda1)
-        lambda2 = try get(.lambda2, d.lambda2); learningRate = try get(.learningRate, d.learningRate); warmup = try get(.warmup, d.warmup)
-        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery); seed = try get(.seed, d.seed)
+        identityWeight = try c.decode(.identityWeight, or: d.identityWeight)
+        identityMaxTimestep = try c.decode(.identityMaxTimestep, or: d.identityMaxTimestep)
+        offsetSite = try c.decode(.offsetSite, or: d.offsetSite); steps = try c.decode(.steps, or: d.steps)
+        minTimestep = try c.decode(.minTimestep, or: d.minTimestep); maxTimestep = try c.decode(.maxTimestep, or: d.maxTimestep)
+        drawsPerRow = try c.decode(.drawsPerRow, or: d.drawsPerRow)
+        auxiliariesPerBatch = try c.decode(.auxiliariesPerBatch, or: d.auxiliariesPerBatch); lambda1 = try c.decode(.lambda1, or: d.lambda1)
+        lambda2 = try c.decode(.lambda2, or: d.lambda2); learningRate = try c.decode(.learningRate, or: d.learningRate); warmup = try c.decode(.warmup, or: d.warmup)
+        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); seed = try c.decode(.seed, or: d.seed)
     }
 }
 
@@ -197,13 +196,7 @@ public final class OneActorTuner: Trainer {
             return (terms.total, terms.target, terms.aux, terms.average, nil)
         }
         // x̂₀ of the target row (row 0) from the model's prediction, decoded, embedded.
-        let ab = schedule.alphasCumprod[timesteps[0]]
-        let x0Scaled: Tensor
-        switch schedule.prediction {
-        case .epsilon: x0Scaled = (xt.selectingRows([0]) - prediction.selectingRows([0]) * (1 - ab).squareRoot()) * (1 / ab.squareRoot())
-        case .vPrediction: x0Scaled = xt.selectingRows([0]) * ab.squareRoot() - prediction.selectingRows([0]) * (1 - ab).squareRoot()
-        case .sample: x0Scaled = prediction.selectingRows([0])
-        }
+        let x0Scaled = schedule.predictedOriginal(prediction.selectingRows([0]), xt: xt.selectingRows([0]), timesteps: [timesteps[0]])
         let e = enc(pipeline.vae.decode(x0Scaled * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1))
         let id = Tensor(scalar: 1) - (e * want).sum(axes: [1]).mean()
         return (terms.total + id * state.config.identityWeight, terms.target, terms.aux, terms.average, id)

@@ -87,3 +87,9 @@ public enum ConfigDecoding {
         return (ns.userInfo[NSDebugDescriptionErrorKey] as? String) ?? ns.localizedDescription
     }
 }
+
+extension KeyedDecodingContainer {
+    /// The value at `key`, or `fallback` when the key is absent (configs written before a field
+    /// existed; diffusers configs that leave a default out). A present but wrong value throws.
+    func decode<T: Decodable>(_ key: Key, or fallback: T) throws -> T { try decodeIfPresent(T.self, forKey: key) ?? fallback }
+}
