@@ -16,7 +16,7 @@ final class CharacterScreen: StudioScreen {
         KeyBinding([.char("f")], "refs/rejected", help: "switch between accepted references and rejected images", .switchList),
         KeyBinding([.char("g")], "generate", help: "generate as this character (accept or reject there)", .generate),
         KeyBinding([.char("t")], "tune", help: "tune this character on its references", .tune),
-        KeyBinding([.up, .char("k"), .down, .char("j")], "", help: "select an image", statusBar: false, .switchList),
+        KeyBinding(help: [.up, .char("k"), .down, .char("j")], "select an image"),
     ])
     var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
 

@@ -22,7 +22,7 @@ final class CharactersScreen: StudioScreen {
         KeyBinding([.char("r")], "rename", help: "rename the character", .rename),
         KeyBinding([.char("d"), .delete], "delete", help: "delete (moves it to the trash)", .delete),
         KeyBinding([.char("/")], "filter", help: "filter the list by typing; Esc clears", .filter),
-        KeyBinding([.up, .char("k"), .down, .char("j")], "", help: "move the selection", statusBar: false, .open),
+        KeyBinding(help: [.up, .char("k"), .down, .char("j")], "move the selection"),
     ])
     var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
     var isEditing: Bool { list.isFiltering }

@@ -15,7 +15,7 @@ final class CompareScreen: StudioScreen {
 
     let keys = ScreenKeys<Action>([
         KeyBinding([.char("m")], "make grid", help: "make a grid: the evaluation prompts × v = 0, 0.25 … 1 (needs OneActor)", .make),
-        KeyBinding([.up, .char("k"), .down, .char("j")], "", help: "select a grid", statusBar: false, .make),
+        KeyBinding(help: [.up, .char("k"), .down, .char("j")], "select a grid"),
     ])
     var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
 

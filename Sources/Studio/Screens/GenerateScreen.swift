@@ -37,8 +37,8 @@ final class GenerateScreen: StudioScreen {
         KeyBinding([.char("<"), .char(",")], "", help: "previous preview in the history", statusBar: false, .previous),
         KeyBinding([.char(">"), .char(".")], "", help: "next preview in the history", statusBar: false, .next),
         KeyBinding([.char("r")], "", help: "render again", statusBar: false, .rerender),
-        KeyBinding([.up, .char("k"), .down, .char("j")], "", help: "move between settings", statusBar: false, .rerender),
-        KeyBinding([.left, .char("h"), .right, .char("l")], "", help: "slider: step (H/L or PgDn/PgUp: coarse; Home/End: ends)", statusBar: false, .rerender),
+        KeyBinding(help: [.up, .char("k"), .down, .char("j")], "move between settings"),
+        KeyBinding(help: [.left, .char("h"), .right, .char("l")], "slider: step (H/L or PgDn/PgUp: coarse; Home/End: ends)"),
     ])
     var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
     var isEditing: Bool { editing }
@@ -80,9 +80,14 @@ final class GenerateScreen: StudioScreen {
         sliders[.v] = Slider("v", value: Double(s.v), range: 0...1.5, step: 0.05, coarse: 0.25)
         sliders[.eta1] = Slider("η1 target", value: Double(s.eta1 ?? s.cfg), range: 0...20, step: 0.5, coarse: 2, decimals: 1)
         sliders[.eta2] = Slider("η2 aux", value: Double(s.eta2), range: 0...10, step: 0.5, coarse: 2, decimals: 1)
-        let range = s.guidanceSteps ?? 1...s.steps
-        sliders[.guideFrom] = Slider("guide from", value: Double(range.lowerBound), range: 1...Double(max(1, s.steps)), step: 1, coarse: 5, decimals: 0)
-        sliders[.guideTo] = Slider("guide to", value: Double(range.upperBound), range: 1...Double(max(1, s.steps)), step: 1, coarse: 5, decimals: 0)
+        rebuildGuideSliders()
+    }
+
+    /// The guidance-range sliders, bounded by the current step count.
+    private func rebuildGuideSliders() {
+        let range = settings.guidanceSteps ?? 1...settings.steps, last = Double(max(1, settings.steps))
+        sliders[.guideFrom] = Slider("guide from", value: Double(range.lowerBound), range: 1...last, step: 1, coarse: 5, decimals: 0)
+        sliders[.guideTo] = Slider("guide to", value: Double(range.upperBound), range: 1...last, step: 1, coarse: 5, decimals: 0)
     }
 
     /// Copies a slider's value into the settings; returns whether the settings changed.
@@ -94,9 +99,7 @@ final class GenerateScreen: StudioScreen {
         case .steps:
             settings.steps = Int(v)
             if let g = settings.guidanceSteps { settings.guidanceSteps = min(g.lowerBound, settings.steps)...min(g.upperBound, settings.steps) }
-            let range = settings.guidanceSteps ?? 1...settings.steps
-            sliders[.guideFrom] = Slider("guide from", value: Double(range.lowerBound), range: 1...v, step: 1, coarse: 5, decimals: 0)
-            sliders[.guideTo] = Slider("guide to", value: Double(range.upperBound), range: 1...v, step: 1, coarse: 5, decimals: 0)
+            rebuildGuideSliders()
         case .seed: settings.seed = UInt64(v)
         case .lora: settings.loraScale = Float(v)
         case .v: settings.v = Float(v)

@@ -72,7 +72,7 @@ final class PreviewRenderer: @unchecked Sendable {
         let start = Date()
         do {
             let (pipe, modelName) = try pipeline(s.model)
-            var conditioning: Conditioning?, guidance: Guidance?, extra: [(String, String)] = [], loras: [(String, Float)] = []
+            var conditioning: Conditioning?, guidance: Guidance?, extra: [(String, String)] = []
             var withCharacter = false
             if let name = s.character {
                 let folder = store.folder(name)
@@ -110,7 +110,8 @@ final class PreviewRenderer: @unchecked Sendable {
                 return true
             }
             guard id == latestID else { return }
-            let p = GenerationPNG.parameters(req, result, index: 0, model: modelName, loras: loras, extra: extra)
+            // The character's stage LoRA is recorded in `extra` by stage, never as a path.
+            let p = GenerationPNG.parameters(req, result, index: 0, model: modelName, loras: [], extra: extra)
             deliver(.finished(Output(id: id, settings: s, result: result, parameters: p, seconds: Date().timeIntervalSince(start))))
         } catch {
             if id == latestID { deliver(.failed(id, "\(error)")) }

@@ -27,7 +27,7 @@ final class TuneScreen: StudioScreen {
         KeyBinding([.char("c")], "cancel", help: "cancel the selected run (it checkpoints first)", .cancel),
         KeyBinding([.char("r")], "resume", help: "resume the selected run from its last checkpoint", .resume),
         KeyBinding([.char("L")], "log-y", help: "log scale for the loss plot", .logY),
-        KeyBinding([.up, .char("k"), .down, .char("j")], "", help: "select a run", statusBar: false, .logY),
+        KeyBinding(help: [.up, .char("k"), .down, .char("j")], "select a run"),
     ])
     var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
 
