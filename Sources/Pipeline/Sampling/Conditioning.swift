@@ -23,11 +23,18 @@ public struct TextConditioning {
     }
 }
 
+/// A cross-attention extension that differs by guidance branch (the identity adapter: the
+/// identity's tokens on the prompt branches, neutral ones on the unconditional branch).
+public protocol BranchedCrossAttentionExtension {
+    /// The extension for one UNet batch: the branches of `order`, `rows` rows each, in that order.
+    func batched(_ order: [GuidanceBranch], rows: Int) throws -> CrossAttentionExtension
+}
+
 public struct Conditioning {
     public var branches: [GuidanceBranch: TextConditioning]
-    public var crossAttentionExtension: CrossAttentionExtension?
+    public var crossAttentionExtension: BranchedCrossAttentionExtension?
 
-    public init(branches: [GuidanceBranch: TextConditioning], crossAttentionExtension: CrossAttentionExtension? = nil) {
+    public init(branches: [GuidanceBranch: TextConditioning], crossAttentionExtension: BranchedCrossAttentionExtension? = nil) {
         self.branches = branches; self.crossAttentionExtension = crossAttentionExtension
     }
 

@@ -121,6 +121,17 @@ public struct NoiseSchedule: Sendable {
         return x0 * signal + noise * noiseScale
     }
 
+    /// What the model is trained to predict for x_t = addNoise(x₀, ε, t), by prediction type:
+    /// ε; v = √ᾱ_t·ε − √(1−ᾱ_t)·x₀ (diffusers' get_velocity); or x₀ — the target of
+    /// train_text_to_image.py's loss, so every tuner's MSE follows the model's prediction_type.
+    public func trainingTarget(x0: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        switch prediction {
+        case .epsilon: return noise
+        case .vPrediction: return velocity(x0, noise: noise, timesteps: timesteps)
+        case .sample: return x0
+        }
+    }
+
     /// The model's prediction of the clean latents from x_t, one timestep per batch row
     /// (diffusers' `pred_original_sample`):
     ///   ε: x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t;  v: x̂₀ = √ᾱ_t·x_t − √(1−ᾱ_t)·v̂;  sample: x̂₀ = the output.

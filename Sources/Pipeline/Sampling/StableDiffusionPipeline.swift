@@ -163,14 +163,20 @@ public final class StableDiffusionPipeline {
         var warned = false
         // A guidance asks for one or two branch orders in a run: each context is built once.
         var contexts: [[GuidanceBranch]: Tensor] = [:]
+        var extensions: [[GuidanceBranch]: CrossAttentionExtension] = [:]
         for (i, t) in scheduler.timesteps.enumerated() where i >= first {
             if !progress(i - first, total) { throw GenerationError.cancelled }
             let input = scheduler.scaleModelInput(x, index: i)
             let order = guidance.branches(atStep: i - first, of: total)
             let context = try contexts[order] ?? conditioning.context(for: order)
             contexts[order] = context
+            var ext: CrossAttentionExtension?
+            if let branched = conditioning.crossAttentionExtension {
+                ext = try extensions[order] ?? branched.batched(order, rows: count)
+                extensions[order] = ext
+            }
             let batch = order.count == 1 ? input : Tensor.concat(Array(repeating: input, count: order.count), dim: 0)
-            let out = unet(batch, timesteps: [t], context: context, extension: conditioning.crossAttentionExtension).sample
+            let out = unet(batch, timesteps: [t], context: context, extension: ext).sample
             var outputs: [GuidanceBranch: Tensor] = [:]
             for (k, b) in order.enumerated() { outputs[b] = order.count == 1 ? out : out.sliced(0, (k * count)..<((k + 1) * count)) }
             x = scheduler.step(output: guidance.combine(outputs, atStep: i - first, of: total), index: i, sample: x, rng: &rng)

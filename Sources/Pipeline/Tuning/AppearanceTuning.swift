@@ -1,12 +1,13 @@
 // Stage 1 of the multi-stage fine-tune (design §4): appearance. LoRA adapters (rank r, PEFT
 // initialisation: A uniform ±1/√in, B = 0, so training starts from the base model) on every
 // UNet attention projection (attn1/attn2 to_q, to_k, to_v, to_out.0); the UNet, VAE and text
-// encoder stay frozen. Loss: ε-MSE on the character's accepted references,
+// encoder stay frozen. Loss: the diffusion MSE on the character's accepted references,
 //   z₀ = scaling·(μ + σ·ε₁) of a reference (or, with `flip`, its mirror image), t ~ U{0…T−1},
-//   L = ‖ε̂(√ᾱ_t z₀ + √(1−ᾱ_t) ε, t, CLIP(prompt)) − ε‖²,
+//   L = ‖f̂(√ᾱ_t z₀ + √(1−ᾱ_t) ε, t, CLIP(prompt)) − y‖², y = ε, v or z₀ by the model's
+//   prediction type (NoiseSchedule.trainingTarget; written ε below for the common case),
 // plus, for the batch rows at low noise (t < reconstructionMaxTimestep), a reconstruction term
 // on the decoded prediction of the clean image (design §4 stage 1):
-//   x̂₀ = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t,  L_rec = mean √((D(x̂₀/scaling) − x)² + 10⁻⁶)   (Charbonnier ≈ L1)
+//   x̂₀ = NoiseSchedule.predictedOriginal(f̂, x_t),  L_rec = mean √((D(x̂₀/scaling) − x)² + 10⁻⁶)   (Charbonnier ≈ L1)
 // with gradients through the frozen decoder into ε̂; L = L_ε + λ·L_rec. ε-MSE weighs every
 // latent cell alike; the decoded term asks for the reference's pixels where the noise is low
 // enough for x̂₀ to be an image. AdamW with linear warm-up + cosine decay. Every draw is a
@@ -256,8 +257,8 @@ public final class AppearanceTuner: Trainer {
         let z0 = GradMode.noGrad { (priorPosteriors[i].mean + priorPosteriors[i].std * Tensor.randn(priorPosteriors[i].mean.shape, using: &r)) * pipeline.vae.config.scalingFactor }
         let t = Int(r.next() % UInt64(schedule.alphasCumprod.count))
         let noise = Tensor.randn(z0.shape, using: &r)
-        let eps = pipeline.unet(schedule.addNoise(z0, noise: noise, timesteps: [t]), timesteps: [Float(t)], context: cc).sample
-        return Tensor.mseLoss(eps, noise)
+        let out = pipeline.unet(schedule.addNoise(z0, noise: noise, timesteps: [t]), timesteps: [Float(t)], context: cc).sample
+        return Tensor.mseLoss(out, schedule.trainingTarget(x0: z0, noise: noise, timesteps: [t]))
     }
 
     func step(_ step: Int) -> ([String: Float], Float) {
@@ -274,7 +275,7 @@ public final class AppearanceTuner: Trainer {
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
-        let epsLoss = Tensor.mseLoss(eps, noise)
+        let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
         var loss = epsLoss
         var terms: [String: Float] = [:]
         if let low = lowNoiseLosses(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {

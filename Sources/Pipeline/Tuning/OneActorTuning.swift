@@ -224,12 +224,7 @@ public final class OneActorTuner: Trainer {
         let tHigh = max(tLow + 1, min(c.maxTimestep, schedule.alphasCumprod.count))
         let timesteps = (0..<n).map { _ in tLow + Int(r.next() % UInt64(tHigh - tLow)) }
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let target: Tensor
-        switch schedule.prediction {
-        case .epsilon: target = noise
-        case .vPrediction: target = schedule.velocity(z0, noise: noise, timesteps: timesteps)
-        case .sample: target = z0
-        }
+        let target = schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps)
         let text = texts[r.nextFloat() < 0.5 ? 0 : 1 + Int(r.next() % UInt64(texts.count - 1))]
 
         let deltas = projector(cluster.features.selectingRows(Array(base.dropLast())))          // [m−1, d]

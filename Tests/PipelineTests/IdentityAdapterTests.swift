@@ -1,0 +1,97 @@
+import XCTest
+@testable import Pipeline
+
+/// The identity adapter against diffusers' IP-Adapter (tools/fixtures/ip_adapter.py): the same
+/// file loads, its tokens equal ImageProjection's, and the UNet with the decoupled attention at
+/// scales 0, 0.6 and 1 equals diffusers' IPAdapterAttnProcessor2_0, on the ε ("a") and
+/// v-prediction ("b", two transformer layers per block) tiny UNets.
+final class IdentityAdapterTests: XCTestCase {
+    func unet(_ name: String) throws -> UNet2DConditionModel { try DiffusersFolder(path: Fixtures.url("sd/\(name)").path).unet() }
+
+    func testParityWithDiffusersIPAdapter() throws {
+        for name in ["a", "b"] {
+            let unet = try unet(name)
+            let ref = try Fixtures.file("sd/ip-adapter-\(name)-ref.safetensors")
+            let adapter = try IdentityAdapter.load(path: Fixtures.url("sd/ip-adapter-\(name).safetensors").path, unet: unet)
+            XCTAssertEqual(adapter.layers.count, name == "a" ? 6 : 14)
+            let embeds = try ref.tensor("embeds")
+            assertClose(GradMode.noGrad { adapter.tokens(embeds) }, try ref.tensor("tokens"), tol: 1e-5, "\(name) tokens")
+            let x = try ref.tensor("sample"), ctx = try ref.tensor("context"), t = try ref.tensor("timestep").toArray()
+            let base = GradMode.noGrad { unet(x, timesteps: t, context: ctx).sample }
+            assertClose(base, try ref.tensor("out.base"), tol: 1e-4, "\(name) without adapter")
+            for s: Float in [0, 0.6, 1] {
+                let ext = adapter.attention(tokens: GradMode.noGrad { adapter.tokens(embeds) }, scale: s)
+                let out = GradMode.noGrad { unet(x, timesteps: t, context: ctx, extension: ext).sample }
+                let key = s == 0 ? "out.scale0" : s == 1 ? "out.scale1" : "out.scale0.6"
+                assertClose(out, try ref.tensor(key), tol: 1e-4, "\(name) identity scale \(s)")
+            }
+            // The adapter moves the output (the test would pass vacuously otherwise).
+            let withIdentity = try ref.tensor("out.scale1")
+            let moved = zip(withIdentity.toArray(), base.toArray()).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(moved, 1e-2)
+        }
+    }
+
+    func testSaveLoadRoundTripAndRefusals() throws {
+        let dir = NSTemporaryDirectory() + "troupe-ipa-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let a = try unet("a"), b = try unet("b")
+        let fresh = IdentityAdapter.initial(for: a, seed: 3)
+        // IP-Adapter's initialisation: W_k', W_v' start as the layer's text W_k, W_v.
+        let first = fresh.layers[0]
+        XCTAssertEqual(fresh.parameters["ip_adapter.1.to_k_ip.weight"]!.toArray(), a.linears[first + ".to_k"]!.weight.tensor.toArray())
+        try fresh.save(to: dir + "/id.safetensors", metadata: ["model": "tiny-a"])
+        let back = try IdentityAdapter.load(path: dir + "/id.safetensors", unet: a, model: "tiny-a")
+        for (k, v) in fresh.parameters { XCTAssertEqual(back.parameters[k]!.toArray(), v.toArray(), k) }
+        XCTAssertThrowsError(try IdentityAdapter.load(path: dir + "/id.safetensors", unet: a, model: "other")) {
+            XCTAssertTrue("\($0)".contains("for the model 'tiny-a'"), "\($0)")
+        }
+        XCTAssertThrowsError(try IdentityAdapter.load(path: dir + "/id.safetensors", unet: b)) {
+            XCTAssertTrue("\($0)".contains("another architecture"), "\($0)")
+        }
+        FileManager.default.createFile(atPath: dir + "/junk.safetensors", contents: Data("not a file".utf8))
+        XCTAssertThrowsError(try IdentityAdapter.load(path: dir + "/junk.safetensors", unet: a)) {
+            XCTAssertTrue("\($0)".contains("junk.safetensors"), "\($0)")
+        }
+    }
+
+    /// Through the pipeline: the identity reaches the prompt branch only (the unconditional
+    /// branch gets the neutral tokens), and scale 0 is the base model bit for bit.
+    func testPipelineBranchesAndScaleZero() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let adapter = try IdentityAdapter.load(path: Fixtures.url("sd/ip-adapter-a.safetensors").path, unet: pipe.unet)
+        var req = pipe.request(prompt: "a knight"); req.steps = 3; req.seed = 4; req.count = 2
+        let plain = try pipe.generate(req)
+        var rng = SplitMixRandom(seed: 1)
+        let e = Tensor.rand([1, adapter.embedDim], low: -1, high: 1, using: &rng)
+        func run(_ s: Float) throws -> GenerationResult {
+            var cond = try pipe.encodePrompts(req)
+            cond.crossAttentionExtension = adapter.conditioning(identity: e, scale: s)
+            return try pipe.generate(req, conditioning: cond)
+        }
+        XCTAssertEqual(try run(0).latents.toArray(), plain.latents.toArray())
+        let on = try run(1)
+        XCTAssertNotEqual(on.latents.toArray(), plain.latents.toArray())
+        let tokens = adapter.conditioning(identity: e, scale: 1)
+        let batch = try tokens.batched([.unconditional, .conditional], rows: 2) as! IdentityAttention
+        let all = batch.tokens
+        XCTAssertEqual(all.shape, [4, IdentityAdapter.tokenCount, adapter.contextDim])
+        XCTAssertEqual(all.sliced(0, 0..<1).toArray(), adapter.neutralTokens().toArray())
+        XCTAssertEqual(all.sliced(0, 2..<3).toArray(), adapter.tokens(e).toArray())
+    }
+
+    /// NoiseSchedule.trainingTarget against diffusers' add_noise and get_velocity.
+    func testTrainingTargetsMatchDiffusers() throws {
+        let r = try Fixtures.file("targets.safetensors")
+        let x0 = try r.tensor("x0"), noise = try r.tensor("noise"), t = try r.tensor("timesteps").toArray().map { Int($0) }
+        var cfg = SchedulerConfig.stableDiffusion1
+        let eps = try NoiseSchedule(cfg)
+        assertClose(eps.addNoise(x0, noise: noise, timesteps: t), try r.tensor("noisy"), tol: 1e-5, "add_noise")
+        XCTAssertEqual(eps.trainingTarget(x0: x0, noise: noise, timesteps: t).toArray(), noise.toArray())
+        cfg.predictionType = "v_prediction"
+        assertClose(try NoiseSchedule(cfg).trainingTarget(x0: x0, noise: noise, timesteps: t), try r.tensor("velocity"), tol: 1e-5, "v target")
+        cfg.predictionType = "sample"
+        XCTAssertEqual(try NoiseSchedule(cfg).trainingTarget(x0: x0, noise: noise, timesteps: t).toArray(), x0.toArray())
+    }
+}
