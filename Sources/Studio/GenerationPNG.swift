@@ -14,6 +14,10 @@ enum GenerationPNG {
         /// The character's own stage LoRA ("stage2"), applied by `--character`, never by path.
         static let characterLoRA = "Character LoRA"
         static let characterLoRAScale = "Character LoRA scale"
+        /// The identity adapter's scale and reference: a PNG's file name, or `characterTarget`
+        /// (the character's own target, found in the store by the character's name).
+        static let identityScale = "Identity scale", identityReference = "Identity reference"
+        static let characterTarget = "character target"
     }
 
     /// Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.

@@ -69,6 +69,11 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     case stage2
     /// Stages 1, 2 and 3 (the training judge's pose/expression term).
     case stages
+    /// The identity adapter, zero-shot: the character's target (its prompt generated at the
+    /// seed OneActor's target uses) as the identity reference, nothing tuned.
+    case identity
+    /// OneActor and the identity adapter together, on the same target.
+    case oneactorIdentity = "oneactor+identity"
     /// The World's renders of one fixed identity per character through the VAE round trip:
     /// the consistency the judge allows.
     case reference

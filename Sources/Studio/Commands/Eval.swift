@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, 200 steps); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, 200 steps); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -45,6 +45,10 @@ struct Eval: ParsableCommand {
     var oneActorDraws = OneActorConfig().drawsPerRow
     @Option(name: .customLong("offset-site"), help: "oneactor: output or input (see `tune oneactor --offset-site`).")
     var offsetSite = OneActorConfig().offsetSite.rawValue
+    @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity: the identity adapter's scale.")
+    var identityScale: Float = IdentityAdapter.defaultScale
+    @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity: adapter file (default: models/identity/adapter.safetensors).")
+    var identityAdapter: String?
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -79,7 +83,7 @@ struct Eval: ParsableCommand {
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
                 var adapter: OneActorAdapter? = nil
-                if method == .oneactor {
+                if method == .oneactor || method == .oneactorIdentity {
                     let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate; config.drawsPerRow = max(1, min(oneActorDraws, 16))
@@ -91,6 +95,15 @@ struct Eval: ParsableCommand {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
                                                               config: config, identityEncoder: encoder, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
+                }
+                var identity: (IdentityReference, Tensor)? = nil
+                if method == .identity || method == .oneactorIdentity {
+                    let ref = try IdentityReference.load(pipeline: pipe, adapter: identityAdapter)
+                    var tr = pipe.request(prompt: c.prompt)
+                    tr.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + 999)      // OneActor's target seed
+                    let target: [UInt8]
+                    do { target = try pipe.generate(tr).images[0] } catch { throw StudioError.wrap(error) }
+                    identity = (ref, try ref.embedding(WorldBatch.tensor(rgb8: [target], size: World.imageSize)))
                 }
                 if method == .stage1 || method == .stage2 || method == .stages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
@@ -122,6 +135,9 @@ struct Eval: ParsableCommand {
                             if let adapter {
                                 conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
                                 guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: 0..<r.steps, outsideScale: r.guidanceScale)
+                            }
+                            if let (ref, e) = identity {
+                                conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
                             }
                             let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)
                             guard out.width == 64, out.height == 64 else {

@@ -53,6 +53,12 @@ struct Generate: ParsableCommand {
     var eta2: Float?
     @Option(name: .customLong("guidance-steps"), help: "With --character: the steps A:B (from 1) that use cluster guidance; plain guidance elsewhere (default: all).")
     var guidanceSteps: String?
+    @Option(name: .customLong("identity-ref"), help: "Identity embedding: keep the character of this 64×64 PNG (zero-shot, through the identity adapter).")
+    var identityRef: String?
+    @Option(name: .customLong("identity-scale"), help: "Identity embedding's scale (default 1); with --character and no --identity-ref, its target is the reference.")
+    var identityScale: Float?
+    @Option(name: .customLong("identity-adapter"), help: "Identity adapter file (default: models/identity/adapter.safetensors, troupe-mini's).")
+    var identityAdapter: String?
     @OptionGroup var storeOptions: StoreOptions
     @Option(name: .shortAndLong, help: "Output PNG path (with --count N: OUT.png, OUT-2.png, …).")
     var output: String?
@@ -155,6 +161,28 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// The identity embedding asked for, if any: the reference PNG to read, the scale, and what
+    /// the PNG records. --identity-ref FILE; or, with a character, its target when
+    /// --identity-scale is given (or a PNG being re-made used it). A PNG's own reference file is
+    /// never opened on its say-so.
+    func identityPlan(png: GenerationParameters?, record: CharacterRecord?) throws -> (reference: String, scale: Float, recorded: String)? {
+        func field(_ k: String) -> String? { png?.extra.first { $0.0 == k }?.1 }
+        let scale = identityScale ?? field(Field.identityScale).flatMap(Float.init) ?? IdentityAdapter.defaultScale
+        if let identityRef { return (identityRef, scale, (identityRef as NSString).lastPathComponent) }
+        let recorded = field(Field.identityReference)
+        guard identityScale != nil || recorded != nil else { return nil }
+        if let record, recorded == nil || recorded == Field.characterTarget {
+            guard let target = record.target else {
+                throw StudioError.badInput("\(record.name) has no target image to use as its identity reference; accept one (troupe character accept \(record.name) FILE.png) or pass --identity-ref FILE")
+            }
+            return (storeOptions.store.folder(record.name) + "/" + target, scale, Field.characterTarget)
+        }
+        if let recorded, let fromPNG {
+            throw StudioError.badInput("\(fromPNG) was made with the identity reference \(recorded); Troupe does not open files a PNG names: pass it with --identity-ref FILE")
+        }
+        throw StudioError.badInput("--identity-scale needs a reference: --identity-ref FILE, or --character NAME for its target")
+    }
+
     func outputPaths(_ n: Int, seed: UInt64) -> [String] {
         let base = output ?? "troupe-\(seed).png"
         if n == 1 { return [base] }
@@ -167,6 +195,7 @@ struct Generate: ParsableCommand {
         let (characterName, controls) = try characterAndControls(png)
         let record = try characterName.map { n in try storeCall { try storeOptions.store.load(n) } }
         let loraSpecs = try loraSpecifications(png: png)
+        let identity = try identityPlan(png: png, record: record)
         var (req, keep) = try request(png: png, characterPrompt: record?.prompt)   // bad flags are refused before the model loads
         let modelRef = model ?? record.flatMap { $0.model == ModelLocator.defaultModelName ? nil : $0.model }
         let (pipeline, modelName) = try ModelLocator.loadPipeline(modelRef)
@@ -184,7 +213,8 @@ struct Generate: ParsableCommand {
                 do { try LoRAFile(path: lora).attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
                 characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension
             }
-            if artifacts.hasOneActor || characterLoRA == nil {
+            // Without OneActor, the character's LoRA or identity embedding is its tuning.
+            if artifacts.hasOneActor || (characterLoRA == nil && identity == nil) {
                 let tuning = try CharacterTuning.load(storeOptions.store, name: record.name, pipeline: pipeline)
                 req.characterControls = controls
                 let (cond, g, v) = try tuning.prepare(try pipeline.validate(req).request, pipeline: pipeline)
@@ -198,6 +228,12 @@ struct Generate: ParsableCommand {
                 troupeFields.append((Field.characterLoRA, stage))
                 if loraScale != 1 { troupeFields.append((Field.characterLoRAScale, GenerationPNG.text(loraScale))) }
             }
+        }
+        if let identity {
+            let ref = try IdentityReference.load(pipeline: pipeline, adapter: identityAdapter)
+            let embedding = try ref.embedding(png: identity.reference)
+            conditioning = try ref.attach(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), embedding: embedding, scale: identity.scale)
+            troupeFields += [(Field.identityScale, GenerationPNG.text(identity.scale)), (Field.identityReference, identity.recorded)]
         }
         for (path, scale) in loraSpecs {
             // Merged into the weights: a LoRA costs nothing per step.

@@ -1,7 +1,8 @@
 // `troupe identity`: the identity embedding (design §4). `train-encoder` trains the
 // IdentityEncoder on the World and reports top-1 identity retrieval on held-out characters,
 // on renders and on their round trips through a model's VAE (what generated images look
-// like to it). The identity adapter (`identity train`) comes next.
+// like to it). `train` trains the identity adapter (IP-Adapter-style decoupled cross-attention
+// fed by the encoder's vector) on the World for one model, as a resumable run.
 
 import ArgumentParser
 import Foundation
@@ -9,7 +10,7 @@ import Pipeline
 
 struct IdentityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "The identity embedding: encoder and adapter.",
-                                                    subcommands: [TrainEncoder.self])
+                                                    subcommands: [TrainEncoder.self, TrainAdapter.self])
 
     struct TrainEncoder: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "train-encoder",
@@ -62,6 +63,97 @@ struct IdentityCommand: ParsableCommand {
                 print(String(format: "top-1 retrieval, %d held-out identities: renders %.3f, %@ VAE round trips %.3f", evalCount, renders, modelName, roundTrips))
                 print(String(format: "final loss %.4f, %.0f s, saved %@", last, seconds, out))
             }
+        }
+    }
+
+    struct TrainAdapter: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "train",
+                                                        abstract: "Train the identity adapter for a model on the World (resumable; checkpoints, metrics.jsonl, adapter.safetensors).")
+        @Option(help: "Run folder: checkpoints/, metrics.jsonl, run.json and, when done, adapter.safetensors.")
+        var out: String
+        @Option(help: "Diffusers model folder the adapter is for (default: troupe-mini; new runs only).")
+        var model: String?
+        @Option(help: "IdentityEncoder weights (default: models/identity/encoder.safetensors; new runs only).")
+        var encoder: String?
+        @Option(help: "Steps in total (a resumed run may raise it).")
+        var steps: Int?
+        @Option(help: "World samples per step (new runs only).")
+        var batch: Int?
+        @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (new runs only).")
+        var learningRate: Float?
+        @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (new runs only).")
+        var checkpointEvery: Int?
+        @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this many steps in this piece.")
+        var stopAfter: Int?
+        @Flag(help: "Continue the run in --out from its latest checkpoint.")
+        var resume = false
+        @Flag(help: "Print one JSON object on stdout at the end.")
+        var json = false
+
+        /// What a run folder records about its inputs (so --resume needs only --out).
+        struct RunInputs: Codable { var model: String?; var encoder: String }
+
+        func run() throws {
+            let runFile = out + "/run.json"
+            let inputs: RunInputs
+            if resume {
+                guard let data = FileManager.default.contents(atPath: runFile), let r = try? JSONDecoder().decode(RunInputs.self, from: data) else {
+                    throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
+                }
+                guard model == nil, encoder == nil, batch == nil, learningRate == nil, checkpointEvery == nil else {
+                    throw StudioError.badInput("--model, --encoder, --batch, --learning-rate and --checkpoint-every are fixed by the run; with --resume only --steps and --stop-after apply")
+                }
+                inputs = r
+            } else {
+                guard let e = encoder ?? ModelLocator.locate("identity/encoder.safetensors") else {
+                    throw StudioError.badInput("the IdentityEncoder (models/identity/encoder.safetensors) was not found; pass --encoder FILE")
+                }
+                inputs = RunInputs(model: model, encoder: (e as NSString).standardizingPath)
+            }
+            let (pipe, modelName) = try ModelLocator.loadPipeline(inputs.model)
+            let enc: IdentityEncoder
+            do { enc = try IdentityEncoder(weights: WeightReader(paths: [inputs.encoder])) } catch { throw StudioError.badInput("\(inputs.encoder): \(error)") }
+            let trainer: IdentityAdapterTrainer
+            do {
+                if resume {
+                    trainer = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: enc, directory: out)
+                    if let steps { trainer.extend(steps: steps) }
+                } else {
+                    var cfg = IdentityAdapterConfig()
+                    if let steps { cfg.steps = steps }
+                    if let batch { cfg.batch = batch }
+                    if let learningRate { cfg.learningRate = learningRate }
+                    if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
+                    guard cfg.steps >= 1, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0 else {
+                        throw StudioError.badInput("--steps, --batch and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
+                    }
+                    try TrainingConsole.claimNewRun(out)
+                    try AtomicFile.write(JSONEncoder().encode(inputs), to: runFile)
+                    trainer = try IdentityAdapterTrainer(pipeline: pipe, encoder: enc, config: cfg, directory: out)
+                }
+            } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+            FileHandle.standardError.write(Data("identity train: adapter for \(modelName), \(trainer.adapter.layers.count) cross-attention layers; step \(trainer.stepsDone) of \(trainer.totalSteps)\n".utf8))
+            let console = try TrainingConsole(command: "identity train", metricsPath: out + "/metrics.jsonl", phase: trainer.phase,
+                                              firstStep: trainer.stepsDone, stopAfter: stopAfter)
+            try console.train(trainer)
+            let finished = trainer.stepsDone >= trainer.totalSteps
+            if finished {
+                do {
+                    try trainer.saveAdapter(to: out + "/adapter.safetensors",
+                                            extra: ["model_name": modelName, "encoder": (inputs.encoder as NSString).lastPathComponent])
+                } catch { throw StudioError.wrap(error) }
+            }
+            let message = finished ? "finished; adapter in \(out)/adapter.safetensors"
+                : "stopped at step \(trainer.stepsDone) with a checkpoint; continue with: troupe identity train --out \(out) --resume"
+            FileHandle.standardError.write(Data("identity train: \(message)\n".utf8))
+            if json {
+                var obj: [String: Any] = ["out": out, "step": trainer.stepsDone, "steps": trainer.totalSteps, "steps_this_run": console.done,
+                                          "seconds": console.seconds, "model": modelName]
+                if finished { obj["adapter"] = out + "/adapter.safetensors" }
+                for (k, v) in console.last { obj["last_" + k] = v }
+                try printJSON(obj)
+            }
+            if console.interrupted { throw StudioError.cancelled("identity train interrupted; checkpoint written, resume with --resume") }
         }
     }
 }

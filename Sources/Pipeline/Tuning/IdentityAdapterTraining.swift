@@ -1,0 +1,161 @@
+// Trains the identity adapter once, generically, on the World (design §4; IP-Adapter's training,
+// arXiv 2308.06721 §3.3, with the IdentityEncoder in place of CLIP's image encoder). Only the
+// adapter learns (the image projection and each cross-attention layer's W_k', W_v'); the UNet,
+// text encoder, VAE and IdentityEncoder stay frozen. One step, B World samples:
+//   reference  the sample's identity in another random scene (pose, expression, background,
+//              view), rendered and passed through the VAE (posterior mean, decode) — what a
+//              generated reference looks like — then e = IdentityEncoder(reference)
+//   target     the sample itself: z₀ = scaling·(μ + σ·ε₁) of its render, its World caption
+//   drops      as IP-Adapter: with probability p each the identity (e → 0, the neutral tokens
+//              the unconditional branch gets at sampling), the caption (→ ""), or both
+//   L          ‖f̂(x_t, t, CLIP(caption), tokens(e)) − y‖², y the model's training target
+// Because the reference is another scene of the same character, the adapter can only carry
+// who the character is, not where or how it stands (IP-Adapter trains on the image itself,
+// which teaches it to copy the layout). AdamW, warm-up then constant; every draw a function of
+// (seed, step), so a resumed run repeats what an uninterrupted one does.
+
+import Foundation
+
+public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
+    public var steps = 3000
+    public var batch = 16
+    public var learningRate: Float = 3e-4
+    public var weightDecay: Float = 0.01
+    public var warmup = 100
+    public var dropIdentity: Float = 0.05
+    public var dropCaption: Float = 0.05
+    public var dropBoth: Float = 0.05
+    public var maxGradNorm: Float = 1
+    public var checkpointEvery = 250
+    public var worldSeed: UInt64 = 4004
+    public var seed: UInt64 = 4
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = IdentityAdapterConfig()
+        steps = try c.decode(.steps, or: d.steps); batch = try c.decode(.batch, or: d.batch)
+        learningRate = try c.decode(.learningRate, or: d.learningRate); weightDecay = try c.decode(.weightDecay, or: d.weightDecay)
+        warmup = try c.decode(.warmup, or: d.warmup); dropIdentity = try c.decode(.dropIdentity, or: d.dropIdentity)
+        dropCaption = try c.decode(.dropCaption, or: d.dropCaption); dropBoth = try c.decode(.dropBoth, or: d.dropBoth)
+        maxGradNorm = try c.decode(.maxGradNorm, or: d.maxGradNorm); checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery)
+        worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
+    }
+}
+
+public final class IdentityAdapterTrainer: Trainer {
+    public struct State: Codable, Sendable, VersionedTrainingState {
+        public var version = 1
+        public var config: IdentityAdapterConfig
+        public var step = 0
+    }
+
+    public let pipeline: StableDiffusionPipeline
+    public let encoder: IdentityEncoder
+    public let adapter: IdentityAdapter
+    public let directory: String
+    public private(set) var state: State
+    let names: [String]
+    let optimizer: AdamW
+    let schedule: NoiseSchedule
+
+    public var phase: String { "identity-adapter" }
+    public var stepsDone: Int { state.step }
+    public var totalSteps: Int { state.config.steps }
+    public var checkpointEvery: Int { state.config.checkpointEvery }
+
+    public init(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, config: IdentityAdapterConfig, directory: String) throws {
+        guard config.steps >= 1, config.batch >= 1, config.learningRate.isFinite, config.learningRate > 0,
+              [config.dropIdentity, config.dropCaption, config.dropBoth].allSatisfy({ $0 >= 0 && $0 <= 1 }),
+              config.dropIdentity + config.dropCaption + config.dropBoth <= 1 else {
+            throw GenerationError.badValue("identity adapter settings out of range: \(config)")
+        }
+        guard pipeline.vae.config.sampleSize == World.imageSize else {
+            throw GenerationError.badValue("the identity adapter trains on the World's \(World.imageSize)×\(World.imageSize) sprites; this model's VAE works at \(pipeline.vae.config.sampleSize)")
+        }
+        self.pipeline = pipeline; self.encoder = encoder; self.directory = directory
+        state = State(config: config)
+        schedule = try NoiseSchedule(pipeline.schedulerConfig)
+        let a = IdentityAdapter.initial(for: pipeline.unet, embedDim: IdentityEncoder.dimension, seed: config.seed)
+        let sorted = a.parameters.keys.sorted()
+        for n in sorted { a.parameters[n]!.requiresGrad = true }
+        adapter = a; names = sorted
+        optimizer = AdamW(parameters: sorted.map { a.parameters[$0]! },
+                          config: .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
+    }
+
+    /// Continues the run in `directory` from its latest checkpoint.
+    public static func resume(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, directory: String) throws -> IdentityAdapterTrainer {
+        let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
+        let t = try IdentityAdapterTrainer(pipeline: pipeline, encoder: encoder, config: state.config, directory: directory)
+        t.state = state
+        try TrainingCheckpoint.restore(t.adapter.parameters, from: weights)
+        if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.names, from: optimizer) }
+        return t
+    }
+
+    /// Raises (or lowers, not below the steps done) the run's total.
+    public func extend(steps: Int) { state.config.steps = max(state.step, steps) }
+
+    public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
+        let c = state.config
+        let loss = batchLoss(state.step)
+        optimizer.zeroGrad()
+        loss.backward()
+        let norm = GradientClipping.clip(optimizer.parameters, maxNorm: c.maxGradNorm)
+        let lr = c.learningRate * LearningRateSchedule.constantWithWarmup(warmup: min(c.warmup, c.steps / 5)).factor(at: state.step)
+        optimizer.step(learningRate: lr)
+        state.step += 1
+        return (["loss": loss.item(), "grad_norm": norm], lr)
+    }
+
+    /// The loss of step `k`'s batch with the adapter as it is now (the same draws as that step).
+    public func loss(atStep k: Int) -> Float { GradMode.noGrad { batchLoss(k).item() } }
+
+    func batchLoss(_ k: Int) -> Tensor {
+        let c = state.config
+        var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(k) &* 0xD1B5_4A32_D192_ED03)
+        let world = World(seed: c.worldSeed)
+        let samples = (0..<c.batch).map { world.sample(k * c.batch + $0) }
+        let referenceScenes = samples.map { _ in World.randomScene(&r) }
+        let vae = pipeline.vae
+        let (z0, embeddings, contexts) = GradMode.noGrad { () -> (Tensor, Tensor, Tensor) in
+            let targets = WorldBatch.tensor(rgb8: samples.map { world.image($0) }, size: World.imageSize)
+            let (mean, logVar) = vae.encode(targets)
+            let z0 = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r) * vae.config.scalingFactor
+            let refs = WorldBatch.tensor(rgb8: zip(samples, referenceScenes).map { World.render($0.identity, $1) }, size: World.imageSize)
+            let roundTrip = vae.decode(vae.encode(refs).mean).clamped(-1, 1)
+            var e = encoder(roundTrip).toArray()
+            var captions = samples.map(\.caption)
+            let d = IdentityEncoder.dimension
+            for b in 0..<c.batch {
+                let u = r.nextFloat()
+                let dropID = u < c.dropIdentity || (u >= c.dropIdentity + c.dropCaption && u < c.dropIdentity + c.dropCaption + c.dropBoth)
+                let dropText = u >= c.dropIdentity && u < c.dropIdentity + c.dropCaption + c.dropBoth
+                if dropID { for i in 0..<d { e[b * d + i] = 0 } }
+                if dropText { captions[b] = "" }
+            }
+            let ids = captions.map { pipeline.tokenizer.encode($0) }
+            return (z0, Tensor(e, shape: [c.batch, d]), pipeline.textEncoder(ids))
+        }
+        let timesteps = (0..<c.batch).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
+        let noise = Tensor.randn(z0.shape, using: &r)
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
+        let ext = adapter.attention(tokens: adapter.tokens(embeddings), scale: 1)
+        let out = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: contexts, extension: ext).sample
+        return Tensor.mseLoss(out, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
+    }
+
+    public func saveCheckpoint() throws {
+        try TrainingCheckpoint(directory: directory).save(name: String(format: "step-%06d", state.step), tensors: adapter.parameters,
+                                                         optimizer: optimizer, optimizerNames: names, state: state)
+    }
+
+    /// The result: the adapter with the model and encoder it belongs to.
+    public func saveAdapter(to path: String, extra: [String: String] = [:]) throws {
+        var m = extra
+        m["model"] = pipeline.fingerprint; m["steps"] = String(state.step); m["batch"] = String(state.config.batch)
+        m["world_seed"] = String(state.config.worldSeed); m["learning_rate"] = String(state.config.learningRate)
+        try adapter.save(to: path, metadata: m)
+    }
+}

@@ -1,0 +1,56 @@
+// The identity embedding at generation time (design §4), one place for `generate`, `eval` and
+// the studio: the model's identity adapter (models/identity/adapter.safetensors for
+// troupe-mini, or a file given) and the IdentityEncoder, and a reference image → the per-branch
+// identity tokens a request's Conditioning carries.
+
+import Foundation
+import Pipeline
+import Preview
+
+struct IdentityReference {
+    let adapter: IdentityAdapter
+    let encoder: IdentityEncoder
+
+    /// The adapter for the model loaded now (refused by name when it was trained for another)
+    /// and the encoder it was trained with.
+    static func load(pipeline: StableDiffusionPipeline, adapter path: String? = nil) throws -> IdentityReference {
+        guard let adapterPath = path ?? ModelLocator.locate("identity/adapter.safetensors") else {
+            throw StudioError.badInput("no identity adapter (models/identity/adapter.safetensors); train one with `troupe identity train` and pass --identity-adapter FILE")
+        }
+        guard let encoderPath = ModelLocator.locate("identity/encoder.safetensors") else {
+            throw StudioError.badInput("the IdentityEncoder (models/identity/encoder.safetensors) was not found")
+        }
+        do {
+            let a = try IdentityAdapter.load(path: adapterPath, unet: pipeline.unet, model: pipeline.fingerprint)
+            let e = try IdentityEncoder(weights: WeightReader(paths: [encoderPath]))
+            guard a.embedDim == IdentityEncoder.dimension else {
+                throw StudioError.badInput("\(adapterPath) reads \(a.embedDim)-wide identity vectors; the IdentityEncoder gives \(IdentityEncoder.dimension)")
+            }
+            return IdentityReference(adapter: a, encoder: e)
+        } catch let e as StudioError { throw e } catch let e as IdentityAdapterError { throw StudioError.badInput("\(e)") } catch { throw StudioError.wrap(error) }
+    }
+
+    /// The identity vector [1, 128] of a reference image [1, 3, 64, 64] in [−1, 1].
+    func embedding(_ image: Tensor) throws -> Tensor {
+        let n = World.imageSize
+        guard image.shape == [1, 3, n, n] else {
+            throw StudioError.badInput("an identity reference must be \(n)×\(n) (the IdentityEncoder's input), this one is \(image.shape[3])×\(image.shape[2])")
+        }
+        return encoder.embed(image)
+    }
+
+    /// The identity vector of a PNG file; anything that is not a readable PNG is a clear error.
+    func embedding(png path: String) throws -> Tensor {
+        let img: RGBImage
+        do { img = try PNGCodec.read(path: path) } catch { throw StudioError.badInput("identity reference \(path): \(error)") }
+        do { return try embedding(ImageTensors.tensor(from: img)) } catch let e as StudioError { throw StudioError.badInput("identity reference \(path): \(e.description)") }
+    }
+
+    /// `conditioning` with the identity tokens of `embedding` at `scale`.
+    func attach(to conditioning: Conditioning, embedding: Tensor, scale: Float) throws -> Conditioning {
+        guard scale.isFinite, abs(scale) <= 100 else { throw StudioError.badInput("--identity-scale must be a finite number (at most 100 in size), got \(scale)") }
+        var c = conditioning
+        c.crossAttentionExtension = adapter.conditioning(identity: embedding, scale: scale)
+        return c
+    }
+}

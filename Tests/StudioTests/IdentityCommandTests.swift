@@ -1,0 +1,84 @@
+// The identity adapter through the CLI on the micro model: `identity train` (stop with a
+// checkpoint, resume, the same adapter as an uninterrupted run), `generate --identity-ref`
+// recording its scale and reference, a character's target as the default reference, and bad
+// input as clear errors.
+
+import XCTest
+import Pipeline
+import Preview
+@testable import Studio
+
+final class IdentityCommandTests: XCTestCase {
+    var root = ""
+    override func setUp() {
+        root = NSTemporaryDirectory() + "troupe-id-cli-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    var env: [String: String] { ProcessInfo.processInfo.environment.merging(["TROUPE_HOME": root]) { $1 } }
+    func troupe(_ a: [String]) throws -> TroupeRun { try TroupeRun.run(a, environment: env) }
+
+    func testTrainResumeGenerateAndBadInput() throws {
+        let model = JobTests.microModel
+        let train = ["identity", "train", "--model", model, "--steps", "4", "--batch", "2", "--checkpoint-every", "2"]
+        let whole = try troupe(train + ["--out", root + "/whole"])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let piece = try troupe(train + ["--out", root + "/pieces", "--stop-after", "2"])
+        XCTAssertEqual(piece.status, 0, piece.stderr)
+        XCTAssertTrue(piece.stderr.contains("--resume"), piece.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/pieces/adapter.safetensors"))
+        let again = try troupe(train + ["--out", root + "/pieces"])
+        XCTAssertEqual(again.status, 2); XCTAssertTrue(again.stderr.contains("already holds a run"), again.stderr)
+        let rest = try troupe(["identity", "train", "--out", root + "/pieces", "--resume"])
+        XCTAssertEqual(rest.status, 0, rest.stderr)
+        let a = try SafetensorsFile(path: root + "/whole/adapter.safetensors"), b = try SafetensorsFile(path: root + "/pieces/adapter.safetensors")
+        XCTAssertEqual(a.metadata["troupe"], "identity-adapter")
+        for k in a.entries.keys.sorted() { XCTAssertEqual(try a.tensor(k).toArray(), try b.tensor(k).toArray(), "resumed run differs at \(k)") }
+
+        // generate --identity-ref: the PNG records the scale and the reference's name.
+        let adapter = root + "/whole/adapter.safetensors"
+        let ref = root + "/ref.png"
+        try PNGCodec.write(RGBImage(width: 64, height: 64, pixels: (0..<(64 * 64 * 3)).map { UInt8(truncatingIfNeeded: $0 &* 7) }), to: ref)
+        let out = root + "/id.png"
+        let g = try troupe(["generate", "--model", model, "--prompt", "a knight", "--steps", "3", "--identity-ref", ref, "--identity-scale", "0.7",
+                            "--identity-adapter", adapter, "-o", out])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let params = GenerationParameters(text: try XCTUnwrap(PNGCodec.readText(path: out).first { $0.0 == GenerationParameters.chunkKey }?.1))
+        XCTAssertEqual(params.extra.first { $0.0 == "Identity scale" }?.1, "0.7")
+        XCTAssertEqual(params.extra.first { $0.0 == "Identity reference" }?.1, "ref.png")
+        let plain = try troupe(["generate", "--model", model, "--prompt", "a knight", "--steps", "3", "-o", root + "/plain.png"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertNotEqual(try PNGCodec.read(path: out).pixels, try PNGCodec.read(path: root + "/plain.png").pixels, "the identity changes the image")
+        // Re-made from the PNG: the reference file must be named again; with it, the same pixels.
+        let refused = try troupe(["generate", "--model", model, "--from-png", out, "--identity-adapter", adapter, "-o", root + "/re.png"])
+        XCTAssertEqual(refused.status, 2); XCTAssertTrue(refused.stderr.contains("--identity-ref"), refused.stderr)
+        let remade = try troupe(["generate", "--model", model, "--from-png", out, "--identity-ref", ref, "--identity-adapter", adapter, "-o", root + "/re.png"])
+        XCTAssertEqual(remade.status, 0, remade.stderr)
+        XCTAssertEqual(try PNGCodec.read(path: root + "/re.png").pixels, try PNGCodec.read(path: out).pixels)
+
+        // A character's target is its reference by default.
+        let store = CharacterStore(root: root)
+        _ = try store.create("Ada", prompt: "a knight waving", baseWord: "knight", seed: 3, model: model)
+        let none = try troupe(["generate", "--character", "Ada", "--identity-scale", "1", "--identity-adapter", adapter, "--steps", "2", "-o", root + "/c.png"])
+        XCTAssertEqual(none.status, 2); XCTAssertTrue(none.stderr.contains("no target image"), none.stderr)
+        _ = try store.add("Ada", images: [ref], accepted: true)
+        let c = try troupe(["generate", "--character", "Ada", "--identity-scale", "1", "--identity-adapter", adapter, "--steps", "2", "-o", root + "/c.png"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let cp = GenerationParameters(text: try XCTUnwrap(PNGCodec.readText(path: root + "/c.png").first { $0.0 == GenerationParameters.chunkKey }?.1))
+        XCTAssertEqual(cp.extra.first { $0.0 == "Identity reference" }?.1, "character target")
+
+        // Bad input: not an image, the wrong size, an adapter for another model, no reference.
+        FileManager.default.createFile(atPath: root + "/notes.png", contents: Data("hello".utf8))
+        let bad = try troupe(["generate", "--model", model, "--prompt", "a knight", "--identity-ref", root + "/notes.png", "--identity-adapter", adapter, "-o", root + "/b.png"])
+        XCTAssertEqual(bad.status, 2); XCTAssertTrue(bad.stderr.contains("identity reference"), bad.stderr)
+        try PNGCodec.write(RGBImage(width: 32, height: 32, pixels: [UInt8](repeating: 9, count: 32 * 32 * 3)), to: root + "/small.png")
+        let small = try troupe(["generate", "--model", model, "--prompt", "a knight", "--identity-ref", root + "/small.png", "--identity-adapter", adapter, "-o", root + "/b.png"])
+        XCTAssertEqual(small.status, 2); XCTAssertTrue(small.stderr.contains("64×64"), small.stderr)
+        let other = try troupe(["generate", "--prompt", "a knight", "--identity-ref", ref, "--identity-adapter", adapter, "--steps", "2", "-o", root + "/b.png"])
+        XCTAssertEqual(other.status, 2); XCTAssertTrue(other.stderr.contains("identity adapter for the model"), other.stderr)
+        let noRef = try troupe(["generate", "--model", model, "--prompt", "a knight", "--identity-scale", "1", "--identity-adapter", adapter, "-o", root + "/b.png"])
+        XCTAssertEqual(noRef.status, 2); XCTAssertTrue(noRef.stderr.contains("needs a reference"), noRef.stderr)
+        for f in ["b.png"] { XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/" + f)) }
+    }
+}
