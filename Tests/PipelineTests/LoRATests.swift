@@ -32,6 +32,24 @@ final class LoRATests: XCTestCase {
         }
     }
 
+    /// Parity with diffusers' own loader (tools/fixtures/lora_diffusers.py: lora_state_dict +
+    /// load_lora_into_unet/text_encoder through PEFT, as pipe.load_lora_weights): a kohya file at
+    /// multiplier 0.8 and the PEFT file diffusers' save_lora_weights wrote from it, at 1.
+    func testEqualsDiffusersLoadLoraWeights() throws {
+        let ref = try Fixtures.file("sd/a.safetensors"), want = try Fixtures.file("sd/lora-diffusers-ref.safetensors")
+        let multiplier = try want.tensor("multiplier").item()
+        for (style, m, count) in [("kohya", multiplier, 10), ("peft", Float(1), 10)] {
+            let folder = try DiffusersFolder(path: Fixtures.url("sd/a").path)
+            let unet = try folder.unet(), te = try folder.textEncoder()
+            let lora = try LoRAFile(path: Fixtures.url("sd/lora-diffusers-\(style).safetensors").path)
+            XCTAssertEqual(try lora.apply(multiplier: m, unet: unet, textEncoder: te), count, style)
+            let ids = try ref.integers("tok.ids")
+            assertClose(te([Array(ids[0..<77]), Array(ids[77..<154])]), try want.tensor("\(style).te.last"), tol: 1e-4, "\(style) text encoder")
+            let eps = GradMode.noGrad { unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample }
+            assertClose(eps, try want.tensor("\(style).unet.eps_t500"), tol: 1e-4, "\(style) unet")
+        }
+    }
+
     /// An attached set rescales exactly (the merged-weights reference at its multiplier, and the
     /// base model at 0) and detaches to the base model's output bit for bit, for two sets at once.
     func testAttachRescaleDetach() throws {
