@@ -109,7 +109,7 @@ final class IdentityAdapterTrainingTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "troupe-ipa-train-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var cfg = IdentityAdapterConfig()
-        cfg.steps = 6; cfg.batch = 4; cfg.learningRate = 2e-3; cfg.warmup = 0; cfg.checkpointEvery = 3
+        cfg.steps = 6; cfg.batch = 4; cfg.learningRate = 2e-3; cfg.warmup = 0; cfg.checkpointEvery = 3; cfg.judgeWeight = 0
         let unetBefore = pipe.unet.linears.values.first!.weight.tensor.toArray()
         let t = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: cfg, directory: dir + "/a")
         let before = (0..<3).map { t.loss(atStep: $0) }.reduce(0, +)
@@ -124,5 +124,16 @@ final class IdentityAdapterTrainingTests: XCTestCase {
         let r = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: encoder, directory: dir + "/b")
         try TrainingLoop.run(r) { _ in true }
         for (k, v) in t.adapter.parameters { XCTAssertEqual(r.adapter.parameters[k]!.toArray(), v.toArray(), k) }
+
+        // The training judge's identity-attribute term: reported, added at its weight, refused without a judge.
+        var j = cfg; j.judgeWeight = 0.5; j.judgeMaxTimestep = 1000
+        XCTAssertThrowsError(try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: j, directory: dir + "/c"))
+        let judgePath = URL(fileURLWithPath: Self.miniPath).deletingLastPathComponent().appendingPathComponent("judges/attributes-train.safetensors").path
+        let judge = try AttributeClassifier(weights: WeightReader(paths: [judgePath]))
+        let withJudge = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, judge: judge, config: j, directory: dir + "/c")
+        let terms = try withJudge.trainStep().losses
+        let ce = try XCTUnwrap(terms["judge"])
+        XCTAssertTrue(ce.isFinite && ce > 0)
+        XCTAssertEqual(terms["loss"]!, terms["eps"]! + 0.5 * ce, accuracy: 1e-4)
     }
 }

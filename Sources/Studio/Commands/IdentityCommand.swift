@@ -75,6 +75,10 @@ struct IdentityCommand: ParsableCommand {
         var model: String?
         @Option(help: "IdentityEncoder weights (default: models/identity/encoder.safetensors; new runs only).")
         var encoder: String?
+        @Option(help: "Training judge for the identity-attribute term (default: models/judges/attributes-train.safetensors).")
+        var judge: String?
+        @Option(name: .customLong("judge-weight"), help: "Weight of the training judge's identity-attribute term on x̂₀ (0: IP-Adapter's ε loss alone; new runs only).")
+        var judgeWeight: Float?
         @Option(help: "Steps in total (a resumed run may raise it).")
         var steps: Int?
         @Option(help: "World samples per step (new runs only).")
@@ -91,7 +95,7 @@ struct IdentityCommand: ParsableCommand {
         var json = false
 
         /// What a run folder records about its inputs (so --resume needs only --out).
-        struct RunInputs: Codable { var model: String?; var encoder: String }
+        struct RunInputs: Codable { var model: String?; var encoder: String; var judge: String? }
 
         func run() throws {
             let runFile = out + "/run.json"
@@ -100,23 +104,32 @@ struct IdentityCommand: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: runFile), let r = try? JSONDecoder().decode(RunInputs.self, from: data) else {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
-                guard model == nil, encoder == nil, batch == nil, learningRate == nil, checkpointEvery == nil else {
-                    throw StudioError.badInput("--model, --encoder, --batch, --learning-rate and --checkpoint-every are fixed by the run; with --resume only --steps and --stop-after apply")
+                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, checkpointEvery == nil else {
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate and --checkpoint-every are fixed by the run; with --resume only --steps and --stop-after apply")
                 }
                 inputs = r
             } else {
                 guard let e = encoder ?? ModelLocator.locate("identity/encoder.safetensors") else {
                     throw StudioError.badInput("the IdentityEncoder (models/identity/encoder.safetensors) was not found; pass --encoder FILE")
                 }
-                inputs = RunInputs(model: model, encoder: (e as NSString).standardizingPath)
+                let weight = judgeWeight ?? IdentityAdapterConfig().judgeWeight
+                var judgePath: String? = nil
+                if weight > 0 {
+                    guard let j = judge ?? ModelLocator.locate("judges/attributes-train.safetensors") else {
+                        throw StudioError.badInput("the training judge (models/judges/attributes-train.safetensors) was not found; pass --judge FILE or --judge-weight 0")
+                    }
+                    judgePath = (j as NSString).standardizingPath
+                }
+                inputs = RunInputs(model: model, encoder: (e as NSString).standardizingPath, judge: judgePath)
             }
             let (pipe, modelName) = try ModelLocator.loadPipeline(inputs.model)
             let enc: IdentityEncoder
             do { enc = try IdentityEncoder(weights: WeightReader(paths: [inputs.encoder])) } catch { throw StudioError.badInput("\(inputs.encoder): \(error)") }
+            let judgeModel = try inputs.judge.map { try ModelLocator.loadJudge($0) }
             let trainer: IdentityAdapterTrainer
             do {
                 if resume {
-                    trainer = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: enc, directory: out)
+                    trainer = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: enc, judge: judgeModel, directory: out)
                     if let steps { trainer.extend(steps: steps) }
                 } else {
                     var cfg = IdentityAdapterConfig()
@@ -124,12 +137,14 @@ struct IdentityCommand: ParsableCommand {
                     if let batch { cfg.batch = batch }
                     if let learningRate { cfg.learningRate = learningRate }
                     if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
-                    guard cfg.steps >= 1, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0 else {
-                        throw StudioError.badInput("--steps, --batch and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
+                    if let judgeWeight { cfg.judgeWeight = judgeWeight }
+                    guard cfg.steps >= 1, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0,
+                          cfg.judgeWeight.isFinite, cfg.judgeWeight >= 0 else {
+                        throw StudioError.badInput("--steps, --batch and --checkpoint-every must be ≥ 1, --learning-rate a positive number and --judge-weight ≥ 0")
                     }
                     try TrainingConsole.claimNewRun(out)
                     try AtomicFile.write(JSONEncoder().encode(inputs), to: runFile)
-                    trainer = try IdentityAdapterTrainer(pipeline: pipe, encoder: enc, config: cfg, directory: out)
+                    trainer = try IdentityAdapterTrainer(pipeline: pipe, encoder: enc, judge: judgeModel, config: cfg, directory: out)
                 }
             } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
             FileHandle.standardError.write(Data("identity train: adapter for \(modelName), \(trainer.adapter.layers.count) cross-attention layers; step \(trainer.stepsDone) of \(trainer.totalSteps)\n".utf8))
