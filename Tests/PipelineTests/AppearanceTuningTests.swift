@@ -63,3 +63,38 @@ final class Stage2TuningTests: XCTestCase {
                                                  directory: dir + "/3", startFrom: stage1)) { XCTAssertTrue("\($0)".contains("previous stage")) }
     }
 }
+
+/// The references' augmentation against torchvision (tools/fixtures/augmentation.py), and
+/// stage 1 encoding the augmented copies.
+final class ImageAugmentationTests: XCTestCase {
+    func testCropAndJitterMatchTorchvision() throws {
+        let f = try Fixtures.file("augmentation.safetensors")
+        let img = try f.tensor("image")
+        assertClose(img.resampledBilinear(y0: 2, x0: 3, height: 12, width: 12), try f.tensor("crop.2.3.12"), tol: 1e-5, "resized_crop")
+        assertClose(img.jitteredColour(brightness: 1.15, contrast: 0.8, saturation: 1.3), try f.tensor("jitter.1.15.0.8.1.3"), tol: 1e-5, "colour jitter")
+        var a = ImageAugmentation()
+        XCTAssertEqual(a.expand([img], seed: 1).count, 1, "off by default")
+        a.crop = 0.2; a.colorJitter = 0.1; a.copies = 3
+        let copies = a.expand([img], seed: 1)
+        XCTAssertEqual(copies.count, 4)
+        XCTAssertEqual(copies[0].toArray(), img.toArray())
+        XCTAssertNotEqual(copies[1].toArray(), img.toArray())
+        XCTAssertEqual(a.expand([img], seed: 1)[2].toArray(), copies[2].toArray(), "a function of the seed")
+        a.crop = 0.9
+        XCTAssertThrowsError(try a.validated())
+    }
+
+    func testStageOneEncodesTheCopies() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        var cfg = AppearanceTuningConfig()
+        cfg.steps = 1; cfg.augmentation.crop = 0.15; cfg.augmentation.copies = 2
+        var rng = SplitMixRandom(seed: 9)
+        let size = pipe.vae.config.sampleSize
+        let dir = NSTemporaryDirectory() + "troupe-aug-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AppearanceTuner(pipeline: pipe, references: [Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)], prompt: "a knight",
+                                    config: cfg, directory: dir)
+        XCTAssertEqual(t.images.count, 3)
+        XCTAssertTrue(try t.trainStep().losses["loss"]!.isFinite)
+    }
+}

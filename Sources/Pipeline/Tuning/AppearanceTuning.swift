@@ -39,6 +39,8 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// sprite moves its emote balloon out of its corner, and troupe-mini's ε-MSE on flipped
     /// images is about 10× that on the originals (measured), so it is off by default.
     public var flip = false
+    /// Crops and colour jitter of the references (off by default; see ImageAugmentation).
+    public var augmentation = ImageAugmentation()
     public var steps = 200
     public var rank = 4
     public var learningRate: Float = 1e-4
@@ -95,6 +97,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         reconstructionWeight = try c.decode(.reconstructionWeight, or: 0); reconstructionMaxTimestep = try c.decode(.reconstructionMaxTimestep, or: d.reconstructionMaxTimestep)
         stage = try c.decode(.stage, or: 1); identityWeight = try c.decode(.identityWeight, or: 0); priorWeight = try c.decode(.priorWeight, or: 0)
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
+        augmentation = try c.decode(.augmentation, or: d.augmentation)
     }
 }
 
@@ -162,8 +165,10 @@ public final class AppearanceTuner: Trainer {
         lora = named
         loraNames = named.keys.sorted()
         optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate))
-        // Posterior of each reference (and of its mirror image with the flip augmentation).
-        let imgs = references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] }
+        // Posterior of each reference (and of its mirror image with the flip augmentation, and
+        // of its augmented copies).
+        let imgs = try config.augmentation.validated().expand(references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] },
+                                                             seed: config.seed)
         images = imgs
         posteriors = GradMode.noGrad {
             imgs.map { img in

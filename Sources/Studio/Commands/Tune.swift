@@ -26,6 +26,10 @@ struct Tune: ParsableCommand {
     var steps: Int?
     @Option(help: "stage1: LoRA rank.")
     var rank: Int?
+    @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
+    var crop: Float?
+    @Option(name: .customLong("color-jitter"), help: "stage1/stages: brightness/contrast/saturation jitter amplitude (0…0.5; off by default: colours are a character's identity).")
+    var colorJitter: Float?
     @Option(help: "oneactor: auxiliary samples to generate (other seeds, same prompt).")
     var auxiliaries: Int?
     @Option(name: .customLong("offset-site"), help: "oneactor: where δ goes — output (added to the text encoder's output at the base word, as the paper) or input (to the base word's token embedding).")

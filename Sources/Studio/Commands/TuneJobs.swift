@@ -65,12 +65,15 @@ struct TuneSetup {
         }
     }
 
-    /// The command's flags over `c` (steps, rank, learning rate, checkpoints), checked.
+    /// The command's flags over `c` (steps, rank, learning rate, checkpoints, augmentation), checked.
     func applyFlags(_ c: inout AppearanceTuningConfig) throws {
         if let s = command.steps { c.steps = s }
         if let r = command.rank { c.rank = r }
         if let lr = command.learningRate { c.learningRate = lr }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
+        if let x = command.crop { c.augmentation.crop = x }
+        if let x = command.colorJitter { c.augmentation.colorJitter = x }
+        do { _ = try c.augmentation.validated() } catch { throw StudioError.badInput("--crop and --color-jitter must be in 0…0.5") }
         c.seed = record.seed
         guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
