@@ -1,7 +1,8 @@
 // Generate: the prompt, the sliders, and a preview that re-renders on every change through
 // the same request and pipeline as `troupe generate` (PreviewRenderer). For a character with a
 // OneActor tuning the sliders include v, η1, η2 and the guidance step range; with a stage LoRA,
-// its scale. Keys save the preview as a PNG (its parameters re-create it) or accept/reject it
+// its scale; with a target image and the model's identity adapter, the identity scale (0: off).
+// Keys save the preview as a PNG (its parameters re-create it) or accept/reject it
 // as a reference of the character.
 
 import Foundation
@@ -11,7 +12,7 @@ import TUI
 
 final class GenerateScreen: StudioScreen {
     enum Action { case edit, save, accept, reject, randomSeed, previous, next, rerender }
-    enum Control: Equatable { case prompt, negative, cfg, steps, seed, lora, v, eta1, eta2, guideFrom, guideTo }
+    enum Control: Equatable { case prompt, negative, cfg, steps, seed, lora, identity, v, eta1, eta2, guideFrom, guideTo }
 
     let id = ScreenID.generate
     private(set) var settings = GenerateSettings()
@@ -26,7 +27,7 @@ final class GenerateScreen: StudioScreen {
     private(set) var progress: (id: Int, step: Int, total: Int)?
     private(set) var error: String?
     private(set) var renders = 0
-    private var hasOneActor = false, hasLoRA = false
+    private var hasOneActor: Bool { controls.contains(.v) }
 
     let keys = ScreenKeys<Action>([
         KeyBinding([.enter], "edit", help: "edit the focused text field (Enter or Esc ends)", .edit),
@@ -65,9 +66,13 @@ final class GenerateScreen: StudioScreen {
     private func refreshTuning(_ ctx: StudioContext) {
         let a = settings.character.map { CharacterArtifacts(folder: ctx.store.folder($0)) }
         let (o, l) = (a?.hasOneActor ?? false, a?.latestLoRA != nil)
-        guard o != hasOneActor || l != hasLoRA || controls.count == 5 && (o || l) else { return }
-        hasOneActor = o; hasLoRA = l
-        controls = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
+        // The identity slider: a target to use as the reference and an identity adapter to read it.
+        let hasTarget = settings.character.flatMap { try? ctx.store.load($0) }?.target != nil
+        let i = hasTarget && ModelLocator.locate("identity/adapter.safetensors") != nil
+        let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (i ? [.identity] : [])
+            + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
+        guard now != controls else { return }
+        controls = now
         focus = min(focus, controls.count - 1)
     }
 
@@ -77,6 +82,7 @@ final class GenerateScreen: StudioScreen {
         sliders[.steps] = Slider("Steps", value: Double(s.steps), range: 1...100, step: 1, coarse: 10, decimals: 0)
         sliders[.seed] = Slider("Seed", value: Double(s.seed), range: 0...Double(UInt32.max), step: 1, coarse: 100, decimals: 0)
         sliders[.lora] = Slider("LoRA scale", value: Double(s.loraScale), range: 0...2, step: 0.05, coarse: 0.25)
+        sliders[.identity] = Slider("identity", value: Double(s.identityScale), range: 0...2, step: 0.05, coarse: 0.25)
         sliders[.v] = Slider("v", value: Double(s.v), range: 0...1.5, step: 0.05, coarse: 0.25)
         sliders[.eta1] = Slider("η1 target", value: Double(s.eta1 ?? s.cfg), range: 0...20, step: 0.5, coarse: 2, decimals: 1)
         sliders[.eta2] = Slider("η2 aux", value: Double(s.eta2), range: 0...10, step: 0.5, coarse: 2, decimals: 1)
@@ -102,6 +108,7 @@ final class GenerateScreen: StudioScreen {
             rebuildGuideSliders()
         case .seed: settings.seed = UInt64(v)
         case .lora: settings.loraScale = Float(v)
+        case .identity: settings.identityScale = Float(v)
         case .v: settings.v = Float(v)
         case .eta1: settings.eta1 = Float(v)
         case .eta2: settings.eta2 = Float(v)
@@ -219,7 +226,7 @@ final class GenerateScreen: StudioScreen {
             case .negative: negative.draw(canvas, in: row, focused: focus == i, editing: editing && focus == i, labelWidth: 12)
             default: sliders[c]?.draw(canvas, in: row, focused: focus == i, labelWidth: 12)
             }
-            y += (c == .negative || c == .seed || c == .lora) ? 2 : 1
+            y += (c == .negative || c == .seed || c == controls.last { [.lora, .identity].contains($0) }) ? 2 : 1
         }
         if hasOneActor { canvas.text("OneActor: v blends the character in; η1/η2 steer", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
         else if settings.character != nil { canvas.text("no OneActor tuning yet (Tune screen, o)", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
@@ -232,6 +239,7 @@ final class GenerateScreen: StudioScreen {
             let s = out.settings
             var line = "seed \(s.seed) · cfg \(GenerationPNG.text(s.cfg)) · \(s.steps) steps"
             if hasOneActor { line += " · v \(GenerationPNG.text(s.v))" }
+            if s.identityScale != 0 { line += " · identity \(GenerationPNG.text(s.identityScale))" }
             line += String(format: " · %.2f s", out.seconds)
             canvas.text(line, x: info.x, y: info.y, role: .text, maxWidth: info.width)
         } else if progress == nil && error == nil {

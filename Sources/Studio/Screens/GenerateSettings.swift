@@ -22,6 +22,8 @@ struct GenerateSettings: Equatable, Sendable {
     var eta2: Float = 0
     /// 1-based inclusive step range of cluster guidance (nil: every step).
     var guidanceSteps: ClosedRange<Int>?
+    /// Scale of the identity embedding, the character's target as the reference (0: off).
+    var identityScale: Float = 0
 
     init(defaults: SamplingDefaults = .standard) { cfg = defaults.guidanceScale; steps = defaults.steps }
 

@@ -3,7 +3,8 @@
 // renders once it settles) and a newer request cancels the one in flight at its next
 // denoising step. The loaded pipeline stays (one per model); the character's OneActor tuning
 // is reloaded when its files change, and its stage LoRA is attached once and rescaled or
-// detached (Adapters/LoRASet) — never by reloading the model.
+// detached (Adapters/LoRASet) — never by reloading the model; the identity embedding of its
+// target is computed once per target file and model.
 
 import Foundation
 import Pipeline
@@ -29,6 +30,7 @@ final class PreviewRenderer: @unchecked Sendable {
     private var pipelines: [String: (StableDiffusionPipeline, String)] = [:]
     private var tuning: (key: String, value: CharacterTuning)?
     private var lora: (key: String, set: LoRASet)?
+    private var identity: (key: String, reference: IdentityReference, embedding: Tensor)?
 
     init(store: CharacterStore, deliver: @escaping (Event) -> Void) { self.store = store; self.deliver = deliver }
 
@@ -57,7 +59,7 @@ final class PreviewRenderer: @unchecked Sendable {
         if let p = pipelines[key] { return p }
         let p = try ModelLocator.loadPipeline(model)
         pipelines = [key: p]   // one model resident: a studio switches models rarely
-        tuning = nil; lora = nil
+        tuning = nil; lora = nil; identity = nil
         return p
     }
 
@@ -103,6 +105,21 @@ final class PreviewRenderer: @unchecked Sendable {
                 extra = GenerationPNG.characterFields(name: t.record.name, v: v, guidance: g as! ClusterGuidance) + extra
             } else if let name = s.character {
                 extra = [(GenerationPNG.Field.character, name)] + extra
+            }
+            // The identity embedding of the character's target, at the slider's scale.
+            if let name = s.character, s.identityScale != 0 {
+                let record = try store.load(name)
+                guard let target = record.target else { throw StudioError.badInput("\(name) has no target image for the identity embedding; accept one") }
+                let path = store.folder(name) + "/" + target
+                let key = modelName + "|" + (PreviewRenderer.stamp(path) ?? path)
+                if identity?.key != key {
+                    let ref = try IdentityReference.load(pipeline: pipe)
+                    identity = (key, ref, try ref.embedding(png: path))
+                }
+                conditioning = try identity!.reference.attach(to: conditioning ?? pipe.encodePrompts(try pipe.validate(req).request),
+                                                              embedding: identity!.embedding, scale: s.identityScale)
+                extra += [(GenerationPNG.Field.identityScale, GenerationPNG.text(s.identityScale)),
+                          (GenerationPNG.Field.identityReference, GenerationPNG.Field.characterTarget)]
             }
             let result = try pipe.generate(req, conditioning: conditioning, guidance: guidance, warn: { _ in }) { [self] step, total in
                 guard id == latestID else { return false }
