@@ -71,14 +71,10 @@ public enum EvalGeneration {
     public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
                               throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,
                               judge: AttributeClassifier? = nil, directory: String) throws {
-        let classPrompt = "a " + (try character.resolvedBaseWord())
-        var classImages: [Tensor] = []
-        if throughStage >= 2 {
-            var r = pipeline.request(prompt: classPrompt)
-            r.seed = seed &+ 10_000; r.count = 4; r.steps = 20
-            let out = try pipeline.generate(r)
-            classImages = GradMode.noGrad { (0..<out.images.count).map { WorldBatch.tensor(rgb8: [out.images[$0]], size: out.width) } }
-        }
+        let baseWord = try character.resolvedBaseWord()
+        let classPrompt = PriorPreservation.classPrompt(baseWord: baseWord)
+        // The class images `tune stage2` draws (the same for every character of one base word).
+        let classImages = throughStage >= 2 ? try PriorPreservation.classImages(pipeline: pipeline, baseWord: baseWord) : []
         var c1 = stage1; c1.seed = seed
         let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1")
         try TrainingLoop.run(s1) { _ in true }

@@ -66,8 +66,7 @@ struct BenchTune: ParsableCommand {
             var judge: AttributeClassifier? = nil
             if kind == .stage3, let path = ModelLocator.locate("judges/attributes-train.safetensors") { judge = try ModelLocator.loadJudge(path) }
             if kind != .stage1 {
-                var cr = pipe.request(prompt: "a knight"); cr.count = TuneSetup.classImageCount; cr.steps = 20
-                classImages = try pipe.generate(cr).images.map { ImageTensors.tensor(from: RGBImage(width: 64, height: 64, pixels: $0)) }
+                classImages = try PriorPreservation.classImages(pipeline: pipe, baseWord: "knight")
                 if let path = ModelLocator.locate("identity/encoder.safetensors") { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) }
             }
             let t1 = Date()
@@ -75,7 +74,7 @@ struct BenchTune: ParsableCommand {
             if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c); c.steps = 500; if encoder == nil { c.identityWeight = 0 } }
             if kind == .stage3 { c = AppearanceTuningConfig.stage3(from: c); if judge == nil { c.poseWeight = 0 } }
             let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: c, directory: dir,
-                                            identityEncoder: encoder, classImages: classImages, classPrompt: "a knight", judge: judge)
+                                            identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge)
             try TrainingLoop.run(tuner) { _ in true }
             obj["tune_seconds"] = Date().timeIntervalSince(t1)
             obj["steps"] = tuner.stepsDone

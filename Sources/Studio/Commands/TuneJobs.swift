@@ -107,7 +107,6 @@ struct TuneSetup {
 
     // MARK: stages 2 and 3
 
-    static let classImageCount = 4
 
     /// Stage 2 or 3: the previous stage's adapters continued. Stage 2 adds the identity term
     /// (the IdentityEncoder shipped for World-like 64×64 models) and prior preservation on class
@@ -130,13 +129,8 @@ struct TuneSetup {
             }
             judge = try ModelLocator.loadJudge(path)
         }
-        let classPrompt = "a \(record.baseWord)"
-        let classImages: [Tensor] = try (0..<TuneSetup.classImageCount).map { k in
-            var r = pipeline.request(prompt: classPrompt)
-            r.seed = 10_000 &+ UInt64(k); r.steps = 20; r.guidanceScale = pipeline.defaults.guidanceScale
-            let out = try pipeline.generate(r)
-            return ImageTensors.tensor(from: RGBImage(width: out.width, height: out.height, pixels: out.images[0]))
-        }
+        let classPrompt = PriorPreservation.classPrompt(baseWord: record.baseWord)
+        let classImages = try PriorPreservation.classImages(pipeline: pipeline, baseWord: record.baseWord)
         let tuner: AppearanceTuner
         if hasCheckpoint {
             tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir, identityEncoder: encoder,
