@@ -81,8 +81,7 @@ public enum EvalGeneration {
         guard throughStage >= 2 else { return }
         let start = s1.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
-        var c2 = AppearanceTuningConfig.stage2(from: c1)
-        if encoder == nil { c2.identityWeight = 0 }
+        let c2 = AppearanceTuningConfig.stage2(from: c1, hasIdentityEncoder: encoder != nil)
         let s2 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c2, directory: directory + "/2",
                                      startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
         try TrainingLoop.run(s2) { _ in true }

@@ -63,10 +63,11 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var poseRows = 2
     public init() {}
 
-    /// Stage 3's defaults on top of a stage-2 config.
-    public static func stage3(from c: AppearanceTuningConfig) -> AppearanceTuningConfig {
+    /// Stage 3's defaults on top of a stage-2 config; without the training judge (models
+    /// whose images it cannot read) the pose/expression term is off.
+    public static func stage3(from c: AppearanceTuningConfig, hasJudge: Bool = true) -> AppearanceTuningConfig {
         var s = c
-        s.stage = 3; s.poseWeight = 0.05
+        s.stage = 3; s.poseWeight = hasJudge ? 0.05 : 0
         return s
     }
 
@@ -78,10 +79,11 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         return c
     }
 
-    /// Stage 2's defaults on top of a stage-1 config.
-    public static func stage2(from c: AppearanceTuningConfig) -> AppearanceTuningConfig {
+    /// Stage 2's defaults on top of a stage-1 config; without an IdentityEncoder for the
+    /// model's images the identity term is off (prior preservation stays).
+    public static func stage2(from c: AppearanceTuningConfig, hasIdentityEncoder: Bool = true) -> AppearanceTuningConfig {
         var s = c
-        s.stage = 2; s.identityWeight = 0.1; s.priorWeight = 0.5; s.steps = max(1, c.steps / 2); s.learningRate = c.learningRate * 0.5
+        s.stage = 2; s.identityWeight = hasIdentityEncoder ? 0.1 : 0; s.priorWeight = 0.5; s.steps = max(1, c.steps / 2); s.learningRate = c.learningRate * 0.5
         return s
     }
 

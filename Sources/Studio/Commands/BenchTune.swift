@@ -71,8 +71,8 @@ struct BenchTune: ParsableCommand {
             }
             let t1 = Date()
             var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = 500; c.checkpointEvery = 500
-            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c); c.steps = 500; if encoder == nil { c.identityWeight = 0 } }
-            if kind == .stage3 { c = AppearanceTuningConfig.stage3(from: c); if judge == nil { c.poseWeight = 0 } }
+            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c, hasIdentityEncoder: encoder != nil); c.steps = 500 }
+            if kind == .stage3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
             let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: c, directory: dir,
                                             identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge)
             try TrainingLoop.run(tuner) { _ in true }
@@ -105,7 +105,7 @@ struct BenchTune: ParsableCommand {
             // On SD 1.5 shapes stage 3 is timed as stage 2: the World judge reads 64×64 sprites only.
             var c = AppearanceTuningConfig(); c.steps = steps; c.checkpointEvery = 1000; c.batch = 1
             // Stage 2 on SD 1.5: prior preservation with one class image; the identity encoder is World-only (64×64).
-            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c); c.steps = steps; c.batch = 1; c.identityWeight = 0 }
+            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c, hasIdentityEncoder: false); c.steps = steps; c.batch = 1 }
             let classImages = kind != .stage1 ? [Tensor.rand([1, 3, 512, 512], low: -1, high: 1, using: &rng)] : []
             trainer = try AppearanceTuner(pipeline: pipe, references: [Tensor.rand([1, 3, 512, 512], low: -1, high: 1, using: &rng)],
                                           prompt: "a photo of a knight", config: c, directory: dir,

@@ -145,10 +145,9 @@ struct TuneSetup {
             let c = try config { () -> AppearanceTuningConfig in
                 var base = AppearanceTuningConfig.recommended(by: pipeline.defaults)
                 base.rank = rank
-                var c = AppearanceTuningConfig.stage2(from: base)
-                if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c) }
+                var c = AppearanceTuningConfig.stage2(from: base, hasIdentityEncoder: encoder != nil)
+                if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
                 try applyFlags(&c)
-                if encoder == nil { c.identityWeight = 0 }
                 return c
             }
             tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
