@@ -46,6 +46,20 @@ struct IdentityReference {
         do { return try embedding(ImageTensors.tensor(from: img)) } catch let e as StudioError { throw StudioError.badInput("identity reference \(path): \(e.description)") }
     }
 
+    /// The character's target image, its identity reference by default.
+    static func targetPath(of record: CharacterRecord, in store: CharacterStore) throws -> String {
+        guard let target = record.target else {
+            throw StudioError.badInput("\(record.name) has no target image to use as its identity reference; accept one (troupe character accept \(record.name) FILE.png) or pass --identity-ref FILE")
+        }
+        return store.folder(record.name) + "/" + target
+    }
+
+    /// What a PNG records of the identity embedding: its scale and reference (a file name, or
+    /// GenerationPNG.Field.characterTarget).
+    static func pngFields(scale: Float, reference: String) -> [(String, String)] {
+        [(GenerationPNG.Field.identityScale, GenerationPNG.text(scale)), (GenerationPNG.Field.identityReference, reference)]
+    }
+
     /// `conditioning` with the identity tokens of `embedding` at `scale`.
     func attach(to conditioning: Conditioning, embedding: Tensor, scale: Float) throws -> Conditioning {
         guard scale.isFinite, abs(scale) <= 100 else { throw StudioError.badInput("--identity-scale must be a finite number (at most 100 in size), got \(scale)") }

@@ -7,8 +7,8 @@
 // "image_proj.proj.{weight,bias}", "image_proj.norm.{weight,bias}" and
 // "ip_adapter.<k>.to_{k,v}_ip.weight", k = 1, 3, 5, … numbering the cross-attention layers in
 // unet.attn_processors order (down blocks, up blocks, then the mid block); four tokens, as
-// diffusers assumes for a file with "proj.weight". With Troupe's metadata it also records the
-// model it was trained on (so one for another model is refused by name) and the encoder.
+// diffusers assumes for a file with "proj.weight". Troupe's metadata also records the model it
+// was trained on (so one for another model is refused by name) and the encoder.
 
 import Foundation
 
@@ -39,11 +39,12 @@ public final class IdentityAdapter {
     public let parameters: [String: Tensor]
     /// Cross-attention layers (module paths "…attn2") in diffusers' attn_processors order.
     public let layers: [String]
-    /// Troupe's metadata when loaded from a file (model, encoder, training record).
-    public let metadata: [String: String]
+    /// Each layer's index in `layers` (its file keys' number).
+    let layerIndex: [String: Int]
 
-    init(parameters: [String: Tensor], layers: [String], embedDim: Int, contextDim: Int, metadata: [String: String]) {
-        self.parameters = parameters; self.layers = layers; self.embedDim = embedDim; self.contextDim = contextDim; self.metadata = metadata
+    init(parameters: [String: Tensor], layers: [String], embedDim: Int, contextDim: Int) {
+        self.parameters = parameters; self.layers = layers; self.embedDim = embedDim; self.contextDim = contextDim
+        layerIndex = Dictionary(uniqueKeysWithValues: layers.enumerated().map { ($0.element, $0.offset) })
     }
 
     /// The UNet's cross-attention layers in diffusers' attn_processors order, with each one's
@@ -79,7 +80,7 @@ public final class IdentityAdapter {
             p[key(layer: i, "to_k_ip")] = unet.linears[l.path + ".to_k"]!.weight.tensor.clone()
             p[key(layer: i, "to_v_ip")] = unet.linears[l.path + ".to_v"]!.weight.tensor.clone()
         }
-        return IdentityAdapter(parameters: p, layers: layers.map(\.path), embedDim: embedDim, contextDim: d, metadata: [:])
+        return IdentityAdapter(parameters: p, layers: layers.map(\.path), embedDim: embedDim, contextDim: d)
     }
 
     /// Loads an adapter file for `unet`; `model` (when given) must be the one it was trained on.
@@ -111,7 +112,7 @@ public final class IdentityAdapter {
             throw IdentityAdapterError.corrupt(path, "holds '\(extra[0])', which this model has no layer for (an adapter for another architecture)")
         }
         for t in p.values where !t.isAllFinite { throw IdentityAdapterError.corrupt(path, "holds NaN or infinite weights") }
-        return IdentityAdapter(parameters: p, layers: layers.map(\.path), embedDim: e, contextDim: d, metadata: f.metadata)
+        return IdentityAdapter(parameters: p, layers: layers.map(\.path), embedDim: e, contextDim: d)
     }
 
     /// Writes the adapter (diffusers' flat IP-Adapter layout) with `metadata`.
@@ -146,8 +147,6 @@ public final class IdentityAdapter {
         let (t, n) = GradMode.noGrad { (tokens(embedding), neutralTokens()) }
         return IdentityTokens(adapter: self, branchTokens: [.conditional: t, .auxiliary: t, .unconditional: n], scale: scale)
     }
-
-    var layerIndex: [String: Int] { Dictionary(uniqueKeysWithValues: layers.enumerated().map { ($0.element, $0.offset) }) }
 }
 
 /// IP-Adapter's decoupled attention term at every cross-attention layer, for one batch.
@@ -155,14 +154,9 @@ public struct IdentityAttention: CrossAttentionExtension {
     let adapter: IdentityAdapter
     let tokens: Tensor
     let scale: Float
-    let index: [String: Int]
-
-    init(adapter: IdentityAdapter, tokens: Tensor, scale: Float) {
-        self.adapter = adapter; self.tokens = tokens; self.scale = scale; index = adapter.layerIndex
-    }
 
     public func extra(layer: String, query: Tensor, heads: Int) -> Tensor? {
-        guard scale != 0, let i = index[layer] else { return nil }
+        guard scale != 0, let i = adapter.layerIndex[layer] else { return nil }
         precondition(query.shape[0] == tokens.shape[0], "identity tokens for \(tokens.shape[0]) rows, a batch of \(query.shape[0])")
         let k = tokens.linear(adapter.parameters[IdentityAdapter.key(layer: i, "to_k_ip")]!, nil)
         let v = tokens.linear(adapter.parameters[IdentityAdapter.key(layer: i, "to_v_ip")]!, nil)

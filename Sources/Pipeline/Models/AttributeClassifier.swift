@@ -74,6 +74,16 @@ public final class AttributeClassifier {
         return out
     }
 
+    /// The judge as a training loss: the mean over `attributes` of the cross-entropy of its
+    /// logits on `images` [B, 3, 64, 64] against each of `samples`' true labels (one sample per
+    /// row); differentiable in `images`.
+    public func meanCrossEntropy(_ images: Tensor, samples: [WorldSample], attributes: [WorldAttribute]) -> Tensor {
+        let logits = callAsFunction(images)
+        var ce = Tensor(scalar: 0)
+        for a in attributes { ce = ce + logits[a]!.crossEntropy(samples.map { a.label($0.identity, $0.scene) }) }
+        return ce * (1 / Float(attributes.count))
+    }
+
     /// The activations after the stem and after each downsampling stage (64², 32², 16², 8², 4²):
     /// the feature maps of a perceptual loss (LPIPS-style, with this World-trained network in
     /// place of an ImageNet one).

@@ -69,12 +69,6 @@ extension BaseModelTrainer {
         for t in parameters["vae"]!.values where t.requiresGrad { t.requiresGrad = false }
         let x0 = schedule.predictedOriginal(eps.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
             * (1 / state.scalingFactor)
-        let logits = judge(vae.decode(x0))
-        let attributes: [WorldAttribute] = [.pose, .expression, .view, .background]
-        var ce = Tensor(scalar: 0)
-        for a in attributes {
-            ce = ce + logits[a]!.crossEntropy(rows.map { a.label(samples[$0].identity, samples[$0].scene) })
-        }
-        return ce * (1 / Float(attributes.count))
+        return judge.meanCrossEntropy(vae.decode(x0), samples: rows.map { samples[$0] }, attributes: [.pose, .expression, .view, .background])
     }
 }

@@ -170,11 +170,8 @@ public final class IdentityAdapterTrainer: Trainer {
         let rows = Array((0..<c.batch).filter { kept[$0] && timesteps[$0] < c.judgeMaxTimestep }.prefix(c.judgeRows))
         guard let judge, !rows.isEmpty else { return (eps, eps, nil) }
         let x0 = schedule.predictedOriginal(out.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
-        let logits = judge(vae.decode(x0 * (1 / vae.config.scalingFactor)))
-        let attributes = WorldAttribute.allCases.filter(\.isIdentity)
-        var ce = Tensor(scalar: 0)
-        for a in attributes { ce = ce + logits[a]!.crossEntropy(rows.map { a.label(samples[$0].identity, samples[$0].scene) }) }
-        ce = ce * (1 / Float(attributes.count))
+        let ce = judge.meanCrossEntropy(vae.decode(x0 * (1 / vae.config.scalingFactor)), samples: rows.map { samples[$0] },
+                                        attributes: WorldAttribute.allCases.filter(\.isIdentity))
         return (eps + ce * c.judgeWeight, eps, ce)
     }
 

@@ -78,6 +78,7 @@ struct Eval: ParsableCommand {
         let total = chars.count * templates.count * generating.count
         let progress = ProgressLine(label: "eval", quiet: false)
         var done = 0
+        var identityReference: IdentityReference?    // loaded once, when a method first needs it
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
@@ -98,7 +99,8 @@ struct Eval: ParsableCommand {
                 }
                 var identity: (IdentityReference, Tensor)? = nil
                 if method == .identity || method == .oneactorIdentity {
-                    let ref = try IdentityReference.load(pipeline: pipe, adapter: identityAdapter)
+                    let ref = try identityReference ?? IdentityReference.load(pipeline: pipe, adapter: identityAdapter)
+                    identityReference = ref
                     var tr = pipe.request(prompt: c.prompt)
                     tr.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + 999)      // OneActor's target seed
                     let target: [UInt8]

@@ -172,10 +172,7 @@ struct Generate: ParsableCommand {
         let recorded = field(Field.identityReference)
         guard identityScale != nil || recorded != nil else { return nil }
         if let record, recorded == nil || recorded == Field.characterTarget {
-            guard let target = record.target else {
-                throw StudioError.badInput("\(record.name) has no target image to use as its identity reference; accept one (troupe character accept \(record.name) FILE.png) or pass --identity-ref FILE")
-            }
-            return (storeOptions.store.folder(record.name) + "/" + target, scale, Field.characterTarget)
+            return (try IdentityReference.targetPath(of: record, in: storeOptions.store), scale, Field.characterTarget)
         }
         if let recorded, let fromPNG {
             throw StudioError.badInput("\(fromPNG) was made with the identity reference \(recorded); Troupe does not open files a PNG names: pass it with --identity-ref FILE")
@@ -233,7 +230,7 @@ struct Generate: ParsableCommand {
             let ref = try IdentityReference.load(pipeline: pipeline, adapter: identityAdapter)
             let embedding = try ref.embedding(png: identity.reference)
             conditioning = try ref.attach(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), embedding: embedding, scale: identity.scale)
-            troupeFields += [(Field.identityScale, GenerationPNG.text(identity.scale)), (Field.identityReference, identity.recorded)]
+            troupeFields += IdentityReference.pngFields(scale: identity.scale, reference: identity.recorded)
         }
         for (path, scale) in loraSpecs {
             // Merged into the weights: a LoRA costs nothing per step.

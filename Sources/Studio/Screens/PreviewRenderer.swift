@@ -108,9 +108,7 @@ final class PreviewRenderer: @unchecked Sendable {
             }
             // The identity embedding of the character's target, at the slider's scale.
             if let name = s.character, s.identityScale != 0 {
-                let record = try store.load(name)
-                guard let target = record.target else { throw StudioError.badInput("\(name) has no target image for the identity embedding; accept one") }
-                let path = store.folder(name) + "/" + target
+                let path = try IdentityReference.targetPath(of: try store.load(name), in: store)
                 let key = modelName + "|" + (PreviewRenderer.stamp(path) ?? path)
                 if identity?.key != key {
                     let ref = try IdentityReference.load(pipeline: pipe)
@@ -118,8 +116,7 @@ final class PreviewRenderer: @unchecked Sendable {
                 }
                 conditioning = try identity!.reference.attach(to: conditioning ?? pipe.encodePrompts(try pipe.validate(req).request),
                                                               embedding: identity!.embedding, scale: s.identityScale)
-                extra += [(GenerationPNG.Field.identityScale, GenerationPNG.text(s.identityScale)),
-                          (GenerationPNG.Field.identityReference, GenerationPNG.Field.characterTarget)]
+                extra += IdentityReference.pngFields(scale: s.identityScale, reference: GenerationPNG.Field.characterTarget)
             }
             let result = try pipe.generate(req, conditioning: conditioning, guidance: guidance, warn: { _ in }) { [self] step, total in
                 guard id == latestID else { return false }
