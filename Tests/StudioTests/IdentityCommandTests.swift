@@ -81,4 +81,32 @@ final class IdentityCommandTests: XCTestCase {
         XCTAssertEqual(noRef.status, 2); XCTAssertTrue(noRef.stderr.contains("needs a reference"), noRef.stderr)
         for f in ["b.png"] { XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/" + f)) }
     }
+
+    /// A finished constant-rate run, resumed with more steps and --decay-steps, cools its
+    /// learning rate to 0 (1 − sqrt) over those steps; a cooldown longer than the run is refused.
+    func testResumeCoolsTheLearningRate() throws {
+        let model = JobTests.microModel, out = root + "/run"
+        let first = try troupe(["identity", "train", "--model", model, "--steps", "2", "--batch", "2", "--judge-weight", "0",
+                                "--learning-rate", "1e-3", "--out", out])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let tooLong = try troupe(["identity", "train", "--out", out, "--resume", "--steps", "6", "--decay-steps", "9"])
+        XCTAssertEqual(tooLong.status, 2); XCTAssertTrue(tooLong.stderr.contains("--decay-steps"), tooLong.stderr)
+        let cooled = try troupe(["identity", "train", "--out", out, "--resume", "--steps", "6", "--decay-steps", "4", "--json"])
+        XCTAssertEqual(cooled.status, 0, cooled.stderr)
+        var rates: [Int: Float] = [:]
+        for line in try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n") {
+            guard case let .step(step, _, _, lr, _, _) = try JSONDecoder().decode(JobEvent.self, from: Data(line.utf8)) else { continue }
+            rates[step] = lr
+        }
+        // Metrics count steps from 1: step s was optimiser step s − 1; the cooldown starts at 2.
+        XCTAssertEqual(rates.keys.sorted(), [1, 2, 3, 4, 5, 6])
+        for (s, expected) in [(3, 1.0), (4, 1 - 0.25.squareRoot()), (5, 1 - 0.5.squareRoot()), (6, 1 - 0.75.squareRoot())] {
+            XCTAssertEqual(Double(rates[s]!), 1e-3 * expected, accuracy: 1e-9, "step \(s)")
+        }
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(cooled.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["step"] as? Int, 6); XCTAssertEqual(json["steps_this_run"] as? Int, 4)
+        XCTAssertNotNil(json["adapter"]); XCTAssertNotNil(json["last_loss"])
+        let meta = try SafetensorsFile(path: out + "/adapter.safetensors").metadata
+        XCTAssertEqual(meta["decay_steps"], "4"); XCTAssertEqual(meta["steps"], "6")
+    }
 }

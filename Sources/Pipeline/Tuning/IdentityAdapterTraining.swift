@@ -17,7 +17,8 @@
 // t < judgeMaxTimestep also get the training judge's cross-entropy on the decoded x̂₀ against
 // the identity's seven attributes (the evaluation judge never is a loss):
 //   L += λ·mean_a CE(judge_a(D(x̂₀)), label_a(identity))
-// AdamW, warm-up then constant; every draw a function of (seed, step), so a resumed run repeats
+// AdamW, warm-up then constant, optionally cooled to 0 over the last `decaySteps` (warmup–stable–
+// decay, so a constant-rate run can be branched and cooled at any checkpoint); every draw a function of (seed, step), so a resumed run repeats
 // what an uninterrupted one does.
 
 import Foundation
@@ -28,6 +29,8 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
     public var learningRate: Float = 3e-4
     public var weightDecay: Float = 0.01
     public var warmup = 100
+    /// Steps at the end of the run over which the rate cools to 0 (0: constant to the end).
+    public var decaySteps = 0
     public var dropIdentity: Float = 0.05
     public var dropCaption: Float = 0.05
     public var dropBoth: Float = 0.05
@@ -47,12 +50,18 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
         let d = IdentityAdapterConfig()
         steps = try c.decode(.steps, or: d.steps); batch = try c.decode(.batch, or: d.batch)
         learningRate = try c.decode(.learningRate, or: d.learningRate); weightDecay = try c.decode(.weightDecay, or: d.weightDecay)
-        warmup = try c.decode(.warmup, or: d.warmup); dropIdentity = try c.decode(.dropIdentity, or: d.dropIdentity)
+        warmup = try c.decode(.warmup, or: d.warmup); decaySteps = try c.decode(.decaySteps, or: d.decaySteps); dropIdentity = try c.decode(.dropIdentity, or: d.dropIdentity)
         dropCaption = try c.decode(.dropCaption, or: d.dropCaption); dropBoth = try c.decode(.dropBoth, or: d.dropBoth)
         maxGradNorm = try c.decode(.maxGradNorm, or: d.maxGradNorm); judgeWeight = try c.decode(.judgeWeight, or: d.judgeWeight)
         judgeMaxTimestep = try c.decode(.judgeMaxTimestep, or: d.judgeMaxTimestep); judgeRows = try c.decode(.judgeRows, or: d.judgeRows)
         checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery)
         worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
+    }
+
+    /// The learning-rate multiplier by step.
+    public var learningRateSchedule: LearningRateSchedule {
+        let w = min(warmup, steps / 5)
+        return decaySteps > 0 ? .warmupStableDecay(warmup: w, decayStart: steps - decaySteps, total: steps) : .constantWithWarmup(warmup: w)
     }
 }
 
@@ -82,7 +91,8 @@ public final class IdentityAdapterTrainer: Trainer {
     public init(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, judge: AttributeClassifier? = nil,
                 config: IdentityAdapterConfig, directory: String) throws {
         guard config.judgeWeight == 0 || judge != nil else { throw GenerationError.badValue("the identity-attribute term needs the training judge") }
-        guard config.steps >= 1, config.batch >= 1, config.learningRate.isFinite, config.learningRate > 0,
+        guard config.steps >= 1, config.batch >= 1, config.checkpointEvery >= 1, config.decaySteps >= 0, config.decaySteps <= config.steps,
+              config.learningRate.isFinite, config.learningRate > 0,
               [config.dropIdentity, config.dropCaption, config.dropBoth].allSatisfy({ $0 >= 0 && $0 <= 1 }),
               config.dropIdentity + config.dropCaption + config.dropBoth <= 1 else {
             throw GenerationError.badValue("identity adapter settings out of range: \(config)")
@@ -116,13 +126,25 @@ public final class IdentityAdapterTrainer: Trainer {
     /// Raises (or lowers, not below the steps done) the run's total.
     public func extend(steps: Int) { state.config.steps = max(state.step, steps) }
 
+    /// What a resumed run may change: how often it checkpoints, and a cooldown over its last
+    /// steps (which must fit in the run).
+    public func reconfigure(checkpointEvery: Int?, decaySteps: Int?) throws {
+        var c = state.config
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let decaySteps { c.decaySteps = decaySteps }
+        guard c.checkpointEvery >= 1, c.decaySteps >= 0, c.decaySteps <= c.steps else {
+            throw GenerationError.badValue("--checkpoint-every must be ≥ 1 and --decay-steps between 0 and the run's steps (\(c.steps))")
+        }
+        state.config = c
+    }
+
     public func trainStep() throws -> (losses: [String: Float], learningRate: Float) {
         let c = state.config
         let (loss, eps, attributes) = batchLoss(state.step)
         optimizer.zeroGrad()
         loss.backward()
         let norm = GradientClipping.clip(optimizer.parameters, maxNorm: c.maxGradNorm)
-        let lr = c.learningRate * LearningRateSchedule.constantWithWarmup(warmup: min(c.warmup, c.steps / 5)).factor(at: state.step)
+        let lr = c.learningRate * c.learningRateSchedule.factor(at: state.step)
         optimizer.step(learningRate: lr)
         state.step += 1
         var terms = ["loss": loss.item(), "eps": eps.item(), "grad_norm": norm]
@@ -185,7 +207,7 @@ public final class IdentityAdapterTrainer: Trainer {
         var m = extra
         m["model"] = pipeline.fingerprint; m["steps"] = String(state.step); m["batch"] = String(state.config.batch)
         m["world_seed"] = String(state.config.worldSeed); m["learning_rate"] = String(state.config.learningRate)
-        m["judge_weight"] = String(state.config.judgeWeight)
+        m["judge_weight"] = String(state.config.judgeWeight); m["decay_steps"] = String(state.config.decaySteps)
         try adapter.save(to: path, metadata: m)
     }
 }

@@ -69,8 +69,7 @@ struct IdentityCommand: ParsableCommand {
     struct TrainAdapter: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "train",
                                                         abstract: "Train the identity adapter for a model on the World (resumable; checkpoints, metrics.jsonl, adapter.safetensors).")
-        @Option(help: "Run folder: checkpoints/, metrics.jsonl, run.json and, when done, adapter.safetensors.")
-        var out: String
+        @OptionGroup var runOptions: TrainingRunOptions
         @Option(help: "Diffusers model folder the adapter is for (default: troupe-mini; new runs only).")
         var model: String?
         @Option(help: "IdentityEncoder weights (default: models/identity/encoder.safetensors; new runs only).")
@@ -85,27 +84,24 @@ struct IdentityCommand: ParsableCommand {
         var batch: Int?
         @Option(name: .customLong("learning-rate"), help: "AdamW learning rate (new runs only).")
         var learningRate: Float?
-        @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints (new runs only).")
-        var checkpointEvery: Int?
-        @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this many steps in this piece.")
-        var stopAfter: Int?
-        @Flag(help: "Continue the run in --out from its latest checkpoint.")
-        var resume = false
-        @Flag(help: "Print one JSON object on stdout at the end.")
-        var json = false
+        @Option(name: .customLong("decay-steps"), help: "Cool the learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
+        var decaySteps: Int?
 
         /// What a run folder records about its inputs (so --resume needs only --out).
         struct RunInputs: Codable { var model: String?; var encoder: String; var judge: String? }
 
         func run() throws {
+            let out = runOptions.out, resume = runOptions.resume
+            try runOptions.validateCheckpointEvery()
+            if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             let runFile = out + "/run.json"
             let inputs: RunInputs
             if resume {
                 guard let data = FileManager.default.contents(atPath: runFile), let r = try? JSONDecoder().decode(RunInputs.self, from: data) else {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
-                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, checkpointEvery == nil else {
-                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate and --checkpoint-every are fixed by the run; with --resume only --steps and --stop-after apply")
+                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil else {
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch and --learning-rate are fixed by the run; with --resume only --steps, --decay-steps, --checkpoint-every and --stop-after apply")
                 }
                 inputs = r
             } else {
@@ -131,16 +127,18 @@ struct IdentityCommand: ParsableCommand {
                 if resume {
                     trainer = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: enc, judge: judgeModel, directory: out)
                     if let steps { trainer.extend(steps: steps) }
+                    try trainer.reconfigure(checkpointEvery: runOptions.checkpointEvery, decaySteps: decaySteps)
                 } else {
                     var cfg = IdentityAdapterConfig()
                     if let steps { cfg.steps = steps }
                     if let batch { cfg.batch = batch }
                     if let learningRate { cfg.learningRate = learningRate }
-                    if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
+                    if let every = runOptions.checkpointEvery { cfg.checkpointEvery = every }
+                    if let decaySteps { cfg.decaySteps = decaySteps }
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
-                    guard cfg.steps >= 1, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0,
-                          cfg.judgeWeight.isFinite, cfg.judgeWeight >= 0 else {
-                        throw StudioError.badInput("--steps, --batch and --checkpoint-every must be ≥ 1, --learning-rate a positive number and --judge-weight ≥ 0")
+                    guard cfg.steps >= 1, cfg.batch >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0,
+                          cfg.judgeWeight.isFinite, cfg.judgeWeight >= 0, cfg.decaySteps <= cfg.steps else {
+                        throw StudioError.badInput("--steps and --batch must be ≥ 1, --learning-rate a positive number, --judge-weight ≥ 0 and --decay-steps at most --steps")
                     }
                     try TrainingConsole.claimNewRun(out)
                     try AtomicFile.write(JSONEncoder().encode(inputs), to: runFile)
@@ -148,9 +146,7 @@ struct IdentityCommand: ParsableCommand {
                 }
             } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
             FileHandle.standardError.write(Data("identity train: adapter for \(modelName), \(trainer.adapter.layers.count) cross-attention layers; step \(trainer.stepsDone) of \(trainer.totalSteps)\n".utf8))
-            let console = try TrainingConsole(command: "identity train", metricsPath: out + "/metrics.jsonl", phase: trainer.phase,
-                                              firstStep: trainer.stepsDone, stopAfter: stopAfter)
-            try console.train(trainer)
+            let console = try runOptions.train(trainer, command: "identity train")
             let finished = trainer.stepsDone >= trainer.totalSteps
             if finished {
                 do {
@@ -158,17 +154,10 @@ struct IdentityCommand: ParsableCommand {
                                             extra: ["model_name": modelName, "encoder": (inputs.encoder as NSString).lastPathComponent])
                 } catch { throw StudioError.wrap(error) }
             }
-            let message = finished ? "finished; adapter in \(out)/adapter.safetensors"
-                : "stopped at step \(trainer.stepsDone) with a checkpoint; continue with: troupe identity train --out \(out) --resume"
-            FileHandle.standardError.write(Data("identity train: \(message)\n".utf8))
-            if json {
-                var obj: [String: Any] = ["out": out, "step": trainer.stepsDone, "steps": trainer.totalSteps, "steps_this_run": console.done,
-                                          "seconds": console.seconds, "model": modelName]
-                if finished { obj["adapter"] = out + "/adapter.safetensors" }
-                for (k, v) in console.last { obj["last_" + k] = v }
-                try printJSON(obj)
-            }
-            if console.interrupted { throw StudioError.cancelled("identity train interrupted; checkpoint written, resume with --resume") }
+            var fields: [String: Any] = ["step": trainer.stepsDone, "steps": trainer.totalSteps, "model": modelName]
+            if finished { fields["adapter"] = out + "/adapter.safetensors" }
+            try runOptions.report(command: "identity train", console: console, finished: finished, result: "adapter in \(out)/adapter.safetensors",
+                                  position: "step \(trainer.stepsDone)", fields: fields)
         }
     }
 }

@@ -11,8 +11,7 @@ import Pipeline
 struct TrainBase: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train-base", abstract: "Train the default model (troupe-mini) on the World.")
 
-    @Option(help: "Run folder: checkpoints/, metrics.jsonl, model/ (the exported diffusers folder).")
-    var out: String
+    @OptionGroup var runOptions: TrainingRunOptions
     @Option(help: "UNet-phase steps in total (a resumed run may raise it).")
     var steps: Int?
     @Option(name: .customLong("vae-steps"), help: "VAE-phase steps (a resumed run still in that phase may raise it).")
@@ -21,12 +20,6 @@ struct TrainBase: ParsableCommand {
     var batch: Int?
     @Option(help: "Architecture: mini (troupe-mini), mini-latent8 (troupe-mini with 8 latent channels) or micro (a tiny model, for tests).")
     var architecture = "mini"
-    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.")
-    var checkpointEvery: Int?
-    @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this many steps in this piece.")
-    var stopAfter: Int?
-    @Flag(help: "Continue the run in --out from its latest checkpoint.")
-    var resume = false
     @Option(name: .customLong("continue-from"), help: "Start a new run from an exported model folder (e.g. models/troupe-mini) at the UNet phase.")
     var continueFrom: String?
     @Option(name: .customLong("at-step"), help: "With --continue-from: the UNet step the folder was exported at (its model card says).")
@@ -47,12 +40,10 @@ struct TrainBase: ParsableCommand {
     var judge: String?
     @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
     var decoderFrom: String?
-    @Flag(help: "Print one JSON object on stdout at the end.")
-    var json = false
 
     /// The options a new run sets and a resumed run may change.
     func applyUNetPhaseOptions(_ c: inout BaseTrainingConfig) {
-        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let every = runOptions.checkpointEvery { c.checkpointEvery = every }
         if let decaySteps { c.unetDecaySteps = decaySteps }
         if let faceLoss { c.faceLossWeight = faceLoss }
         if let expressionContrast { c.expressionContrastWeight = expressionContrast }
@@ -68,6 +59,8 @@ struct TrainBase: ParsableCommand {
     }
 
     func run() throws {
+        let out = runOptions.out, resume = runOptions.resume
+        try runOptions.validateCheckpointEvery()
         let tokenizer = try ModelLocator.clipTokenizer(for: "train-base")
         let trainer: BaseModelTrainer
         do {
@@ -116,20 +109,11 @@ struct TrainBase: ParsableCommand {
         FileHandle.standardError.write(Data(String(format: "train-base %@: VAE %.2fM, text encoder %.2fM, UNet %.2fM parameters; %@ at step %d\n",
                                                    trainer.architecture.name, Double(counts["vae"]!) / 1e6, Double(counts["text_encoder"]!) / 1e6,
                                                    Double(counts["unet"]!) / 1e6, trainer.state.phase.rawValue, trainer.state.step).utf8))
-        let console = try TrainingConsole(command: "train-base", metricsPath: out + "/metrics.jsonl",
-                                          phase: trainer.phase, firstStep: trainer.state.step, stopAfter: stopAfter)
-        try console.train(trainer)
+        let console = try runOptions.train(trainer, command: "train-base")
         let s = trainer.state
-        let message = s.phase == .done ? "finished; model in \(out)/model"
-            : "stopped at \(s.phase.rawValue) step \(s.step) with a checkpoint; continue with: troupe train-base --out \(out) --resume"
-        FileHandle.standardError.write(Data("train-base: \(message)\n".utf8))
-        if json {
-            var obj: [String: Any] = ["out": out, "phase": s.phase.rawValue, "step": s.step, "steps_this_run": console.done,
-                                      "seconds": console.seconds, "total_seconds": s.seconds,
-                                      "scaling_factor": s.scalingFactor, "parameters": counts]
-            for (k, v) in console.last { obj["last_" + k] = v }
-            try printJSON(obj)
-        }
-        if console.interrupted { throw StudioError.cancelled("train-base interrupted; checkpoint written, resume with --resume") }
+        try runOptions.report(command: "train-base", console: console, finished: s.phase == .done, result: "model in \(out)/model",
+                              position: "\(s.phase.rawValue) step \(s.step)",
+                              fields: ["phase": s.phase.rawValue, "step": s.step, "total_seconds": s.seconds,
+                                       "scaling_factor": s.scalingFactor, "parameters": counts])
     }
 }

@@ -12,8 +12,7 @@ struct TrainDecoder: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train-decoder",
                                                     abstract: "Fine-tune a model's VAE decoder on the World (encoder frozen).")
 
-    @Option(help: "Run folder: checkpoints/, metrics.jsonl, model/ (the source model with the tuned VAE).")
-    var out: String
+    @OptionGroup var runOptions: TrainingRunOptions
     @Option(help: "Diffusers folder whose decoder is tuned (new runs); with --resume, a later export of the same base run to attach the decoder to.")
     var model: String?
     @Option(help: "Training judge whose features give the perceptual loss (default: models/judges/attributes-train.safetensors).")
@@ -24,21 +23,15 @@ struct TrainDecoder: ParsableCommand {
     var batch: Int?
     @Option(name: .customLong("perceptual-weight"), help: "Weight of the perceptual term (0: pixel loss only; new runs only).")
     var perceptualWeight: Float?
-    @Option(name: .customLong("checkpoint-every"), help: "Steps between checkpoints.")
-    var checkpointEvery: Int?
-    @Option(name: .customLong("stop-after"), help: "Stop (with a checkpoint) after this many steps in this piece.")
-    var stopAfter: Int?
-    @Flag(help: "Continue the run in --out from its latest checkpoint.")
-    var resume = false
-    @Flag(help: "Print one JSON object on stdout at the end.")
-    var json = false
 
     func run() throws {
+        let out = runOptions.out, checkpointEvery = runOptions.checkpointEvery
+        try runOptions.validateCheckpointEvery()
         let judgePath = try judge ?? TrainDecoder.defaultJudge()
         let judgeModel = try ModelLocator.loadJudge(judgePath)
         let tuner: DecoderFineTuner
         do {
-            if resume {
+            if runOptions.resume {
                 tuner = try DecoderFineTuner.resume(directory: out, judge: judgeModel, model: model)
                 if let steps { tuner.extend(steps: steps) }
                 if let checkpointEvery { tuner.setCheckpointEvery(checkpointEvery) }
@@ -60,20 +53,11 @@ struct TrainDecoder: ParsableCommand {
         FileHandle.standardError.write(Data(String(format: "train-decoder: %.2fM decoder parameters of %@; step %d of %d\n",
                                                    Double(tuner.decoderParameterCount) / 1e6, tuner.state.config.model,
                                                    tuner.state.step, tuner.state.config.steps).utf8))
-        let console = try TrainingConsole(command: "train-decoder", metricsPath: out + "/metrics.jsonl", phase: tuner.phase,
-                                          firstStep: tuner.state.step, stopAfter: stopAfter)
-        try console.train(tuner)
+        let console = try runOptions.train(tuner, command: "train-decoder")
         let s = tuner.state
-        let message = s.step >= s.config.steps ? "finished; model with the tuned decoder in \(out)/model"
-            : "stopped at step \(s.step) with a checkpoint; continue with: troupe train-decoder --out \(out) --resume"
-        FileHandle.standardError.write(Data("train-decoder: \(message)\n".utf8))
-        if json {
-            var obj: [String: Any] = ["out": out, "step": s.step, "steps": s.config.steps, "steps_this_run": console.done, "model": s.config.model,
-                                      "seconds": console.seconds, "total_seconds": s.seconds]
-            for (k, v) in console.last { obj["last_" + k] = v }
-            try printJSON(obj)
-        }
-        if console.interrupted { throw StudioError.cancelled("train-decoder interrupted; checkpoint written, resume with --resume") }
+        try runOptions.report(command: "train-decoder", console: console, finished: s.step >= s.config.steps,
+                              result: "model with the tuned decoder in \(out)/model", position: "step \(s.step)",
+                              fields: ["step": s.step, "steps": s.config.steps, "model": s.config.model, "total_seconds": s.seconds])
     }
 
     static func defaultJudge() throws -> String {
