@@ -91,6 +91,8 @@ final class IdentityCommandTests: XCTestCase {
         XCTAssertEqual(first.status, 0, first.stderr)
         let tooLong = try troupe(["identity", "train", "--out", out, "--resume", "--steps", "6", "--decay-steps", "9"])
         XCTAssertEqual(tooLong.status, 2); XCTAssertTrue(tooLong.stderr.contains("--decay-steps"), tooLong.stderr)
+        let noJudgeSteps = try troupe(["identity", "train", "--out", out, "--resume", "--judge-max-timestep", "0"])
+        XCTAssertEqual(noJudgeSteps.status, 2); XCTAssertTrue(noJudgeSteps.stderr.contains("--judge-max-timestep"), noJudgeSteps.stderr)
         let cooled = try troupe(["identity", "train", "--out", out, "--resume", "--steps", "6", "--decay-steps", "4", "--json"])
         XCTAssertEqual(cooled.status, 0, cooled.stderr)
         var rates: [Int: Float] = [:]

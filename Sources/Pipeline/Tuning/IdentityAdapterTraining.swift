@@ -91,7 +91,7 @@ public final class IdentityAdapterTrainer: Trainer {
     public init(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, judge: AttributeClassifier? = nil,
                 config: IdentityAdapterConfig, directory: String) throws {
         guard config.judgeWeight == 0 || judge != nil else { throw GenerationError.badValue("the identity-attribute term needs the training judge") }
-        guard config.steps >= 1, config.batch >= 1, config.checkpointEvery >= 1, config.decaySteps >= 0, config.decaySteps <= config.steps,
+        guard config.steps >= 1, config.batch >= 1, config.checkpointEvery >= 1, config.judgeMaxTimestep >= 1, config.decaySteps >= 0, config.decaySteps <= config.steps,
               config.learningRate.isFinite, config.learningRate > 0,
               [config.dropIdentity, config.dropCaption, config.dropBoth].allSatisfy({ $0 >= 0 && $0 <= 1 }),
               config.dropIdentity + config.dropCaption + config.dropBoth <= 1 else {
@@ -126,14 +126,16 @@ public final class IdentityAdapterTrainer: Trainer {
     /// Raises (or lowers, not below the steps done) the run's total.
     public func extend(steps: Int) { state.config.steps = max(state.step, steps) }
 
-    /// What a resumed run may change: how often it checkpoints, and a cooldown over its last
-    /// steps (which must fit in the run).
-    public func reconfigure(checkpointEvery: Int?, decaySteps: Int?) throws {
+    /// What a resumed run may change: how often it checkpoints, a cooldown over its last steps
+    /// (which must fit in the run), and the timesteps the judge term reaches (a branch: the
+    /// steps after the change differ from the run's own).
+    public func reconfigure(checkpointEvery: Int?, decaySteps: Int?, judgeMaxTimestep: Int? = nil) throws {
         var c = state.config
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let decaySteps { c.decaySteps = decaySteps }
-        guard c.checkpointEvery >= 1, c.decaySteps >= 0, c.decaySteps <= c.steps else {
-            throw GenerationError.badValue("--checkpoint-every must be ≥ 1 and --decay-steps between 0 and the run's steps (\(c.steps))")
+        if let judgeMaxTimestep { c.judgeMaxTimestep = judgeMaxTimestep }
+        guard c.checkpointEvery >= 1, c.decaySteps >= 0, c.decaySteps <= c.steps, c.judgeMaxTimestep >= 1 else {
+            throw GenerationError.badValue("--checkpoint-every and --judge-max-timestep must be ≥ 1 and --decay-steps between 0 and the run's steps (\(c.steps))")
         }
         state.config = c
     }
@@ -208,6 +210,7 @@ public final class IdentityAdapterTrainer: Trainer {
         m["model"] = pipeline.fingerprint; m["steps"] = String(state.step); m["batch"] = String(state.config.batch)
         m["world_seed"] = String(state.config.worldSeed); m["learning_rate"] = String(state.config.learningRate)
         m["judge_weight"] = String(state.config.judgeWeight); m["decay_steps"] = String(state.config.decaySteps)
+        m["judge_max_timestep"] = String(state.config.judgeMaxTimestep)
         try adapter.save(to: path, metadata: m)
     }
 }

@@ -78,6 +78,8 @@ struct IdentityCommand: ParsableCommand {
         var judge: String?
         @Option(name: .customLong("judge-weight"), help: "Weight of the training judge's identity-attribute term on x̂₀ (0: IP-Adapter's ε loss alone; new runs only).")
         var judgeWeight: Float?
+        @Option(name: .customLong("judge-max-timestep"), help: "The identity-attribute term applies to rows noised below this timestep (higher reaches the coarse shapes, e.g. hair style, that high noise levels decide). With --resume: branch a copy of the run folder first.")
+        var judgeMaxTimestep: Int?
         @Option(help: "Steps in total (a resumed run may raise it).")
         var steps: Int?
         @Option(help: "World samples per step (new runs only).")
@@ -101,7 +103,7 @@ struct IdentityCommand: ParsableCommand {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
                 guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil else {
-                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch and --learning-rate are fixed by the run; with --resume only --steps, --decay-steps, --checkpoint-every and --stop-after apply")
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch and --learning-rate are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --checkpoint-every and --stop-after apply")
                 }
                 inputs = r
             } else {
@@ -127,7 +129,7 @@ struct IdentityCommand: ParsableCommand {
                 if resume {
                     trainer = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: enc, judge: judgeModel, directory: out)
                     if let steps { trainer.extend(steps: steps) }
-                    try trainer.reconfigure(checkpointEvery: runOptions.checkpointEvery, decaySteps: decaySteps)
+                    try trainer.reconfigure(checkpointEvery: runOptions.checkpointEvery, decaySteps: decaySteps, judgeMaxTimestep: judgeMaxTimestep)
                 } else {
                     var cfg = IdentityAdapterConfig()
                     if let steps { cfg.steps = steps }
@@ -136,6 +138,7 @@ struct IdentityCommand: ParsableCommand {
                     if let every = runOptions.checkpointEvery { cfg.checkpointEvery = every }
                     if let decaySteps { cfg.decaySteps = decaySteps }
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
+                    if let judgeMaxTimestep { cfg.judgeMaxTimestep = judgeMaxTimestep }
                     guard cfg.steps >= 1, cfg.batch >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0,
                           cfg.judgeWeight.isFinite, cfg.judgeWeight >= 0, cfg.decaySteps <= cfg.steps else {
                         throw StudioError.badInput("--steps and --batch must be ≥ 1, --learning-rate a positive number, --judge-weight ≥ 0 and --decay-steps at most --steps")
