@@ -36,9 +36,12 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
     public var dropBoth: Float = 0.05
     public var maxGradNorm: Float = 1
     /// Weight of the training judge's identity-attribute term (0: IP-Adapter's ε loss alone),
-    /// the timesteps below which rows take part, and at most how many rows a step.
+    /// the timesteps below which rows take part, and at most how many rows a step. Every
+    /// timestep: the high-noise rows are where coarse shapes (hair style, accessories) are
+    /// decided — a branch with the term at all timesteps reached 0.602 built-in identity
+    /// consistency 1 500 steps after step 8 000, where the t < 500 run reached 0.542 after 2 500.
     public var judgeWeight: Float = 0.01
-    public var judgeMaxTimestep = 500
+    public var judgeMaxTimestep = 1000
     public var judgeRows = 8
     public var checkpointEvery = 250
     public var worldSeed: UInt64 = 4004
