@@ -83,4 +83,37 @@ final class OneActorCommandTests: XCTestCase {
         let nan = try troupe(["generate", "--character", "Ada", "--v", "nan", "-o", root + "/y.png"])
         XCTAssertEqual(nan.status, 2, nan.stderr)
     }
+
+    /// `tune oneactor --identity-weight`: on troupe-mini the identity term is trained and
+    /// reported in the events (also after a resume); on a model whose images the
+    /// IdentityEncoder cannot read, a clear error before anything is generated.
+    func testIdentityWeight() throws {
+        let store = CharacterStore(root: root)
+        let fixture = TroupeRun.repo.appendingPathComponent("Tests/PipelineTests/Fixtures/sd/a").path    // 16×16 images
+        _ = try store.create("Bo", prompt: "a knight waving", baseWord: "knight", seed: 3, model: fixture)
+        let refused = try troupe(["tune", "oneactor", "Bo", "--identity-weight", "1", "--steps", "2", "--auxiliaries", "1"])
+        XCTAssertEqual(refused.status, 2); XCTAssertTrue(refused.stderr.contains("64×64"), refused.stderr)
+        let negative = try troupe(["tune", "oneactor", "Bo", "--identity-weight", "-1"])
+        XCTAssertEqual(negative.status, 2); XCTAssertTrue(negative.stderr.contains("--identity-weight"), negative.stderr)
+
+        _ = try store.create("Cy", prompt: "a knight with red hair", baseWord: "knight", seed: 3, model: DefaultModelTests.folder)
+        var runner: JobRunner!
+        runner = JobRunner(executable: TroupeRun.binary, arguments: ["tune", "oneactor", "Cy", "--json", "--steps", "4", "--auxiliaries", "1",
+                                                                     "--identity-weight", "2", "--checkpoint-every", "2"], environment: env) { e in
+            if case .step(2, _, _, _, _, _) = e { runner.cancel() }
+        }
+        try runner.start(); runner.wait()
+        XCTAssertEqual(runner.status, .cancelled)
+        let resumed = JobRunner(executable: TroupeRun.binary, arguments: ["tune", "oneactor", "Cy", "--json", "--resume"], environment: env) { _ in }
+        try resumed.start(); resumed.wait()
+        XCTAssertEqual(resumed.status, .finished)
+        for events in [runner.events, resumed.events] {
+            let steps = events.compactMap { e -> [String: Float]? in if case .step(_, _, let l, _, _, _) = e { return l }; return nil }
+            XCTAssertFalse(steps.isEmpty)
+            for l in steps {
+                let id = try XCTUnwrap(l["identity"], "every step has the identity term (every timestep by default)")
+                XCTAssertEqual(l["loss"]!, l["target"]! + 0.5 * l["aux"]! + 0.2 * l["average"]! + 2 * id, accuracy: 1e-4)
+            }
+        }
+    }
 }

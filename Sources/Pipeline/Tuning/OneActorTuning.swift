@@ -8,9 +8,10 @@
 //   L         = L_target + λ1·L_aux + λ2·L_avg, each an MSE of the model's prediction (ε or v,
 //               the scheduler's prediction_type) against its target
 // Optional (Troupe's addition, off by default; the paper has no such term): an identity term on
-// the target row when its timestep is low, L_id = 1 − ⟨E(D(x̂₀)), E(D(z₀_target))⟩ with E the
-// IdentityEncoder — the ε loss barely depends on identity (about 1% of it on troupe-mini), so
-// the projector gets a signal that is only about who the character is.
+// the target row when its timestep is below identityMaxTimestep (by default, always),
+// L_id = 1 − ⟨E(D(x̂₀)), E(D(z₀_target))⟩ with E the IdentityEncoder — the ε loss barely
+// depends on identity (about 1% of it on troupe-mini), so the projector gets a signal that is
+// only about who the character is.
 // AdamW, constant rate after a short warm-up. The text of a step is the character's prompt or,
 // half of the time, a short generic template around the base word, so δ carries the identity
 // rather than the target's scene. Every draw is a function of (seed, step).
@@ -39,9 +40,11 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 50
     public var seed: UInt64 = 1
     /// Weight of the identity term (0: off, the paper's method) and the timesteps below which
-    /// the target row gets it.
+    /// the target row gets it: every one by default — coarse shapes are decided at high noise,
+    /// and on troupe-mini (built-in protocol, weight 2, learning rate 1e-3, 200 steps) t < 400
+    /// reached identity consistency 0.376 where every timestep reached 0.428.
     public var identityWeight: Float = 0
-    public var identityMaxTimestep = 400
+    public var identityMaxTimestep = 1000
     public init() {}
 
     public init(from decoder: Decoder) throws {

@@ -119,10 +119,8 @@ struct TuneSetup {
             throw StudioError.badInput("\(record.name) has no stage-\(stage - 1) LoRA yet; run `troupe tune stage\(stage - 1) \(record.name)` first")
         }
         let world = refs.allSatisfy { $0.shape[2] == 64 && $0.shape[3] == 64 }
-        var encoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil
-        if world, let path = ModelLocator.locate("identity/encoder.safetensors") {
-            do { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) } catch { throw StudioError.wrap(error) }
-        }
+        let encoder = world ? try Self.identityEncoder() : nil
+        var judge: AttributeClassifier? = nil
         if stage >= 3 {
             guard world, let path = ModelLocator.locate("judges/attributes-train.safetensors") else {
                 throw StudioError.badInput("stage 3 needs the training judge for this model's images (models/judges/attributes-train.safetensors reads 64×64 World sprites)")
@@ -156,6 +154,12 @@ struct TuneSetup {
         return stageJob(tuner, stage: stage)
     }
 
+    /// The shipped IdentityEncoder (nil when it is not installed).
+    static func identityEncoder() throws -> IdentityEncoder? {
+        guard let path = ModelLocator.locate("identity/encoder.safetensors") else { return nil }
+        do { return try IdentityEncoder(weights: WeightReader(paths: [path])) } catch { throw StudioError.wrap(error) }
+    }
+
     // MARK: OneActor
 
     var clusterPath: String { folder + "/oneactor/cluster.safetensors" }
@@ -169,6 +173,10 @@ struct TuneSetup {
             if let n = command.auxiliaries { c.auxiliaries = n }
             if let lr = command.learningRate { c.tuning.learningRate = lr }
             if let n = command.checkpointEvery { c.tuning.checkpointEvery = n }
+            if let w = command.identityWeight {
+                guard w.isFinite, w >= 0 else { throw StudioError.badInput("--identity-weight must be ≥ 0") }
+                c.tuning.identityWeight = w
+            }
             if let k = command.draws {
                 guard (1...16).contains(k) else { throw StudioError.badInput("--draws must be in 1…16") }
                 c.tuning.drawsPerRow = k
@@ -188,6 +196,14 @@ struct TuneSetup {
                 throw StudioError.badInput("--steps and --checkpoint-every must be ≥ 1, --auxiliaries in 1…64, --learning-rate a positive number")
             }
             return c
+        }
+        // The identity term reads the target through the IdentityEncoder (64×64 World-like images).
+        var encoder: IdentityEncoder? = nil
+        if c.tuning.identityWeight > 0 {
+            guard pipeline.vae.config.sampleSize == World.imageSize, let e = try Self.identityEncoder() else {
+                throw StudioError.badInput("--identity-weight needs the IdentityEncoder (models/identity/encoder.safetensors), which reads \(World.imageSize)×\(World.imageSize) images; this model makes \(pipeline.vae.config.sampleSize)×\(pipeline.vae.config.sampleSize)")
+            }
+            encoder = e
         }
         // Cluster data: made once per run (kept in the run folder, then in oneactor/), refused
         // when it belongs to another model.
@@ -211,8 +227,8 @@ struct TuneSetup {
             progress.finish()
             try cluster.save(to: runCluster)
         }
-        let tuner = hasCheckpoint ? try OneActorTuner.resume(pipeline: pipeline, cluster: cluster, directory: runDir)
-                                  : try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c.tuning, directory: runDir)
+        let tuner = hasCheckpoint ? try OneActorTuner.resume(pipeline: pipeline, cluster: cluster, directory: runDir, identityEncoder: encoder)
+                                  : try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c.tuning, directory: runDir, identityEncoder: encoder)
         return TuneJob(trainer: tuner, save: {
             try FileManager.default.createDirectory(atPath: folder + "/oneactor", withIntermediateDirectories: true)
             // Both new files are written in full before either replaces its old one, so a write
