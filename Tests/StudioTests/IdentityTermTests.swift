@@ -23,6 +23,32 @@ final class IdentityTermTests: XCTestCase {
     }
 }
 
+final class Stage2TermTests: XCTestCase {
+    /// Stage 2 on troupe-mini: the identity term reaches every timestep by default (each step
+    /// reports it and weighs it into the total); with identityMaxTimestep 0 no row gets it.
+    func testIdentityTermAtEveryTimestep() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: DefaultModelTests.folder))
+        let encoder = try IdentityEncoder(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/identity/encoder.safetensors").path]))
+        var r = pipe.request(prompt: "a knight with red hair"); r.seed = 3; r.steps = 8
+        let ref = WorldBatch.tensor(rgb8: [try pipe.generate(r).images[0]], size: 64)
+        var c = AppearanceTuningConfig.stage2(from: AppearanceTuningConfig(), hasIdentityEncoder: true)
+        c.priorWeight = 0; c.steps = 3
+        XCTAssertEqual(c.identityMaxTimestep, 1000)
+        let dir = NSTemporaryDirectory() + "troupe-stage2-id-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight with red hair", config: c, directory: dir, identityEncoder: encoder)
+        for _ in 0..<3 {
+            let l = try t.trainStep().losses
+            let id = try XCTUnwrap(l["identity"])
+            XCTAssertTrue(id.isFinite && id >= 0 && id <= 2, "\(id)")
+            XCTAssertEqual(l["loss"]!, l["eps"]! + c.reconstructionWeight * (l["recon"] ?? 0) + c.identityWeight * id, accuracy: 1e-4)
+        }
+        c.identityMaxTimestep = 0
+        let none = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight with red hair", config: c, directory: dir + "/0", identityEncoder: encoder)
+        for _ in 0..<3 { XCTAssertNil(try none.trainStep().losses["identity"]) }
+    }
+}
+
 final class Stage3TermTests: XCTestCase {
     /// Stage 3 on troupe-mini: the training judge's pose/expression term is reported, finite,
     /// and weighted into the total; without a judge the config is refused.

@@ -15,7 +15,8 @@
 // would take. Not yet here: crop/colour-jitter augmentation.
 //
 // Stage 2 (detail and style, `stage = 2`) continues the stage-1 adapters with two more terms:
-//   identity: L_id = mean(1 − ⟨E(D(x̂₀)), E(x)⟩) over the low-noise rows, E the IdentityEncoder
+//   identity: L_id = mean(1 − ⟨E(D(x̂₀)), E(x)⟩) over the rows with t < identityMaxTimestep
+//     (every row by default), E the IdentityEncoder
 //     (unit vectors), so the decoded prediction must read as the same character, not only as
 //     the same pixels;
 //   prior preservation (DreamBooth, Ruiz et al. 2023, eq. 2): each step one class image — the
@@ -54,8 +55,11 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var reconstructionMaxTimestep = 250
     /// 1: appearance; 2: detail/style (identity and prior-preservation terms).
     public var stage = 1
-    /// λ of the identity term (stage 2; needs an IdentityEncoder).
+    /// λ of the identity term (stage 2; needs an IdentityEncoder) and the timesteps below which
+    /// rows get it: every one by default, since coarse shapes (hair style, accessories) are
+    /// decided at high noise — where the reconstruction term, a pixel match, would only blur.
     public var identityWeight: Float = 0
+    public var identityMaxTimestep = 1000
     /// λ of the prior-preservation term (stage 2; needs class images).
     public var priorWeight: Float = 0
     /// λ of the pose/expression term (stage 3; needs the training judge) and its rows a step.
@@ -97,7 +101,8 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); seed = try c.decode(.seed, or: d.seed)
         // Runs from before the reconstruction term trained without it.
         reconstructionWeight = try c.decode(.reconstructionWeight, or: 0); reconstructionMaxTimestep = try c.decode(.reconstructionMaxTimestep, or: d.reconstructionMaxTimestep)
-        stage = try c.decode(.stage, or: 1); identityWeight = try c.decode(.identityWeight, or: 0); priorWeight = try c.decode(.priorWeight, or: 0)
+        stage = try c.decode(.stage, or: 1); identityWeight = try c.decode(.identityWeight, or: 0);
+        identityMaxTimestep = try c.decode(.identityMaxTimestep, or: 250); priorWeight = try c.decode(.priorWeight, or: 0)
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
         augmentation = try c.decode(.augmentation, or: d.augmentation)
     }
@@ -214,22 +219,28 @@ public final class AppearanceTuner: Trainer {
         return (losses, lr)
     }
 
-    /// L_rec and L_id over the rows with t < the threshold (nil when there are none or both
-    /// weights are 0; a term whose weight is 0 is nil).
-    func lowNoiseLosses(xt: Tensor, eps: Tensor, timesteps: [Int], picks: [Int]) -> (rec: Tensor?, id: Tensor?)? {
+    /// L_rec over the rows with t < reconstructionMaxTimestep and L_id over those with
+    /// t < identityMaxTimestep (nil when there are no such rows or both weights are 0; a term
+    /// whose weight is 0 or that has no rows is nil). One decode serves both.
+    func decodedLosses(xt: Tensor, eps: Tensor, timesteps: [Int], picks: [Int]) -> (rec: Tensor?, id: Tensor?)? {
         let c = state.config
-        let rows = (0..<timesteps.count).filter { timesteps[$0] < c.reconstructionMaxTimestep }
-        guard c.reconstructionWeight > 0 || c.identityWeight > 0, !rows.isEmpty else { return nil }
+        let recRows = c.reconstructionWeight > 0 ? (0..<timesteps.count).filter { timesteps[$0] < c.reconstructionMaxTimestep } : []
+        let idRows = c.identityWeight > 0 && identityEncoder != nil ? (0..<timesteps.count).filter { timesteps[$0] < c.identityMaxTimestep } : []
+        let rows = (0..<timesteps.count).filter { recRows.contains($0) || idRows.contains($0) }
+        guard !rows.isEmpty else { return nil }
         let x0 = schedule.predictedOriginal(eps.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
             * (1 / pipeline.vae.config.scalingFactor)
-        let target = Tensor.concat(rows.map { images[picks[$0]] }, dim: 0)
         let decoded = pipeline.vae.decode(x0)
-        let diff = decoded - target
-        let rec = c.reconstructionWeight > 0 ? (diff.square() + 1e-6).sqrt().mean() : nil
-        var id: Tensor? = nil
-        if c.identityWeight > 0, let enc = identityEncoder {
-            let e = enc(decoded.clamped(-1, 1)), t = Tensor.concat(rows.map { identityTargets[picks[$0]] }, dim: 0)
-            id = Tensor(scalar: 1) - (e * t).sum(axes: [1]).mean()
+        var rec: Tensor? = nil, id: Tensor? = nil
+        if !recRows.isEmpty {
+            let at = recRows.map { rows.firstIndex(of: $0)! }
+            let diff = (at.count == rows.count ? decoded : decoded.selectingRows(at)) - Tensor.concat(recRows.map { images[picks[$0]] }, dim: 0)
+            rec = (diff.square() + 1e-6).sqrt().mean()
+        }
+        if !idRows.isEmpty, let enc = identityEncoder {
+            let at = idRows.map { rows.firstIndex(of: $0)! }
+            let e = enc((at.count == rows.count ? decoded : decoded.selectingRows(at)).clamped(-1, 1))
+            id = Tensor(scalar: 1) - (e * Tensor.concat(idRows.map { identityTargets[picks[$0]] }, dim: 0)).sum(axes: [1]).mean()
         }
         return (rec, id)
     }
@@ -285,7 +296,7 @@ public final class AppearanceTuner: Trainer {
         let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
         var loss = epsLoss
         var terms: [String: Float] = [:]
-        if let low = lowNoiseLosses(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {
+        if let low = decodedLosses(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {
             if let rec = low.rec { loss = loss + rec * c.reconstructionWeight; terms["recon"] = rec.item() }
             if let id = low.id { loss = loss + id * c.identityWeight; terms["identity"] = id.item() }
         }
