@@ -27,6 +27,6 @@ final class SamplingDefaultsTests: XCTestCase {
         // The shipped model's file parses and recommends what its card says.
         let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../models/troupe-mini").standardized.path)
-        XCTAssertEqual(shipped.guidanceScale, 6); XCTAssertEqual(shipped.loraLearningRate, 0.002); XCTAssertEqual(shipped.loraSteps, 300)
+        XCTAssertEqual(shipped.guidanceScale, 6); XCTAssertEqual(shipped.loraLearningRate, 0.002); XCTAssertEqual(shipped.loraSteps, 400)
     }
 }

@@ -13,7 +13,7 @@ public struct BaseModelArchitecture: Sendable, Equatable {
     public var imageSize: Int
     /// The sampling settings exported models recommend (troupe.json): guidance 6 is the middle
     /// of the 5–7 range troupe-mini's card measures prompt fidelity over.
-    public var recommended = SamplingDefaults(guidanceScale: 6, steps: 25, loraLearningRate: 2e-3, loraSteps: 300)
+    public var recommended = SamplingDefaults(guidanceScale: 6, steps: 25, loraLearningRate: 2e-3, loraSteps: 400)
 
     /// troupe-mini. The UNet is sized for the sampling budget (4 images × 25 steps with
     /// guidance in under a second on 2 cores): attention only at 8×8 and 4×4, one layer per

@@ -87,7 +87,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// model's images the identity term is off (prior preservation stays).
     public static func stage2(from c: AppearanceTuningConfig, hasIdentityEncoder: Bool = true) -> AppearanceTuningConfig {
         var s = c
-        s.stage = 2; s.identityWeight = hasIdentityEncoder ? 0.1 : 0; s.priorWeight = 0.5; s.steps = max(1, c.steps / 2); s.learningRate = c.learningRate * 0.5
+        s.stage = 2; s.identityWeight = hasIdentityEncoder ? 0.3 : 0; s.priorWeight = 0.5; s.steps = max(1, c.steps / 2); s.learningRate = c.learningRate * 0.5
         return s
     }
 
