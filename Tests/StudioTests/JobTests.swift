@@ -162,6 +162,32 @@ final class JobTests: XCTestCase {
         }
     }
 
+    /// While a tuning job writes into a character's folder, delete and rename are refused
+    /// with the job's pid (moving the folder would leave the job recreating a half character);
+    /// once the job is cancelled they work.
+    func testDeleteAndRenameWaitForARunningJob() throws {
+        _ = try makeCharacter("Dee")
+        var refusals: [TroupeRun] = []
+        let job = tune("Dee", ["--steps", "400", "--checkpoint-every", "100"]) { e, r in
+            guard case .step(2, _, _, _, _, _) = e, refusals.isEmpty else { return }
+            refusals = [try! TroupeRun.run(["character", "delete", "Dee"], environment: self.env),
+                        try! TroupeRun.run(["character", "rename", "Dee", "Dora"], environment: self.env)]
+            r.cancel()
+        }
+        try job.start(); job.wait()
+        XCTAssertEqual(job.status, .cancelled)
+        XCTAssertEqual(refusals.count, 2)
+        for r in refusals {
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains("tuning job running (PID"), r.stderr)
+        }
+        XCTAssertNoThrow(try store.load("Dee"))
+        XCTAssertEqual(try TroupeRun.run(["character", "rename", "Dee", "Dora"], environment: env).status, 0)
+        XCTAssertEqual(try TroupeRun.run(["character", "delete", "Dora"], environment: env).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.folder("Dee")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.folder("Dora")))
+    }
+
     func testFullDiskKeepsThePreviousCheckpointAndSaysWhy() throws {
         _ = try makeCharacter("Cy")
         let job = tune("Cy", ["--steps", "30", "--checkpoint-every", "2"]) { e, r in

@@ -99,6 +99,11 @@ struct Tune: ParsableCommand {
             runID = "\(kind)-\(stamp)-\(getpid())"
         }
         let runDir = folder + "/runs/" + runID
+        // Never recreate a character folder that was deleted or renamed meanwhile: runs/ is made
+        // only inside an existing folder.
+        guard mkdir(folder + "/runs", 0o755) == 0 || errno == EEXIST, FileManager.default.fileExists(atPath: folder + "/character.json") else {
+            throw StudioError.badInput("\(record.name) was deleted or renamed while its \(kind) run was starting")
+        }
         try? FileManager.default.createDirectory(atPath: runDir + "/samples", withIntermediateDirectories: true)
         // Only one process may drive a run.
         let runLock: FileLock

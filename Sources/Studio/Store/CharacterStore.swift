@@ -214,9 +214,19 @@ struct CharacterStore {
         return out
     }
 
-    /// Moves the character to trash/ (or removes it with `purge`).
+    /// The pid of a live tuning job driving one of the character's runs (nil: none). Such a
+    /// job writes into the character's folder until it ends, so the folder must not move.
+    func runningJob(_ name: String) -> Int32? {
+        let runs = folder(name) + "/runs"
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []
+        return ids.sorted().lazy.compactMap { RunWatch.holder(lockPath: runs + "/" + $0 + "/.lock") }.first
+    }
+
+    /// Moves the character to trash/ (or removes it with `purge`); refused while a tuning job
+    /// runs for it (the job would recreate the folder it writes to).
     func delete(_ rawName: String, purge: Bool) throws -> String? {
         try locked(rawName) { name in
+            if let pid = runningJob(name) { throw StoreError.jobRunning(name: name, pid: pid) }
             if purge {
                 do { try FileManager.default.removeItem(atPath: folder(name)) } catch { throw StoreError.io(path: folder(name), reason: "\(error)") }
                 return nil
@@ -241,6 +251,7 @@ struct CharacterStore {
     func rename(_ oldRaw: String, to newRaw: String) throws -> CharacterRecord {
         let new = try CharacterName.validated(newRaw)
         return try locked(oldRaw) { old in
+            if let pid = runningJob(old) { throw StoreError.jobRunning(name: old, pid: pid) }
             var record = try load(old)
             // Directories cannot be hard-linked: claim the new name with mkdir, then move the
             // folder onto it with rename (an atomic replace of an empty directory).

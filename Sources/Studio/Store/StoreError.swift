@@ -9,6 +9,7 @@ enum StoreError: Error, CustomStringConvertible, Equatable {
     case corrupt(file: String, reason: String)
     case newerSchema(file: String, found: Int, supported: Int)
     case inUse(name: String, pid: Int32?)
+    case jobRunning(name: String, pid: Int32)
     case badImage(file: String, reason: String)
     case io(path: String, reason: String)
 
@@ -20,6 +21,7 @@ enum StoreError: Error, CustomStringConvertible, Equatable {
         case let .corrupt(f, r): return "\(f): \(r)"
         case let .newerSchema(f, found, ok): return "\(f): schema version \(found) is newer than this troupe understands (\(ok)); upgrade troupe — the file was left untouched"
         case let .inUse(n, pid): return "character '\(n)' is in use by \(pid.map { "PID \($0)" } ?? "another process"); retry, or pass --wait to wait for it"
+        case let .jobRunning(n, pid): return "character '\(n)' has a tuning job running (PID \(pid)); cancel it first (Tune screen `c`, or Ctrl-C on its command), then retry"
         case let .badImage(f, r): return "\(f): \(r)"
         case let .io(p, r): return "\(p): \(r)"
         }
