@@ -101,8 +101,9 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); seed = try c.decode(.seed, or: d.seed)
         // Runs from before the reconstruction term trained without it.
         reconstructionWeight = try c.decode(.reconstructionWeight, or: 0); reconstructionMaxTimestep = try c.decode(.reconstructionMaxTimestep, or: d.reconstructionMaxTimestep)
-        stage = try c.decode(.stage, or: 1); identityWeight = try c.decode(.identityWeight, or: 0);
-        identityMaxTimestep = try c.decode(.identityMaxTimestep, or: 250); priorWeight = try c.decode(.priorWeight, or: 0)
+        stage = try c.decode(.stage, or: 1); identityWeight = try c.decode(.identityWeight, or: 0); priorWeight = try c.decode(.priorWeight, or: 0)
+        // Runs from before identityMaxTimestep gave the identity term the reconstruction term's rows.
+        identityMaxTimestep = try c.decode(.identityMaxTimestep, or: reconstructionMaxTimestep)
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
         augmentation = try c.decode(.augmentation, or: d.augmentation)
     }
@@ -231,15 +232,15 @@ public final class AppearanceTuner: Trainer {
         let x0 = schedule.predictedOriginal(eps.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
             * (1 / pipeline.vae.config.scalingFactor)
         let decoded = pipeline.vae.decode(x0)
+        /// The decoded images of `subset` (batch rows, all among `rows`).
+        func decodedRows(_ subset: [Int]) -> Tensor { subset == rows ? decoded : decoded.selectingRows(subset.map { rows.firstIndex(of: $0)! }) }
         var rec: Tensor? = nil, id: Tensor? = nil
         if !recRows.isEmpty {
-            let at = recRows.map { rows.firstIndex(of: $0)! }
-            let diff = (at.count == rows.count ? decoded : decoded.selectingRows(at)) - Tensor.concat(recRows.map { images[picks[$0]] }, dim: 0)
+            let diff = decodedRows(recRows) - Tensor.concat(recRows.map { images[picks[$0]] }, dim: 0)
             rec = (diff.square() + 1e-6).sqrt().mean()
         }
         if !idRows.isEmpty, let enc = identityEncoder {
-            let at = idRows.map { rows.firstIndex(of: $0)! }
-            let e = enc((at.count == rows.count ? decoded : decoded.selectingRows(at)).clamped(-1, 1))
+            let e = enc(decodedRows(idRows).clamped(-1, 1))
             id = Tensor(scalar: 1) - (e * Tensor.concat(idRows.map { identityTargets[picks[$0]] }, dim: 0)).sum(axes: [1]).mean()
         }
         return (rec, id)

@@ -17,9 +17,9 @@
 // t < judgeMaxTimestep also get the training judge's cross-entropy on the decoded x̂₀ against
 // the identity's seven attributes (the evaluation judge never is a loss):
 //   L += λ·mean_a CE(judge_a(D(x̂₀)), label_a(identity))
-// AdamW, warm-up then constant, optionally cooled to 0 over the last `decaySteps` (warmup–stable–
-// decay, so a constant-rate run can be branched and cooled at any checkpoint); every draw a function of (seed, step), so a resumed run repeats
-// what an uninterrupted one does.
+// AdamW, warm-up then constant, optionally cooled to 0 over the last `decaySteps` (warmup–
+// stable–decay, so a constant-rate run can be branched and cooled at any checkpoint); every
+// draw a function of (seed, step), so a resumed run repeats what an uninterrupted one does.
 
 import Foundation
 
@@ -61,6 +61,16 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
         worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
     }
 
+    /// Refuses settings out of range (one check for new runs, resumed ones and the command line,
+    /// named by the options that set them).
+    public func validate() throws {
+        guard steps >= 1, batch >= 1, checkpointEvery >= 1, judgeMaxTimestep >= 1, decaySteps >= 0, decaySteps <= steps,
+              learningRate.isFinite, learningRate > 0, judgeWeight.isFinite, judgeWeight >= 0,
+              [dropIdentity, dropCaption, dropBoth].allSatisfy({ $0 >= 0 && $0 <= 1 }), dropIdentity + dropCaption + dropBoth <= 1 else {
+            throw GenerationError.badValue("identity adapter settings out of range: --steps, --batch, --checkpoint-every and --judge-max-timestep must be ≥ 1, --learning-rate a positive number, --judge-weight ≥ 0 and --decay-steps between 0 and the steps (\(steps)); drop rates in 0…1 summing to at most 1")
+        }
+    }
+
     /// The learning-rate multiplier by step.
     public var learningRateSchedule: LearningRateSchedule {
         let w = min(warmup, steps / 5)
@@ -94,12 +104,7 @@ public final class IdentityAdapterTrainer: Trainer {
     public init(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, judge: AttributeClassifier? = nil,
                 config: IdentityAdapterConfig, directory: String) throws {
         guard config.judgeWeight == 0 || judge != nil else { throw GenerationError.badValue("the identity-attribute term needs the training judge") }
-        guard config.steps >= 1, config.batch >= 1, config.checkpointEvery >= 1, config.judgeMaxTimestep >= 1, config.decaySteps >= 0, config.decaySteps <= config.steps,
-              config.learningRate.isFinite, config.learningRate > 0,
-              [config.dropIdentity, config.dropCaption, config.dropBoth].allSatisfy({ $0 >= 0 && $0 <= 1 }),
-              config.dropIdentity + config.dropCaption + config.dropBoth <= 1 else {
-            throw GenerationError.badValue("identity adapter settings out of range: \(config)")
-        }
+        try config.validate()
         guard pipeline.vae.config.sampleSize == World.imageSize else {
             throw GenerationError.badValue("the identity adapter trains on the World's \(World.imageSize)×\(World.imageSize) sprites; this model's VAE works at \(pipeline.vae.config.sampleSize)")
         }
@@ -137,9 +142,7 @@ public final class IdentityAdapterTrainer: Trainer {
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let decaySteps { c.decaySteps = decaySteps }
         if let judgeMaxTimestep { c.judgeMaxTimestep = judgeMaxTimestep }
-        guard c.checkpointEvery >= 1, c.decaySteps >= 0, c.decaySteps <= c.steps, c.judgeMaxTimestep >= 1 else {
-            throw GenerationError.badValue("--checkpoint-every and --judge-max-timestep must be ≥ 1 and --decay-steps between 0 and the run's steps (\(c.steps))")
-        }
+        try c.validate()
         state.config = c
     }
 

@@ -94,8 +94,6 @@ struct IdentityCommand: ParsableCommand {
 
         func run() throws {
             let out = runOptions.out, resume = runOptions.resume
-            try runOptions.validateCheckpointEvery()
-            if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             let runFile = out + "/run.json"
             let inputs: RunInputs
             if resume {
@@ -139,10 +137,7 @@ struct IdentityCommand: ParsableCommand {
                     if let decaySteps { cfg.decaySteps = decaySteps }
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
                     if let judgeMaxTimestep { cfg.judgeMaxTimestep = judgeMaxTimestep }
-                    guard cfg.steps >= 1, cfg.batch >= 1, cfg.learningRate.isFinite, cfg.learningRate > 0,
-                          cfg.judgeWeight.isFinite, cfg.judgeWeight >= 0, cfg.decaySteps <= cfg.steps else {
-                        throw StudioError.badInput("--steps and --batch must be ≥ 1, --learning-rate a positive number, --judge-weight ≥ 0 and --decay-steps at most --steps")
-                    }
+                    try cfg.validate()    // before the folder is claimed: a refused run leaves nothing behind
                     try TrainingConsole.claimNewRun(out)
                     try AtomicFile.write(JSONEncoder().encode(inputs), to: runFile)
                     trainer = try IdentityAdapterTrainer(pipeline: pipe, encoder: enc, judge: judgeModel, config: cfg, directory: out)
