@@ -14,10 +14,10 @@ struct IdentityReference {
     /// The adapter for the model loaded now (refused by name when it was trained for another)
     /// and the encoder it was trained with.
     static func load(pipeline: StableDiffusionPipeline, adapter path: String? = nil) throws -> IdentityReference {
-        guard let adapterPath = path ?? ModelLocator.locate("identity/adapter.safetensors") else {
+        guard let adapterPath = path ?? ModelLocator.locate(ModelLocator.identityAdapterFile) else {
             throw StudioError.badInput("no identity adapter (models/identity/adapter.safetensors); train one with `troupe identity train` and pass --identity-adapter FILE")
         }
-        guard let encoderPath = ModelLocator.locate("identity/encoder.safetensors") else {
+        guard let encoderPath = ModelLocator.locate(ModelLocator.identityEncoderFile) else {
             throw StudioError.badInput("the IdentityEncoder (models/identity/encoder.safetensors) was not found")
         }
         do {

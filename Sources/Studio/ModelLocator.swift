@@ -67,4 +67,24 @@ enum ModelLocator {
             throw StudioError.badInput("judge \(path): \(error)")
         }
     }
+
+    /// Where the shipped identity encoder, identity adapter and training and evaluation judges live under
+    /// models/ (one name each, for every command that looks for them).
+    static let identityEncoderFile = "identity/encoder.safetensors"
+    static let identityAdapterFile = "identity/adapter.safetensors"
+    static let trainingJudgeFile = "judges/attributes-train.safetensors"
+    static let evaluationJudgeFile = "judges/attributes-eval.safetensors"
+
+    /// The shipped IdentityEncoder (nil when it is not installed); a corrupt file is an error.
+    static func identityEncoder() throws -> IdentityEncoder? {
+        guard let path = locate(identityEncoderFile) else { return nil }
+        do { return try IdentityEncoder(weights: WeightReader(paths: [path])) } catch {
+            throw StudioError.badInput("identity encoder \(path): \(error)")
+        }
+    }
+
+    /// The shipped training judge (nil when it is not installed): the only judge a loss may use.
+    static func trainingJudge() throws -> AttributeClassifier? {
+        try locate(trainingJudgeFile).map(loadJudge)
+    }
 }

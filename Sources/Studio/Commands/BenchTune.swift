@@ -64,10 +64,10 @@ struct BenchTune: ParsableCommand {
             let refs = try pipe.generate(r).images.map { ImageTensors.tensor(from: RGBImage(width: 64, height: 64, pixels: $0)) }
             var classImages: [Tensor] = [], encoder: IdentityEncoder? = nil
             var judge: AttributeClassifier? = nil
-            if kind == .stage3, let path = ModelLocator.locate("judges/attributes-train.safetensors") { judge = try ModelLocator.loadJudge(path) }
+            if kind == .stage3 { judge = try ModelLocator.trainingJudge() }
             if kind != .stage1 {
                 classImages = try PriorPreservation.classImages(pipeline: pipe, baseWord: "knight")
-                if let path = ModelLocator.locate("identity/encoder.safetensors") { encoder = try IdentityEncoder(weights: WeightReader(paths: [path])) }
+                encoder = try ModelLocator.identityEncoder()
             }
             let t1 = Date()
             var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = 500; c.checkpointEvery = 500

@@ -91,7 +91,7 @@ struct Eval: ParsableCommand {
                     guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be output or input") }
                     config.offsetSite = site
                     config.identityWeight = oneActorIdentityWeight
-                    let encoder = oneActorIdentityWeight > 0 ? try ModelLocator.locate("identity/encoder.safetensors").map { try IdentityEncoder(weights: WeightReader(paths: [$0])) } : nil
+                    let encoder = oneActorIdentityWeight > 0 ? try ModelLocator.identityEncoder() : nil
                     do {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
                                                               config: config, identityEncoder: encoder, directory: dir)
@@ -111,8 +111,8 @@ struct Eval: ParsableCommand {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777))
-                    let encoder = try ModelLocator.locate("identity/encoder.safetensors").map { try IdentityEncoder(weights: WeightReader(paths: [$0])) }
-                    let trainJudge = try ModelLocator.locate("judges/attributes-train.safetensors").map { try ModelLocator.loadJudge($0) }
+                    let encoder = try ModelLocator.identityEncoder()
+                    let trainJudge = try ModelLocator.trainingJudge()
                     do {
                         var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
                         if let n = stageSteps { stage1.steps = n }
@@ -204,7 +204,7 @@ struct Eval: ParsableCommand {
     }
 
     static func defaultJudge() throws -> String {
-        if let p = ModelLocator.locate("judges/attributes-eval.safetensors") { return p }
+        if let p = ModelLocator.locate(ModelLocator.evaluationJudgeFile) { return p }
         throw StudioError.badInput("the evaluation judge (models/judges/attributes-eval.safetensors) was not found; pass --judge FILE (train one with `troupe train-judge`)")
     }
 

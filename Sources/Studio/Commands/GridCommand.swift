@@ -84,7 +84,7 @@ extension GridCommand {
     /// with the judge shipped beside it. nil where it cannot.
     func columnScores(_ rows: [[RGBImage?]], templates: [String]) -> [MethodScores?] {
         let columns = rows.first?.count ?? 0
-        guard let path = ModelLocator.locate("judges/attributes-eval.safetensors"), let judge = try? ModelLocator.loadJudge(path),
+        guard let path = ModelLocator.locate(ModelLocator.evaluationJudgeFile), let judge = try? ModelLocator.loadJudge(path),
               rows.allSatisfy({ $0.allSatisfy { $0?.width == 64 && $0?.height == 64 } }),
               let prompts = try? templates.map(EvalPrompt.init(template:)) else { return Array(repeating: nil, count: columns) }
         let evaluator = ConsistencyEvaluator(judge: judge)

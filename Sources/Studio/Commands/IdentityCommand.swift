@@ -105,13 +105,13 @@ struct IdentityCommand: ParsableCommand {
                 }
                 inputs = r
             } else {
-                guard let e = encoder ?? ModelLocator.locate("identity/encoder.safetensors") else {
+                guard let e = encoder ?? ModelLocator.locate(ModelLocator.identityEncoderFile) else {
                     throw StudioError.badInput("the IdentityEncoder (models/identity/encoder.safetensors) was not found; pass --encoder FILE")
                 }
                 let weight = judgeWeight ?? IdentityAdapterConfig().judgeWeight
                 var judgePath: String? = nil
                 if weight > 0 {
-                    guard let j = judge ?? ModelLocator.locate("judges/attributes-train.safetensors") else {
+                    guard let j = judge ?? ModelLocator.locate(ModelLocator.trainingJudgeFile) else {
                         throw StudioError.badInput("the training judge (models/judges/attributes-train.safetensors) was not found; pass --judge FILE or --judge-weight 0")
                     }
                     judgePath = (j as NSString).standardizingPath

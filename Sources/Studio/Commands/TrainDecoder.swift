@@ -61,7 +61,7 @@ struct TrainDecoder: ParsableCommand {
     }
 
     static func defaultJudge() throws -> String {
-        if let p = ModelLocator.locate("judges/attributes-train.safetensors") { return p }
+        if let p = ModelLocator.locate(ModelLocator.trainingJudgeFile) { return p }
         throw StudioError.badInput("the training judge (models/judges/attributes-train.safetensors) was not found; pass --judge FILE")
     }
 }

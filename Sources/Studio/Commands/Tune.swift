@@ -99,16 +99,16 @@ struct Tune: ParsableCommand {
             runID = "\(kind)-\(stamp)-\(getpid())"
         }
         let runDir = folder + "/runs/" + runID
-        // Never recreate a character folder that was deleted or renamed meanwhile: runs/ is made
-        // only inside an existing folder.
-        guard mkdir(folder + "/runs", 0o755) == 0 || errno == EEXIST, FileManager.default.fileExists(atPath: folder + "/character.json") else {
-            throw StudioError.badInput("\(record.name) was deleted or renamed while its \(kind) run was starting")
-        }
-        try? FileManager.default.createDirectory(atPath: runDir + "/samples", withIntermediateDirectories: true)
+        // Never recreate a character folder that was deleted or renamed meanwhile: each level is
+        // made with mkdir inside the one above (no intermediates), and the character must still
+        // be there once the run's lock is held — from then on delete and rename refuse.
+        let vanished = StudioError.badInput("\(record.name) was deleted or renamed while its \(kind) run was starting")
+        for dir in [folder + "/runs", runDir, runDir + "/samples"] where mkdir(dir, 0o755) != 0 && errno != EEXIST { throw vanished }
         // Only one process may drive a run.
         let runLock: FileLock
         do { runLock = try FileLock(path: runDir + "/.lock", name: "\(record.name) run \(runID)", wait: false) } catch let e as StoreError { throw e.studio }
         defer { withExtendedLifetime(runLock) {} }
+        guard FileManager.default.fileExists(atPath: folder + "/character.json") else { throw vanished }
         let log = JobLog(path: runDir + "/metrics.jsonl")
         let interrupt = InterruptFlag.install()
 

@@ -118,14 +118,13 @@ struct TuneSetup {
         guard FileManager.default.fileExists(atPath: previousPath) else {
             throw StudioError.badInput("\(record.name) has no stage-\(stage - 1) LoRA yet; run `troupe tune stage\(stage - 1) \(record.name)` first")
         }
-        let world = refs.allSatisfy { $0.shape[2] == 64 && $0.shape[3] == 64 }
-        let encoder = world ? try Self.identityEncoder() : nil
+        let encoder = readsWorldSprites ? try ModelLocator.identityEncoder() : nil
         var judge: AttributeClassifier? = nil
         if stage >= 3 {
-            guard world, let path = ModelLocator.locate("judges/attributes-train.safetensors") else {
-                throw StudioError.badInput("stage 3 needs the training judge for this model's images (models/judges/attributes-train.safetensors reads 64×64 World sprites)")
+            guard readsWorldSprites, let j = try ModelLocator.trainingJudge() else {
+                throw StudioError.badInput("stage 3 needs the training judge for this model's images (models/judges/attributes-train.safetensors reads \(World.imageSize)×\(World.imageSize) World sprites)")
             }
-            judge = try ModelLocator.loadJudge(path)
+            judge = j
         }
         let classPrompt = PriorPreservation.classPrompt(baseWord: record.baseWord)
         let classImages = try PriorPreservation.classImages(pipeline: pipeline, baseWord: record.baseWord)
@@ -154,11 +153,9 @@ struct TuneSetup {
         return stageJob(tuner, stage: stage)
     }
 
-    /// The shipped IdentityEncoder (nil when it is not installed).
-    static func identityEncoder() throws -> IdentityEncoder? {
-        guard let path = ModelLocator.locate("identity/encoder.safetensors") else { return nil }
-        do { return try IdentityEncoder(weights: WeightReader(paths: [path])) } catch { throw StudioError.wrap(error) }
-    }
+    /// Whether the model makes images the shipped IdentityEncoder and judges read (64×64 World
+    /// sprites): the one check before any World-specific loss term.
+    var readsWorldSprites: Bool { pipeline.vae.config.sampleSize == World.imageSize }
 
     // MARK: OneActor
 
@@ -200,7 +197,7 @@ struct TuneSetup {
         // The identity term reads the target through the IdentityEncoder (64×64 World-like images).
         var encoder: IdentityEncoder? = nil
         if c.tuning.identityWeight > 0 {
-            guard pipeline.vae.config.sampleSize == World.imageSize, let e = try Self.identityEncoder() else {
+            guard readsWorldSprites, let e = try ModelLocator.identityEncoder() else {
                 throw StudioError.badInput("--identity-weight needs the IdentityEncoder (models/identity/encoder.safetensors), which reads \(World.imageSize)×\(World.imageSize) images; this model makes \(pipeline.vae.config.sampleSize)×\(pipeline.vae.config.sampleSize)")
             }
             encoder = e

@@ -68,7 +68,7 @@ final class GenerateScreen: StudioScreen {
         let (o, l) = (a?.hasOneActor ?? false, a?.latestLoRA != nil)
         // The identity slider: a target to use as the reference and an identity adapter to read it.
         let hasTarget = settings.character.flatMap { try? ctx.store.load($0) }?.target != nil
-        let i = hasTarget && ModelLocator.locate("identity/adapter.safetensors") != nil
+        let i = hasTarget && ModelLocator.locate(ModelLocator.identityAdapterFile) != nil
         let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (i ? [.identity] : [])
             + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
         guard now != controls else { return }
