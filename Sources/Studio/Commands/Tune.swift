@@ -134,7 +134,12 @@ struct Tune: ParsableCommand {
             if !resume {
                 try storeCall { try store.update(record.name) { r, _ in r.runs.append(.init(id: runID, kind: kind, status: "running", created: Date())) } }
             }
-        } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+        } catch {
+            // A run refused before its first step leaves nothing behind (a resumed one keeps its folder).
+            if !resume { try? FileManager.default.removeItem(atPath: runDir) }
+            if let e = error as? StudioError { throw e }
+            throw StudioError.wrap(error)
+        }
 
         let trainer = job.trainer
         let progress = ProgressLine(label: "tune \(kind) \(record.name)", quiet: json, firstStep: trainer.stepsDone)
