@@ -54,26 +54,21 @@ public enum EvalGeneration {
     }
 
     /// Four "accepted references" of `character`: its full identity in random scenes (a seed
-    /// stream apart from the evaluation prompts'), through the VAE round trip, [1, 3, 64, 64];
-    /// each with the caption an artist's generation of it would carry: the character's prompt
-    /// and the scene's words, as the World's captions put them.
-    public static func acceptedReferences(vae: AutoencoderKL, character: EvalCharacter, count: Int = 4,
-                                          seed: UInt64) -> (images: [Tensor], captions: [String]) {
+    /// stream apart from the evaluation prompts'), through the VAE round trip, [1, 3, 64, 64].
+    public static func acceptedReferences(vae: AutoencoderKL, character: EvalCharacter, count: Int = 4, seed: UInt64) -> [Tensor] {
         var r = SplitMixRandom(seed: seed ^ 0xACCE_97ED)
-        let scenes = (0..<count).map { _ in World.randomScene(&r) }
-        let renders = scenes.map { World.render(character.fullIdentity, $0) }
-        let images = GradMode.noGrad {
+        let renders = (0..<count).map { _ in World.render(character.fullIdentity, World.randomScene(&r)) }
+        return GradMode.noGrad {
             let x = WorldBatch.tensor(rgb8: renders, size: World.imageSize)
             let y = vae.decode(vae.encode(x).mean).clamped(-1, 1).contiguous()
             return (0..<count).map { y.selectingRows([$0]).contiguous() }
         }
-        return (images, scenes.map { "\(character.prompt), \($0.pose.word), \($0.expression.word), \($0.background.word), \($0.view.word)" })
     }
 
     /// Trains stage 1 (and with `throughStage` 2, stage 2) on `references` and leaves the
     /// final stage's adapters attached to the pipeline's UNet; the caller removes them with
     /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
-    public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], captions: [String?]? = nil, seed: UInt64,
+    public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
                               throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,
                               judge: AttributeClassifier? = nil, directory: String) throws {
         let baseWord = try character.resolvedBaseWord()
@@ -81,20 +76,20 @@ public enum EvalGeneration {
         // The class images `tune stage2` draws (the same for every character of one base word).
         let classImages = throughStage >= 2 ? try PriorPreservation.classImages(pipeline: pipeline, baseWord: baseWord) : []
         var c1 = stage1; c1.seed = seed
-        let s1 = try AppearanceTuner(pipeline: pipeline, references: references, captions: captions, prompt: character.prompt, config: c1, directory: directory + "/1")
+        let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1")
         try TrainingLoop.run(s1) { _ in true }
         guard throughStage >= 2 else { return }
         let start = s1.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
         let c2 = AppearanceTuningConfig.stage2(from: c1, hasIdentityEncoder: encoder != nil)
-        let s2 = try AppearanceTuner(pipeline: pipeline, references: references, captions: captions, prompt: character.prompt, config: c2, directory: directory + "/2",
+        let s2 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c2, directory: directory + "/2",
                                      startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
         try TrainingLoop.run(s2) { _ in true }
         guard throughStage >= 3, let judge else { return }
         let start3 = s2.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
         let c3 = AppearanceTuningConfig.stage3(from: c2)
-        let s3 = try AppearanceTuner(pipeline: pipeline, references: references, captions: captions, prompt: character.prompt, config: c3, directory: directory + "/3",
+        let s3 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c3, directory: directory + "/3",
                                      startFrom: start3, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
         try TrainingLoop.run(s3) { _ in true }
     }

@@ -12,16 +12,7 @@
 // latent cell alike; the decoded term asks for the reference's pixels where the noise is low
 // enough for x̂₀ to be an image. AdamW with linear warm-up + cosine decay. Every draw is a
 // function of (seed, step), so a resumed run repeats exactly the steps an uninterrupted run
-// would take. Crops and colour jitter: ImageAugmentation.
-//
-// Captioned references (every stage): a reference that comes with the prompt it was made with
-// ("a ninja with white hair waving, at night") is trained, in `captionRate` of its rows, under
-// that caption instead of the character's bare prompt — as LoRA trainers caption their images
-// (kohya-ss): the scene words explain the scene, so the adapters bind only the character to
-// the character's words, and they are trained on the long prompts artists sample with, where
-// the bare prompt alone leaves the text encoder's later tokens (which carry the whole prompt
-// in a causal encoder) unlike any prompt used at sampling. The other rows keep the bare
-// prompt, so it still gives the character on its own.
+// would take. Not yet here: crop/colour-jitter augmentation.
 //
 // Stage 2 (detail and style, `stage = 2`) continues the stage-1 adapters with two more terms:
 //   identity: L_id = mean(1 − ⟨E(D(x̂₀)), E(x)⟩) over the rows with t < identityMaxTimestep
@@ -51,9 +42,6 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var flip = false
     /// Crops and colour jitter of the references (off by default; see ImageAugmentation).
     public var augmentation = ImageAugmentation()
-    /// Fraction of rows trained under their reference's own caption, for references that have
-    /// one (the others, and references without one, use the character's prompt).
-    public var captionRate: Float = 0.5
     public var steps = 200
     public var rank = 4
     public var learningRate: Float = 1e-4
@@ -118,7 +106,6 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         identityMaxTimestep = try c.decode(.identityMaxTimestep, or: reconstructionMaxTimestep)
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
         augmentation = try c.decode(.augmentation, or: d.augmentation)
-        captionRate = try c.decode(.captionRate, or: d.captionRate)
     }
 }
 
@@ -127,8 +114,6 @@ public final class AppearanceTuner: Trainer {
         public var version = 1
         public var config: AppearanceTuningConfig
         public var prompt: String
-        /// Each reference's own caption (nil: none has one; runs from before captions).
-        public var captions: [String?]? = nil
         public var step = 0
     }
 
@@ -152,28 +137,20 @@ public final class AppearanceTuner: Trainer {
     let judge: AttributeClassifier?
     let poseContexts: [[Tensor]]
     let context: Tensor
-    /// Per expanded image: its reference's caption context (nil: the character's prompt only).
-    let captionContexts: [Tensor?]
     let schedule: NoiseSchedule
 
-    /// References: images [1, 3, H, W] in [−1, 1], with `captions` (one per reference, nil for
-    /// one without; nil for none). `directory`: the run folder (checkpoints/).
+    /// References: images [1, 3, H, W] in [−1, 1]. `directory`: the run folder (checkpoints/).
     /// Stage 2: `startFrom` (the stage-1 adapters, PEFT keys), `identityEncoder`, and
     /// `classImages` generated from `classPrompt` by the base model.
-    public init(pipeline: StableDiffusionPipeline, references: [Tensor], captions: [String?]? = nil, prompt: String, config: AppearanceTuningConfig,
-                directory: String, startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
+    public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
+                startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
                 classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws {
-        guard captions == nil || captions!.count == references.count else {
-            throw GenerationError.badValue("\(captions!.count) captions for \(references.count) references")
-        }
-        guard config.captionRate.isFinite, (0...1).contains(config.captionRate) else { throw GenerationError.badValue("the caption rate must be in 0…1") }
         precondition(config.poseWeight == 0 || judge != nil, "the pose/expression term needs the training judge")
         precondition(!references.isEmpty, "stage 1 needs at least one reference image")
         precondition(config.identityWeight == 0 || identityEncoder != nil, "the identity term needs an IdentityEncoder")
         precondition(config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil), "prior preservation needs class images and their prompt")
         self.pipeline = pipeline; self.directory = directory
-        let captions = captions.flatMap { c in c.contains { $0 != nil } ? c : nil }
-        state = State(config: config, prompt: prompt, captions: captions)
+        state = State(config: config, prompt: prompt)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
         var rng = SplitMixRandom(seed: config.seed)
         var named: [String: Tensor] = [:]
@@ -208,12 +185,6 @@ public final class AppearanceTuner: Trainer {
             }
         }
         context = GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(prompt)]) }
-        // Each reference expands to the same number of images, in order (flip, then augmented copies).
-        let perReference = imgs.count / references.count
-        captionContexts = GradMode.noGrad {
-            let byReference = (captions ?? []).map { $0.map { pipeline.textEncoder([pipeline.tokenizer.encode($0)]) } }
-            return imgs.indices.map { i in byReference.isEmpty ? nil : byReference[i / perReference] }
-        }
         self.identityEncoder = identityEncoder
         identityTargets = identityEncoder.map { e in imgs.map { e.embed($0) } } ?? []
         priorPosteriors = GradMode.noGrad {
@@ -230,7 +201,7 @@ public final class AppearanceTuner: Trainer {
     public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String, identityEncoder: IdentityEncoder? = nil,
                               classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws -> AppearanceTuner {
         let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
-        let t = try AppearanceTuner(pipeline: pipeline, references: references, captions: state.captions, prompt: state.prompt, config: state.config, directory: directory,
+        let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory,
                                     identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)
@@ -309,16 +280,6 @@ public final class AppearanceTuner: Trainer {
         return Tensor.mseLoss(out, schedule.trainingTarget(x0: z0, noise: noise, timesteps: [t]))
     }
 
-    /// The text context of each row: its reference's caption in `captionRate` of the rows
-    /// (drawn from a stream of their own, so runs without captions take the same steps as
-    /// before captions existed), else the character's prompt.
-    func rowContexts(picks: [Int], step: Int) -> Tensor {
-        let c = state.config
-        guard captionContexts.contains(where: { $0 != nil }) else { return context.expanded([picks.count, context.shape[1], context.shape[2]]) }
-        var r = SplitMixRandom(seed: c.seed &* 0xC2B2_AE3D ^ UInt64(step) &* 0x2545_F491 ^ 0xCA97_1095)
-        return Tensor.concat(picks.map { i in r.nextFloat() < c.captionRate ? captionContexts[i] ?? context : context }, dim: 0)
-    }
-
     func step(_ step: Int) -> ([String: Float], Float) {
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001)
@@ -329,8 +290,9 @@ public final class AppearanceTuner: Trainer {
         }
         let timesteps = picks.map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
         let noise = Tensor.randn(z0.shape, using: &r)
+        let b = c.batch
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let ctx = rowContexts(picks: picks, step: step)
+        let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
         let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
         var loss = epsLoss

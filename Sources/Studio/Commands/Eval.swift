@@ -45,8 +45,6 @@ struct Eval: ParsableCommand {
     var oneActorDraws = OneActorConfig().drawsPerRow
     @Option(name: .customLong("offset-site"), help: "oneactor: output or input (see `tune oneactor --offset-site`).")
     var offsetSite = OneActorConfig().offsetSite.rawValue
-    @Flag(name: .customLong("bare-references"), help: "stage1/stages: train on the references without their captions (the character's prompt alone on every row; the ablation of captioned references).")
-    var bareReferences = false
     @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity: the identity adapter's scale.")
     var identityScale: Float = IdentityAdapter.defaultScale
     @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity: adapter file (default: models/identity/adapter.safetensors).")
@@ -119,7 +117,7 @@ struct Eval: ParsableCommand {
                         var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
                         if let n = stageSteps { stage1.steps = n }
                         if let lr = stageLearningRate { stage1.learningRate = lr }
-                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs.images, captions: bareReferences ? nil : refs.captions, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
+                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
                                                   throughStage: method == .stages ? 3 : method == .stage2 ? 2 : 1, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }

@@ -65,19 +65,6 @@ struct TuneSetup {
         }
     }
 
-    /// Each reference's caption: the prompt its PNG says it was generated with, when that prompt
-    /// names the character's base word and says more than the character's own prompt (nil
-    /// otherwise: an imported image, or one made from the bare prompt).
-    func referenceCaptions() -> [String?] {
-        record.references.map { entry in
-            guard let text = try? PNGCodec.readText(path: folder + "/" + entry.file),
-                  let chunk = text.first(where: { $0.0 == GenerationParameters.chunkKey }) else { return nil }
-            let prompt = GenerationParameters(text: chunk.1).prompt.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard prompt != record.prompt, (try? pipeline.tokenizer.positions(of: record.baseWord, in: prompt)) != nil else { return nil }
-            return prompt
-        }
-    }
-
     /// The command's flags over `c` (steps, rank, learning rate, checkpoints, augmentation), checked.
     func applyFlags(_ c: inout AppearanceTuningConfig) throws {
         if let s = command.steps { c.steps = s }
@@ -113,7 +100,7 @@ struct TuneSetup {
                 try applyFlags(&c)
                 return c
             }
-            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, captions: referenceCaptions(), prompt: record.prompt, config: c, directory: runDir)
+            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir)
         }
         return stageJob(tuner, stage: 1)
     }
@@ -160,8 +147,8 @@ struct TuneSetup {
                 try applyFlags(&c)
                 return c
             }
-            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, captions: referenceCaptions(), prompt: record.prompt, config: c,
-                                        directory: runDir, startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
+            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
+                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
         }
         return stageJob(tuner, stage: stage)
     }
