@@ -144,6 +144,40 @@ final class OneActorTests: XCTestCase {
         XCTAssertEqual(GradMode.noGrad { loaded(c.features) }.toArray(), GradMode.noGrad { t.projector(c.features) }.toArray())
     }
 
+    /// The summary site: δ at the base word and at the end and padding tokens (every token
+    /// after the prompt), nowhere else; it trains, samples, and its projector says where it goes.
+    func testSummarySite() throws {
+        let pipe = try pipeline("a")
+        let tok = pipe.tokenizer
+        let prompt = "a knight waving"
+        let n = tok.tokenIDs(prompt).count
+        let word = try tok.positions(of: "knight", in: prompt)     // this fixture's vocabulary splits it
+        XCTAssertEqual(try OffsetSite.output.positions(of: "knight", in: prompt, tokenizer: tok), word)
+        XCTAssertEqual(try OffsetSite.summary.positions(of: "knight", in: prompt, tokenizer: tok), word + Array((n + 1)..<77))
+        XCTAssertThrowsError(try OffsetSite.summary.positions(of: "ninja", in: prompt, tokenizer: tok))
+        let c = try cluster(pipe, 16)
+        var cfg = OneActorConfig(); cfg.steps = 3; cfg.offsetSite = .summary
+        let dir = tempDir()
+        let t = try OneActorTuner(pipeline: pipe, cluster: c, config: cfg, directory: dir)
+        try TrainingLoop.run(t) { _ in true }
+        try t.saveProjector(to: dir + "/projector.safetensors")
+        let (projector, site) = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: pipe.fingerprint)
+        XCTAssertEqual(site, .summary)
+        let adapter = OneActorAdapter(projector: projector, cluster: c, site: site)
+        var r = GenerationRequest(prompt: prompt)
+        r.steps = 2; r.width = 16; r.height = 16; r.count = 2
+        let plain = try pipe.encodePrompts(r).branches[.conditional]!.context
+        let tuned = try adapter.conditioning(for: r, pipeline: pipe, v: 1).branches[.conditional]!.resolved()
+        let d = plain.shape[2]
+        let delta = (tuned - plain).toArray()
+        for p in 0..<77 {
+            let moved = (0..<d).contains { delta[p * d + $0] != 0 }
+            XCTAssertEqual(moved, word.contains(p) || p > n, "token \(p)")
+        }
+        XCTAssertNoThrow(try pipe.generate(r, conditioning: adapter.conditioning(for: r, pipeline: pipe, v: 1),
+                                           guidance: ClusterGuidance(eta1: 5, eta2: 1, steps: 0..<2, outsideScale: 5)))
+    }
+
     /// Several draws per row: the batch holds every row's draws, the three terms stay per row
     /// kind, and one draw per row is the paper's loss exactly.
     func testSeveralDrawsPerRow() throws {

@@ -34,7 +34,9 @@ public struct OneActorAdapter {
         guard let c = Int(f.metadata["in_channels"] ?? ""), let s = Int(f.metadata["in_size"] ?? ""), let d = Int(f.metadata["out_dim"] ?? "") else {
             throw OneActorError.corrupt(path, "metadata lacks in_channels, in_size or out_dim")
         }
-        let site = OffsetSite(rawValue: f.metadata["offset_site"] ?? "output") ?? .output
+        guard let site = OffsetSite(rawValue: f.metadata["offset_site"] ?? "output") else {
+            throw OneActorError.corrupt(path, "its offset site '\(f.metadata["offset_site"] ?? "")' is not one this troupe knows (\(OffsetSite.choices))")
+        }
         return (try Projector(config: ProjectorConfig(inChannels: c, inSize: s, outDim: d), weights: WeightReader(files: [f])), site)
     }
 
@@ -42,7 +44,11 @@ public struct OneActorAdapter {
     /// and the auxiliary branch (δ_aux) added — at the encoder's output, or (input site) on the
     /// base word's token embedding, re-encoding the prompt.
     public func conditioning(for request: GenerationRequest, pipeline: StableDiffusionPipeline, v: Float) throws -> Conditioning {
-        let base = try pipeline.encodePrompts(request, baseWord: baseWord)
+        var base = try pipeline.encodePrompts(request, baseWord: baseWord)
+        if site == .summary, var c = base.branches[.conditional] {
+            c.basePositions = try site.positions(of: baseWord, in: request.prompt, tokenizer: pipeline.tokenizer)
+            base.branches[.conditional] = c
+        }
         guard site == .input else { return try attach(to: base, v: v) }
         let cond = try promptBranch(of: base, v: v)
         let ids = pipeline.tokenizer.encode(request.prompt)

@@ -18,10 +18,28 @@
 
 import Foundation
 
-/// Where δ goes: added to the text encoder's output at the base word (the paper's site), or to
-/// the base word's token embedding before the encoder (so the encoder carries it into every
-/// later token, including the end/padding tokens a model may read identity from).
-public enum OffsetSite: String, Codable, Sendable, CaseIterable { case output, input }
+/// Where δ goes: added to the text encoder's output at the base word (the paper's site); to
+/// the base word's token embedding before the encoder (which carries it into every later token);
+/// or (summary) to the encoder's output at the base word and at the end token and every padding
+/// token after it — the tokens a causal encoder sums the whole prompt into, which a model may
+/// read identity from (troupe-mini's caption probe trained its identity words there), while the
+/// context words' own tokens stay as they are.
+public enum OffsetSite: String, Codable, Sendable, CaseIterable {
+    case output, input, summary
+
+    /// The token positions of `prompt` (in `tokenizer.encode(prompt)`) that δ is added at: the
+    /// base word's (every sub-token; a prompt without it is an error) and, for the summary site,
+    /// the end token and the padding after it.
+    public func positions(of baseWord: String, in prompt: String, tokenizer: CLIPTokenizer) throws -> [Int] {
+        let base = try tokenizer.positions(of: baseWord, in: prompt)
+        guard self == .summary else { return base }
+        let end = 1 + min(tokenizer.tokenIDs(prompt, limit: tokenizer.maxLength - 2).count, tokenizer.maxLength - 2)
+        return base + Array(end..<tokenizer.maxLength)
+    }
+
+    /// "output, input or summary", for messages.
+    public static var choices: String { allCases.map(\.rawValue).dropLast().joined(separator: ", ") + " or " + allCases.last!.rawValue }
+}
 
 public struct OneActorConfig: Codable, Sendable, Equatable {
     public var offsetSite: OffsetSite = .output
@@ -146,7 +164,7 @@ public final class OneActorTuner: Trainer {
         texts = try GradMode.noGrad {
             try all.map { text in
                 let ids = tok.encode(text)
-                return (ids, pipeline.textEncoder([ids]), try tok.positions(of: cluster.baseWord, in: text))
+                return (ids, pipeline.textEncoder([ids]), try config.offsetSite.positions(of: cluster.baseWord, in: text, tokenizer: tok))
             }
         }
     }
@@ -236,7 +254,7 @@ public final class OneActorTuner: Trainer {
         let offsets = draws == 1 ? one : Tensor.concat(Array(repeating: one, count: draws), dim: 0)
         let context: Tensor
         switch c.offsetSite {
-        case .output:
+        case .output, .summary:
             let d = text.context.shape[2]
             context = text.context.expanded([n, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
         case .input:

@@ -43,7 +43,7 @@ struct Eval: ParsableCommand {
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
     var oneActorDraws = OneActorConfig().drawsPerRow
-    @Option(name: .customLong("offset-site"), help: "oneactor: output or input (see `tune oneactor --offset-site`).")
+    @Option(name: .customLong("offset-site"), help: "oneactor: output, input or summary (see `tune oneactor --offset-site`).")
     var offsetSite = OneActorConfig().offsetSite.rawValue
     @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity: the identity adapter's scale.")
     var identityScale: Float = IdentityAdapter.defaultScale
@@ -88,7 +88,7 @@ struct Eval: ParsableCommand {
                     let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate; config.drawsPerRow = max(1, min(oneActorDraws, 16))
-                    guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be output or input") }
+                    guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
                     config.offsetSite = site
                     config.identityWeight = oneActorIdentityWeight
                     let encoder = oneActorIdentityWeight > 0 ? try ModelLocator.identityEncoder() : nil

@@ -32,7 +32,7 @@ struct Tune: ParsableCommand {
     var colorJitter: Float?
     @Option(help: "oneactor: auxiliary samples to generate (other seeds, same prompt).")
     var auxiliaries: Int?
-    @Option(name: .customLong("offset-site"), help: "oneactor: where δ goes — output (added to the text encoder's output at the base word, as the paper) or input (to the base word's token embedding).")
+    @Option(name: .customLong("offset-site"), help: "oneactor: where δ goes — output (added to the text encoder's output at the base word, as the paper), input (to the base word's token embedding) or summary (the output at the base word and at the end and padding tokens).")
     var offsetSite: String?
     @Option(help: "oneactor: noise draws per batch row (1–16; the paper: 1).")
     var draws: Int?

@@ -184,7 +184,7 @@ struct TuneSetup {
                 c.tuning.minTimestep = parts[0]; c.tuning.maxTimestep = parts[1]
             }
             if let site = command.offsetSite {
-                guard let s = OffsetSite(rawValue: site) else { throw StudioError.badInput("--offset-site must be output or input") }
+                guard let s = OffsetSite(rawValue: site) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
                 c.tuning.offsetSite = s
             }
             c.tuning.seed = record.seed
