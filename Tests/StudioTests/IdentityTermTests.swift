@@ -21,6 +21,28 @@ final class IdentityTermTests: XCTestCase {
         XCTAssertTrue(id.isFinite && id >= 0 && id <= 2, "\(id)")
         XCTAssertEqual(l["loss"]!, l["target"]! + 0.5 * l["aux"]! + 0.2 * l["average"]! + 0.5 * id, accuracy: 1e-4)
     }
+
+    /// OneActor's pose/expression term at the summary site: reported, finite, weighed into the
+    /// total, refused without the judge; the paper's terms draw what they drew without it.
+    func testOneActorPoseExpressionTerm() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: DefaultModelTests.folder))
+        let judge = try AttributeClassifier(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/judges/attributes-train.safetensors").path]))
+        var r = pipe.request(prompt: "a knight with red hair"); r.seed = 3; r.steps = 8
+        let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: "knight", targetImage: nil, auxiliaries: 2, model: pipe.fingerprint)
+        var c = OneActorConfig(); c.steps = 2; c.auxiliariesPerBatch = 2; c.offsetSite = .summary; c.poseWeight = 0.3
+        let dir = NSTemporaryDirectory() + "troupe-oa-pose-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertThrowsError(try OneActorTuner(pipeline: pipe, cluster: cluster, config: c, directory: dir)) { XCTAssertTrue("\($0)".contains("judge")) }
+        let t = try OneActorTuner(pipeline: pipe, cluster: cluster, config: c, directory: dir, judge: judge)
+        var off = c; off.poseWeight = 0
+        let plain = try OneActorTuner(pipeline: pipe, cluster: cluster, config: off, directory: dir + "/off")
+        let l = try t.trainStep().losses, p = try plain.trainStep().losses
+        let pe = try XCTUnwrap(l["pose_expression"])
+        XCTAssertTrue(pe.isFinite && pe > 0, "\(pe)")
+        XCTAssertNil(p["pose_expression"])
+        XCTAssertEqual(l["target"]!, p["target"]!, accuracy: 0, "the paper's rows are the same draws")
+        XCTAssertEqual(l["loss"]!, l["target"]! + 0.5 * l["aux"]! + 0.2 * l["average"]! + 0.3 * pe, accuracy: 1e-4)
+    }
 }
 
 final class Stage2TermTests: XCTestCase {

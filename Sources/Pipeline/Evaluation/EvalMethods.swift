@@ -20,7 +20,7 @@ public enum EvalGeneration {
     /// A OneActor adapter for `character`: cluster data from its prompt generated at `seed`
     /// (the target) and `auxiliaries` more seeds, then `config.steps` tuning steps.
     public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, auxiliaries: Int = 10,
-                                config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil,
+                                config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil,
                                 directory: String) throws -> OneActorAdapter {
         var r = pipeline.request(prompt: character.prompt)
         r.seed = seed
@@ -28,7 +28,7 @@ public enum EvalGeneration {
                                                 auxiliaries: auxiliaries, model: pipeline.fingerprint)
         var c = config
         c.seed = seed
-        let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory, identityEncoder: identityEncoder)
+        let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory, identityEncoder: identityEncoder, judge: judge)
         try TrainingLoop.run(tuner) { _ in true }
         return OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite)
     }

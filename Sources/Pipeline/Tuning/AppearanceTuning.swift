@@ -193,7 +193,7 @@ public final class AppearanceTuner: Trainer {
         classContext = classPrompt.map { p in GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(p)]) } }
         self.judge = config.poseWeight > 0 ? judge : nil
         poseContexts = config.poseWeight > 0 ? GradMode.noGrad {
-            Pose.allCases.map { p in Expression.allCases.map { e in pipeline.textEncoder([pipeline.tokenizer.encode("\(prompt), \(p.word), \(e.word)")]) } }
+            PoseExpressionTerm.texts(prompt).map { row in row.map { pipeline.textEncoder([pipeline.tokenizer.encode($0)]) } }
         } : []
     }
 
@@ -246,27 +246,21 @@ public final class AppearanceTuner: Trainer {
         return (rec, id)
     }
 
-    /// L_pe (stage 3): `poseRows` references noised to t ∈ [500, 900) under the prompt with a
-    /// random pose and expression, the training judge's cross-entropy on D(x̂₀).
+    /// L_pe (stage 3; PoseExpressionTerm): `poseRows` references noised to a high timestep
+    /// under the prompt with a random pose and expression.
     func poseLoss(_ r: inout SplitMixRandom) -> Tensor? {
         let c = state.config
         guard c.poseWeight > 0, let judge, c.poseRows > 0 else { return nil }
-        let n = c.poseRows
-        let picks = (0..<n).map { _ in Int(r.next() % UInt64(posteriors.count)) }
-        let poses = (0..<n).map { _ in Int(r.next() % UInt64(Pose.allCases.count)) }
-        let expressions = (0..<n).map { _ in Int(r.next() % UInt64(Expression.allCases.count)) }
-        let timesteps = (0..<n).map { _ in 500 + Int(r.next() % 400) }
+        let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: posteriors.count, &r)
         let z0 = GradMode.noGrad {
-            Tensor.concat(picks.map { i in posteriors[i].mean + posteriors[i].std * Tensor.randn(posteriors[i].mean.shape, using: &r) }, dim: 0)
+            Tensor.concat(d.picks.map { i in posteriors[i].mean + posteriors[i].std * Tensor.randn(posteriors[i].mean.shape, using: &r) }, dim: 0)
                 * pipeline.vae.config.scalingFactor
         }
         let noise = Tensor.randn(z0.shape, using: &r)
-        let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let ctx = Tensor.concat((0..<n).map { poseContexts[poses[$0]][expressions[$0]] }, dim: 0)
-        let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
-        let x0 = schedule.predictedOriginal(eps, xt: xt.detached(), timesteps: timesteps) * (1 / pipeline.vae.config.scalingFactor)
-        let logits = judge(pipeline.vae.decode(x0).clamped(-1, 1))
-        return logits[.pose]!.crossEntropy(poses) + logits[.expression]!.crossEntropy(expressions)
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
+        let ctx = Tensor.concat(d.poses.indices.map { poseContexts[d.poses[$0]][d.expressions[$0]] }, dim: 0)
+        let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx).sample
+        return PoseExpressionTerm(judge: judge).loss(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
     }
 
     /// L_prior on one class image (stage 2), drawn from the step's random stream.

@@ -12,6 +12,10 @@
 // L_id = 1 − ⟨E(D(x̂₀)), E(D(z₀_target))⟩ with E the IdentityEncoder — the ε loss barely
 // depends on identity (about 1% of it on troupe-mini), so the projector gets a signal that is
 // only about who the character is.
+// Optional (Troupe's addition, off by default): the pose/expression term (PoseExpressionTerm,
+// the training judge) on `poseRows` rows of the target's latents under "<prompt>, <pose>,
+// <expression>" with δ_target at its site — where δ reaches tokens that also carry the prompt's
+// context words (the summary site), this keeps the character following them.
 // AdamW, constant rate after a short warm-up. The text of a step is the character's prompt or,
 // half of the time, a short generic template around the base word, so δ carries the identity
 // rather than the target's scene. Every draw is a function of (seed, step).
@@ -63,6 +67,9 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     /// reached identity consistency 0.376 where every timestep reached 0.428.
     public var identityWeight: Float = 0
     public var identityMaxTimestep = 1000
+    /// Weight of the pose/expression term (0: off; needs the training judge) and its rows a step.
+    public var poseWeight: Float = 0
+    public var poseRows = 2
     public init() {}
 
     public init(from decoder: Decoder) throws {
@@ -70,6 +77,7 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
         let d = OneActorConfig()
         identityWeight = try c.decode(.identityWeight, or: d.identityWeight)
         identityMaxTimestep = try c.decode(.identityMaxTimestep, or: d.identityMaxTimestep)
+        poseWeight = try c.decode(.poseWeight, or: d.poseWeight); poseRows = try c.decode(.poseRows, or: d.poseRows)
         offsetSite = try c.decode(.offsetSite, or: d.offsetSite); steps = try c.decode(.steps, or: d.steps)
         minTimestep = try c.decode(.minTimestep, or: d.minTimestep); maxTimestep = try c.decode(.maxTimestep, or: d.maxTimestep)
         drawsPerRow = try c.decode(.drawsPerRow, or: d.drawsPerRow)
@@ -113,6 +121,9 @@ public final class OneActorTuner: Trainer {
     /// The training texts: the character's prompt first, then the templates.
     let texts: [(ids: [Int], context: Tensor, positions: [Int])]
     var recent: [Float] = []
+    /// The pose/expression term and its texts [pose][expression] (empty when it is off).
+    let poseTerm: PoseExpressionTerm?
+    let poseTexts: [[(ids: [Int], context: Tensor, positions: [Int])]]
     /// The identity term's encoder and the target image's identity vector.
     let identityEncoder: IdentityEncoder?
     let targetIdentity: Tensor?
@@ -133,8 +144,12 @@ public final class OneActorTuner: Trainer {
     static let templates = ["a {}", "a picture of a {}", "an illustration of the {}", "the {}", "a character: a {}"]
 
     public init(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, config: OneActorConfig, directory: String,
-                identityEncoder: IdentityEncoder? = nil) throws {
+                identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil) throws {
         guard config.identityWeight == 0 || identityEncoder != nil else { throw GenerationError.badValue("OneActor's identity term needs an IdentityEncoder") }
+        guard config.poseWeight == 0 || judge != nil else { throw GenerationError.badValue("OneActor's pose/expression term needs the training judge") }
+        guard config.poseWeight.isFinite, config.poseWeight >= 0, (1...16).contains(config.poseRows) else {
+            throw GenerationError.badValue("the pose/expression weight must be ≥ 0 and its rows in 1…16")
+        }
         guard cluster.auxiliaryCount >= 1 else { throw OneActorError.corrupt("cluster data", "needs at least one auxiliary sample") }
         guard config.steps >= 1, config.auxiliariesPerBatch >= 1, config.learningRate.isFinite, config.learningRate > 0,
               config.lambda1.isFinite, config.lambda2.isFinite, config.lambda1 >= 0, config.lambda2 >= 0 else {
@@ -160,21 +175,23 @@ public final class OneActorTuner: Trainer {
             GradMode.noGrad { e.embed(pipeline.vae.decode(cluster.latents.selectingRows([0]) * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1)) }
         }
         let tok = pipeline.tokenizer
-        let all = [cluster.prompt] + Self.templates.map { $0.replacingOccurrences(of: "{}", with: cluster.baseWord) }
-        texts = try GradMode.noGrad {
-            try all.map { text in
-                let ids = tok.encode(text)
-                return (ids, pipeline.textEncoder([ids]), try config.offsetSite.positions(of: cluster.baseWord, in: text, tokenizer: tok))
-            }
+        func encoded(_ text: String) throws -> (ids: [Int], context: Tensor, positions: [Int]) {
+            let ids = tok.encode(text)
+            return (ids, pipeline.textEncoder([ids]), try config.offsetSite.positions(of: cluster.baseWord, in: text, tokenizer: tok))
         }
+        let all = [cluster.prompt] + Self.templates.map { $0.replacingOccurrences(of: "{}", with: cluster.baseWord) }
+        texts = try GradMode.noGrad { try all.map(encoded) }
+        poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
+        poseTexts = poseTerm == nil ? [] : try GradMode.noGrad { try PoseExpressionTerm.texts(cluster.prompt).map { try $0.map(encoded) } }
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
     public static func resume(pipeline: StableDiffusionPipeline, cluster: OneActorCluster, directory: String,
-                              identityEncoder: IdentityEncoder? = nil) throws -> OneActorTuner {
+                              identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil) throws -> OneActorTuner {
         let ck = TrainingCheckpoint(directory: directory)
         let (state, weights, optimizer) = try ck.load(versioned: State.self)
-        let t = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: state.config, directory: directory, identityEncoder: identityEncoder)
+        let t = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: state.config, directory: directory,
+                                  identityEncoder: identityEncoder, judge: judge)
         t.state = state
         try TrainingCheckpoint.restore(t.parameters, from: weights)
         var bestNamed: [String: Tensor] = [:]
@@ -204,6 +221,7 @@ public final class OneActorTuner: Trainer {
         }
         var terms = ["loss": value, "target": loss.target.item(), "aux": loss.aux.item(), "average": loss.average.item()]
         if let id = loss.identity { terms["identity"] = id.item() }
+        if let pe = loss.pose { terms["pose_expression"] = pe.item() }
         return (terms, lr)
     }
 
@@ -211,16 +229,47 @@ public final class OneActorTuner: Trainer {
     /// same draws as that step).
     public func loss(atStep k: Int) -> Float { GradMode.noGrad { batchLoss(k).total.item() } }
 
-    func batchLoss(_ k: Int) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor, identity: Tensor?) {
+    func batchLoss(_ k: Int) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor, identity: Tensor?, pose: Tensor?) {
         let (terms, prediction, xt, timesteps) = predictionLoss(k)
-        guard let enc = identityEncoder, let want = targetIdentity, timesteps[0] < state.config.identityMaxTimestep else {
-            return (terms.total, terms.target, terms.aux, terms.average, nil)
+        var total = terms.total, id: Tensor? = nil
+        if let enc = identityEncoder, let want = targetIdentity, timesteps[0] < state.config.identityMaxTimestep {
+            // x̂₀ of the target row (row 0) from the model's prediction, decoded, embedded.
+            let x0Scaled = schedule.predictedOriginal(prediction.selectingRows([0]), xt: xt.selectingRows([0]), timesteps: [timesteps[0]])
+            let e = enc(pipeline.vae.decode(x0Scaled * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1))
+            id = Tensor(scalar: 1) - (e * want).sum(axes: [1]).mean()
+            total = total + id! * state.config.identityWeight
         }
-        // x̂₀ of the target row (row 0) from the model's prediction, decoded, embedded.
-        let x0Scaled = schedule.predictedOriginal(prediction.selectingRows([0]), xt: xt.selectingRows([0]), timesteps: [timesteps[0]])
-        let e = enc(pipeline.vae.decode(x0Scaled * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1))
-        let id = Tensor(scalar: 1) - (e * want).sum(axes: [1]).mean()
-        return (terms.total + id * state.config.identityWeight, terms.target, terms.aux, terms.average, id)
+        let pose = poseLoss(k)
+        if let pose { total = total + pose * state.config.poseWeight }
+        return (total, terms.target, terms.aux, terms.average, id, pose)
+    }
+
+    /// L_pe (PoseExpressionTerm) on `poseRows` rows of the target's latents with δ_target, from
+    /// a random stream of its own (so runs without the term draw what they drew before it).
+    func poseLoss(_ k: Int) -> Tensor? {
+        guard let term = poseTerm else { return nil }
+        let c = state.config
+        var r = SplitMixRandom(seed: c.seed &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(k) &* 0x1656_67B1_9E37_79F9 ^ 0x905E)
+        let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: 1, &r)
+        let n = c.poseRows
+        let z0 = cluster.latents.selectingRows(d.picks)
+        let noise = Tensor.randn(z0.shape, using: &r)
+        let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
+        let delta = projector(cluster.features.selectingRows([0]))                                // δ_target [1, d]
+        let context = Tensor.concat((0..<n).map { i in conditioned(poseTexts[d.poses[i]][d.expressions[i]], offsets: delta, rows: 1) }, dim: 0)
+        let prediction = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: context).sample
+        return term.loss(prediction: prediction, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
+    }
+
+    /// `rows` copies of `text`'s context with `offsets` [rows, d] at its site.
+    func conditioned(_ text: (ids: [Int], context: Tensor, positions: [Int]), offsets: Tensor, rows: Int) -> Tensor {
+        switch state.config.offsetSite {
+        case .output, .summary:
+            let d = text.context.shape[2]
+            return text.context.expanded([rows, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
+        case .input:
+            return pipeline.textEncoder(Array(repeating: text.ids, count: rows), inputOffset: (text.positions, offsets))
+        }
     }
 
     /// The paper's three terms, with the prediction, noised latents and timesteps they came from.
@@ -252,14 +301,7 @@ public final class OneActorTuner: Trainer {
         let average = deltas.sliced(0, 1..<(m - 1)).mean(axes: [0], keepDim: true)            // mean auxiliary δ
         let one = Tensor.concat([deltas, average], dim: 0)                                      // [m, d]
         let offsets = draws == 1 ? one : Tensor.concat(Array(repeating: one, count: draws), dim: 0)
-        let context: Tensor
-        switch c.offsetSite {
-        case .output, .summary:
-            let d = text.context.shape[2]
-            context = text.context.expanded([n, 77, d]).contiguous().addingAtPositions(text.positions, offsets)
-        case .input:
-            context = pipeline.textEncoder(Array(repeating: text.ids, count: n), inputOffset: (text.positions, offsets))
-        }
+        let context = conditioned(text, offsets: offsets, rows: n)
         let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
         guard draws > 1 else { return (OneActorLoss.terms(prediction, target, lambda1: c.lambda1, lambda2: c.lambda2), prediction, xt, timesteps) }
         // Draw-major rows → [m, draws·…]: each batch row's draws side by side, so the three terms

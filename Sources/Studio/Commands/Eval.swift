@@ -35,6 +35,8 @@ struct Eval: ParsableCommand {
     var oneActorSteps = OneActorConfig().steps
     @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate.")
     var oneActorLearningRate = OneActorConfig().learningRate
+    @Option(name: .customLong("oneactor-pose-weight"), help: "oneactor: weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off).")
+    var oneActorPoseWeight: Float = OneActorConfig().poseWeight
     @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss).")
     var oneActorIdentityWeight: Float = 0
     @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
@@ -91,10 +93,12 @@ struct Eval: ParsableCommand {
                     guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
                     config.offsetSite = site
                     config.identityWeight = oneActorIdentityWeight
+                    config.poseWeight = oneActorPoseWeight
+                    let judge = oneActorPoseWeight > 0 ? try ModelLocator.trainingJudge() : nil
                     let encoder = oneActorIdentityWeight > 0 ? try ModelLocator.identityEncoder() : nil
                     do {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
-                                                              config: config, identityEncoder: encoder, directory: dir)
+                                                              config: config, identityEncoder: encoder, judge: judge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 var identity: (IdentityReference, Tensor)? = nil

@@ -38,6 +38,8 @@ struct Tune: ParsableCommand {
     var draws: Int?
     @Option(name: .customLong("timesteps"), help: "oneactor: training timesteps A:B (from A up to but not including B; default 0:1000, all).")
     var timesteps: String?
+    @Option(name: .customLong("pose-weight"), help: "oneactor: weight of Troupe's pose/expression term (the training judge on rows that ask for a random pose and expression, so the character keeps following those words; 0: off; for 64×64 World-like models such as troupe-mini).")
+    var poseWeight: Float?
     @Option(name: .customLong("identity-weight"), help: "oneactor: weight of Troupe's identity term (the IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss alone; for models of 64×64 World-like images such as troupe-mini).")
     var identityWeight: Float?
     @Option(name: .customLong("learning-rate"), help: "AdamW learning rate.")

@@ -170,6 +170,10 @@ struct TuneSetup {
             if let n = command.auxiliaries { c.auxiliaries = n }
             if let lr = command.learningRate { c.tuning.learningRate = lr }
             if let n = command.checkpointEvery { c.tuning.checkpointEvery = n }
+            if let w = command.poseWeight {
+                guard w.isFinite, w >= 0 else { throw StudioError.badInput("--pose-weight must be ≥ 0") }
+                c.tuning.poseWeight = w
+            }
             if let w = command.identityWeight {
                 guard w.isFinite, w >= 0 else { throw StudioError.badInput("--identity-weight must be ≥ 0") }
                 c.tuning.identityWeight = w
@@ -202,6 +206,14 @@ struct TuneSetup {
             }
             encoder = e
         }
+        // The pose/expression term: the training judge reads 64×64 World sprites.
+        var judge: AttributeClassifier? = nil
+        if c.tuning.poseWeight > 0 {
+            guard readsWorldSprites, let j = try ModelLocator.trainingJudge() else {
+                throw StudioError.badInput("--pose-weight needs the training judge (\(ModelLocator.trainingJudgeFile) under models/), which reads \(World.imageSize)×\(World.imageSize) World sprites; this model makes \(pipeline.vae.config.sampleSize)×\(pipeline.vae.config.sampleSize)")
+            }
+            judge = j
+        }
         // Cluster data: made once per run (kept in the run folder, then in oneactor/), refused
         // when it belongs to another model.
         let runCluster = runDir + "/cluster.safetensors"
@@ -224,8 +236,8 @@ struct TuneSetup {
             progress.finish()
             try cluster.save(to: runCluster)
         }
-        let tuner = hasCheckpoint ? try OneActorTuner.resume(pipeline: pipeline, cluster: cluster, directory: runDir, identityEncoder: encoder)
-                                  : try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c.tuning, directory: runDir, identityEncoder: encoder)
+        let tuner = hasCheckpoint ? try OneActorTuner.resume(pipeline: pipeline, cluster: cluster, directory: runDir, identityEncoder: encoder, judge: judge)
+                                  : try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c.tuning, directory: runDir, identityEncoder: encoder, judge: judge)
         return TuneJob(trainer: tuner, save: {
             try FileManager.default.createDirectory(atPath: folder + "/oneactor", withIntermediateDirectories: true)
             // Both new files are written in full before either replaces its old one, so a write

@@ -1,0 +1,48 @@
+// The pose/expression term a tuner adds so a tuned character keeps following pose and expression
+// words (stage 3 of the multi-stage fine-tune; OneActor's `poseWeight`): each step, `rows` rows
+// ask for a random pose and expression — a clean latent of the character noised to a high
+// timestep (t ∈ [500, 900): the layout is not yet fixed) under "<prompt>, <pose>, <expression>"
+// — and the training judge reads the decoded prediction of the clean image:
+//   L_pe = CE(J_pose(D(x̂₀)), pose) + CE(J_expression(D(x̂₀)), expression)
+// Only the training judge (attributes-train) is ever a loss; the evaluation judge never is.
+
+import Foundation
+
+public struct PoseExpressionTerm {
+    /// One step's rows: which source latent each noises, the pose and expression it asks for
+    /// (indices into Pose/Expression.allCases) and its timestep.
+    public struct Draw {
+        public let picks: [Int], poses: [Int], expressions: [Int], timesteps: [Int]
+    }
+
+    public static let timesteps = 500..<900
+    public let judge: AttributeClassifier
+
+    public init(judge: AttributeClassifier) { self.judge = judge }
+
+    /// The text of a row: the prompt with the pose and expression words appended.
+    public static func text(_ prompt: String, pose: Int, expression: Int) -> String {
+        "\(prompt), \(Pose.allCases[pose].word), \(Expression.allCases[expression].word)"
+    }
+
+    /// Every pose × expression text of `prompt`, [pose][expression].
+    public static func texts(_ prompt: String) -> [[String]] {
+        Pose.allCases.indices.map { p in Expression.allCases.indices.map { e in text(prompt, pose: p, expression: e) } }
+    }
+
+    /// `rows` rows over `sources` source latents, from the step's random stream.
+    public static func draw(rows: Int, sources: Int, _ r: inout SplitMixRandom) -> Draw {
+        let picks = (0..<rows).map { _ in Int(r.next() % UInt64(sources)) }
+        let poses = (0..<rows).map { _ in Int(r.next() % UInt64(Pose.allCases.count)) }
+        let expressions = (0..<rows).map { _ in Int(r.next() % UInt64(Expression.allCases.count)) }
+        let t = (0..<rows).map { _ in timesteps.lowerBound + Int(r.next() % UInt64(timesteps.count)) }
+        return Draw(picks: picks, poses: poses, expressions: expressions, timesteps: t)
+    }
+
+    /// L_pe for the model's `prediction` (ε or v) at the rows' noised latents `xt`.
+    public func loss(prediction: Tensor, xt: Tensor, draw: Draw, schedule: NoiseSchedule, vae: AutoencoderKL) -> Tensor {
+        let x0 = schedule.predictedOriginal(prediction, xt: xt.detached(), timesteps: draw.timesteps) * (1 / vae.config.scalingFactor)
+        let logits = judge(vae.decode(x0).clamped(-1, 1))
+        return logits[.pose]!.crossEntropy(draw.poses) + logits[.expression]!.crossEntropy(draw.expressions)
+    }
+}
