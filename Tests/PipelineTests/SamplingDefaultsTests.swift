@@ -28,5 +28,22 @@ final class SamplingDefaultsTests: XCTestCase {
         let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../models/troupe-mini").standardized.path)
         XCTAssertEqual(shipped.guidanceScale, 6); XCTAssertEqual(shipped.loraLearningRate, 0.002); XCTAssertEqual(shipped.loraSteps, 400)
+        XCTAssertEqual(shipped, BaseModelArchitecture.mini.recommended, "the shipped file is what train-base exports")
+    }
+
+    /// "oneactor": each key optional over OneActorConfig's defaults (the paper's), bad values named.
+    func testOneActorRecommendation() throws {
+        let d = try load(#"{"oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001, "identity_weight": 5, "pose_weight": 0.3}}"#)
+        let c = OneActorConfig.recommended(by: d)
+        XCTAssertEqual(c.offsetSite, .summary); XCTAssertEqual(c.steps, 400); XCTAssertEqual(c.learningRate, 0.001)
+        XCTAssertEqual(c.identityWeight, 5); XCTAssertEqual(c.poseWeight, 0.3)
+        XCTAssertEqual(OneActorConfig.recommended(by: try load(nil)), OneActorConfig())
+        let partial = OneActorConfig.recommended(by: try load(#"{"oneactor": {"steps": 300}}"#))
+        var want = OneActorConfig(); want.steps = 300
+        XCTAssertEqual(partial, want)
+        XCTAssertThrowsError(try load(#"{"oneactor": {"offset_site": "everywhere"}}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
+        XCTAssertThrowsError(try load(#"{"oneactor": {"steps": 0}}"#)) { XCTAssertTrue("\($0)".contains("oneactor.steps"), "\($0)") }
+        XCTAssertThrowsError(try load(#"{"oneactor": {"learning_rate": 2}}"#)) { XCTAssertTrue("\($0)".contains("oneactor.learning_rate"), "\($0)") }
+        XCTAssertThrowsError(try load(#"{"oneactor": {"pose_weight": -1}}"#)) { XCTAssertTrue("\($0)".contains("oneactor.pose_weight"), "\($0)") }
     }
 }

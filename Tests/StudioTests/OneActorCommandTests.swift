@@ -38,7 +38,8 @@ final class OneActorCommandTests: XCTestCase {
         guard case .step(_, _, let losses, _, _, _)? = runner.events.first(where: { if case .step = $0 { return true }; return false }) else {
             return XCTFail("no step event")
         }
-        XCTAssertEqual(Set(losses.keys), ["loss", "target", "aux", "average"])
+        // troupe-mini's troupe.json recommends the identity and pose/expression terms.
+        XCTAssertEqual(Set(losses.keys), ["loss", "target", "aux", "average", "identity", "pose_expression"])
         let resumed = JobRunner(executable: TroupeRun.binary, arguments: ["tune", "oneactor", "Ada", "--json", "--resume"], environment: env) { _ in }
         try resumed.start(); resumed.wait()
         XCTAssertEqual(resumed.status, .finished)
@@ -48,6 +49,7 @@ final class OneActorCommandTests: XCTestCase {
         let folder = store.folder("Ada") + "/oneactor"
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/projector.safetensors"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/cluster.safetensors"))
+        XCTAssertEqual(try SafetensorsFile(path: folder + "/projector.safetensors").metadata["offset_site"], "summary", "the model's recommended site")
 
         // Generate as the character; the PNG records the controls; --from-png re-makes it.
         let out = root + "/ada.png"
@@ -99,7 +101,7 @@ final class OneActorCommandTests: XCTestCase {
         _ = try store.create("Cy", prompt: "a knight with red hair", baseWord: "knight", seed: 3, model: DefaultModelTests.folder)
         var runner: JobRunner!
         runner = JobRunner(executable: TroupeRun.binary, arguments: ["tune", "oneactor", "Cy", "--json", "--steps", "4", "--auxiliaries", "1",
-                                                                     "--identity-weight", "2", "--checkpoint-every", "2"], environment: env) { e in
+                                                                     "--identity-weight", "2", "--pose-weight", "0", "--checkpoint-every", "2"], environment: env) { e in
             if case .step(2, _, _, _, _, _) = e { runner.cancel() }
         }
         try runner.start(); runner.wait()

@@ -13,7 +13,8 @@ public struct BaseModelArchitecture: Sendable, Equatable {
     public var imageSize: Int
     /// The sampling settings exported models recommend (troupe.json): guidance 6 is the middle
     /// of the 5–7 range troupe-mini's card measures prompt fidelity over.
-    public var recommended = SamplingDefaults(guidanceScale: 6, steps: 25, loraLearningRate: 2e-3, loraSteps: 400)
+    public var recommended = SamplingDefaults(guidanceScale: 6, steps: 25, loraLearningRate: 2e-3, loraSteps: 400,
+                                              oneActor: OneActorRecommendation(offsetSite: .summary, steps: 400, learningRate: 1e-3, identityWeight: 5, poseWeight: 0.3))
 
     /// troupe-mini. The UNet is sized for the sampling budget (4 images × 25 steps with
     /// guidance in under a second on 2 cores): attention only at 8×8 and 4×4, one layer per

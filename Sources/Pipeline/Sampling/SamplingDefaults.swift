@@ -1,8 +1,11 @@
 // The one place sampling settings get their defaults. A model folder may recommend its own in
 // `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
-//   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300}
-// (the last two: the character LoRA stages' learning rate and stage-1 steps; absent, the
-// tuner's own defaults, which suit SD 1.x.)
+//   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300,
+//    "oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001,
+//                 "identity_weight": 5, "pose_weight": 0.3}}
+// (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps; `oneactor`: the
+// settings `tune oneactor` starts from; absent, the tuners' own defaults — the paper's — which
+// suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
 // re-made recorded, then the model's recommendation, then `standard` (diffusers' own defaults
 // for SD 1.x: guidance 7.5, and the 25 steps the project's schedulers are tuned for).
@@ -16,15 +19,20 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     /// AppearanceTuningConfig's defaults).
     public var loraLearningRate: Float?
     public var loraSteps: Int?
+    /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
+    public var oneActor: OneActorRecommendation?
 
-    public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil) {
+    public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, oneActor: OneActorRecommendation? = nil) {
         self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
+        self.oneActor = oneActor
     }
 
     public static let standard = SamplingDefaults(guidanceScale: 7.5, steps: 25)
     public static let fileName = "troupe.json"
 
-    enum CodingKeys: String, CodingKey { case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps" }
+    enum CodingKeys: String, CodingKey {
+        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", oneActor = "oneactor"
+    }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,6 +40,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? Self.standard.steps
         loraLearningRate = try c.decodeIfPresent(Float.self, forKey: .loraLearningRate)
         loraSteps = try c.decodeIfPresent(Int.self, forKey: .loraSteps)
+        oneActor = try c.decodeIfPresent(OneActorRecommendation.self, forKey: .oneActor)
     }
 
     /// The folder's recommendation, `standard` where it has none. A file that is there but
@@ -51,6 +60,32 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
             throw GenerationError.badValue("\(path): lora_learning_rate \(lr) must be a number in (0, 1]")
         }
         if let n = d.loraSteps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): lora_steps \(n) must be in 1…100000") }
+        if let o = d.oneActor {
+            if let n = o.steps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): oneactor.steps \(n) must be in 1…100000") }
+            if let lr = o.learningRate, !(lr.isFinite && lr > 0 && lr <= 1) {
+                throw GenerationError.badValue("\(path): oneactor.learning_rate \(lr) must be a number in (0, 1]")
+            }
+            for (k, w) in [("identity_weight", o.identityWeight), ("pose_weight", o.poseWeight)] {
+                if let w, !(w.isFinite && w >= 0 && w <= 1000) { throw GenerationError.badValue("\(path): oneactor.\(k) \(w) must be a number in 0…1000") }
+            }
+        }
         return d
+    }
+}
+
+/// A model's recommended OneActor settings (troupe.json's "oneactor"; every key optional).
+public struct OneActorRecommendation: Codable, Sendable, Equatable {
+    public var offsetSite: OffsetSite?
+    public var steps: Int?
+    public var learningRate: Float?
+    public var identityWeight: Float?
+    public var poseWeight: Float?
+
+    public init(offsetSite: OffsetSite? = nil, steps: Int? = nil, learningRate: Float? = nil, identityWeight: Float? = nil, poseWeight: Float? = nil) {
+        self.offsetSite = offsetSite; self.steps = steps; self.learningRate = learningRate; self.identityWeight = identityWeight; self.poseWeight = poseWeight
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case offsetSite = "offset_site", steps, learningRate = "learning_rate", identityWeight = "identity_weight", poseWeight = "pose_weight"
     }
 }

@@ -72,6 +72,18 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
     public var poseRows = 2
     public init() {}
 
+    /// The defaults with a model's recommendations (troupe.json's "oneactor").
+    public static func recommended(by d: SamplingDefaults) -> OneActorConfig {
+        var c = OneActorConfig()
+        guard let o = d.oneActor else { return c }
+        if let s = o.offsetSite { c.offsetSite = s }
+        if let n = o.steps { c.steps = n }
+        if let lr = o.learningRate { c.learningRate = lr }
+        if let w = o.identityWeight { c.identityWeight = w }
+        if let w = o.poseWeight { c.poseWeight = w }
+        return c
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = OneActorConfig()

@@ -1,7 +1,8 @@
 // `troupe bench tune --method oneactor|stage1 [--preset mini|sd15]`: tuning speed.
 //   mini: the whole OneActor job on troupe-mini from a new character — cluster data (its target
-//         and 10 auxiliaries generated, features taken) and 200 projector steps (target < 60 s on
-//         2 cores); stage1: 500 LoRA steps on two references.
+//         and 10 auxiliaries generated, features taken) and the projector steps `tune oneactor`
+//         runs there (the model's recommended settings and terms; target < 60 s on 2 cores);
+//         stage1: 500 LoRA steps on two references.
 //   sd15: seconds per tuning step and peak RSS on an SD 1.5-shaped model with random weights at
 //         512² (64×64 latents, CLIP-L width), with random cluster data of the right shapes (making
 //         real cluster data there means eleven 512² generations).
@@ -53,8 +54,12 @@ struct BenchTune: ParsableCommand {
             say("cluster data: target + 10 auxiliaries")
             let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: "knight", targetImage: nil, auxiliaries: 10, model: pipe.fingerprint)
             let t1 = Date()
-            say("200 projector steps")
-            let tuner = try OneActorTuner(pipeline: pipe, cluster: cluster, config: OneActorConfig(), directory: dir)
+            // What `tune oneactor` runs on this model: its recommended settings and terms.
+            let config = OneActorConfig.recommended(by: pipe.defaults)
+            say("\(config.steps) projector steps (\(config.offsetSite.rawValue) site, identity weight \(config.identityWeight), pose weight \(config.poseWeight))")
+            let tuner = try OneActorTuner(pipeline: pipe, cluster: cluster, config: config, directory: dir,
+                                          identityEncoder: config.identityWeight > 0 ? try ModelLocator.identityEncoder() : nil,
+                                          judge: config.poseWeight > 0 ? try ModelLocator.trainingJudge() : nil)
             try TrainingLoop.run(tuner) { _ in true }
             obj["cluster_seconds"] = t1.timeIntervalSince(t0)
             obj["tune_seconds"] = Date().timeIntervalSince(t1)

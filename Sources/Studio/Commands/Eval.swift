@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, 200 steps); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, the model's recommended OneActor settings); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -31,22 +31,22 @@ struct Eval: ParsableCommand {
     var v: Float = OneActorAdapter.defaultV
     @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
     var eta2: Float = 0
-    @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character.")
-    var oneActorSteps = OneActorConfig().steps
-    @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate.")
-    var oneActorLearningRate = OneActorConfig().learningRate
-    @Option(name: .customLong("oneactor-pose-weight"), help: "oneactor: weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off).")
-    var oneActorPoseWeight: Float = OneActorConfig().poseWeight
-    @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss).")
-    var oneActorIdentityWeight: Float = 0
+    @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character (default: the model's troupe.json, else 200).")
+    var oneActorSteps: Int?
+    @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate (default: the model's troupe.json, else 1e-4).")
+    var oneActorLearningRate: Float?
+    @Option(name: .customLong("oneactor-pose-weight"), help: "oneactor: weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off; default: the model's troupe.json, else 0).")
+    var oneActorPoseWeight: Float?
+    @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss; default: the model's troupe.json, else 0).")
+    var oneActorIdentityWeight: Float?
     @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
     var oneActorDraws = OneActorConfig().drawsPerRow
-    @Option(name: .customLong("offset-site"), help: "oneactor: output, input or summary (see `tune oneactor --offset-site`).")
-    var offsetSite = OneActorConfig().offsetSite.rawValue
+    @Option(name: .customLong("offset-site"), help: "oneactor: output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
+    var offsetSite: String?
     @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity: the identity adapter's scale.")
     var identityScale: Float = IdentityAdapter.defaultScale
     @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity: adapter file (default: models/identity/adapter.safetensors).")
@@ -89,13 +89,18 @@ struct Eval: ParsableCommand {
                 if method == .oneactor || method == .oneactorIdentity {
                     let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    var config = OneActorConfig(); config.steps = oneActorSteps; config.learningRate = oneActorLearningRate; config.drawsPerRow = max(1, min(oneActorDraws, 16))
-                    guard let site = OffsetSite(rawValue: offsetSite) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
-                    config.offsetSite = site
-                    config.identityWeight = oneActorIdentityWeight
-                    config.poseWeight = oneActorPoseWeight
-                    let judge = oneActorPoseWeight > 0 ? try ModelLocator.trainingJudge() : nil
-                    let encoder = oneActorIdentityWeight > 0 ? try ModelLocator.identityEncoder() : nil
+                    var config = OneActorConfig.recommended(by: pipe.defaults)
+                    config.drawsPerRow = max(1, min(oneActorDraws, 16))
+                    if let n = oneActorSteps { config.steps = n }
+                    if let lr = oneActorLearningRate { config.learningRate = lr }
+                    if let s = offsetSite {
+                        guard let site = OffsetSite(rawValue: s) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
+                        config.offsetSite = site
+                    }
+                    if let w = oneActorIdentityWeight { config.identityWeight = w }
+                    if let w = oneActorPoseWeight { config.poseWeight = w }
+                    let judge = config.poseWeight > 0 ? try ModelLocator.trainingJudge() : nil
+                    let encoder = config.identityWeight > 0 ? try ModelLocator.identityEncoder() : nil
                     do {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)

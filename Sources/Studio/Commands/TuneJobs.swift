@@ -166,6 +166,7 @@ struct TuneSetup {
         let fingerprint = pipeline.fingerprint
         let c = try config { () -> OneActorRunConfig in
             var c = OneActorRunConfig()
+            c.tuning = OneActorConfig.recommended(by: pipeline.defaults)
             if let s = command.steps { c.tuning.steps = s }
             if let n = command.auxiliaries { c.auxiliaries = n }
             if let lr = command.learningRate { c.tuning.learningRate = lr }
