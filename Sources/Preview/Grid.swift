@@ -23,7 +23,9 @@ public struct Grid {
         let lineH = BitmapText.glyphHeight * text
         let pad = 4 * text
         let left = rowLabels.isEmpty ? pad : (rowLabels.map { BitmapText.width($0, scale: text) }.max() ?? 0) + 2 * pad
-        let top = columnLabels.isEmpty ? pad : lineH + 2 * pad
+        // A column label may have several lines ("\n"), each centred over its column.
+        let labelLines = columnLabels.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+        let top = columnLabels.isEmpty ? pad : (labelLines.map(\.count).max() ?? 1) * lineH + 2 * pad
         let scoreH = scores == nil ? 0 : lineH + pad
         let stepX = cellW + pad, stepY = cellH + scoreH + pad
         let width = left + cols * stepX, height = top + rows * stepY
@@ -31,9 +33,11 @@ public struct Grid {
         for i in 0..<(width * height) {
             out.pixels[i * 3] = background.0; out.pixels[i * 3 + 1] = background.1; out.pixels[i * 3 + 2] = background.2
         }
-        for (c, label) in columnLabels.enumerated() where c < cols {
-            let x = left + c * stepX + max(0, (cellW - BitmapText.width(label, scale: text)) / 2)
-            BitmapText.draw(label, into: &out, x: x, y: pad, scale: text)
+        for (c, lines) in labelLines.enumerated() where c < cols {
+            for (k, line) in lines.enumerated() {
+                let x = left + c * stepX + max(0, (cellW - BitmapText.width(line, scale: text)) / 2)
+                BitmapText.draw(line, into: &out, x: x, y: pad + k * lineH, scale: text)
+            }
         }
         for r in 0..<rows {
             let y0 = top + r * stepY

@@ -38,6 +38,22 @@ final class GridTests: XCTestCase {
         XCTAssertEqual(try PNGCodec.read(path: path), img)
     }
 
+    /// A two-line column label: the top margin holds both lines, each drawn.
+    func testMultiLineColumnLabels() {
+        let g = Grid(cells: [[Self.solid(255, 0, 0)]], columnLabels: ["v 0.5\nIC 0.61"])
+        let img = g.compose(enlarge: 4)
+        let top = 2 * 11 + 8
+        XCTAssertEqual(img.height, top + 32 + 4)
+        func light(_ y0: Int, _ y1: Int) -> Int {
+            var n = 0
+            for y in y0..<y1 { for x in 0..<img.width where img.pixels[(y * img.width + x) * 3] == 235 { n += 1 } }
+            return n
+        }
+        XCTAssertGreaterThan(light(4, 15), 5, "first line")
+        XCTAssertGreaterThan(light(15, 26), 5, "second line")
+        XCTAssertEqual(Array(img.pixels[((top + 5) * img.width + 9) * 3..<((top + 5) * img.width + 9) * 3 + 3]), [255, 0, 0])
+    }
+
     func testTextWidthAndUnknownCharacters() {
         XCTAssertEqual(BitmapText.width("abc"), 18)
         var img = RGBImage(width: 20, height: 12)

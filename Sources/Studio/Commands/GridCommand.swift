@@ -65,13 +65,13 @@ struct GridCommand: ParsableCommand {
         progress.finish()
         let scores = columnScores(rows, templates: templates)
         let labels = weights.enumerated().map { j, v in
-            "v " + GenerationParameters.format(Double(v)) + (scores[j].map { String(format: " IC %.2f PF %.2f", $0.identityConsistency, $0.promptFidelity) } ?? "")
+            "v " + GenerationPNG.text(v) + (scores[j].map { String(format: "\nIC %.2f PF %.2f", $0.identityConsistency, $0.promptFidelity) } ?? "")
         }
         let grid = Grid(cells: rows, rowLabels: templates.indices.map { "prompt \($0 + 1)" }, columnLabels: labels)
         let enlarge = max(1, 128 / max(1, rows.first?.first??.width ?? 128))
         do { try PNGCodec.write(grid.compose(enlarge: enlarge), to: output) } catch { throw StudioError.wrap(error) }
         for (j, sc) in scores.enumerated() {
-            if let sc { FileHandle.standardError.write(Data(String(format: "v %@: identity consistency %.3f, prompt fidelity %.3f\n", GenerationParameters.format(Double(weights[j])), sc.identityConsistency, sc.promptFidelity).utf8)) }
+            if let sc { FileHandle.standardError.write(Data(String(format: "v %@: identity consistency %.3f, prompt fidelity %.3f\n", GenerationPNG.text(weights[j]), sc.identityConsistency, sc.promptFidelity).utf8)) }
         }
         for (k, t) in templates.enumerated() { FileHandle.standardError.write(Data("prompt \(k + 1): \(t.replacingOccurrences(of: "{}", with: record.prompt))\n".utf8)) }
         print(output)
