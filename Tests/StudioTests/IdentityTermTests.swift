@@ -42,6 +42,14 @@ final class IdentityTermTests: XCTestCase {
         XCTAssertNil(p["pose_expression"])
         XCTAssertEqual(l["target"]!, p["target"]!, accuracy: 0, "the paper's rows are the same draws")
         XCTAssertEqual(l["loss"]!, l["target"]! + 0.5 * l["aux"]! + 0.2 * l["average"]! + 0.3 * pe, accuracy: 1e-4)
+        // With the identity term too, it reads the target row and the pose rows; both weighed in.
+        let encoder = try IdentityEncoder(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/identity/encoder.safetensors").path]))
+        var both = c; both.identityWeight = 5; both.identityMaxTimestep = 0     // the target row never: only the pose rows
+        let t2 = try OneActorTuner(pipeline: pipe, cluster: cluster, config: both, directory: dir + "/both", identityEncoder: encoder, judge: judge)
+        let l2 = try t2.trainStep().losses
+        let id = try XCTUnwrap(l2["identity"], "the pose rows carry the identity term")
+        XCTAssertTrue(id.isFinite && id >= 0 && id <= 2, "\(id)")
+        XCTAssertEqual(l2["loss"]!, l2["target"]! + 0.5 * l2["aux"]! + 0.2 * l2["average"]! + 0.3 * l2["pose_expression"]! + 5 * id, accuracy: 1e-4)
     }
 }
 

@@ -15,7 +15,10 @@
 // Optional (Troupe's addition, off by default): the pose/expression term (PoseExpressionTerm,
 // the training judge) on `poseRows` rows of the target's latents under "<prompt>, <pose>,
 // <expression>" with δ_target at its site — where δ reaches tokens that also carry the prompt's
-// context words (the summary site), this keeps the character following them.
+// context words (the summary site), this keeps the character following them. With the identity
+// term on too, the identity term also reads those rows' decoded images (the character under other
+// context words is the character the evaluation compares across prompts), averaged with the
+// target row's.
 // AdamW, constant rate after a short warm-up. The text of a step is the character's prompt or,
 // half of the time, a short generic template around the base word, so δ carries the identity
 // rather than the target's scene. Every draw is a function of (seed, step).
@@ -243,22 +246,32 @@ public final class OneActorTuner: Trainer {
 
     func batchLoss(_ k: Int) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor, identity: Tensor?, pose: Tensor?) {
         let (terms, prediction, xt, timesteps) = predictionLoss(k)
-        var total = terms.total, id: Tensor? = nil
-        if let enc = identityEncoder, let want = targetIdentity, timesteps[0] < state.config.identityMaxTimestep {
-            // x̂₀ of the target row (row 0) from the model's prediction, decoded, embedded.
+        var total = terms.total
+        // Identity rows: the target row (below identityMaxTimestep) and the pose/expression rows,
+        // which show the character under other context words — the term averages over them.
+        var idImages: [Tensor] = []
+        if identityEncoder != nil, timesteps[0] < state.config.identityMaxTimestep {
+            // x̂₀ of the target row (row 0) from the model's prediction, decoded.
             let x0Scaled = schedule.predictedOriginal(prediction.selectingRows([0]), xt: xt.selectingRows([0]), timesteps: [timesteps[0]])
-            let e = enc(pipeline.vae.decode(x0Scaled * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1))
+            idImages.append(pipeline.vae.decode(x0Scaled * (1 / pipeline.vae.config.scalingFactor)).clamped(-1, 1))
+        }
+        let pose = poseLoss(k)
+        if let pose {
+            total = total + pose.loss * state.config.poseWeight
+            if identityEncoder != nil { idImages.append(pose.decoded) }
+        }
+        var id: Tensor? = nil
+        if let enc = identityEncoder, let want = targetIdentity, !idImages.isEmpty {
+            let e = enc(idImages.count == 1 ? idImages[0] : Tensor.concat(idImages, dim: 0))
             id = Tensor(scalar: 1) - (e * want).sum(axes: [1]).mean()
             total = total + id! * state.config.identityWeight
         }
-        let pose = poseLoss(k)
-        if let pose { total = total + pose * state.config.poseWeight }
-        return (total, terms.target, terms.aux, terms.average, id, pose)
+        return (total, terms.target, terms.aux, terms.average, id, pose?.loss)
     }
 
     /// L_pe (PoseExpressionTerm) on `poseRows` rows of the target's latents with δ_target, from
     /// a random stream of its own (so runs without the term draw what they drew before it).
-    func poseLoss(_ k: Int) -> Tensor? {
+    func poseLoss(_ k: Int) -> (loss: Tensor, decoded: Tensor)? {
         guard let term = poseTerm else { return nil }
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(k) &* 0x1656_67B1_9E37_79F9 ^ 0x905E)
@@ -270,7 +283,8 @@ public final class OneActorTuner: Trainer {
         let delta = projector(cluster.features.selectingRows([0]))                                // δ_target [1, d]
         let context = Tensor.concat((0..<n).map { i in conditioned(poseTexts[d.poses[i]][d.expressions[i]], offsets: delta, rows: 1) }, dim: 0)
         let prediction = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: context).sample
-        return term.loss(prediction: prediction, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
+        let decoded = PoseExpressionTerm.decoded(prediction: prediction, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
+        return (term.loss(decoded: decoded, draw: d), decoded)
     }
 
     /// `rows` copies of `text`'s context with `offsets` [rows, d] at its site.

@@ -41,8 +41,19 @@ public struct PoseExpressionTerm {
 
     /// L_pe for the model's `prediction` (ε or v) at the rows' noised latents `xt`.
     public func loss(prediction: Tensor, xt: Tensor, draw: Draw, schedule: NoiseSchedule, vae: AutoencoderKL) -> Tensor {
-        let x0 = schedule.predictedOriginal(prediction, xt: xt.detached(), timesteps: draw.timesteps) * (1 / vae.config.scalingFactor)
-        let logits = judge(vae.decode(x0).clamped(-1, 1))
+        loss(decoded: Self.decoded(prediction: prediction, xt: xt, draw: draw, schedule: schedule, vae: vae), draw: draw)
+    }
+
+    /// L_pe on the rows' decoded predictions of the clean image (from `decoded`).
+    public func loss(decoded: Tensor, draw: Draw) -> Tensor {
+        let logits = judge(decoded)
         return logits[.pose]!.crossEntropy(draw.poses) + logits[.expression]!.crossEntropy(draw.expressions)
+    }
+
+    /// D(x̂₀) of the rows, in [−1, 1] (differentiable in `prediction`), for the judge and for
+    /// any other term that reads the same images.
+    public static func decoded(prediction: Tensor, xt: Tensor, draw: Draw, schedule: NoiseSchedule, vae: AutoencoderKL) -> Tensor {
+        let x0 = schedule.predictedOriginal(prediction, xt: xt.detached(), timesteps: draw.timesteps) * (1 / vae.config.scalingFactor)
+        return vae.decode(x0).clamped(-1, 1)
     }
 }
