@@ -98,5 +98,16 @@ final class Stage3TermTests: XCTestCase {
         let pe = try XCTUnwrap(l["pose_expression"])
         XCTAssertTrue(pe.isFinite && pe > 0)
         XCTAssertEqual(l["loss"]!, l["eps"]! + c.reconstructionWeight * (l["recon"] ?? 0) + c.poseWeight * pe, accuracy: 1e-4)
+        XCTAssertNil(l["identity_pose"], "no identity term without its weight")
+        // With stage 2's identity term on, the pose rows get it too (the character under other context words).
+        let encoder = try IdentityEncoder(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/identity/encoder.safetensors").path]))
+        var withID = c; withID.identityWeight = 0.3
+        let t2 = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight with red hair", config: withID, directory: dir + "/id",
+                                     identityEncoder: encoder, judge: judge)
+        let l2 = try t2.trainStep().losses
+        let idPose = try XCTUnwrap(l2["identity_pose"])
+        XCTAssertTrue(idPose.isFinite && idPose >= 0 && idPose <= 2, "\(idPose)")
+        XCTAssertEqual(l2["loss"]!, l2["eps"]! + withID.reconstructionWeight * (l2["recon"] ?? 0) + 0.3 * (l2["identity"] ?? 0)
+                       + withID.poseWeight * l2["pose_expression"]! + 0.3 * idPose, accuracy: 1e-4)
     }
 }

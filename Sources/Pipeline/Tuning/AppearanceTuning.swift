@@ -31,7 +31,9 @@
 // and the training judge's cross-entropy for that pose and expression on D(x̂₀):
 //   L_pe = CE(J_pose(D(x̂₀)), pose) + CE(J_expression(D(x̂₀)), expression), weight λ_pe,
 // so the tuned character keeps following pose and expression words instead of repeating its
-// references' poses. Only the training judge (attributes-train) is a loss here.
+// references' poses; with stage 2's identity term on, those rows also get it (reported as
+// identity_pose), so the character stays itself under other context words. Only the training
+// judge (attributes-train) is a loss here.
 
 import Foundation
 
@@ -248,7 +250,7 @@ public final class AppearanceTuner: Trainer {
 
     /// L_pe (stage 3; PoseExpressionTerm): `poseRows` references noised to a high timestep
     /// under the prompt with a random pose and expression.
-    func poseLoss(_ r: inout SplitMixRandom) -> Tensor? {
+    func poseLoss(_ r: inout SplitMixRandom) -> (loss: Tensor, identity: Tensor?)? {
         let c = state.config
         guard c.poseWeight > 0, let judge, c.poseRows > 0 else { return nil }
         let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: posteriors.count, &r)
@@ -260,7 +262,13 @@ public final class AppearanceTuner: Trainer {
         let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
         let ctx = Tensor.concat(d.poses.indices.map { poseContexts[d.poses[$0]][d.expressions[$0]] }, dim: 0)
         let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx).sample
-        return PoseExpressionTerm(judge: judge).loss(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
+        let decoded = PoseExpressionTerm.decoded(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
+        // The identity term on these rows too: the character under other context words.
+        var id: Tensor? = nil
+        if c.identityWeight > 0, let enc = identityEncoder {
+            id = Tensor(scalar: 1) - (enc(decoded) * Tensor.concat(d.picks.map { identityTargets[$0] }, dim: 0)).sum(axes: [1]).mean()
+        }
+        return (PoseExpressionTerm(judge: judge).loss(decoded: decoded, draw: d), id)
     }
 
     /// L_prior on one class image (stage 2), drawn from the step's random stream.
@@ -296,7 +304,10 @@ public final class AppearanceTuner: Trainer {
             if let id = low.id { loss = loss + id * c.identityWeight; terms["identity"] = id.item() }
         }
         if let prior = priorLoss(&r) { loss = loss + prior * c.priorWeight; terms["prior"] = prior.item() }
-        if let pe = poseLoss(&r) { loss = loss + pe * c.poseWeight; terms["pose_expression"] = pe.item() }
+        if let pe = poseLoss(&r) {
+            loss = loss + pe.loss * c.poseWeight; terms["pose_expression"] = pe.loss.item()
+            if let id = pe.identity { loss = loss + id * c.identityWeight; terms["identity_pose"] = id.item() }
+        }
         optimizer.zeroGrad()
         loss.backward()
         let lr = c.learningRate * LearningRateSchedule.cosine(warmup: min(c.warmup, c.steps / 5), total: c.steps).factor(at: step)
