@@ -62,6 +62,11 @@ final class InterruptFlag: @unchecked Sendable {
     var stopSignal: Int32 { InterruptFlag.lastSignal }
 
     static func install() -> InterruptFlag {
+        // A signal handler may only do async-signal-safe work: Swift initialises a static on its
+        // first use (swift_once, which allocates), so every static the handler touches is
+        // initialised here, before any handler can run. (A Ctrl-C that arrived inside malloc
+        // while the handler made `message` deadlocked a tuning job on the allocator's lock.)
+        _ = (InterruptFlag.message, InterruptFlag.count, InterruptFlag.lastSignal, InterruptFlag.shared)
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             Foundation.signal(sig) { code in
                 InterruptFlag.count += 1
