@@ -59,14 +59,21 @@ final class TmuxStudio {
     /// Waits until the screen contains `text`; returns the screen.
     @discardableResult
     func wait(for text: String, timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line) -> String {
+        wait(forAll: [text], timeout: timeout, file: file, line: line)
+    }
+
+    /// The screen once every one of `texts` is on it (a title and its footer's keys may reach
+    /// tmux in separate writes, so a screen with the title alone can be a half-drawn one).
+    @discardableResult
+    func wait(forAll texts: [String], timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line) -> String {
         let end = Date().addingTimeInterval(timeout)
         var s = ""
         while Date() < end {
             s = screen
-            if s.contains(text) { return s }
+            if texts.allSatisfy(s.contains) { return s }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        XCTFail("'\(text)' did not appear within \(timeout) s; the screen:\n\(s)", file: file, line: line)
+        XCTFail("\(texts.filter { !s.contains($0) }) did not appear within \(timeout) s; the screen:\n\(s)", file: file, line: line)
         return s
     }
 
