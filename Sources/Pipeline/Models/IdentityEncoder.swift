@@ -31,6 +31,13 @@ public final class IdentityEncoder {
     /// The trunk's feature maps (a perceptual loss that looks at identity).
     public func features(_ x: Tensor) -> [Tensor] { trunk.featureMaps(x) }
 
+    /// The identity term the tuners add (stage 2 and 3, OneActor): L_id = 1 − mean_i ⟨E(x_i), t_i⟩
+    /// for images [B, 3, 64, 64] in [−1, 1] and target identity vectors [B or 1, 128]
+    /// (differentiable in `images`).
+    public func identityLoss(_ images: Tensor, targets: Tensor) -> Tensor {
+        Tensor(scalar: 1) - (callAsFunction(images) * targets).sum(axes: [1]).mean()
+    }
+
     /// Identity vectors without gradients.
     public func embed(_ x: Tensor) -> Tensor { GradMode.noGrad { callAsFunction(x) } }
 

@@ -242,8 +242,7 @@ public final class AppearanceTuner: Trainer {
             rec = (diff.square() + 1e-6).sqrt().mean()
         }
         if !idRows.isEmpty, let enc = identityEncoder {
-            let e = enc(decodedRows(idRows).clamped(-1, 1))
-            id = Tensor(scalar: 1) - (e * Tensor.concat(idRows.map { identityTargets[picks[$0]] }, dim: 0)).sum(axes: [1]).mean()
+            id = enc.identityLoss(decodedRows(idRows).clamped(-1, 1), targets: Tensor.concat(idRows.map { identityTargets[picks[$0]] }, dim: 0))
         }
         return (rec, id)
     }
@@ -266,7 +265,7 @@ public final class AppearanceTuner: Trainer {
         // The identity term on these rows too: the character under other context words.
         var id: Tensor? = nil
         if c.identityWeight > 0, let enc = identityEncoder {
-            id = Tensor(scalar: 1) - (enc(decoded) * Tensor.concat(d.picks.map { identityTargets[$0] }, dim: 0)).sum(axes: [1]).mean()
+            id = enc.identityLoss(decoded, targets: Tensor.concat(d.picks.map { identityTargets[$0] }, dim: 0))
         }
         return (PoseExpressionTerm(judge: judge).loss(decoded: decoded, draw: d), id)
     }

@@ -262,8 +262,7 @@ public final class OneActorTuner: Trainer {
         }
         var id: Tensor? = nil
         if let enc = identityEncoder, let want = targetIdentity, !idImages.isEmpty {
-            let e = enc(idImages.count == 1 ? idImages[0] : Tensor.concat(idImages, dim: 0))
-            id = Tensor(scalar: 1) - (e * want).sum(axes: [1]).mean()
+            id = enc.identityLoss(idImages.count == 1 ? idImages[0] : Tensor.concat(idImages, dim: 0), targets: want)
             total = total + id! * state.config.identityWeight
         }
         return (total, terms.target, terms.aux, terms.average, id, pose?.loss)

@@ -39,11 +39,6 @@ public struct PoseExpressionTerm {
         return Draw(picks: picks, poses: poses, expressions: expressions, timesteps: t)
     }
 
-    /// L_pe for the model's `prediction` (ε or v) at the rows' noised latents `xt`.
-    public func loss(prediction: Tensor, xt: Tensor, draw: Draw, schedule: NoiseSchedule, vae: AutoencoderKL) -> Tensor {
-        loss(decoded: Self.decoded(prediction: prediction, xt: xt, draw: draw, schedule: schedule, vae: vae), draw: draw)
-    }
-
     /// L_pe on the rows' decoded predictions of the clean image (from `decoded`).
     public func loss(decoded: Tensor, draw: Draw) -> Tensor {
         let logits = judge(decoded)
