@@ -62,6 +62,29 @@ final class Stage2TuningTests: XCTestCase {
         XCTAssertThrowsError(try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: { var c = c1; c.rank = 8; return c }(),
                                                  directory: dir + "/3", startFrom: stage1)) { XCTAssertTrue("\($0)".contains("previous stage")) }
     }
+
+    /// A config whose terms lack what they read (a resumed run's config comes from its folder
+    /// and may have been edited) is refused with a message naming what is missing, not a trap.
+    func testConfigWithoutWhatItsTermsReadIsRefused() throws {
+        let dir = NSTemporaryDirectory() + "troupe-stage-refused-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let size = pipe.vae.config.sampleSize
+        var rng = SplitMixRandom(seed: 6)
+        let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
+        let cases: [(String, (inout AppearanceTuningConfig) -> Void, [Tensor])] = [
+            ("training judge", { $0.poseWeight = 0.05 }, [ref]),
+            ("IdentityEncoder", { $0.identityWeight = 0.3 }, [ref]),
+            ("class images", { $0.priorWeight = 0.5 }, [ref]),
+            ("reference image", { _ in }, []),
+        ]
+        for (needle, edit, refs) in cases {
+            var c = AppearanceTuningConfig(); edit(&c)
+            XCTAssertThrowsError(try AppearanceTuner(pipeline: pipe, references: refs, prompt: "a knight", config: c, directory: dir)) {
+                XCTAssertTrue("\($0)".contains(needle), "\($0)")
+            }
+        }
+    }
 }
 
 /// The references' augmentation against torchvision (tools/fixtures/augmentation.py), and

@@ -44,8 +44,10 @@ public struct OneActorAdapter {
     /// and the auxiliary branch (δ_aux) added — at the encoder's output, or (input site) on the
     /// base word's token embedding, re-encoding the prompt.
     public func conditioning(for request: GenerationRequest, pipeline: StableDiffusionPipeline, v: Float) throws -> Conditioning {
-        var base = try pipeline.encodePrompts(request, baseWord: baseWord)
-        if site == .summary, var c = base.branches[.conditional] {
+        // The prompt's positions for this site, found once (the summary site adds the end and
+        // padding tokens to the base word's; a prompt without the base word is an error here).
+        var base = try pipeline.encodePrompts(request)
+        if var c = base.branches[.conditional] {
             c.basePositions = try site.positions(of: baseWord, in: request.prompt, tokenizer: pipeline.tokenizer)
             base.branches[.conditional] = c
         }

@@ -12,7 +12,8 @@
 // latent cell alike; the decoded term asks for the reference's pixels where the noise is low
 // enough for x̂₀ to be an image. AdamW with linear warm-up + cosine decay. Every draw is a
 // function of (seed, step), so a resumed run repeats exactly the steps an uninterrupted run
-// would take. Not yet here: crop/colour-jitter augmentation.
+// would take. Crops and colour jitter of the references (ImageAugmentation) are off unless
+// asked: on World models they change the size and colours that are the character's identity.
 //
 // Stage 2 (detail and style, `stage = 2`) continues the stage-1 adapters with two more terms:
 //   identity: L_id = mean(1 − ⟨E(D(x̂₀)), E(x)⟩) over the rows with t < identityMaxTimestep
@@ -135,8 +136,9 @@ public final class AppearanceTuner: Trainer {
     /// Stage 2: class images' posteriors and the class prompt's context.
     let priorPosteriors: [(mean: Tensor, std: Tensor)]
     let classContext: Tensor?
-    /// Stage 3: the training judge and the context of the prompt with each pose × expression.
-    let judge: AttributeClassifier?
+    /// Stage 3: the pose/expression term (nil when off) and the context of the prompt with each
+    /// pose × expression.
+    let poseTerm: PoseExpressionTerm?
     let poseContexts: [[Tensor]]
     let context: Tensor
     let schedule: NoiseSchedule
@@ -147,10 +149,13 @@ public final class AppearanceTuner: Trainer {
     public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
                 startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
                 classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws {
-        precondition(config.poseWeight == 0 || judge != nil, "the pose/expression term needs the training judge")
-        precondition(!references.isEmpty, "stage 1 needs at least one reference image")
-        precondition(config.identityWeight == 0 || identityEncoder != nil, "the identity term needs an IdentityEncoder")
-        precondition(config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil), "prior preservation needs class images and their prompt")
+        // Checked here too, not only by the commands: a resumed run's config comes from its folder.
+        guard config.poseWeight == 0 || judge != nil else { throw GenerationError.badValue("the pose/expression term needs the training judge") }
+        guard !references.isEmpty else { throw GenerationError.badValue("stage 1 needs at least one reference image") }
+        guard config.identityWeight == 0 || identityEncoder != nil else { throw GenerationError.badValue("the identity term needs an IdentityEncoder") }
+        guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
+            throw GenerationError.badValue("prior preservation needs class images and their prompt")
+        }
         self.pipeline = pipeline; self.directory = directory
         state = State(config: config, prompt: prompt)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
@@ -193,7 +198,7 @@ public final class AppearanceTuner: Trainer {
             classImages.map { img in let (m, lv) = pipeline.vae.encode(img); return (m, AutoencoderKL.posteriorStd(lv)) }
         }
         classContext = classPrompt.map { p in GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(p)]) } }
-        self.judge = config.poseWeight > 0 ? judge : nil
+        poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
         poseContexts = config.poseWeight > 0 ? GradMode.noGrad {
             PoseExpressionTerm.texts(prompt).map { row in row.map { pipeline.textEncoder([pipeline.tokenizer.encode($0)]) } }
         } : []
@@ -251,7 +256,7 @@ public final class AppearanceTuner: Trainer {
     /// under the prompt with a random pose and expression.
     func poseLoss(_ r: inout SplitMixRandom) -> (loss: Tensor, identity: Tensor?)? {
         let c = state.config
-        guard c.poseWeight > 0, let judge, c.poseRows > 0 else { return nil }
+        guard let poseTerm, c.poseRows > 0 else { return nil }
         let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: posteriors.count, &r)
         let z0 = GradMode.noGrad {
             Tensor.concat(d.picks.map { i in posteriors[i].mean + posteriors[i].std * Tensor.randn(posteriors[i].mean.shape, using: &r) }, dim: 0)
@@ -267,7 +272,7 @@ public final class AppearanceTuner: Trainer {
         if c.identityWeight > 0, let enc = identityEncoder {
             id = enc.identityLoss(decoded, targets: Tensor.concat(d.picks.map { identityTargets[$0] }, dim: 0))
         }
-        return (PoseExpressionTerm(judge: judge).loss(decoded: decoded, draw: d), id)
+        return (poseTerm.loss(decoded: decoded, draw: d), id)
     }
 
     /// L_prior on one class image (stage 2), drawn from the step's random stream.

@@ -81,6 +81,17 @@ struct Eval: ParsableCommand {
         let progress = ProgressLine(label: "eval", quiet: false)
         var done = 0
         var identityReference: IdentityReference?    // loaded once, when a method first needs it
+        // The tuners' frozen models, likewise loaded once for every character and method.
+        // (nil inside: looked for and not shipped.)
+        var loadedEncoder: IdentityEncoder??, loadedTrainingJudge: AttributeClassifier??
+        func identityEncoder() throws -> IdentityEncoder? {
+            if let e = loadedEncoder { return e }
+            let e = try ModelLocator.identityEncoder(); loadedEncoder = .some(e); return e
+        }
+        func trainingJudge() throws -> AttributeClassifier? {
+            if let j = loadedTrainingJudge { return j }
+            let j = try ModelLocator.trainingJudge(); loadedTrainingJudge = .some(j); return j
+        }
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
@@ -99,8 +110,8 @@ struct Eval: ParsableCommand {
                     }
                     if let w = oneActorIdentityWeight { config.identityWeight = w }
                     if let w = oneActorPoseWeight { config.poseWeight = w }
-                    let judge = config.poseWeight > 0 ? try ModelLocator.trainingJudge() : nil
-                    let encoder = config.identityWeight > 0 ? try ModelLocator.identityEncoder() : nil
+                    let judge = config.poseWeight > 0 ? try trainingJudge() : nil
+                    let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
                     do {
                         adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)
@@ -120,8 +131,8 @@ struct Eval: ParsableCommand {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777))
-                    let encoder = try ModelLocator.identityEncoder()
-                    let trainJudge = try ModelLocator.trainingJudge()
+                    let encoder = try identityEncoder()
+                    let trainJudge = try trainingJudge()
                     do {
                         var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
                         if let n = stageSteps { stage1.steps = n }
