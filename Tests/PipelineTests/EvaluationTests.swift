@@ -55,6 +55,21 @@ final class EvaluationTests: XCTestCase {
         XCTAssertLessThan(drifting.identityConsistency, 0.35)
         XCTAssertEqual(drifting.promptFidelity, 0.875, accuracy: 1e-12)   // 3 of 4 attributes on half the images
         XCTAssertEqual(drifting.perAttribute["context_view"]!, 0.5, accuracy: 1e-12)
+
+        // Per character: only character 1 drifts; the others read perfect, and the pooled score
+        // sits between.
+        let mixed = samples.indices.map { samples[$0].character == 1 ? drift[$0] : readings[$0] }
+        let scores = ConsistencyEvaluator.score(samples, predictions: mixed)
+        XCTAssertEqual(Set(scores.perCharacter.keys), [0, 1, 2])
+        for c in [0, 2] {
+            XCTAssertEqual(scores.perCharacter[c]!.identityConsistency, 1, accuracy: 1e-12)
+            XCTAssertEqual(scores.perCharacter[c]!.promptFidelity, 1, accuracy: 1e-12)
+            XCTAssertEqual(scores.perCharacter[c]!.images, 12)
+        }
+        XCTAssertLessThan(scores.perCharacter[1]!.identityConsistency, 0.5)
+        XCTAssertEqual(scores.perCharacter[1]!.promptFidelity, 0.875, accuracy: 1e-12)
+        XCTAssertEqual(scores.promptFidelity, (1 + 1 + 0.875) / 3, accuracy: 1e-12)
+        XCTAssertTrue(scores.perCharacter[1]!.perCharacter.isEmpty)
     }
 
     /// Identity fidelity counts the named attributes the judge sees; unnamed consistency looks

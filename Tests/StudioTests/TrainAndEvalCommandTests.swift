@@ -64,6 +64,9 @@ final class TrainAndEvalCommandTests: XCTestCase {
             XCTAssertTrue((0...1).contains(v), "\(k) = \(v)")
         }
         XCTAssertEqual(prompt["n_images"] as? Int, 8)
+        let perCharacter = try XCTUnwrap(prompt["per_character"] as? [[String: Any]])
+        XCTAssertEqual(perCharacter.compactMap { $0["name"] as? String }, ["k", "w"])
+        for e in perCharacter { XCTAssertTrue((0...1).contains(try XCTUnwrap(e["prompt_fidelity"] as? Double))) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
         let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "prompt,bogus"])
         XCTAssertEqual(bad.status, 2)

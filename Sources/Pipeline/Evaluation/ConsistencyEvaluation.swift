@@ -158,6 +158,9 @@ public struct MethodScores: Sendable {
     public var images: Int
     /// Pairwise agreement per identity attribute, and accuracy per context attribute.
     public var perAttribute: [String: Double]
+    /// The same metrics over each character's samples alone (by `Sample.character`): a
+    /// method's mean can hide one character it breaks. Empty for a single character.
+    public var perCharacter: [Int: MethodScores] = [:]
 }
 
 public struct ConsistencyEvaluator {
@@ -187,6 +190,19 @@ public struct ConsistencyEvaluator {
     /// The metrics from the judge's reading of each sample (one dictionary per sample).
     public static func score(_ samples: [Sample], predictions: [[WorldAttribute: Int]]) -> MethodScores {
         precondition(samples.count == predictions.count, "one prediction per sample")
+        var scores = pooled(samples, predictions: predictions)
+        let characters = Set(samples.map(\.character))
+        if characters.count > 1 {
+            for c in characters {
+                let idx = samples.indices.filter { samples[$0].character == c }
+                scores.perCharacter[c] = pooled(idx.map { samples[$0] }, predictions: idx.map { predictions[$0] })
+            }
+        }
+        return scores
+    }
+
+    /// The metrics over `samples` taken together.
+    static func pooled(_ samples: [Sample], predictions: [[WorldAttribute: Int]]) -> MethodScores {
         // Prompt fidelity.
         var fidelity = 0.0, contextHits: [WorldAttribute: (Int, Int)] = [:]
         for (s, pred) in zip(samples, predictions) {

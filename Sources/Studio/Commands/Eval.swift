@@ -193,6 +193,12 @@ struct Eval: ParsableCommand {
                                         "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt }]
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
+                o["per_character"] = s.perCharacter.keys.sorted().map { ci -> [String: Any] in
+                    let p = s.perCharacter[ci]!
+                    var e: [String: Any] = ["name": chars[ci].name, "identity_consistency": p.identityConsistency, "prompt_fidelity": p.promptFidelity]
+                    if let f = p.identityFidelity { e["identity_fidelity"] = f }
+                    return e
+                }
                 return (m.rawValue, o)
             })
             if let c = ceiling {
@@ -218,6 +224,11 @@ struct Eval: ParsableCommand {
                              m.rawValue as NSString, s.identityConsistency, opt(s.unnamedConsistency) as NSString,
                              opt(s.identityFidelity) as NSString, s.promptFidelity, s.images))
                 print("  " + s.perAttribute.keys.sorted().map { String(format: "%@ %.2f", $0, s.perAttribute[$0]!) }.joined(separator: ", "))
+                if !s.perCharacter.isEmpty {
+                    print("  per character (identity consistency / prompt fidelity): " + s.perCharacter.keys.sorted().map {
+                        String(format: "%@ %.2f/%.2f", chars[$0].name, s.perCharacter[$0]!.identityConsistency, s.perCharacter[$0]!.promptFidelity)
+                    }.joined(separator: ", "))
+                }
             }
             print(String(format: "%.1f s", seconds))
         }
