@@ -102,6 +102,14 @@ final class EvaluationTests: XCTestCase {
 
     /// The prompt-engineering character keeps what the prompt names, is fixed per name, and
     /// spells out every attribute.
+    func testClassOnlyCharacterIsTheBaseWordAlone() throws {
+        XCTAssertEqual(try EvalCharacter(name: "r", prompt: "a cowboy dressed in orange").classOnly().prompt, "a cowboy")
+        XCTAssertEqual(try EvalCharacter(name: "a", prompt: "a red-haired astronaut").classOnly().prompt, "an astronaut")
+        let custom = try EvalCharacter(name: "b", prompt: "a knight called Bob", baseWord: "Bob").classOnly()
+        XCTAssertEqual(custom.prompt, "a Bob"); XCTAssertEqual(custom.baseWord, "Bob")
+        XCTAssertTrue(try EvalCharacter(name: "b", prompt: "a knight").classOnly().namedIdentity.isEmpty)
+    }
+
     func testSpelledOutCharacterKeepsItsNamedAttributes() {
         let c = EvalCharacter(name: "pirate", prompt: "a pirate with blonde hair")
         let full = c.fullIdentity

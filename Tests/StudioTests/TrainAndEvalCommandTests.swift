@@ -64,6 +64,8 @@ final class TrainAndEvalCommandTests: XCTestCase {
             XCTAssertTrue((0...1).contains(v), "\(k) = \(v)")
         }
         XCTAssertEqual(prompt["n_images"] as? Int, 8)
+        let classConsistency = try XCTUnwrap(prompt["class_consistency"] as? Double, "the base word alone, for the untuned model")
+        XCTAssertTrue((0...1).contains(classConsistency))
         let perCharacter = try XCTUnwrap(prompt["per_character"] as? [[String: Any]])
         XCTAssertEqual(perCharacter.compactMap { $0["name"] as? String }, ["k", "w"])
         for e in perCharacter { XCTAssertTrue((0...1).contains(try XCTUnwrap(e["prompt_fidelity"] as? Double))) }

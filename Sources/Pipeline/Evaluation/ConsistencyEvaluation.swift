@@ -79,6 +79,12 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     case reference
     /// The judge on World renders and their VAE round trips (no generation).
     case reconstruction
+
+    /// Whether eval also generates the base word alone under this method (class_consistency):
+    /// the tuned methods, which could make every cowboy this one, and `prompt`, the untuned
+    /// model's value to compare with. (The identity adapter is told the character by its
+    /// reference image whatever the prompt says, so "drift" means nothing there.)
+    public var measuresClassDrift: Bool { [.prompt, .oneactor, .stage1, .stage2, .stages].contains(self) }
 }
 
 public struct EvalPrompt: Sendable, Equatable {
@@ -161,6 +167,11 @@ public struct MethodScores: Sendable {
     /// The same metrics over each character's samples alone (by `Sample.character`): a
     /// method's mean can hide one character it breaks. Empty for a single character.
     public var perCharacter: [Int: MethodScores] = [:]
+    /// Identity consistency of the base word alone ("a cowboy") under the method's tuning, over
+    /// the same prompts and seeds (nil: not measured). Near the untuned model's value: the class
+    /// still means any cowboy; near the method's own identity consistency: every cowboy became
+    /// this one.
+    public var classConsistency: Double?
 }
 
 public struct ConsistencyEvaluator {

@@ -16,6 +16,16 @@ extension EvalCharacter {
     }
 }
 
+extension EvalCharacter {
+    /// The same character's base word alone ("a cowboy" for "a cowboy dressed in orange"): what
+    /// `class_consistency` generates under a method's tuning, to see whether the tuning made
+    /// every cowboy this one (the drift DreamBooth's prior preservation is there to stop).
+    public func classOnly() throws -> EvalCharacter {
+        let word = try resolvedBaseWord()
+        return EvalCharacter(name: name, prompt: IdentityPhrases.article(word) + " " + word, baseWord: word)
+    }
+}
+
 public enum EvalGeneration {
     /// A OneActor adapter for `character`: cluster data from its prompt generated at `seed`
     /// (the target) and `auxiliaries` more seeds, then `config.steps` tuning steps.

@@ -93,7 +93,7 @@ struct Eval: ParsableCommand {
             let j = try ModelLocator.trainingJudge(); loadedTrainingJudge = .some(j); return j
         }
         for method in generating {
-            var samples: [ConsistencyEvaluator.Sample] = []
+            var samples: [ConsistencyEvaluator.Sample] = [], classSamples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
                 var adapter: OneActorAdapter? = nil
@@ -143,31 +143,43 @@ struct Eval: ParsableCommand {
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 defer { if method == .stage1 || method == .stage2 || method == .stages { EvalGeneration.removeAdapters(pipe) } }
-                for (pi, p) in templates.enumerated() {
-                    if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
-                    var r = pipe.request(prompt: p.text(for: c))
+                /// The method's images of `character` under template `pi`.
+                func generate(_ character: EvalCharacter, _ pi: Int) throws -> [[UInt8]] {
+                    let p = templates[pi]
+                    var r = pipe.request(prompt: p.text(for: character))
                     r.steps = steps ?? r.steps; r.guidanceScale = cfg ?? r.guidanceScale; r.count = seeds
                     r.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + pi)
-                    let images: [[UInt8]]
                     if method == .reference {
-                        images = EvalGeneration.reference(vae: pipe.vae, character: c, prompt: p, count: seeds, seed: r.seed)
-                    } else {
-                        var conditioning: Conditioning? = nil, guidance: Guidance? = nil
-                        do {
-                            if let adapter {
-                                conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
-                                guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: 0..<r.steps, outsideScale: r.guidanceScale)
-                            }
-                            if let (ref, e) = identity {
-                                conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
-                            }
-                            let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)
-                            guard out.width == 64, out.height == 64 else {
-                                throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
-                            }
-                            images = out.images
-                        } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+                        return EvalGeneration.reference(vae: pipe.vae, character: character, prompt: p, count: seeds, seed: r.seed)
                     }
+                    var conditioning: Conditioning? = nil, guidance: Guidance? = nil
+                    do {
+                        if let adapter {
+                            conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
+                            guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: 0..<r.steps, outsideScale: r.guidanceScale)
+                        }
+                        if let (ref, e) = identity {
+                            conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
+                        }
+                        let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)
+                        guard out.width == 64, out.height == 64 else {
+                            throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
+                        }
+                        return out.images
+                    } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
+                }
+                // Class drift: the same prompts with the base word alone, under this method's tuning.
+                if method.measuresClassDrift {
+                    let plain: EvalCharacter
+                    do { plain = try written.classOnly() } catch { throw StudioError.badInput("\(error)") }
+                    for pi in templates.indices {
+                        if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
+                        for px in try generate(plain, pi) { classSamples.append(.init(character: ci, prompt: templates[pi], pixels: px)) }
+                    }
+                }
+                for (pi, p) in templates.enumerated() {
+                    if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
+                    let images = try generate(c, pi)
                     for px in images { samples.append(.init(character: ci, prompt: p, pixels: px, namedIdentity: c.namedIdentity)) }
                     if grid != nil {
                         gridRows.append(images.map { RGBImage(width: 64, height: 64, pixels: $0) })
@@ -178,6 +190,7 @@ struct Eval: ParsableCommand {
                 }
             }
             results[method] = evaluator.score(samples)
+            if !classSamples.isEmpty { results[method]!.classConsistency = evaluator.score(classSamples).identityConsistency }
         }
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
@@ -193,6 +206,7 @@ struct Eval: ParsableCommand {
                                         "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt }]
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
+                if let k = s.classConsistency { o["class_consistency"] = k }
                 o["per_character"] = s.perCharacter.keys.sorted().map { ci -> [String: Any] in
                     let p = s.perCharacter[ci]!
                     var e: [String: Any] = ["name": chars[ci].name, "identity_consistency": p.identityConsistency, "prompt_fidelity": p.promptFidelity]
@@ -220,9 +234,9 @@ struct Eval: ParsableCommand {
             for m in generating {
                 let s = results[m]!
                 func opt(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "  –  " }
-                print(String(format: "%-18@ identity consistency %.3f (unnamed %@)   identity fidelity %@   prompt fidelity %.3f   (%d images)",
+                print(String(format: "%-18@ identity consistency %.3f (unnamed %@)   identity fidelity %@   prompt fidelity %.3f   class consistency %@   (%d images)",
                              m.rawValue as NSString, s.identityConsistency, opt(s.unnamedConsistency) as NSString,
-                             opt(s.identityFidelity) as NSString, s.promptFidelity, s.images))
+                             opt(s.identityFidelity) as NSString, s.promptFidelity, opt(s.classConsistency) as NSString, s.images))
                 print("  " + s.perAttribute.keys.sorted().map { String(format: "%@ %.2f", $0, s.perAttribute[$0]!) }.joined(separator: ", "))
                 if !s.perCharacter.isEmpty {
                     print("  per character (identity consistency / prompt fidelity): " + s.perCharacter.keys.sorted().map {
