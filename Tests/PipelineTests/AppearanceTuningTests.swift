@@ -35,15 +35,21 @@ final class AppearanceTuningTests: XCTestCase {
 }
 
 final class Stage2TuningTests: XCTestCase {
+    /// The tiny fixture pipeline and one random reference image at its size.
+    func fixtureWithReference(_ rng: inout SplitMixRandom) throws -> (StableDiffusionPipeline, Tensor) {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let size = pipe.vae.config.sampleSize
+        return (pipe, Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng))
+    }
+
     /// Stage 2 starts from the given adapters, reports its prior-preservation term, and its
     /// LoRA file says stage 2.
     func testStage2ContinuesStage1WithPriorPreservation() throws {
         let dir = NSTemporaryDirectory() + "troupe-stage2-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
-        let size = pipe.vae.config.sampleSize
         var rng = SplitMixRandom(seed: 5)
-        let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
+        let (pipe, ref) = try fixtureWithReference(&rng)
+        let size = pipe.vae.config.sampleSize
         var c1 = AppearanceTuningConfig(); c1.steps = 2
         let s1 = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: c1, directory: dir + "/1")
         try TrainingLoop.run(s1) { _ in true }
@@ -68,10 +74,8 @@ final class Stage2TuningTests: XCTestCase {
     func testConfigWithoutWhatItsTermsReadIsRefused() throws {
         let dir = NSTemporaryDirectory() + "troupe-stage-refused-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
-        let size = pipe.vae.config.sampleSize
         var rng = SplitMixRandom(seed: 6)
-        let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
+        let (pipe, ref) = try fixtureWithReference(&rng)
         let cases: [(String, (inout AppearanceTuningConfig) -> Void, [Tensor])] = [
             ("training judge", { $0.poseWeight = 0.05 }, [ref]),
             ("IdentityEncoder", { $0.identityWeight = 0.3 }, [ref]),
