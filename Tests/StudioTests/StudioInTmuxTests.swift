@@ -74,6 +74,23 @@ final class StudioInTmuxTests: XCTestCase {
         t.keys("q"); XCTAssertEqual(t.exitStatus(), 0)
     }
 
+    /// Quitting while a preview render is in flight exits cleanly: the studio waits for the
+    /// render to stop at its next step before the process tears down what it runs on.
+    func testQuitDuringAPreviewRenderExitsCleanly() throws {
+        for i in 0..<4 {
+            let h = home + "-quit\(i)"
+            defer { StudioInTmuxTests.killProcesses(usingStore: h); try? FileManager.default.removeItem(atPath: h) }
+            let t = try TmuxStudio(home: h)
+            t.wait(for: "no characters yet")
+            t.createCharacter("Q\(i)", prompt: "a robot waving, in a city, front view", baseWord: "robot", seed: "\(i + 1)")
+            t.wait(for: "seed \(i + 1) · cfg 6 ·")
+            t.keys("j", "j", "l")                                       // a new render starts after the debounce…
+            Thread.sleep(forTimeInterval: 0.15 + 0.05 * Double(i))      // …and is running when q arrives
+            t.keys("q")
+            XCTAssertEqual(t.exitStatus(timeout: 15), 0, "quit \(i): \((try? String(contentsOfFile: h + "/studio-stderr", encoding: .utf8)) ?? "")")
+        }
+    }
+
     func testTuningJobPlotsAdvancesAndCancels() throws {
         let t = try TmuxStudio(home: home)
         t.wait(for: "no characters yet")
@@ -175,7 +192,7 @@ final class StudioInTmuxTests: XCTestCase {
         Thread.sleep(forTimeInterval: 1)
         XCTAssertNil(try? String(contentsOfFile: home + "/exit-status", encoding: .utf8), "the studio exited during the storm: \((try? String(contentsOfFile: home + "/studio-stderr", encoding: .utf8)) ?? "")")
         t.keys("Escape"); t.keys("Escape"); t.keys("Escape"); Thread.sleep(forTimeInterval: 0.3); t.keys("q")
-        XCTAssertEqual(t.exitStatus(timeout: 15), 0, t.screen)
+        XCTAssertEqual(t.exitStatus(timeout: 15), 0, "\(t.screen)\n\((try? String(contentsOfFile: home + "/studio-stderr", encoding: .utf8)) ?? "")")
         let list = try TroupeRun.run(["character", "list", "--json"], environment: env)
         XCTAssertEqual(list.status, 0, list.stderr)
         let obj = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]

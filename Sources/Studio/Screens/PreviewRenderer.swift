@@ -51,6 +51,15 @@ final class PreviewRenderer: @unchecked Sendable {
     /// Stops any render in flight (at its next step).
     func cancel() { lock.lock(); latest += 1; lock.unlock() }
 
+    /// Cancels and waits until no render runs: the studio calls it before it exits, so the
+    /// process never exits while this queue is inside the pipeline (exit's teardown of BLAS
+    /// threads and globals would run under it). The suspected cause of one SIGSEGV at quit in
+    /// the random-keys tmux test on CI, not reproduced since. The wait is at most one step.
+    func stop() {
+        cancel()
+        queue.sync {}
+    }
+
     /// The defaults of the model `settings` name (loads it on the caller's thread if needed).
     func defaults(model: String?) throws -> SamplingDefaults { try queue.sync { try pipeline(model).0.defaults } }
 

@@ -150,6 +150,6 @@ final class StudioApp {
                 if ctx.expireMessage() { dirty = true }
             }
         }
-        ctx.renderer.cancel()
+        ctx.renderer.stop()
     }
 }
