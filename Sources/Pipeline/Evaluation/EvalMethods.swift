@@ -14,9 +14,7 @@ extension EvalCharacter {
         if let c = IdentityPhrases.named(in: prompt)[.characterClass], let w = WorldClass(rawValue: c) { return w.word }
         throw EvalError.badCharacters("character '\(name)': its prompt names no class word; give it a \"base_word\"")
     }
-}
 
-extension EvalCharacter {
     /// The same character's base word alone ("a cowboy" for "a cowboy dressed in orange"): what
     /// `class_consistency` generates under a method's tuning, to see whether the tuning made
     /// every cowboy this one (the drift DreamBooth's prior preservation is there to stop).

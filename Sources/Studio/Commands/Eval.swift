@@ -81,17 +81,11 @@ struct Eval: ParsableCommand {
         let progress = ProgressLine(label: "eval", quiet: false)
         var done = 0
         var identityReference: IdentityReference?    // loaded once, when a method first needs it
-        // The tuners' frozen models, likewise loaded once for every character and method.
-        // (nil inside: looked for and not shipped.)
+        // The tuners' frozen models, likewise loaded once for every character and method
+        // (an inner nil: looked for and not shipped).
         var loadedEncoder: IdentityEncoder??, loadedTrainingJudge: AttributeClassifier??
-        func identityEncoder() throws -> IdentityEncoder? {
-            if let e = loadedEncoder { return e }
-            let e = try ModelLocator.identityEncoder(); loadedEncoder = .some(e); return e
-        }
-        func trainingJudge() throws -> AttributeClassifier? {
-            if let j = loadedTrainingJudge { return j }
-            let j = try ModelLocator.trainingJudge(); loadedTrainingJudge = .some(j); return j
-        }
+        func identityEncoder() throws -> IdentityEncoder? { try Self.once(&loadedEncoder, ModelLocator.identityEncoder) }
+        func trainingJudge() throws -> AttributeClassifier? { try Self.once(&loadedTrainingJudge, ModelLocator.trainingJudge) }
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = [], classSamples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
@@ -246,6 +240,14 @@ struct Eval: ParsableCommand {
             }
             print(String(format: "%.1f s", seconds))
         }
+    }
+
+    /// `slot`'s value, loading it with `load` the first time (a nil result is remembered too).
+    static func once<T>(_ slot: inout T??, _ load: () throws -> T?) rethrows -> T? {
+        if let loaded = slot { return loaded }
+        let value = try load()
+        slot = .some(value)
+        return value
     }
 
     static func defaultJudge() throws -> String {
