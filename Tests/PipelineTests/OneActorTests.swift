@@ -46,9 +46,11 @@ final class OneActorTests: XCTestCase {
         let cluster = ClusterGuidance(eta1: p[0], eta2: p[1], steps: 0..<10, outsideScale: p[2])
         XCTAssertEqual(cluster.branches(atStep: 3, of: 20), [.unconditional, .conditional, .auxiliary])
         close(cluster.combine(outputs, atStep: 3, of: 20), try f.tensor("guidance.cluster"), "cluster guidance")
-        // Outside its steps: classifier-free guidance on the same branches, no auxiliary row.
-        XCTAssertEqual(cluster.branches(atStep: 12, of: 20), [.unconditional, .conditional])
-        close(cluster.combine(outputs, atStep: 12, of: 20), try f.tensor("guidance.cfg"), "outside the range")
+        // Outside its steps: classifier-free guidance on the prompt without the offset (the
+        // public code's prompt_embeds_origin), no auxiliary row.
+        XCTAssertEqual(cluster.branches(atStep: 12, of: 20), [.unconditional, .plain])
+        let plainOutputs: [GuidanceBranch: Tensor] = [.unconditional: try f.tensor("guidance.u"), .plain: try f.tensor("guidance.t")]
+        close(cluster.combine(plainOutputs, atStep: 12, of: 20), try f.tensor("guidance.cfg"), "outside the range")
         close(ClassifierFreeGuidance(scale: p[2]).combine(outputs, atStep: 0, of: 1), try f.tensor("guidance.cfg"), "classifier-free")
         // η2 = 0: the auxiliary branch is not evaluated; scale ≤ 1: only the prompt (as diffusers).
         XCTAssertEqual(ClusterGuidance(eta1: 5, eta2: 0, steps: 0..<5, outsideScale: 5).branches(atStep: 0, of: 5), [.unconditional, .conditional])
@@ -123,6 +125,13 @@ final class OneActorTests: XCTestCase {
         XCTAssertNotEqual(try pipe.generate(r, conditioning: tuned, guidance: guidance).latents.toArray(), plain)
         let withExclusion = ClusterGuidance(eta1: 5, eta2: 1.5, steps: 0..<2, outsideScale: 5)
         XCTAssertNoThrow(try pipe.generate(r, conditioning: tuned, guidance: withExclusion))
+        // Outside the guidance steps the prompt goes without δ: an empty range is the base
+        // model bit for bit, the first two steps only something between.
+        let never = ClusterGuidance(eta1: 5, eta2: 0, steps: 0..<0, outsideScale: 5)
+        XCTAssertEqual(try pipe.generate(r, conditioning: tuned, guidance: never).latents.toArray(), plain)
+        let early = try pipe.generate(r, conditioning: tuned, guidance: ClusterGuidance(eta1: 5, eta2: 0, steps: 0..<2, outsideScale: 5)).latents.toArray()
+        XCTAssertNotEqual(early, plain)
+        XCTAssertNotEqual(early, try pipe.generate(r, conditioning: tuned, guidance: guidance).latents.toArray())
         // A prompt without the base word is a clear error.
         XCTAssertThrowsError(try pipe.encodePrompts(GenerationRequest(prompt: "a wizard"), baseWord: "knight")) { e in
             XCTAssertTrue("\(e)".contains("knight"), "\(e)")

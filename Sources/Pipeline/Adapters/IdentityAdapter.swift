@@ -145,7 +145,7 @@ public final class IdentityAdapter {
     /// neutral tokens on the unconditional one (diffusers' negative image embeds are zeros).
     public func conditioning(identity embedding: Tensor, scale: Float) -> IdentityTokens {
         let (t, n) = GradMode.noGrad { (tokens(embedding), neutralTokens()) }
-        return IdentityTokens(adapter: self, branchTokens: [.conditional: t, .auxiliary: t, .unconditional: n], scale: scale)
+        return IdentityTokens(adapter: self, branchTokens: [.conditional: t, .auxiliary: t, .plain: t, .unconditional: n], scale: scale)
     }
 }
 

@@ -1,8 +1,9 @@
 // OneActor at sampling time (arXiv 2404.10267 §3.3; design §3): a trained projector and the
 // character's cluster data give δ_target = Projector(h_target) and the mean auxiliary offset
 // δ_aux = mean_i Projector(h_i). Attached to a request's Conditioning, the prompt's base word
-// gets v·δ_target (v: the interpolation weight; 0 is the base model) and an `.auxiliary`
-// branch carries δ_aux for cluster guidance's exclusion term.
+// gets v·δ_target (v: the interpolation weight; 0 is the base model), an `.auxiliary`
+// branch carries δ_aux for cluster guidance's exclusion term, and a `.plain` branch the prompt
+// without either, for the steps outside cluster guidance's range.
 
 import Foundation
 
@@ -63,14 +64,16 @@ public struct OneActorAdapter {
         var out = base
         out.branches[.conditional] = TextConditioning(context: encode(targetOffset * v), basePositions: cond.basePositions)
         out.branches[.auxiliary] = TextConditioning(context: encode(auxiliaryOffset), basePositions: cond.basePositions)
+        out.branches[.plain] = cond
         return out
     }
 
     /// `conditioning` (from `encodePrompts(_:baseWord:)`) with v·δ_target at the prompt's base
-    /// word and the auxiliary branch added (output site).
+    /// word, the auxiliary branch and the plain prompt added (output site).
     public func attach(to conditioning: Conditioning, v: Float) throws -> Conditioning {
         var cond = try promptBranch(of: conditioning, v: v)
         var out = conditioning
+        out.branches[.plain] = cond
         let aux = TextConditioning(context: cond.context, basePositions: cond.basePositions, offset: auxiliaryOffset)
         cond.offset = targetOffset * v
         out.branches[.conditional] = cond

@@ -4,16 +4,18 @@
 
 public struct ClassifierFreeGuidance: Guidance {
     public var scale: Float
-    public init(scale: Float) { self.scale = scale }
+    /// The branch that plays the prompt (`.plain` where OneActor's offset is left out).
+    public var prompt: GuidanceBranch
+    public init(scale: Float, prompt: GuidanceBranch = .conditional) { self.scale = scale; self.prompt = prompt }
 
     public var isGuided: Bool { scale > 1 }
 
     public func branches(atStep index: Int, of total: Int) -> [GuidanceBranch] {
-        isGuided ? [.unconditional, .conditional] : [.conditional]
+        isGuided ? [.unconditional, prompt] : [prompt]
     }
 
     public func combine(_ outputs: [GuidanceBranch: Tensor], atStep index: Int, of total: Int) -> Tensor {
-        let cond = outputs[.conditional]!
+        let cond = outputs[prompt]!
         guard isGuided, let uncond = outputs[.unconditional] else { return cond }
         return uncond + (cond - uncond) * scale
     }

@@ -3,8 +3,11 @@
 // where ε_target is the prompt with the character's offset δ_target at its base word (the
 // `.conditional` branch), ε_aux the prompt with the mean auxiliary offset, and ε_u the negative
 // prompt. It applies on the steps in `steps` (0-based, half-open); elsewhere plain
-// classifier-free guidance with `outsideScale` on the same branches. With η2 = 0 the auxiliary
-// branch is not evaluated (one fewer batch group per step).
+// classifier-free guidance with `outsideScale` on the prompt *without* the offset (`.plain`),
+// as the public code's pipeline does outside its `delta_steps` (it switches to
+// `prompt_embeds_origin`): the character is set while the image's layout and colours form and
+// the last steps finish the prompt's own details. With η2 = 0 the auxiliary branch is not
+// evaluated (one fewer batch group per step).
 
 public struct ClusterGuidance: Guidance {
     public var eta1: Float
@@ -16,7 +19,7 @@ public struct ClusterGuidance: Guidance {
         self.eta1 = eta1; self.eta2 = eta2; self.steps = steps; self.outsideScale = outsideScale
     }
 
-    var fallback: ClassifierFreeGuidance { ClassifierFreeGuidance(scale: outsideScale) }
+    var fallback: ClassifierFreeGuidance { ClassifierFreeGuidance(scale: outsideScale, prompt: .plain) }
 
     public func branches(atStep index: Int, of total: Int) -> [GuidanceBranch] {
         guard steps.contains(index) else { return fallback.branches(atStep: index, of: total) }

@@ -12,6 +12,9 @@ public enum GuidanceBranch: Int, Hashable, Sendable, CaseIterable {
     case conditional
     /// The prompt with the mean auxiliary offset (OneActor's exclusion branch).
     case auxiliary
+    /// The prompt as written, without the character's offset: OneActor's steps outside its
+    /// guidance range (the public code's `prompt_embeds_origin`).
+    case plain
 }
 
 public protocol Guidance: Sendable {

@@ -13,6 +13,12 @@ public struct CharacterControls: Sendable, Equatable {
         self.v = v; self.eta1 = eta1; self.eta2 = eta2; self.guidanceSteps = guidanceSteps
     }
 
+    /// The 0-based steps of a `steps`-step run that use cluster guidance.
+    public func guidanceRange(steps: Int) -> Range<Int> {
+        guard let g = guidanceSteps else { return 0..<steps }
+        return min(g.lowerBound - 1, steps)..<min(g.upperBound, steps)
+    }
+
     /// "A:B" → A…B (1 ≤ A ≤ B ≤ 1000); nil when the text is not that.
     public static func parseSteps(_ text: String) -> ClosedRange<Int>? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)

@@ -43,8 +43,7 @@ struct CharacterTuning {
         for (name, x) in [("v", v), ("eta1", eta1), ("eta2", eta2)] where !x.isFinite || abs(x) > 1000 {
             throw StudioError.badInput("--\(name) must be a finite number (at most 1000 in size), got \(x)")
         }
-        let range = c.guidanceSteps.map { ($0.lowerBound - 1)..<min($0.upperBound, request.steps) } ?? 0..<request.steps
-        return (v, ClusterGuidance(eta1: eta1, eta2: eta2, steps: range, outsideScale: request.guidanceScale))
+        return (v, ClusterGuidance(eta1: eta1, eta2: eta2, steps: c.guidanceRange(steps: request.steps), outsideScale: request.guidanceScale))
     }
 
     /// Conditioning and guidance for `request` with this character, under the request's own

@@ -31,6 +31,8 @@ struct Eval: ParsableCommand {
     var v: Float = OneActorAdapter.defaultV
     @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
     var eta2: Float = 0
+    @Option(name: .customLong("guidance-steps"), help: "oneactor: the steps A:B (from 1) with the character's offset and cluster guidance; outside them the plain prompt (default: generate's).")
+    var guidanceSteps: String?
     @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character (default: the model's troupe.json, else 200).")
     var oneActorSteps: Int?
     @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate (default: the model's troupe.json, else 1e-4).")
@@ -150,7 +152,8 @@ struct Eval: ParsableCommand {
                     do {
                         if let adapter {
                             conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
-                            guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: 0..<r.steps, outsideScale: r.guidanceScale)
+                            let controls = CharacterControls(guidanceSteps: try guidanceSteps.map(CharacterControls.steps(flag:)))
+                            guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale)
                         }
                         if let (ref, e) = identity {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
