@@ -51,7 +51,7 @@ struct Generate: ParsableCommand {
     var eta1: Float?
     @Option(help: "With --character: cluster guidance's auxiliary exclusion η2 (0: off).")
     var eta2: Float?
-    @Option(name: .customLong("guidance-steps"), help: "With --character: the steps A:B (from 1) that use cluster guidance; plain guidance elsewhere (default: all).")
+    @Option(name: .customLong("guidance-steps"), help: "With --character: the steps A:B (from 1) with the character's offset and cluster guidance; elsewhere plain guidance on the prompt without the offset (default: all).")
     var guidanceSteps: String?
     @Option(name: .customLong("identity-ref"), help: "Identity embedding: keep the character of this 64×64 PNG (zero-shot, through the identity adapter).")
     var identityRef: String?
