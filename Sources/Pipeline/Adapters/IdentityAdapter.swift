@@ -141,11 +141,12 @@ public final class IdentityAdapter {
         IdentityAttention(adapter: self, tokens: tokens, scale: scale)
     }
 
-    /// Per-branch identity tokens for sampling: the identity on the prompt branches, the
+    /// Per-branch identity tokens for sampling: the identity on every prompt branch, the
     /// neutral tokens on the unconditional one (diffusers' negative image embeds are zeros).
     public func conditioning(identity embedding: Tensor, scale: Float) -> IdentityTokens {
         let (t, n) = GradMode.noGrad { (tokens(embedding), neutralTokens()) }
-        return IdentityTokens(adapter: self, branchTokens: [.conditional: t, .auxiliary: t, .plain: t, .unconditional: n], scale: scale)
+        let byBranch = Dictionary(uniqueKeysWithValues: GuidanceBranch.allCases.map { ($0, $0 == .unconditional ? n : t) })
+        return IdentityTokens(adapter: self, branchTokens: byBranch, scale: scale)
     }
 }
 

@@ -67,6 +67,8 @@ struct Eval: ParsableCommand {
             return method
         }
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
+        // OneActor's step range, checked before any model loads or tunes.
+        let controls = CharacterControls(guidanceSteps: try guidanceSteps.map(CharacterControls.steps(flag:)))
         let chars = try loadCharacters()
         let templates: [EvalPrompt]
         do { templates = try loadPrompts().map { try EvalPrompt(template: $0) } } catch { throw StudioError.badInput("\(error)") }
@@ -152,7 +154,6 @@ struct Eval: ParsableCommand {
                     do {
                         if let adapter {
                             conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
-                            let controls = CharacterControls(guidanceSteps: try guidanceSteps.map(CharacterControls.steps(flag:)))
                             guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale)
                         }
                         if let (ref, e) = identity {
