@@ -276,9 +276,7 @@ public final class BaseModelTrainer: Trainer {
             if let ce { total = total + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
         }
         if cfg.captionProbeWeight > 0 {
-            let named = samples.map { s in
-                Dictionary(uniqueKeysWithValues: s.namedAttributes.compactMap(WorldAttribute.init(rawValue:)).map { ($0, $0.label(s.identity, s.scene)) })
-            }
+            let named = samples.map(CaptionProbe.labels)
             if let ce = probe.loss(context: context, ids: ids, named: named, endToken: tokenizer.eosID) {
                 total = total + ce * cfg.captionProbeWeight; losses["probe"] = ce.item()
             }

@@ -54,8 +54,8 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     public var expressionContrastWeight: Float = 0
     public var expressionContrastRows = 4
     /// Weight of the caption probe's cross-entropy (0: off): a linear probe on the text
-    /// encoder's end/padding tokens predicts the identity attributes each caption names
-    /// (CaptionProbe says why: identity words never reached those tokens).
+    /// encoder's end/padding tokens predicts the attributes each caption names
+    /// (CaptionProbe says why: identity and expression words barely reached those tokens).
     public var captionProbeWeight: Float = 0
     public init() {}
 

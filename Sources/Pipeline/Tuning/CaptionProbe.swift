@@ -1,5 +1,5 @@
-// A linear probe on the text encoder's sentence summary that predicts the identity attributes
-// a caption names — an auxiliary loss for `train-base` (BaseTrainingConfig.captionProbeWeight).
+// A linear probe on the text encoder's sentence summary that predicts every attribute a caption
+// names — an auxiliary loss for `train-base` (BaseTrainingConfig.captionProbeWeight).
 //
 // Why (measured on troupe-mini at UNet step 22 500, 3 000 steps after captions began naming
 // identity attributes in 45% of cases): swapping a class or pose word changes the text
@@ -12,12 +12,19 @@
 // asks the summary (the mean output over the end token and the padding after it) to name each
 // attribute the caption names; once it does, the UNet, which already reads those tokens, gets a
 // direct ε-loss gradient for using it. The probe itself is not part of the exported model.
+//
+// From UNet step 40 500 the probe also names the context words every non-empty caption carries
+// (class, pose, expression, background, view). Why: expression was the one context word the
+// model followed less after the identity words came in (built-in expression fidelity 0.88 →
+// 0.80), and session 4 measured its encoder states falling into two tight clusters ({calm, sad},
+// {smiling, angry, surprised}). The context term is a separate mean beside the identity term, so
+// adding five always-present labels per caption does not dilute the identity words' gradient.
 
 import Foundation
 
 public final class CaptionProbe {
-    /// Identity attributes in a fixed order, each with its slice of the logits.
-    public static let attributes: [WorldAttribute] = WorldAttribute.allCases.filter(\.isIdentity)
+    /// Every attribute in a fixed order, each with its slice of the logits.
+    public static let attributes: [WorldAttribute] = WorldAttribute.allCases
     static let offsets: [Int] = { var o = [0]; for a in attributes { o.append(o.last! + a.classes) }; return o }()
 
     public let linear: Linear
@@ -40,17 +47,28 @@ public final class CaptionProbe {
          "probe_adam.step": Tensor([Float(optimizer.stepCount)], shape: [1])]
     }
 
-    /// Restores from a checkpoint; false when it holds no probe (a run that had none: it starts fresh).
+    /// Restores from a checkpoint; false when it holds no probe of this shape (a run that had
+    /// none, or the identity-only probe of runs before step 40 500: it starts fresh).
     public func restore(from file: SafetensorsFile) throws -> Bool {
-        guard file.entries["probe.weight"] != nil else { return false }
+        guard let entry = file.entries["probe.weight"], entry.shape == linear.weight.tensor.shape else { return false }
         let t = checkpointTensors
         for (k, v) in t where k != "probe_adam.step" { v.assign(try file.tensor(k)) }
         optimizer.restore(step: Int(try file.tensor("probe_adam.step").item()), m: optimizer.m, v: optimizer.v)
         return true
     }
 
-    /// Mean cross-entropy over every (caption, named attribute) of the batch; nil when no
-    /// caption names one. `context` [B, 77, d] is the text encoder's output, `ids` the token ids.
+    /// What a World caption names, as probe labels: the identity attributes it spells out and,
+    /// unless it is empty (the classifier-free-guidance drop), the class and scene words every
+    /// other caption carries.
+    public static func labels(_ s: WorldSample) -> [WorldAttribute: Int] {
+        var named = s.namedAttributes.compactMap(WorldAttribute.init(rawValue:))
+        if !s.caption.isEmpty { named += WorldAttribute.allCases.filter { !$0.isIdentity } }
+        return Dictionary(uniqueKeysWithValues: named.map { ($0, $0.label(s.identity, s.scene)) })
+    }
+
+    /// Mean cross-entropy over every (caption, named identity attribute) of the batch plus the
+    /// same mean over (caption, named context attribute); nil when no caption names anything.
+    /// `context` [B, 77, d] is the text encoder's output, `ids` the token ids.
     public func loss(context: Tensor, ids: [[Int]], named: [[WorldAttribute: Int]], endToken: Int) -> Tensor? {
         let b = context.shape[0], n = context.shape[1]
         guard named.contains(where: { !$0.isEmpty }) else { return nil }
@@ -61,16 +79,17 @@ public final class CaptionProbe {
         }
         let summary = (context * Tensor(mask, shape: [b, n, 1])).sum(axes: [1])      // [B, d]
         let logits = linear(summary)                                                 // [B, Σ classes]
-        var total: Tensor? = nil, count = 0
+        var groups: [Bool: (sum: Tensor, count: Int)] = [:]   // keyed by isIdentity
         for (i, a) in Self.attributes.enumerated() {
             let rows = (0..<b).filter { named[$0][a] != nil }
             guard !rows.isEmpty else { continue }
             let part = logits.sliced(1, Self.offsets[i]..<Self.offsets[i + 1]).selectingRows(rows)
             let ce = part.crossEntropy(rows.map { named[$0][a]! }) * Float(rows.count)
-            total = total.map { $0 + ce } ?? ce
-            count += rows.count
+            let g = groups[a.isIdentity]
+            groups[a.isIdentity] = (g.map { $0.sum + ce } ?? ce, (g?.count ?? 0) + rows.count)
         }
-        return total.map { $0 * (1 / Float(count)) }
+        let means = groups.values.map { $0.sum * (1 / Float($0.count)) }
+        return means.dropFirst().reduce(means.first) { total, mean in total.map { $0 + mean } }
     }
 
     public func zeroGrad() { optimizer.zeroGrad() }

@@ -34,7 +34,7 @@ struct TrainBase: ParsableCommand {
     var vaeFaceLoss: Float?
     @Option(name: .customLong("expression-contrast"), help: "Weight of the expression-contrast loss: the UNet's ε error over the face, under each expression word, as a classifier of the true one (0: off).")
     var expressionContrast: Float?
-    @Option(name: .customLong("caption-probe"), help: "Weight of the caption probe: the text encoder's end/padding tokens must name the identity attributes a caption names (0: off).")
+    @Option(name: .customLong("caption-probe"), help: "Weight of the caption probe: the text encoder's end/padding tokens must name the attributes a caption names, identity and scene (0: off).")
     var captionProbe: Float?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
     var judge: String?
