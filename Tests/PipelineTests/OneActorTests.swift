@@ -119,9 +119,9 @@ final class OneActorTests: XCTestCase {
         r.steps = 4; r.guidanceScale = 5; r.width = 16; r.height = 16; r.seed = 3; r.count = 2
         let plain = try pipe.generate(r).latents.toArray()
         let guidance = ClusterGuidance(eta1: 5, eta2: 0, steps: 0..<4, outsideScale: 5)
-        let zero = try adapter.attach(to: pipe.encodePrompts(r, baseWord: "knight"), v: 0)
+        let zero = try adapter.conditioning(for: r, pipeline: pipe, v: 0)
         XCTAssertEqual(try pipe.generate(r, conditioning: zero, guidance: guidance).latents.toArray(), plain)
-        let tuned = try adapter.attach(to: pipe.encodePrompts(r, baseWord: "knight"), v: 1)
+        let tuned = try adapter.conditioning(for: r, pipeline: pipe, v: 1)
         XCTAssertNotEqual(try pipe.generate(r, conditioning: tuned, guidance: guidance).latents.toArray(), plain)
         let withExclusion = ClusterGuidance(eta1: 5, eta2: 1.5, steps: 0..<2, outsideScale: 5)
         XCTAssertNoThrow(try pipe.generate(r, conditioning: tuned, guidance: withExclusion))
@@ -133,7 +133,7 @@ final class OneActorTests: XCTestCase {
         XCTAssertNotEqual(early, plain)
         XCTAssertNotEqual(early, try pipe.generate(r, conditioning: tuned, guidance: guidance).latents.toArray())
         // A prompt without the base word is a clear error.
-        XCTAssertThrowsError(try pipe.encodePrompts(GenerationRequest(prompt: "a wizard"), baseWord: "knight")) { e in
+        XCTAssertThrowsError(try adapter.conditioning(for: GenerationRequest(prompt: "a wizard"), pipeline: pipe, v: 1)) { e in
             XCTAssertTrue("\(e)".contains("knight"), "\(e)")
         }
         // Files name their model.

@@ -68,9 +68,9 @@ public struct OneActorAdapter {
         return out
     }
 
-    /// `conditioning` (from `encodePrompts(_:baseWord:)`) with v·δ_target at the prompt's base
-    /// word, the auxiliary branch and the plain prompt added (output site).
-    public func attach(to conditioning: Conditioning, v: Float) throws -> Conditioning {
+    /// `conditioning` (its prompt branch's base positions set) with v·δ_target there, the
+    /// auxiliary branch and the plain prompt added (output and summary sites).
+    func attach(to conditioning: Conditioning, v: Float) throws -> Conditioning {
         var cond = try promptBranch(of: conditioning, v: v)
         var out = conditioning
         out.branches[.plain] = cond

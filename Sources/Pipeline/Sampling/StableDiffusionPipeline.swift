@@ -70,17 +70,16 @@ public final class StableDiffusionPipeline {
     }
 
     /// The text conditioning of a request: the negative prompt (`.unconditional`) and the
-    /// prompt (`.conditional`), each [count, 77, d]; `baseWord` marks its token positions in
-    /// the prompt (for an offset δ there).
-    public func encodePrompts(_ r: GenerationRequest, baseWord: String? = nil) throws -> Conditioning {
+    /// prompt (`.conditional`), each [count, 77, d]. Adapters mark the positions an offset goes
+    /// at (OneActorAdapter: the base word's, per its site).
+    public func encodePrompts(_ r: GenerationRequest) throws -> Conditioning {
         let promptIDs = tokenizer.encode(r.prompt)
         let both = textEncoder([tokenizer.encode(r.negativePrompt), promptIDs], clipSkip: r.clipSkip)
         let d = both.shape[2]
         let uncond = both.sliced(0, 0..<1).expanded([r.count, 77, d]).contiguous()
         let cond = both.sliced(0, 1..<2).expanded([r.count, 77, d]).contiguous()
-        let positions = try baseWord.map { try tokenizer.positions(of: $0, in: r.prompt) } ?? []
         return Conditioning(branches: [.unconditional: TextConditioning(context: uncond),
-                                       .conditional: TextConditioning(context: cond, basePositions: positions)])
+                                       .conditional: TextConditioning(context: cond)])
     }
 
     /// The model's native image side (unet sample_size × VAE factor; 512 for SD 1.x).
