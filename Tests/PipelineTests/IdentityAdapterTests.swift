@@ -136,4 +136,31 @@ final class IdentityAdapterTrainingTests: XCTestCase {
         XCTAssertTrue(ce.isFinite && ce > 0)
         XCTAssertEqual(terms["loss"]!, terms["eps"]! + 0.5 * ce, accuracy: 1e-4)
     }
+
+    /// `identity train --init-from`: a run re-fitting the shipped adapter starts from its weights
+    /// (so it denoises its first batches better than a fresh adapter), and refuses an adapter for
+    /// another architecture or a run that has already stepped.
+    func testARunStartsFromAnotherAdapter() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Self.miniPath))
+        let identityDir = URL(fileURLWithPath: Self.miniPath).deletingLastPathComponent().appendingPathComponent("identity").path
+        let encoder = try IdentityEncoder(weights: WeightReader(paths: [identityDir + "/encoder.safetensors"]))
+        let shipped = try IdentityAdapter.load(path: identityDir + "/adapter.safetensors", unet: pipe.unet)
+        let dir = NSTemporaryDirectory() + "troupe-ipa-init-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var cfg = IdentityAdapterConfig()
+        cfg.steps = 2; cfg.batch = 4; cfg.warmup = 0; cfg.judgeWeight = 0
+        let fresh = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: cfg, directory: dir + "/fresh")
+        let refit = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: cfg, directory: dir + "/refit")
+        try refit.start(from: shipped)
+        for (k, v) in shipped.parameters { XCTAssertEqual(refit.adapter.parameters[k]!.toArray(), v.toArray(), k) }
+        let probe = 0..<4
+        XCTAssertLessThan(probe.map { refit.loss(atStep: $0) }.reduce(0, +), probe.map { fresh.loss(atStep: $0) }.reduce(0, +))
+
+        let tiny = try DiffusersFolder(path: Fixtures.url("sd/a").path).unet()
+        XCTAssertThrowsError(try fresh.start(from: IdentityAdapter.initial(for: tiny, seed: 1))) { e in
+            XCTAssertTrue("\(e)".contains("another architecture"), "\(e)")
+        }
+        _ = try fresh.trainStep()
+        XCTAssertThrowsError(try fresh.start(from: shipped))
+    }
 }

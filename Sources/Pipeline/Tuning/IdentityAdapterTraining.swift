@@ -120,6 +120,19 @@ public final class IdentityAdapterTrainer: Trainer {
                           config: .init(learningRate: config.learningRate, weightDecay: config.weightDecay))
     }
 
+    /// Starts a new run from another adapter's weights instead of IdentityAdapter.initial: the
+    /// adapter of an earlier checkpoint of the same base model, re-fitted after the base model
+    /// trained on (its UNet changed under the adapter's key/value projections). Before any step.
+    public func start(from other: IdentityAdapter) throws {
+        guard state.step == 0 else { throw GenerationError.badValue("an adapter run starts from another adapter only before its first step") }
+        for n in names {
+            guard let t = other.parameters[n], t.shape == adapter.parameters[n]!.shape else {
+                throw GenerationError.badValue("the adapter to start from has no '\(n)' of shape \(adapter.parameters[n]!.shape): it is for another architecture")
+            }
+            adapter.parameters[n]!.assign(t)
+        }
+    }
+
     /// Continues the run in `directory` from its latest checkpoint.
     public static func resume(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, judge: AttributeClassifier? = nil,
                               directory: String) throws -> IdentityAdapterTrainer {

@@ -88,9 +88,11 @@ struct IdentityCommand: ParsableCommand {
         var learningRate: Float?
         @Option(name: .customLong("decay-steps"), help: "Cool the learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
         var decaySteps: Int?
+        @Option(name: .customLong("init-from"), help: "Start from this adapter's weights (new runs only): re-fit the adapter of an earlier checkpoint of the same base model after the base trained on.")
+        var initFrom: String?
 
         /// What a run folder records about its inputs (so --resume needs only --out).
-        struct RunInputs: Codable { var model: String?; var encoder: String; var judge: String? }
+        struct RunInputs: Codable { var model: String?; var encoder: String; var judge: String?; var initFrom: String? }
 
         func run() throws {
             let out = runOptions.out, resume = runOptions.resume
@@ -100,8 +102,8 @@ struct IdentityCommand: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: runFile), let r = try? JSONDecoder().decode(RunInputs.self, from: data) else {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
-                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil else {
-                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch and --learning-rate are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --checkpoint-every and --stop-after apply")
+                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, initFrom == nil else {
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate and --init-from are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --checkpoint-every and --stop-after apply")
                 }
                 inputs = r
             } else {
@@ -116,7 +118,8 @@ struct IdentityCommand: ParsableCommand {
                     }
                     judgePath = (j as NSString).standardizingPath
                 }
-                inputs = RunInputs(model: model, encoder: (e as NSString).standardizingPath, judge: judgePath)
+                inputs = RunInputs(model: model, encoder: (e as NSString).standardizingPath, judge: judgePath,
+                                   initFrom: initFrom.map { ($0 as NSString).standardizingPath })
             }
             let (pipe, modelName) = try ModelLocator.loadPipeline(inputs.model)
             let enc: IdentityEncoder
@@ -138,9 +141,12 @@ struct IdentityCommand: ParsableCommand {
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
                     if let judgeMaxTimestep { cfg.judgeMaxTimestep = judgeMaxTimestep }
                     try cfg.validate()    // before the folder is claimed: a refused run leaves nothing behind
+                    // Read before the folder is claimed too; its model may differ (that is the point).
+                    let start = try inputs.initFrom.map { try IdentityAdapter.load(path: $0, unet: pipe.unet) }
                     try TrainingConsole.claimNewRun(out)
                     try AtomicFile.write(JSONEncoder().encode(inputs), to: runFile)
                     trainer = try IdentityAdapterTrainer(pipeline: pipe, encoder: enc, judge: judgeModel, config: cfg, directory: out)
+                    if let start { try trainer.start(from: start) }
                 }
             } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
             FileHandle.standardError.write(Data("identity train: adapter for \(modelName), \(trainer.adapter.layers.count) cross-attention layers; step \(trainer.stepsDone) of \(trainer.totalSteps)\n".utf8))
