@@ -89,7 +89,7 @@ public final class CaptionProbe {
             groups[a.isIdentity] = (g.map { $0.sum + ce } ?? ce, (g?.count ?? 0) + rows.count)
         }
         let means = groups.values.map { $0.sum * (1 / Float($0.count)) }
-        return means.dropFirst().reduce(means.first) { total, mean in total.map { $0 + mean } }
+        return means.isEmpty ? nil : means.dropFirst().reduce(means[0], +)
     }
 
     public func zeroGrad() { optimizer.zeroGrad() }
