@@ -23,23 +23,25 @@ struct IdentityReference {
         do {
             let a = try IdentityAdapter.load(path: adapterPath, unet: pipeline.unet, model: pipeline.fingerprint)
             let e = try IdentityEncoder(weights: WeightReader(paths: [encoderPath]))
-            guard a.embedDim == IdentityEncoder.dimension else {
-                throw StudioError.badInput("\(adapterPath) reads \(a.embedDim)-wide identity vectors; the IdentityEncoder gives \(IdentityEncoder.dimension)")
+            guard a.embedDim == IdentityEncoder.dimension,
+                  !a.isSpatial || (a.spatialChannels == IdentityEncoder.spatialChannels && a.spatialPositions == IdentityEncoder.spatialPositions) else {
+                throw StudioError.badInput("\(adapterPath) reads \(a.embedDim)-wide identity vectors and a \(a.spatialChannels)×\(a.spatialPositions) feature map; the IdentityEncoder gives \(IdentityEncoder.dimension) and \(IdentityEncoder.spatialChannels)×\(IdentityEncoder.spatialPositions)")
             }
             return IdentityReference(adapter: a, encoder: e)
         } catch let e as StudioError { throw e } catch let e as IdentityAdapterError { throw StudioError.badInput("\(e)") } catch { throw StudioError.wrap(error) }
     }
 
-    /// The identity vector [1, 128] of a reference image [1, 3, 64, 64] in [−1, 1].
+    /// What the adapter reads of a reference image [1, 3, 64, 64] in [−1, 1]: its identity
+    /// vector [1, 128], and for a spatial adapter the encoder's feature map after it.
     func embedding(_ image: Tensor) throws -> Tensor {
         let n = World.imageSize
         guard image.shape == [1, 3, n, n] else {
             throw StudioError.badInput("an identity reference must be \(n)×\(n) (the IdentityEncoder's input), this one is \(image.shape[3])×\(image.shape[2])")
         }
-        return encoder.embed(image)
+        return encoder.adapterFeatures(image, spatial: adapter.isSpatial)
     }
 
-    /// The identity vector of a PNG file; anything that is not a readable PNG is a clear error.
+    /// The identity features of a PNG file; anything that is not a readable PNG is a clear error.
     func embedding(png path: String) throws -> Tensor {
         let img: RGBImage
         do { img = try PNGCodec.read(path: path) } catch { throw StudioError.badInput("identity reference \(path): \(error)") }

@@ -20,7 +20,7 @@ final class IdentityAdapterTests: XCTestCase {
             let base = GradMode.noGrad { unet(x, timesteps: t, context: ctx).sample }
             assertClose(base, try ref.tensor("out.base"), tol: 1e-4, "\(name) without adapter")
             for s: Float in [0, 0.6, 1] {
-                let ext = adapter.attention(tokens: GradMode.noGrad { adapter.tokens(embeds) }, scale: s)
+                let ext = adapter.attention(tokens: GradMode.noGrad { adapter.tokenSet(embeds) }, scale: s)
                 let out = GradMode.noGrad { unet(x, timesteps: t, context: ctx, extension: ext).sample }
                 let key = s == 0 ? "out.scale0" : s == 1 ? "out.scale1" : "out.scale0.6"
                 assertClose(out, try ref.tensor(key), tol: 1e-4, "\(name) identity scale \(s)")
@@ -30,6 +30,57 @@ final class IdentityAdapterTests: XCTestCase {
             let moved = zip(withIdentity.toArray(), base.toArray()).map { abs($0 - $1) }.max()!
             XCTAssertGreaterThan(moved, 1e-2)
         }
+    }
+
+    /// The spatial branch (tools/fixtures/ip_adapter_spatial.py): its tokens equal the torch
+    /// projection's, and the UNet with both branches equals diffusers running the two as two
+    /// IP-Adapters on each layer.
+    func testSpatialBranchParityWithDiffusersTwoAdapters() throws {
+        for name in ["a", "b"] {
+            let unet = try unet(name)
+            let ref = try Fixtures.file("sd/ip-adapter-spatial-\(name)-ref.safetensors")
+            let adapter = try IdentityAdapter.load(path: Fixtures.url("sd/ip-adapter-spatial-\(name).safetensors").path, unet: unet)
+            XCTAssertTrue(adapter.isSpatial)
+            XCTAssertEqual([adapter.embedDim, adapter.spatialChannels, adapter.spatialPositions, adapter.inputWidth], [16, 6, 9, 70])
+            let features = try ref.tensor("features")
+            let tokens = GradMode.noGrad { adapter.tokenSet(features) }
+            assertClose(try XCTUnwrap(tokens.spatial), try ref.tensor("tokens.spatial"), tol: 1e-5, "\(name) spatial tokens")
+            let x = try ref.tensor("sample"), ctx = try ref.tensor("context"), t = try ref.tensor("timestep").toArray()
+            for s: Float in [0.6, 1] {
+                let out = GradMode.noGrad { unet(x, timesteps: t, context: ctx, extension: adapter.attention(tokens: tokens, scale: s)).sample }
+                assertClose(out, try ref.tensor(s == 1 ? "out.scale1" : "out.scale0.6"), tol: 1e-4, "\(name) both branches at scale \(s)")
+            }
+            // The spatial branch moves the output (the test would pass without it otherwise).
+            let pooledOnly = GradMode.noGrad {
+                unet(x, timesteps: t, context: ctx, extension: adapter.attention(tokens: IdentityTokenSet(pooled: tokens.pooled, spatial: nil), scale: 1)).sample
+            }
+            let moved = zip(pooledOnly.toArray(), try ref.tensor("out.scale1").toArray()).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(moved, 1e-2)
+        }
+    }
+
+    /// A new spatial branch is a no-op (W_v'' zero): the grown adapter gives the pooled-only
+    /// adapter's output bit for bit, and it round-trips through its file.
+    func testANewSpatialBranchStartsAsANoOp() throws {
+        let dir = NSTemporaryDirectory() + "troupe-ipa-spatial-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let unet = try unet("a")
+        let plain = IdentityAdapter.initial(for: unet, embedDim: 16, seed: 5)
+        let grown = IdentityAdapter.initial(for: unet, embedDim: 16, spatial: (6, 9), seed: 5)
+        var r = SplitMixRandom(seed: 9)
+        let features = Tensor.randn([2, grown.inputWidth], using: &r)
+        let x = Tensor.randn([2, 4, 4, 4], using: &r), ctx = Tensor.randn([2, 77, 32], using: &r)
+        func run(_ a: IdentityAdapter, _ f: Tensor) -> [Float] {
+            GradMode.noGrad { unet(x, timesteps: [300], context: ctx, extension: a.attention(tokens: a.tokenSet(f), scale: 1)).sample.toArray() }
+        }
+        XCTAssertEqual(run(grown, features), run(plain, features.sliced(1, 0..<16).contiguous()))
+        try grown.save(to: dir + "/s.safetensors", metadata: [:])
+        let back = try IdentityAdapter.load(path: dir + "/s.safetensors", unet: unet)
+        XCTAssertEqual(back.inputWidth, grown.inputWidth)
+        XCTAssertEqual(Set(back.parameters.keys), Set(grown.parameters.keys))
+        for (k, v) in grown.parameters { XCTAssertEqual(back.parameters[k]!.toArray(), v.toArray(), k) }
+        XCTAssertEqual(back.neutralTokens().spatial?.shape, [1, 9, 32])
     }
 
     func testSaveLoadRoundTripAndRefusals() throws {
@@ -75,9 +126,10 @@ final class IdentityAdapterTests: XCTestCase {
         XCTAssertNotEqual(on.latents.toArray(), plain.latents.toArray())
         let tokens = adapter.conditioning(identity: e, scale: 1)
         let batch = try tokens.batched([.unconditional, .conditional], rows: 2) as! IdentityAttention
-        let all = batch.tokens
+        let all = batch.tokens.pooled
+        XCTAssertNil(batch.tokens.spatial)
         XCTAssertEqual(all.shape, [4, IdentityAdapter.tokenCount, adapter.contextDim])
-        XCTAssertEqual(all.sliced(0, 0..<1).toArray(), adapter.neutralTokens().toArray())
+        XCTAssertEqual(all.sliced(0, 0..<1).toArray(), adapter.neutralTokens().pooled.toArray())
         XCTAssertEqual(all.sliced(0, 2..<3).toArray(), adapter.tokens(e).toArray())
     }
 
@@ -155,6 +207,17 @@ final class IdentityAdapterTrainingTests: XCTestCase {
         for (k, v) in shipped.parameters { XCTAssertEqual(refit.adapter.parameters[k]!.toArray(), v.toArray(), k) }
         let probe = 0..<4
         XCTAssertLessThan(probe.map { refit.loss(atStep: $0) }.reduce(0, +), probe.map { fresh.loss(atStep: $0) }.reduce(0, +))
+
+        // `--spatial --init-from` a pooled-only adapter: the grown run starts exactly where it is
+        // (the spatial branch adds nothing until it learns); the reverse is refused.
+        var sc = cfg; sc.spatial = true
+        let grown = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: sc, directory: dir + "/grown")
+        try grown.start(from: shipped)
+        XCTAssertTrue(grown.adapter.isSpatial)
+        XCTAssertEqual(grown.loss(atStep: 0), refit.loss(atStep: 0), accuracy: 1e-6)
+        XCTAssertThrowsError(try fresh.start(from: grown.adapter)) { e in
+            XCTAssertTrue("\(e)".contains("another architecture"), "\(e)")
+        }
 
         let tiny = try DiffusersFolder(path: Fixtures.url("sd/a").path).unet()
         XCTAssertThrowsError(try fresh.start(from: IdentityAdapter.initial(for: tiny, seed: 1))) { e in

@@ -23,10 +23,10 @@ public final class IdentityEncoder {
 
     /// Images [B, 3, 64, 64] in [−1, 1] → identity vectors [B, 128], each of length 1.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let e = projection(trunk(x))
-        let norm = (e.square().sum(axes: [1], keepDim: true) + 1e-8).sqrt()
-        return e / norm
+        unit(projection(trunk(x)))
     }
+
+    private func unit(_ e: Tensor) -> Tensor { e / (e.square().sum(axes: [1], keepDim: true) + 1e-8).sqrt() }
 
     /// The trunk's feature maps (a perceptual loss that looks at identity).
     public func features(_ x: Tensor) -> [Tensor] { trunk.featureMaps(x) }
@@ -40,6 +40,25 @@ public final class IdentityEncoder {
 
     /// Identity vectors without gradients.
     public func embed(_ x: Tensor) -> Tensor { GradMode.noGrad { callAsFunction(x) } }
+
+    /// The spatial feature map an identity adapter with spatial tokens reads: the trunk's 8×8
+    /// stage (96 channels), fine enough to place a two-pixel eye or an earring, coarse enough
+    /// to be past the pixels. One token per position.
+    public static let spatialStage = 3
+    public static let spatialChannels = 96
+    public static let spatialPositions = 64
+
+    /// What an identity adapter reads, without gradients: rows [B, 128] of identity vectors,
+    /// followed, when `spatial`, by the 8×8 map flattened channel-major ([B, 128 + 96·64]).
+    public func adapterFeatures(_ x: Tensor, spatial: Bool) -> Tensor {
+        GradMode.noGrad {
+            guard spatial else { return callAsFunction(x) }
+            let maps = trunk.featureMaps(x)
+            let b = x.shape[0]
+            let v = unit(projection(trunk.head(maps[4])))
+            return Tensor.concat([v, maps[Self.spatialStage].reshaped([b, -1])], dim: 1)
+        }
+    }
 
     public func save(to path: String, metadata: [String: String]) throws {
         try SafetensorsWriter.write(Dictionary(uniqueKeysWithValues: namedParameters), to: path, metadata: metadata)

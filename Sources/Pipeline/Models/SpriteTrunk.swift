@@ -28,8 +28,11 @@ public final class SpriteTrunk {
     func callAsFunction(_ x: Tensor) -> Tensor {
         var h = stem(x).silu()
         for (d, n) in zip(downs, norms) { h = n(d(h)).silu() }
-        return hidden(h.reshaped([x.shape[0], -1])).silu()
+        return head(h)
     }
+
+    /// The last (4²) feature map → features [B, 256].
+    func head(_ lastMap: Tensor) -> Tensor { hidden(lastMap.reshaped([lastMap.shape[0], -1])).silu() }
 
     /// The activations after the stem and after each downsampling stage (64², 32², 16², 8², 4²).
     func featureMaps(_ x: Tensor) -> [Tensor] {

@@ -44,6 +44,10 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
     public var judgeMaxTimestep = 1000
     public var judgeRows = 8
     public var checkpointEvery = 250
+    /// Spatial tokens too (IdentityAdapter's second branch, the encoder's 8×8 map): the
+    /// pooled vector's four tokens carry colours best and shapes (hair style, accessories,
+    /// eyes) least.
+    public var spatial = false
     public var worldSeed: UInt64 = 4004
     public var seed: UInt64 = 4
     public init() {}
@@ -57,7 +61,7 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
         dropCaption = try c.decode(.dropCaption, or: d.dropCaption); dropBoth = try c.decode(.dropBoth, or: d.dropBoth)
         maxGradNorm = try c.decode(.maxGradNorm, or: d.maxGradNorm); judgeWeight = try c.decode(.judgeWeight, or: d.judgeWeight)
         judgeMaxTimestep = try c.decode(.judgeMaxTimestep, or: d.judgeMaxTimestep); judgeRows = try c.decode(.judgeRows, or: d.judgeRows)
-        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery)
+        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); spatial = try c.decode(.spatial, or: d.spatial)
         worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
     }
 
@@ -112,7 +116,9 @@ public final class IdentityAdapterTrainer: Trainer {
         self.judge = config.judgeWeight > 0 ? judge : nil
         state = State(config: config)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
-        let a = IdentityAdapter.initial(for: pipeline.unet, embedDim: IdentityEncoder.dimension, seed: config.seed)
+        let a = IdentityAdapter.initial(for: pipeline.unet, embedDim: IdentityEncoder.dimension,
+                                        spatial: config.spatial ? (IdentityEncoder.spatialChannels, IdentityEncoder.spatialPositions) : nil,
+                                        seed: config.seed)
         let sorted = a.parameters.keys.sorted()
         for n in sorted { a.parameters[n]!.requiresGrad = true }
         adapter = a; names = sorted
@@ -122,10 +128,15 @@ public final class IdentityAdapterTrainer: Trainer {
 
     /// Starts a new run from another adapter's weights instead of IdentityAdapter.initial: the
     /// adapter of an earlier checkpoint of the same base model, re-fitted after the base model
-    /// trained on (its UNet changed under the adapter's key/value projections). Before any step.
+    /// trained on (its UNet changed under the adapter's key/value projections), or a pooled-only
+    /// adapter grown a spatial branch (which starts as a no-op, so the run starts where that
+    /// adapter is). Before any step.
     public func start(from other: IdentityAdapter) throws {
         guard state.step == 0 else { throw GenerationError.badValue("an adapter run starts from another adapter only before its first step") }
-        for n in names {
+        guard !other.isSpatial || (adapter.isSpatial && other.inputWidth == adapter.inputWidth) else {
+            throw GenerationError.badValue("the adapter to start from reads \(other.inputWidth)-wide identity features, this run \(adapter.inputWidth): it is for another architecture")
+        }
+        for n in names where other.isSpatial || !n.contains("spatial") {
             guard let t = other.parameters[n], t.shape == adapter.parameters[n]!.shape else {
                 throw GenerationError.badValue("the adapter to start from has no '\(n)' of shape \(adapter.parameters[n]!.shape): it is for another architecture")
             }
@@ -191,9 +202,9 @@ public final class IdentityAdapterTrainer: Trainer {
             let z0 = AutoencoderKL.samplePosterior(mean: mean, logVariance: logVar, using: &r) * vae.config.scalingFactor
             let refs = WorldBatch.tensor(rgb8: zip(samples, referenceScenes).map { World.render($0.identity, $1) }, size: World.imageSize)
             let roundTrip = vae.decode(vae.encode(refs).mean).clamped(-1, 1)
-            var e = encoder(roundTrip).toArray()
+            var e = encoder.adapterFeatures(roundTrip, spatial: adapter.isSpatial).toArray()
             var captions = samples.map(\.caption)
-            let d = IdentityEncoder.dimension
+            let d = adapter.inputWidth
             for b in 0..<c.batch {
                 let u = r.nextFloat()
                 let dropID = u < c.dropIdentity || (u >= c.dropIdentity + c.dropCaption && u < c.dropIdentity + c.dropCaption + c.dropBoth)
@@ -207,7 +218,7 @@ public final class IdentityAdapterTrainer: Trainer {
         let timesteps = (0..<c.batch).map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
         let noise = Tensor.randn(z0.shape, using: &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let ext = adapter.attention(tokens: adapter.tokens(embeddings), scale: 1)
+        let ext = adapter.attention(tokens: adapter.tokenSet(embeddings), scale: 1)
         let out = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: contexts, extension: ext).sample
         let eps = Tensor.mseLoss(out, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
         let rows = Array((0..<c.batch).filter { kept[$0] && timesteps[$0] < c.judgeMaxTimestep }.prefix(c.judgeRows))
@@ -229,7 +240,7 @@ public final class IdentityAdapterTrainer: Trainer {
         m["model"] = pipeline.fingerprint; m["steps"] = String(state.step); m["batch"] = String(state.config.batch)
         m["world_seed"] = String(state.config.worldSeed); m["learning_rate"] = String(state.config.learningRate)
         m["judge_weight"] = String(state.config.judgeWeight); m["decay_steps"] = String(state.config.decaySteps)
-        m["judge_max_timestep"] = String(state.config.judgeMaxTimestep)
+        m["judge_max_timestep"] = String(state.config.judgeMaxTimestep); m["spatial"] = String(state.config.spatial)
         try adapter.save(to: path, metadata: m)
     }
 }

@@ -88,6 +88,8 @@ struct IdentityCommand: ParsableCommand {
         var learningRate: Float?
         @Option(name: .customLong("decay-steps"), help: "Cool the learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
         var decaySteps: Int?
+        @Flag(help: "Spatial tokens too: the IdentityEncoder's 8×8 feature map, one token per position, through a second decoupled attention (new runs only; with --init-from a pooled-only adapter, the run starts exactly where it is).")
+        var spatial = false
         @Option(name: .customLong("init-from"), help: "Start from this adapter's weights (new runs only): re-fit the adapter of an earlier checkpoint of the same base model after the base trained on.")
         var initFrom: String?
 
@@ -102,8 +104,8 @@ struct IdentityCommand: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: runFile), let r = try? JSONDecoder().decode(RunInputs.self, from: data) else {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
-                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, initFrom == nil else {
-                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate and --init-from are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --checkpoint-every and --stop-after apply")
+                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, initFrom == nil, !spatial else {
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate, --init-from and --spatial are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --checkpoint-every and --stop-after apply")
                 }
                 inputs = r
             } else {
@@ -140,6 +142,7 @@ struct IdentityCommand: ParsableCommand {
                     if let decaySteps { cfg.decaySteps = decaySteps }
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
                     if let judgeMaxTimestep { cfg.judgeMaxTimestep = judgeMaxTimestep }
+                    cfg.spatial = spatial
                     try cfg.validate()    // before the folder is claimed: a refused run leaves nothing behind
                     // Read before the folder is claimed too; its model may differ (that is the point).
                     let start = try inputs.initFrom.map { try IdentityAdapter.load(path: $0, unet: pipe.unet) }
