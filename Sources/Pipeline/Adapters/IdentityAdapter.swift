@@ -10,8 +10,8 @@
 // diffusers assumes for a file with "proj.weight". Troupe's metadata also records the model it
 // was trained on (so one for another model is refused by name) and the encoder.
 //
-// Optional spatial tokens (IP-Adapter-Plus's idea, arXiv 2308.06721 §4.3: patch features rather
-// than one pooled vector), Troupe's own, small form: the IdentityEncoder's 8×8 feature map,
+// Optional spatial tokens (the idea of IP-Adapter-Plus, the paper's fine-grained variant: patch
+// features rather than one pooled vector), Troupe's own small form: the IdentityEncoder's 8×8 map,
 // one token per position, s_j = LayerNorm(W_s·f_j + b_s + p_j) (shared W_s, a learned position
 // p_j), read by a second decoupled attention with its own W_k'', W_v'' per layer:
 //   Z = Attn(Q, K_text, V_text) + s·Attn(Q, c_i W_k', c_i W_v') + s·Attn(Q, s_j W_k'', s_j W_v'')
