@@ -186,7 +186,16 @@ final class IdentityAdapterTrainingTests: XCTestCase {
         let terms = try withJudge.trainStep().losses
         let ce = try XCTUnwrap(terms["judge"])
         XCTAssertTrue(ce.isFinite && ce > 0)
+        XCTAssertNil(terms["context"])
         XCTAssertEqual(terms["loss"]!, terms["eps"]! + 0.5 * ce, accuracy: 1e-4)
+        // The context term (the target's pose, expression, background, view on the same rows),
+        // switched on as a branch of a resumed run; a run without the judge cannot have it.
+        try withJudge.reconfigure(checkpointEvery: nil, decaySteps: nil, contextWeight: 0.25)
+        let both = try withJudge.trainStep().losses
+        let context = try XCTUnwrap(both["context"])
+        XCTAssertTrue(context.isFinite && context > 0)
+        XCTAssertEqual(both["loss"]!, both["eps"]! + 0.5 * both["judge"]! + 0.25 * context, accuracy: 1e-4)
+        XCTAssertThrowsError(try t.reconfigure(checkpointEvery: nil, decaySteps: nil, contextWeight: 0.1))
     }
 
     /// `identity train --init-from`: a run re-fitting the shipped adapter starts from its weights

@@ -78,7 +78,11 @@ public final class AttributeClassifier {
     /// logits on `images` [B, 3, 64, 64] against each of `samples`' true labels (one sample per
     /// row); differentiable in `images`.
     public func meanCrossEntropy(_ images: Tensor, samples: [WorldSample], attributes: [WorldAttribute]) -> Tensor {
-        let logits = callAsFunction(images)
+        Self.meanCrossEntropy(logits: callAsFunction(images), samples: samples, attributes: attributes)
+    }
+
+    /// The same from logits already computed (several attribute groups from one forward pass).
+    public static func meanCrossEntropy(logits: [WorldAttribute: Tensor], samples: [WorldSample], attributes: [WorldAttribute]) -> Tensor {
         var ce = Tensor(scalar: 0)
         for a in attributes { ce = ce + logits[a]!.crossEntropy(samples.map { a.label($0.identity, $0.scene) }) }
         return ce * (1 / Float(attributes.count))

@@ -43,6 +43,12 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
     public var judgeWeight: Float = 0.01
     public var judgeMaxTimestep = 1000
     public var judgeRows = 8
+    /// Weight of the training judge's cross-entropy on the same rows' context attributes (pose,
+    /// expression, background, view: the target's, which its caption says and the reference,
+    /// drawn in an independent scene, does not): the adapter should carry who, never how or
+    /// where. Spatial tokens copy the reference's emote (measured: expression followed 0.38
+    /// held out after 1 500 steps without this term); 0: off.
+    public var contextWeight: Float = 0
     public var checkpointEvery = 250
     /// Spatial tokens too (IdentityAdapter's second branch, the encoder's 8×8 map): the
     /// pooled vector's four tokens carry colours best and shapes (hair style, accessories,
@@ -61,6 +67,7 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
         dropCaption = try c.decode(.dropCaption, or: d.dropCaption); dropBoth = try c.decode(.dropBoth, or: d.dropBoth)
         maxGradNorm = try c.decode(.maxGradNorm, or: d.maxGradNorm); judgeWeight = try c.decode(.judgeWeight, or: d.judgeWeight)
         judgeMaxTimestep = try c.decode(.judgeMaxTimestep, or: d.judgeMaxTimestep); judgeRows = try c.decode(.judgeRows, or: d.judgeRows)
+        contextWeight = try c.decode(.contextWeight, or: d.contextWeight)
         checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); spatial = try c.decode(.spatial, or: d.spatial)
         worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
     }
@@ -69,9 +76,9 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
     /// named by the options that set them).
     public func validate() throws {
         guard steps >= 1, batch >= 1, checkpointEvery >= 1, judgeMaxTimestep >= 1, decaySteps >= 0, decaySteps <= steps,
-              learningRate.isFinite, learningRate > 0, judgeWeight.isFinite, judgeWeight >= 0,
+              learningRate.isFinite, learningRate > 0, judgeWeight.isFinite, judgeWeight >= 0, contextWeight.isFinite, contextWeight >= 0,
               [dropIdentity, dropCaption, dropBoth].allSatisfy({ $0 >= 0 && $0 <= 1 }), dropIdentity + dropCaption + dropBoth <= 1 else {
-            throw GenerationError.badValue("identity adapter settings out of range: --steps, --batch, --checkpoint-every and --judge-max-timestep must be ≥ 1, --learning-rate a positive number, --judge-weight ≥ 0 and --decay-steps between 0 and the steps (\(steps)); drop rates in 0…1 summing to at most 1")
+            throw GenerationError.badValue("identity adapter settings out of range: --steps, --batch, --checkpoint-every and --judge-max-timestep must be ≥ 1, --learning-rate a positive number, --judge-weight and --context-weight ≥ 0 and --decay-steps between 0 and the steps (\(steps)); drop rates in 0…1 summing to at most 1")
         }
     }
 
@@ -107,13 +114,15 @@ public final class IdentityAdapterTrainer: Trainer {
 
     public init(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, judge: AttributeClassifier? = nil,
                 config: IdentityAdapterConfig, directory: String) throws {
-        guard config.judgeWeight == 0 || judge != nil else { throw GenerationError.badValue("the identity-attribute term needs the training judge") }
+        guard (config.judgeWeight == 0 && config.contextWeight == 0) || judge != nil else {
+            throw GenerationError.badValue("the identity- and context-attribute terms need the training judge")
+        }
         try config.validate()
         guard pipeline.vae.config.sampleSize == World.imageSize else {
             throw GenerationError.badValue("the identity adapter trains on the World's \(World.imageSize)×\(World.imageSize) sprites; this model's VAE works at \(pipeline.vae.config.sampleSize)")
         }
         self.pipeline = pipeline; self.encoder = encoder; self.directory = directory
-        self.judge = config.judgeWeight > 0 ? judge : nil
+        self.judge = config.judgeWeight > 0 || config.contextWeight > 0 ? judge : nil
         state = State(config: config)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
         let a = IdentityAdapter.initial(for: pipeline.unet, embedDim: IdentityEncoder.dimension,
@@ -160,9 +169,14 @@ public final class IdentityAdapterTrainer: Trainer {
 
     /// What a resumed run may change: how often it checkpoints, a cooldown over its last steps
     /// (which must fit in the run), and the timesteps the judge term reaches (a branch: the
-    /// steps after the change differ from the run's own).
-    public func reconfigure(checkpointEvery: Int?, decaySteps: Int?, judgeMaxTimestep: Int? = nil) throws {
+    /// steps after the change differ from the run's own), and the context term's weight (a
+    /// branch too; it needs the judge the run was started with).
+    public func reconfigure(checkpointEvery: Int?, decaySteps: Int?, judgeMaxTimestep: Int? = nil, contextWeight: Float? = nil) throws {
         var c = state.config
+        if let contextWeight {
+            guard contextWeight == 0 || judge != nil else { throw GenerationError.badValue("the context-attribute term needs the training judge, and this run has none") }
+            c.contextWeight = contextWeight
+        }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let decaySteps { c.decaySteps = decaySteps }
         if let judgeMaxTimestep { c.judgeMaxTimestep = judgeMaxTimestep }
@@ -180,15 +194,16 @@ public final class IdentityAdapterTrainer: Trainer {
         optimizer.step(learningRate: lr)
         state.step += 1
         var terms = ["loss": loss.item(), "eps": eps.item(), "grad_norm": norm]
-        if let attributes { terms["judge"] = attributes.item() }
+        if let attributes { terms["judge"] = attributes.identity.item(); if let c = attributes.context { terms["context"] = c.item() } }
         return (terms, lr)
     }
 
     /// The loss of step `k`'s batch with the adapter as it is now (the same draws as that step).
     public func loss(atStep k: Int) -> Float { GradMode.noGrad { batchLoss(k).total.item() } }
 
-    /// Step `k`'s loss: the total, the ε (prediction) term and the judge term (nil without rows).
-    func batchLoss(_ k: Int) -> (total: Tensor, eps: Tensor, judge: Tensor?) {
+    /// Step `k`'s loss: the total, the ε (prediction) term and the judge's identity and context
+    /// terms (nil without rows; context nil when its weight is 0).
+    func batchLoss(_ k: Int) -> (total: Tensor, eps: Tensor, judge: (identity: Tensor, context: Tensor?)?) {
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(k) &* 0xD1B5_4A32_D192_ED03)
         let world = World(seed: c.worldSeed)
@@ -224,9 +239,12 @@ public final class IdentityAdapterTrainer: Trainer {
         let rows = Array((0..<c.batch).filter { kept[$0] && timesteps[$0] < c.judgeMaxTimestep }.prefix(c.judgeRows))
         guard let judge, !rows.isEmpty else { return (eps, eps, nil) }
         let x0 = schedule.predictedOriginal(out.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
-        let ce = judge.meanCrossEntropy(vae.decode(x0 * (1 / vae.config.scalingFactor)), samples: rows.map { samples[$0] },
-                                        attributes: WorldAttribute.allCases.filter(\.isIdentity))
-        return (eps + ce * c.judgeWeight, eps, ce)
+        let logits = judge(vae.decode(x0 * (1 / vae.config.scalingFactor)))
+        let rowSamples = rows.map { samples[$0] }
+        let ce = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.allCases.filter(\.isIdentity))
+        guard c.contextWeight > 0 else { return (eps + ce * c.judgeWeight, eps, (ce, nil)) }
+        let context = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: [.pose, .expression, .background, .view])
+        return (eps + ce * c.judgeWeight + context * c.contextWeight, eps, (ce, context))
     }
 
     public func saveCheckpoint() throws {
@@ -241,6 +259,7 @@ public final class IdentityAdapterTrainer: Trainer {
         m["world_seed"] = String(state.config.worldSeed); m["learning_rate"] = String(state.config.learningRate)
         m["judge_weight"] = String(state.config.judgeWeight); m["decay_steps"] = String(state.config.decaySteps)
         m["judge_max_timestep"] = String(state.config.judgeMaxTimestep); m["spatial"] = String(state.config.spatial)
+        m["context_weight"] = String(state.config.contextWeight)
         try adapter.save(to: path, metadata: m)
     }
 }

@@ -80,6 +80,8 @@ struct IdentityCommand: ParsableCommand {
         var judgeWeight: Float?
         @Option(name: .customLong("judge-max-timestep"), help: "The identity-attribute term applies to rows noised below this timestep (higher reaches the coarse shapes, e.g. hair style, that high noise levels decide). With --resume: branch a copy of the run folder first.")
         var judgeMaxTimestep: Int?
+        @Option(name: .customLong("context-weight"), help: "Weight of the training judge's context-attribute term (the target's pose, expression, background and view on x̂₀, so the adapter carries who and never how or where; 0: off). With --resume: branch a copy of the run folder first.")
+        var contextWeight: Float?
         @Option(help: "Steps in total (a resumed run may raise it).")
         var steps: Int?
         @Option(help: "World samples per step (new runs only).")
@@ -105,7 +107,7 @@ struct IdentityCommand: ParsableCommand {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
                 guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, initFrom == nil, !spatial else {
-                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate, --init-from and --spatial are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --checkpoint-every and --stop-after apply")
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate, --init-from and --spatial are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --context-weight, --checkpoint-every and --stop-after apply")
                 }
                 inputs = r
             } else {
@@ -114,7 +116,7 @@ struct IdentityCommand: ParsableCommand {
                 }
                 let weight = judgeWeight ?? IdentityAdapterConfig().judgeWeight
                 var judgePath: String? = nil
-                if weight > 0 {
+                if weight > 0 || (contextWeight ?? IdentityAdapterConfig().contextWeight) > 0 {
                     guard let j = judge ?? ModelLocator.locate(ModelLocator.trainingJudgeFile) else {
                         throw StudioError.badInput("the training judge (models/judges/attributes-train.safetensors) was not found; pass --judge FILE or --judge-weight 0")
                     }
@@ -132,7 +134,7 @@ struct IdentityCommand: ParsableCommand {
                 if resume {
                     trainer = try IdentityAdapterTrainer.resume(pipeline: pipe, encoder: enc, judge: judgeModel, directory: out)
                     if let steps { trainer.extend(steps: steps) }
-                    try trainer.reconfigure(checkpointEvery: runOptions.checkpointEvery, decaySteps: decaySteps, judgeMaxTimestep: judgeMaxTimestep)
+                    try trainer.reconfigure(checkpointEvery: runOptions.checkpointEvery, decaySteps: decaySteps, judgeMaxTimestep: judgeMaxTimestep, contextWeight: contextWeight)
                 } else {
                     var cfg = IdentityAdapterConfig()
                     if let steps { cfg.steps = steps }
@@ -142,6 +144,7 @@ struct IdentityCommand: ParsableCommand {
                     if let decaySteps { cfg.decaySteps = decaySteps }
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
                     if let judgeMaxTimestep { cfg.judgeMaxTimestep = judgeMaxTimestep }
+                    if let contextWeight { cfg.contextWeight = contextWeight }
                     cfg.spatial = spatial
                     try cfg.validate()    // before the folder is claimed: a refused run leaves nothing behind
                     // Read before the folder is claimed too; its model may differ (that is the point).
