@@ -210,6 +210,7 @@ final class IdentityAdapterTrainingTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var cfg = IdentityAdapterConfig()
         cfg.steps = 2; cfg.batch = 4; cfg.warmup = 0; cfg.judgeWeight = 0
+        cfg.spatial = shipped.isSpatial
         let fresh = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: cfg, directory: dir + "/fresh")
         let refit = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: cfg, directory: dir + "/refit")
         try refit.start(from: shipped)
@@ -219,12 +220,14 @@ final class IdentityAdapterTrainingTests: XCTestCase {
 
         // `--spatial --init-from` a pooled-only adapter: the grown run starts exactly where it is
         // (the spatial branch adds nothing until it learns); the reverse is refused.
+        var pc = cfg; pc.spatial = false
         var sc = cfg; sc.spatial = true
+        let pooled = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: pc, directory: dir + "/pooled")
         let grown = try IdentityAdapterTrainer(pipeline: pipe, encoder: encoder, config: sc, directory: dir + "/grown")
-        try grown.start(from: shipped)
+        try grown.start(from: pooled.adapter)
         XCTAssertTrue(grown.adapter.isSpatial)
-        XCTAssertEqual(grown.loss(atStep: 0), refit.loss(atStep: 0), accuracy: 1e-6)
-        XCTAssertThrowsError(try fresh.start(from: grown.adapter)) { e in
+        XCTAssertEqual(grown.loss(atStep: 0), pooled.loss(atStep: 0), accuracy: 1e-6)
+        XCTAssertThrowsError(try pooled.start(from: grown.adapter)) { e in
             XCTAssertTrue("\(e)".contains("another architecture"), "\(e)")
         }
 

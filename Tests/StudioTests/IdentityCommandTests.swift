@@ -80,6 +80,18 @@ final class IdentityCommandTests: XCTestCase {
         let noRef = try troupe(["generate", "--model", model, "--prompt", "a knight", "--identity-scale", "1", "--identity-adapter", adapter, "-o", root + "/b.png"])
         XCTAssertEqual(noRef.status, 2); XCTAssertTrue(noRef.stderr.contains("needs a reference"), noRef.stderr)
         for f in ["b.png"] { XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/" + f)) }
+
+        // --spatial with the context term: the file says so, generate reads the spatial tokens,
+        // and a resumed run cannot change its architecture.
+        let sp = try troupe(["identity", "train", "--model", model, "--steps", "2", "--batch", "2", "--spatial", "--context-weight", "0.1", "--out", root + "/spatial"])
+        XCTAssertEqual(sp.status, 0, sp.stderr)
+        let meta = try SafetensorsFile(path: root + "/spatial/adapter.safetensors").metadata
+        XCTAssertEqual(meta["spatial"], "true"); XCTAssertEqual(meta["context_weight"], "0.1"); XCTAssertEqual(meta["spatial_positions"], "64")
+        let gs = try troupe(["generate", "--model", model, "--prompt", "a knight", "--steps", "3", "--identity-ref", ref,
+                             "--identity-adapter", root + "/spatial/adapter.safetensors", "-o", root + "/sp.png"])
+        XCTAssertEqual(gs.status, 0, gs.stderr)
+        let respatial = try troupe(["identity", "train", "--out", root + "/spatial", "--resume", "--spatial"])
+        XCTAssertEqual(respatial.status, 2); XCTAssertTrue(respatial.stderr.contains("--spatial are fixed"), respatial.stderr)
     }
 
     /// A finished constant-rate run, resumed with more steps and --decay-steps, cools its
