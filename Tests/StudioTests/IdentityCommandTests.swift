@@ -91,7 +91,7 @@ final class IdentityCommandTests: XCTestCase {
                              "--identity-adapter", root + "/spatial/adapter.safetensors", "-o", root + "/sp.png"])
         XCTAssertEqual(gs.status, 0, gs.stderr)
         let respatial = try troupe(["identity", "train", "--out", root + "/spatial", "--resume", "--spatial"])
-        XCTAssertEqual(respatial.status, 2); XCTAssertTrue(respatial.stderr.contains("--spatial are fixed"), respatial.stderr)
+        XCTAssertEqual(respatial.status, 2); XCTAssertTrue(respatial.stderr.contains("spatial are fixed"), respatial.stderr)
     }
 
     /// A finished constant-rate run, resumed with more steps and --decay-steps, cools its

@@ -47,13 +47,13 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
     /// expression, background, view: the target's, which its caption says and the reference,
     /// drawn in an independent scene, does not): the adapter should carry who, never how or
     /// where. Spatial tokens copy the reference's emote (measured: expression followed 0.38
-    /// held out after 1 500 steps without this term); 0: off.
-    public var contextWeight: Float = 0
+    /// held out after 1 500 steps without this term, 0.73 with it); 0: off.
+    public var contextWeight: Float = 0.02
     public var checkpointEvery = 250
     /// Spatial tokens too (IdentityAdapter's second branch, the encoder's 8×8 map): the
     /// pooled vector's four tokens carry colours best and shapes (hair style, accessories,
-    /// eyes) least.
-    public var spatial = false
+    /// eyes) least; the shipped troupe-mini adapter is spatial.
+    public var spatial = true
     public var worldSeed: UInt64 = 4004
     public var seed: UInt64 = 4
     public init() {}
@@ -67,8 +67,9 @@ public struct IdentityAdapterConfig: Codable, Sendable, Equatable {
         dropCaption = try c.decode(.dropCaption, or: d.dropCaption); dropBoth = try c.decode(.dropBoth, or: d.dropBoth)
         maxGradNorm = try c.decode(.maxGradNorm, or: d.maxGradNorm); judgeWeight = try c.decode(.judgeWeight, or: d.judgeWeight)
         judgeMaxTimestep = try c.decode(.judgeMaxTimestep, or: d.judgeMaxTimestep); judgeRows = try c.decode(.judgeRows, or: d.judgeRows)
-        contextWeight = try c.decode(.contextWeight, or: d.contextWeight)
-        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); spatial = try c.decode(.spatial, or: d.spatial)
+        // A run recorded before these settings existed had neither.
+        contextWeight = try c.decode(.contextWeight, or: 0)
+        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery); spatial = try c.decode(.spatial, or: false)
         worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
     }
 

@@ -90,8 +90,8 @@ struct IdentityCommand: ParsableCommand {
         var learningRate: Float?
         @Option(name: .customLong("decay-steps"), help: "Cool the learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
         var decaySteps: Int?
-        @Flag(help: "Spatial tokens too: the IdentityEncoder's 8×8 feature map, one token per position, through a second decoupled attention (new runs only; with --init-from a pooled-only adapter, the run starts exactly where it is).")
-        var spatial = false
+        @Flag(inversion: .prefixedNo, help: "Spatial tokens too: the IdentityEncoder's 8×8 feature map, one token per position, through a second decoupled attention (new runs only; with --init-from a pooled-only adapter, the run starts exactly where it is). --no-spatial: a plain IP-Adapter (four pooled tokens).")
+        var spatial: Bool?
         @Option(name: .customLong("init-from"), help: "Start from this adapter's weights (new runs only): re-fit the adapter of an earlier checkpoint of the same base model after the base trained on.")
         var initFrom: String?
 
@@ -106,8 +106,8 @@ struct IdentityCommand: ParsableCommand {
                 guard let data = FileManager.default.contents(atPath: runFile), let r = try? JSONDecoder().decode(RunInputs.self, from: data) else {
                     throw StudioError.badInput("\(out) holds no identity-adapter run (no readable run.json); start one without --resume")
                 }
-                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, initFrom == nil, !spatial else {
-                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate, --init-from and --spatial are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --context-weight, --checkpoint-every and --stop-after apply")
+                guard model == nil, encoder == nil, judge == nil, judgeWeight == nil, batch == nil, learningRate == nil, initFrom == nil, spatial == nil else {
+                    throw StudioError.badInput("--model, --encoder, --judge, --judge-weight, --batch, --learning-rate, --init-from and --[no-]spatial are fixed by the run; with --resume only --steps, --decay-steps, --judge-max-timestep, --context-weight, --checkpoint-every and --stop-after apply")
                 }
                 inputs = r
             } else {
@@ -118,7 +118,7 @@ struct IdentityCommand: ParsableCommand {
                 var judgePath: String? = nil
                 if weight > 0 || (contextWeight ?? IdentityAdapterConfig().contextWeight) > 0 {
                     guard let j = judge ?? ModelLocator.locate(ModelLocator.trainingJudgeFile) else {
-                        throw StudioError.badInput("the training judge (models/judges/attributes-train.safetensors) was not found; pass --judge FILE or --judge-weight 0")
+                        throw StudioError.badInput("the training judge (models/judges/attributes-train.safetensors) was not found; pass --judge FILE, or --judge-weight 0 and --context-weight 0")
                     }
                     judgePath = (j as NSString).standardizingPath
                 }
@@ -145,7 +145,7 @@ struct IdentityCommand: ParsableCommand {
                     if let judgeWeight { cfg.judgeWeight = judgeWeight }
                     if let judgeMaxTimestep { cfg.judgeMaxTimestep = judgeMaxTimestep }
                     if let contextWeight { cfg.contextWeight = contextWeight }
-                    cfg.spatial = spatial
+                    if let spatial { cfg.spatial = spatial }
                     try cfg.validate()    // before the folder is claimed: a refused run leaves nothing behind
                     // Read before the folder is claimed too; its model may differ (that is the point).
                     let start = try inputs.initFrom.map { try IdentityAdapter.load(path: $0, unet: pipe.unet) }
@@ -160,8 +160,9 @@ struct IdentityCommand: ParsableCommand {
             let finished = trainer.stepsDone >= trainer.totalSteps
             if finished {
                 do {
-                    try trainer.saveAdapter(to: out + "/adapter.safetensors",
-                                            extra: ["model_name": modelName, "encoder": (inputs.encoder as NSString).lastPathComponent])
+                    var extra = ["model_name": modelName, "encoder": (inputs.encoder as NSString).lastPathComponent]
+                    if let from = inputs.initFrom { extra["init_from"] = (from as NSString).lastPathComponent }
+                    try trainer.saveAdapter(to: out + "/adapter.safetensors", extra: extra)
                 } catch { throw StudioError.wrap(error) }
             }
             var fields: [String: Any] = ["step": trainer.stepsDone, "steps": trainer.totalSteps, "model": modelName]
