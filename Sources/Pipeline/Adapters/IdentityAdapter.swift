@@ -81,8 +81,10 @@ public final class IdentityAdapter {
     }
 
     static func key(layer index: Int, _ which: String) -> String { "ip_adapter.\(2 * index + 1).\(which).weight" }
-    static func spatialKey(layer index: Int, _ which: String) -> String { "ip_adapter_spatial.\(2 * index + 1).\(which).weight" }
-    static let spatialProjection = "image_proj_spatial."
+    static func spatialKey(layer index: Int, _ which: String) -> String { "\(spatialLayers)\(2 * index + 1).\(which).weight" }
+    static let spatialProjection = "image_proj_spatial.", spatialLayers = "ip_adapter_spatial."
+    /// Whether a file key belongs to the spatial branch.
+    static func isSpatialKey(_ key: String) -> Bool { key.hasPrefix(spatialProjection) || key.hasPrefix(spatialLayers) }
 
     /// A new adapter for `unet`: the projection random (small), the norm identity, and each
     /// layer's W_k', W_v' copied from its text W_k, W_v (the IP-Adapter training code's

@@ -26,7 +26,9 @@ public enum WorldAttribute: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    public var isIdentity: Bool { ![.pose, .expression, .background, .view, .characterClass].contains(self) }
+    /// The scene's attributes — how and where the character is drawn, not who it is.
+    public var isContext: Bool { [.pose, .expression, .background, .view].contains(self) }
+    public var isIdentity: Bool { !isContext && self != .characterClass }
 
     public func label(_ id: CharacterIdentity, _ s: SceneContext) -> Int {
         switch self {

@@ -45,8 +45,8 @@ public final class IdentityEncoder {
     /// stage (96 channels), fine enough to place a two-pixel eye or an earring, coarse enough
     /// to be past the pixels. One token per position.
     public static let spatialStage = 3
-    public static let spatialChannels = 96
-    public static let spatialPositions = 64
+    public static let spatialChannels = SpriteTrunk.widths[spatialStage]
+    public static let spatialPositions = (World.imageSize >> spatialStage) * (World.imageSize >> spatialStage)
 
     /// What an identity adapter reads, without gradients: rows [B, 128] of identity vectors,
     /// followed, when `spatial`, by the 8×8 map flattened channel-major ([B, 128 + 96·64]).

@@ -146,7 +146,7 @@ public final class IdentityAdapterTrainer: Trainer {
         guard !other.isSpatial || (adapter.isSpatial && other.inputWidth == adapter.inputWidth) else {
             throw GenerationError.badValue("the adapter to start from reads \(other.inputWidth)-wide identity features, this run \(adapter.inputWidth): it is for another architecture")
         }
-        for n in names where other.isSpatial || !n.contains("spatial") {
+        for n in names where other.isSpatial || !IdentityAdapter.isSpatialKey(n) {
             guard let t = other.parameters[n], t.shape == adapter.parameters[n]!.shape else {
                 throw GenerationError.badValue("the adapter to start from has no '\(n)' of shape \(adapter.parameters[n]!.shape): it is for another architecture")
             }
@@ -244,7 +244,7 @@ public final class IdentityAdapterTrainer: Trainer {
         let rowSamples = rows.map { samples[$0] }
         let ce = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.allCases.filter(\.isIdentity))
         guard c.contextWeight > 0 else { return (eps + ce * c.judgeWeight, eps, (ce, nil)) }
-        let context = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: [.pose, .expression, .background, .view])
+        let context = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.allCases.filter(\.isContext))
         return (eps + ce * c.judgeWeight + context * c.contextWeight, eps, (ce, context))
     }
 
