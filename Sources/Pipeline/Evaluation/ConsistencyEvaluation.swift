@@ -74,6 +74,9 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     case identity
     /// OneActor and the identity adapter together, on the same target.
     case oneactorIdentity = "oneactor+identity"
+    /// Stages 1–3 trained with the identity embedding fed to the UNet (TuningIdentity), then
+    /// sampled with the identity adapter reading the first accepted reference.
+    case stagesIdentity = "stages+identity"
     /// The World's renders of one fixed identity per character through the VAE round trip:
     /// the consistency the judge allows.
     case reference
@@ -85,6 +88,19 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     /// model's value to compare with. (The identity adapter is told the character by its
     /// reference image whatever the prompt says, so "drift" means nothing there.)
     public var measuresClassDrift: Bool { [.prompt, .oneactor, .stage1, .stage2, .stages].contains(self) }
+
+    /// The stages the method tunes (nil: no LoRA).
+    public var tunedStages: Int? {
+        switch self {
+        case .stage1: return 1
+        case .stage2: return 2
+        case .stages, .stagesIdentity: return 3
+        default: return nil
+        }
+    }
+
+    /// Whether the method samples with the identity adapter.
+    public var usesIdentityAdapter: Bool { [.identity, .oneactorIdentity, .stagesIdentity].contains(self) }
 }
 
 public struct EvalPrompt: Sendable, Equatable {

@@ -78,27 +78,32 @@ public enum EvalGeneration {
     /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
     public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
                               throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,
-                              judge: AttributeClassifier? = nil, directory: String) throws {
+                              judge: AttributeClassifier? = nil, identity: TuningIdentity? = nil, identityScale: Float = 0,
+                              directory: String) throws {
         let baseWord = try character.resolvedBaseWord()
         let classPrompt = PriorPreservation.classPrompt(baseWord: baseWord)
         // The class images `tune stage2` draws (the same for every character of one base word).
         let classImages = throughStage >= 2 ? try PriorPreservation.classImages(pipeline: pipeline, baseWord: baseWord) : []
         var c1 = stage1; c1.seed = seed
-        let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1")
+        if identity != nil { c1.identityAdapterScale = identityScale }
+        let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1",
+                                     identity: identity)
         try TrainingLoop.run(s1) { _ in true }
         guard throughStage >= 2 else { return }
         let start = s1.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
         let c2 = AppearanceTuningConfig.stage2(from: c1, hasIdentityEncoder: encoder != nil)
         let s2 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c2, directory: directory + "/2",
-                                     startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt)
+                                     startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt,
+                                     identity: identity)
         try TrainingLoop.run(s2) { _ in true }
         guard throughStage >= 3, let judge else { return }
         let start3 = s2.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
         let c3 = AppearanceTuningConfig.stage3(from: c2)
         let s3 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c3, directory: directory + "/3",
-                                     startFrom: start3, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
+                                     startFrom: start3, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge,
+                                     identity: identity)
         try TrainingLoop.run(s3) { _ in true }
     }
 

@@ -35,6 +35,11 @@
 // references' poses; with stage 2's identity term on, those rows also get it (reported as
 // identity_pose), so the character stays itself under other context words. Only the training
 // judge (attributes-train) is a loss here.
+//
+// With `identityAdapterScale` ≠ 0, any stage trains with the identity embedding fed to the UNet
+// (TuningIdentity): the main and pose rows read another accepted reference's identity tokens
+// at that scale, and sampling with the LoRA feeds the character's target the same way. Prior
+// preservation's class rows read none (the LoRA alone must leave the class word alone).
 
 import Foundation
 
@@ -68,6 +73,8 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// λ of the pose/expression term (stage 3; needs the training judge) and its rows a step.
     public var poseWeight: Float = 0
     public var poseRows = 2
+    /// The identity adapter's scale while training (0: the LoRA trains alone; see TuningIdentity).
+    public var identityAdapterScale: Float = 0
     public init() {}
 
     /// Stage 3's defaults on top of a stage-2 config; without the training judge (models
@@ -109,6 +116,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         identityMaxTimestep = try c.decode(.identityMaxTimestep, or: reconstructionMaxTimestep)
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
         augmentation = try c.decode(.augmentation, or: d.augmentation)
+        identityAdapterScale = try c.decode(.identityAdapterScale, or: 0)
     }
 }
 
@@ -142,13 +150,18 @@ public final class AppearanceTuner: Trainer {
     let poseContexts: [[Tensor]]
     let context: Tensor
     let schedule: NoiseSchedule
+    /// The identity embedding the rows read (nil when the config's scale is 0).
+    let identity: TuningIdentity?
+    /// How many of `images` each reference expanded to (flips, augmented copies).
+    let imagesPerReference: Int
 
     /// References: images [1, 3, H, W] in [−1, 1]. `directory`: the run folder (checkpoints/).
     /// Stage 2: `startFrom` (the stage-1 adapters, PEFT keys), `identityEncoder`, and
     /// `classImages` generated from `classPrompt` by the base model.
     public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
                 startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
-                classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws {
+                classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil,
+                identity: TuningIdentity? = nil) throws {
         // Checked here too, not only by the commands: a resumed run's config comes from its folder.
         guard config.poseWeight == 0 || judge != nil else { throw GenerationError.badValue("the pose/expression term needs the training judge") }
         guard !references.isEmpty else { throw GenerationError.badValue("stage 1 needs at least one reference image") }
@@ -156,6 +169,11 @@ public final class AppearanceTuner: Trainer {
         guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
         }
+        guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
+            throw GenerationError.badValue(identity == nil ? "this stage trains with the identity embedding; it needs the identity adapter"
+                                                            : "the identity embedding has \(identity!.referenceCount) references' tokens for \(references.count) references")
+        }
+        self.identity = config.identityAdapterScale == 0 ? nil : identity
         self.pipeline = pipeline; self.directory = directory
         state = State(config: config, prompt: prompt)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
@@ -185,6 +203,7 @@ public final class AppearanceTuner: Trainer {
         let imgs = try config.augmentation.validated().expand(references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] },
                                                              seed: config.seed)
         images = imgs
+        imagesPerReference = imgs.count / references.count
         posteriors = GradMode.noGrad {
             imgs.map { img in
                 let (mean, logVar) = pipeline.vae.encode(img)
@@ -206,10 +225,11 @@ public final class AppearanceTuner: Trainer {
 
     /// Continues the run in `directory` from its latest checkpoint.
     public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String, identityEncoder: IdentityEncoder? = nil,
-                              classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil) throws -> AppearanceTuner {
+                              classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil,
+                              identity: TuningIdentity? = nil) throws -> AppearanceTuner {
         let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
         let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory,
-                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
+                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge, identity: identity)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)
         if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.loraNames, from: optimizer) }
@@ -263,9 +283,10 @@ public final class AppearanceTuner: Trainer {
                 * pipeline.vae.config.scalingFactor
         }
         let noise = Tensor.randn(z0.shape, using: &r)
+        let ext = identityAttention(rows: d.picks, &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
         let ctx = Tensor.concat(d.poses.indices.map { poseContexts[d.poses[$0]][d.expressions[$0]] }, dim: 0)
-        let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx).sample
+        let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx, extension: ext).sample
         let decoded = PoseExpressionTerm.decoded(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
         // The identity term on these rows too: the character under other context words.
         var id: Tensor? = nil
@@ -273,6 +294,15 @@ public final class AppearanceTuner: Trainer {
             id = enc.identityLoss(decoded, targets: Tensor.concat(d.picks.map { identityTargets[$0] }, dim: 0))
         }
         return (poseTerm.loss(decoded: decoded, draw: d), id)
+    }
+
+    /// The identity tokens for batch rows made from `rows` (indices into `images`): each reads
+    /// another reference's (TuningIdentity); nil without the identity embedding, and then no
+    /// draw is taken from `r`, so such runs repeat the steps they took before it existed.
+    func identityAttention(rows: [Int], _ r: inout SplitMixRandom) -> CrossAttentionExtension? {
+        guard let identity else { return nil }
+        let sources = rows.map { identity.source(for: $0 / imagesPerReference, &r) }
+        return identity.attention(sources: sources, scale: state.config.identityAdapterScale)
     }
 
     /// L_prior on one class image (stage 2), drawn from the step's random stream.
@@ -296,10 +326,11 @@ public final class AppearanceTuner: Trainer {
         }
         let timesteps = picks.map { _ in Int(r.next() % UInt64(schedule.alphasCumprod.count)) }
         let noise = Tensor.randn(z0.shape, using: &r)
+        let ext = identityAttention(rows: picks, &r)
         let b = c.batch
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
-        let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx).sample
+        let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx, extension: ext).sample
         let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
         var loss = epsLoss
         var terms: [String: Float] = [:]
@@ -328,8 +359,10 @@ public final class AppearanceTuner: Trainer {
 
     /// Writes the adapters as a PEFT-layout LoRA file (`generate --lora` reads it).
     public func saveLoRA(to path: String) throws {
-        try SafetensorsWriter.write(lora, to: path, metadata: ["format": "pt", "troupe_stage": String(state.config.stage), "steps": String(state.step),
-                                                             "rank": String(state.config.rank)])
+        var m = ["format": "pt", "troupe_stage": String(state.config.stage), "steps": String(state.step), "rank": String(state.config.rank)]
+        // A LoRA trained with the identity embedding expects it when sampling.
+        if state.config.identityAdapterScale != 0 { m["troupe_identity_scale"] = String(state.config.identityAdapterScale) }
+        try SafetensorsWriter.write(lora, to: path, metadata: m)
     }
 }
 

@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, the model's recommended OneActor settings); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, the model's recommended OneActor settings); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); stages+identity (stages 1–3 trained with the identity adapter reading another accepted reference for each row, sampled with it reading the first); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -49,9 +49,9 @@ struct Eval: ParsableCommand {
     var oneActorDraws = OneActorConfig().drawsPerRow
     @Option(name: .customLong("offset-site"), help: "oneactor: output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
     var offsetSite: String?
-    @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity: the identity adapter's scale.")
+    @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity, stages+identity: the identity adapter's scale (stages+identity: while training too).")
     var identityScale: Float = IdentityAdapter.defaultScale
-    @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity: adapter file (default: models/identity/adapter.safetensors).")
+    @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity, stages+identity: adapter file (default: models/identity/adapter.safetensors).")
     var identityAdapter: String?
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
@@ -90,6 +90,11 @@ struct Eval: ParsableCommand {
         var loadedEncoder: IdentityEncoder??, loadedTrainingJudge: AttributeClassifier??
         func identityEncoder() throws -> IdentityEncoder? { try Self.once(&loadedEncoder, ModelLocator.identityEncoder) }
         func trainingJudge() throws -> AttributeClassifier? { try Self.once(&loadedTrainingJudge, ModelLocator.trainingJudge) }
+        func loadIdentityReference() throws -> IdentityReference {
+            let ref = try identityReference ?? IdentityReference.load(pipeline: pipe, adapter: identityAdapter)
+            identityReference = ref
+            return ref
+        }
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = [], classSamples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
@@ -117,30 +122,38 @@ struct Eval: ParsableCommand {
                 }
                 var identity: (IdentityReference, Tensor)? = nil
                 if method == .identity || method == .oneactorIdentity {
-                    let ref = try identityReference ?? IdentityReference.load(pipeline: pipe, adapter: identityAdapter)
-                    identityReference = ref
+                    let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
                     tr.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + 999)      // OneActor's target seed
                     let target: [UInt8]
                     do { target = try pipe.generate(tr).images[0] } catch { throw StudioError.wrap(error) }
                     identity = (ref, try ref.embedding(WorldBatch.tensor(rgb8: [target], size: World.imageSize)))
                 }
-                if method == .stage1 || method == .stage2 || method == .stages {
+                if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777))
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
+                    // stages+identity: every reference's tokens for training; the first one is
+                    // the character's target when sampling.
+                    var tuningIdentity: TuningIdentity? = nil
+                    if method.usesIdentityAdapter {
+                        let ref = try loadIdentityReference()
+                        let features = try refs.map { try ref.embedding($0) }
+                        tuningIdentity = try TuningIdentity(adapter: ref.adapter, features: features)
+                        identity = (ref, features[0])
+                    }
                     do {
                         var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
                         if let n = stageSteps { stage1.steps = n }
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
-                                                  throughStage: method == .stages ? 3 : method == .stage2 ? 2 : 1, stage1: stage1, encoder: encoder,
-                                                  judge: trainJudge, directory: dir)
+                                                  throughStage: throughStage, stage1: stage1, encoder: encoder,
+                                                  judge: trainJudge, identity: tuningIdentity, identityScale: identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
-                defer { if method == .stage1 || method == .stage2 || method == .stages { EvalGeneration.removeAdapters(pipe) } }
+                defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
                 /// The method's images of `character` under template `pi`.
                 func generate(_ character: EvalCharacter, _ pi: Int) throws -> [[UInt8]] {
                     let p = templates[pi]
