@@ -72,7 +72,10 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
         let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "prompt,bogus"])
         XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("unknown method 'bogus'") && bad.stderr.contains("oneactor"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("unknown method 'bogus'") && bad.stderr.contains("stages+identity"), bad.stderr)
+        let badScale = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages+identity", "--stage-identity-scale", "nan"])
+        XCTAssertEqual(badScale.status, 2)
+        XCTAssertTrue(badScale.stderr.contains("--stage-identity-scale must be a finite number"), badScale.stderr)
     }
 
     func testTrainDecoderStopsResumesAndExports() throws {

@@ -85,7 +85,7 @@ public enum EvalGeneration {
         // The class images `tune stage2` draws (the same for every character of one base word).
         let classImages = throughStage >= 2 ? try PriorPreservation.classImages(pipeline: pipeline, baseWord: baseWord) : []
         var c1 = stage1; c1.seed = seed
-        if identity != nil { c1.identityAdapterScale = identityScale }
+        c1.identityAdapterScale = identity == nil ? 0 : identityScale
         let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1",
                                      identity: identity)
         try TrainingLoop.run(s1) { _ in true }

@@ -53,6 +53,8 @@ struct Eval: ParsableCommand {
     var identityScale: Float = IdentityAdapter.defaultScale
     @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity, stages+identity: adapter file (default: models/identity/adapter.safetensors).")
     var identityAdapter: String?
+    @Option(name: .customLong("stage-identity-scale"), help: "stages+identity: the identity adapter's scale while the stages train (default: --identity-scale; 0 trains the plain stages and adds the embedding only when sampling).")
+    var stageIdentityScale: Float?
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -67,6 +69,9 @@ struct Eval: ParsableCommand {
             return method
         }
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
+        if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
+            throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
+        }
         // OneActor's step range, checked before any model loads or tunes.
         let controls = CharacterControls(guidanceSteps: try guidanceSteps.map(CharacterControls.steps(flag:)))
         let chars = try loadCharacters()
@@ -150,7 +155,7 @@ struct Eval: ParsableCommand {
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
-                                                  judge: trainJudge, identity: tuningIdentity, identityScale: identityScale, directory: dir)
+                                                  judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
