@@ -55,6 +55,8 @@ struct Eval: ParsableCommand {
     var identityAdapter: String?
     @Option(name: .customLong("stage-identity-scale"), help: "stages+identity: the identity adapter's scale while the stages train (default: --identity-scale; 0 trains the plain stages and adds the embedding only when sampling).")
     var stageIdentityScale: Float?
+    @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (default 1; what the studio's stage-LoRA slider sets).")
+    var stageLoRAScale: Float = 1
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -69,6 +71,7 @@ struct Eval: ParsableCommand {
             return method
         }
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
+        guard stageLoRAScale.isFinite, abs(stageLoRAScale) <= 100 else { throw StudioError.badInput("--stage-lora-scale must be a finite number (at most 100 in size)") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -157,6 +160,7 @@ struct Eval: ParsableCommand {
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
+                    for l in pipe.unet.linears.values { for i in l.adapters.indices { l.adapters[i].scale *= stageLoRAScale } }
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
                 /// The method's images of `character` under template `pi`.
