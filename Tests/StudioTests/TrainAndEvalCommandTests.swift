@@ -76,6 +76,9 @@ final class TrainAndEvalCommandTests: XCTestCase {
         let badScale = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages+identity", "--stage-identity-scale", "nan"])
         XCTAssertEqual(badScale.status, 2)
         XCTAssertTrue(badScale.stderr.contains("--stage-identity-scale must be a finite number"), badScale.stderr)
+        let badLoRA = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-lora-scale", "inf"])
+        XCTAssertEqual(badLoRA.status, 2)
+        XCTAssertTrue(badLoRA.stderr.contains("--stage-lora-scale must be a finite number"), badLoRA.stderr)
     }
 
     func testTrainDecoderStopsResumesAndExports() throws {
