@@ -46,6 +46,8 @@ final class TuningIdentityTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("1 references' tokens for 3 references"), "\($0)")
         }
         XCTAssertThrowsError(try TuningIdentity(adapter: adapter, features: [Tensor(zeros: [1, adapter.inputWidth + 1])]))
+        var nan = on; nan.identityAdapterScale = .nan
+        XCTAssertThrowsError(try tuner(nan, identity, "nan")) { XCTAssertTrue("\($0)".contains("finite"), "\($0)") }
         let resumed = try AppearanceTuner.resume(pipeline: pipe, references: refs, directory: dir + "/fed", identity: identity)
         XCTAssertEqual(resumed.state.config.identityAdapterScale, 1)
         XCTAssertEqual(resumed.stepsDone, 1)

@@ -38,8 +38,10 @@
 //
 // With `identityAdapterScale` ≠ 0, any stage trains with the identity embedding fed to the UNet
 // (TuningIdentity): the main and pose rows read another accepted reference's identity tokens
-// at that scale, and sampling with the LoRA feeds the character's target the same way. Prior
-// preservation's class rows read none (the LoRA alone must leave the class word alone).
+// at that scale; prior preservation's class rows read none (the LoRA alone must leave the class
+// word alone). Such a LoRA is meant to be sampled with the adapter reading a reference, as
+// `eval --methods stages+identity` does; `tune` does not train this way (on troupe-mini it traded
+// consistency for fidelity, README).
 
 import Foundation
 
@@ -169,6 +171,7 @@ public final class AppearanceTuner: Trainer {
         guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
         }
+        guard config.identityAdapterScale.isFinite else { throw GenerationError.badValue("the identity adapter's scale must be a finite number") }
         guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
             throw GenerationError.badValue(identity == nil ? "this stage trains with the identity embedding; it needs the identity adapter"
                                                             : "the identity embedding has \(identity!.referenceCount) references' tokens for \(references.count) references")

@@ -1,7 +1,8 @@
 // The identity embedding fed to the UNet while a stage's LoRA trains (design §4: the multi-stage
 // fine-tune and the identity embedding together, the approach the product is built on). The
 // frozen identity adapter reads an accepted reference and the LoRA learns what the adapter's
-// tokens do not already carry; sampling then feeds the same adapter the character's target.
+// tokens do not already carry; sampling then feeds the same adapter a reference (eval's
+// stages+identity: the first accepted one).
 // Each row being denoised reads the tokens of *another* accepted reference than its own (when
 // there is more than one): the adapter was trained that way — a character in one scene → the
 // same character in another — and a row that read its own image's spatial tokens would teach
