@@ -160,7 +160,7 @@ struct Eval: ParsableCommand {
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
-                    for l in pipe.unet.linears.values { for i in l.adapters.indices { l.adapters[i].scale *= stageLoRAScale } }
+                    EvalGeneration.scaleAdapters(pipe, by: stageLoRAScale)
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
                 /// The method's images of `character` under template `pi`.
