@@ -54,10 +54,11 @@ final class TrainAndEvalCommandTests: XCTestCase {
         try "{\"name\": \"k\", \"prompt\": \"a knight\"}\n{\"name\": \"w\", \"prompt\": \"a wizard\"}\n".write(toFile: dir + "/chars.jsonl", atomically: true, encoding: .utf8)
         try "{} waving, smiling, in a forest, front view\n# a comment\n{} walking, sad, at night, side view\n".write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
         let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl",
-                                   "--prompts", dir + "/prompts.txt", "--seeds", "2", "--steps", "2", "--grid", dir + "/grid.png", "--json"])
+                                   "--prompts", dir + "/prompts.txt", "--seeds", "2", "--steps", "2", "--grid", dir + "/grid.png", "--reference-draw", "3", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(obj["n_images"] as? Int, 8)
+        XCTAssertEqual(obj["reference_draw"] as? Int, 3, "the JSON says which draw of accepted references the tuned methods had")
         let prompt = try XCTUnwrap((obj["methods"] as? [String: Any])?["prompt"] as? [String: Any])
         for k in ["identity_consistency", "prompt_fidelity"] {
             let v = try XCTUnwrap(prompt[k] as? Double, k)

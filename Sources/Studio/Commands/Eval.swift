@@ -57,6 +57,8 @@ struct Eval: ParsableCommand {
     var stageIdentityScale: Float?
     @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (default 1; what the studio's stage-LoRA slider sets).")
     var stageLoRAScale: Float = 1
+    @Option(name: .customLong("reference-draw"), help: "stage1/stage2/stages/stages+identity: which draw of the four accepted references (0: the protocol's own; others measure how much the result depends on the references an artist happened to accept).")
+    var referenceDraw: UInt64 = 0
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -140,7 +142,7 @@ struct Eval: ParsableCommand {
                 if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777))
+                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777) &+ referenceDraw &* 0x9E37_79B9_7F4A_7C15)
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
                     // stages+identity: every reference's tokens for training; the first one is
@@ -219,7 +221,7 @@ struct Eval: ParsableCommand {
         }
         let n = results.values.reduce(0) { $0 + $1.images }
         if json {
-            var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds,
+            var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds, "reference_draw": referenceDraw,
                                       "steps": steps ?? pipe.defaults.steps, "cfg": cfg ?? pipe.defaults.guidanceScale, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
             obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { m, s -> (String, [String: Any]) in
                 var o: [String: Any] = ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
