@@ -57,7 +57,7 @@ struct Eval: ParsableCommand {
     var stageIdentityScale: Float?
     @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (default 1; what the studio's stage-LoRA slider sets).")
     var stageLoRAScale: Float = 1
-    @Option(name: .customLong("reference-draw"), help: "stage1/stage2/stages/stages+identity: which draw of the four accepted references (0: the protocol's own; others measure how much the result depends on the references an artist happened to accept).")
+    @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
@@ -105,6 +105,10 @@ struct Eval: ParsableCommand {
             identityReference = ref
             return ref
         }
+        // Which draw of each character's references: the target OneActor and the identity adapter
+        // start from (its prompt at this seed) and the stages' accepted references.
+        let drawOffset = referenceDraw &* 0x9E37_79B9_7F4A_7C15
+        func targetSeed(_ ci: Int) -> UInt64 { EvalProtocol.seed &+ UInt64(ci * 1000 + 999) &+ drawOffset }
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = [], classSamples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
@@ -126,7 +130,7 @@ struct Eval: ParsableCommand {
                     let judge = config.poseWeight > 0 ? try trainingJudge() : nil
                     let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
                     do {
-                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 999),
+                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: targetSeed(ci),
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
@@ -134,7 +138,7 @@ struct Eval: ParsableCommand {
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
-                    tr.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + 999)      // OneActor's target seed
+                    tr.seed = targetSeed(ci)      // OneActor's target seed
                     let target: [UInt8]
                     do { target = try pipe.generate(tr).images[0] } catch { throw StudioError.wrap(error) }
                     identity = (ref, try ref.embedding(WorldBatch.tensor(rgb8: [target], size: World.imageSize)))
@@ -142,7 +146,7 @@ struct Eval: ParsableCommand {
                 if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777) &+ referenceDraw &* 0x9E37_79B9_7F4A_7C15)
+                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777) &+ drawOffset)
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
                     // stages+identity: every reference's tokens for training; the first one is
