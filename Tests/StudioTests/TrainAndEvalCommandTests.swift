@@ -58,7 +58,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(obj["n_images"] as? Int, 8)
-        XCTAssertEqual(obj["reference_draw"] as? Int, 3, "the JSON says which draw of accepted references the tuned methods had")
+        XCTAssertEqual(obj["reference_draw"] as? Int, 3, "the JSON says which draw of references (targets, accepted references) the methods had")
         let prompt = try XCTUnwrap((obj["methods"] as? [String: Any])?["prompt"] as? [String: Any])
         for k in ["identity_consistency", "prompt_fidelity"] {
             let v = try XCTUnwrap(prompt[k] as? Double, k)

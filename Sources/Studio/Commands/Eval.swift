@@ -105,10 +105,12 @@ struct Eval: ParsableCommand {
             identityReference = ref
             return ref
         }
-        // Which draw of each character's references: the target OneActor and the identity adapter
-        // start from (its prompt at this seed) and the stages' accepted references.
-        let drawOffset = referenceDraw &* 0x9E37_79B9_7F4A_7C15
-        func targetSeed(_ ci: Int) -> UInt64 { EvalProtocol.seed &+ UInt64(ci * 1000 + 999) &+ drawOffset }
+        // The seed of character `ci`'s references in this draw: `slot` 999 the target OneActor and
+        // the identity adapter start from (its prompt at that seed), 777 the stages' accepted
+        // references. Draw 0 is the protocol's own.
+        func referenceSeed(_ ci: Int, slot: Int) -> UInt64 {
+            EvalProtocol.seed &+ UInt64(ci * 1000 + slot) &+ referenceDraw &* 0x9E37_79B9_7F4A_7C15
+        }
         for method in generating {
             var samples: [ConsistencyEvaluator.Sample] = [], classSamples: [ConsistencyEvaluator.Sample] = []
             for (ci, written) in chars.enumerated() {
@@ -130,7 +132,7 @@ struct Eval: ParsableCommand {
                     let judge = config.poseWeight > 0 ? try trainingJudge() : nil
                     let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
                     do {
-                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: targetSeed(ci),
+                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
@@ -138,7 +140,7 @@ struct Eval: ParsableCommand {
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
-                    tr.seed = targetSeed(ci)      // OneActor's target seed
+                    tr.seed = referenceSeed(ci, slot: 999)      // OneActor's target
                     let target: [UInt8]
                     do { target = try pipe.generate(tr).images[0] } catch { throw StudioError.wrap(error) }
                     identity = (ref, try ref.embedding(WorldBatch.tensor(rgb8: [target], size: World.imageSize)))
@@ -146,7 +148,7 @@ struct Eval: ParsableCommand {
                 if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 777) &+ drawOffset)
+                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: referenceSeed(ci, slot: 777))
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
                     // stages+identity: every reference's tokens for training; the first one is
