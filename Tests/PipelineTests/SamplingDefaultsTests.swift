@@ -23,6 +23,12 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertEqual(AppearanceTuningConfig.recommended(by: partial).learningRate, AppearanceTuningConfig().learningRate)
         XCTAssertThrowsError(try load(#"{"lora_learning_rate": -1}"#)) { XCTAssertTrue("\($0)".contains("lora_learning_rate"), "\($0)") }
         XCTAssertThrowsError(try load(#"{"lora_steps": 0}"#)) { XCTAssertTrue("\($0)".contains("lora_steps"), "\($0)") }
+        // The guidance for a character sampled through its stage LoRA: its own key, else the plain one.
+        XCTAssertEqual(d.guidanceScale(characterLoRA: true), 6, "without lora_guidance_scale the LoRA samples at guidance_scale")
+        let lora = try load(#"{"guidance_scale": 6, "lora_guidance_scale": 3}"#)
+        XCTAssertEqual(lora.guidanceScale(characterLoRA: true), 3); XCTAssertEqual(lora.guidanceScale(characterLoRA: false), 6)
+        XCTAssertEqual(SamplingDefaults.standard.guidanceScale(characterLoRA: true), SamplingDefaults.standard.guidanceScale)
+        XCTAssertThrowsError(try load(#"{"lora_guidance_scale": -2}"#)) { XCTAssertTrue("\($0)".contains("lora_guidance_scale"), "\($0)") }
         XCTAssertThrowsError(try load(#"{"steps": "many"}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
         // The shipped model's file parses and recommends what its card says.
         let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

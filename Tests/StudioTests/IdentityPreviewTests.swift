@@ -26,7 +26,7 @@ final class IdentityPreviewTests: XCTestCase {
             if case .failed(_, let m) = e { XCTFail(m); done.fulfill() }
         }
         let record = try store.load("Ada")
-        var s = GenerateSettings(character: record, defaults: try renderer.defaults(model: nil))
+        var s = GenerateSettings(character: record, defaults: try renderer.defaults(model: nil), characterLoRA: false)
         s.prompt = "a knight waving"; s.steps = 5; s.seed = 8; s.identityScale = 0.8
         renderer.submit(s, debounce: 0)
         wait(for: [done], timeout: 120)

@@ -40,5 +40,16 @@ final class StagesCommandTests: XCTestCase {
         XCTAssertEqual(g.status, 0, g.stderr)
         let params = try XCTUnwrap(try PNGCodec.readText(path: root + "/g.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
         XCTAssertTrue(params.contains("Character LoRA: stage3"), params)
+        // Through its stage LoRA the character samples at the model's guidance for that, not the plain one.
+        let defaults = BaseModelArchitecture.mini.recommended
+        let loraCFG = try XCTUnwrap(defaults.loraGuidanceScale)
+        XCTAssertNotEqual(loraCFG, defaults.guidanceScale)
+        XCTAssertEqual(GenerationParameters(text: params).cfgScale, Double(loraCFG), params)
+        let plain = try XCTUnwrap(try PNGCodec.readText(path: root + "/ref.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
+        XCTAssertEqual(GenerationParameters(text: plain).cfgScale, Double(defaults.guidanceScale), plain)
+        // --cfg still wins.
+        XCTAssertEqual(try troupe(["generate", "--character", "Ada", "--seed", "5", "--steps", "8", "--cfg", "5", "-o", root + "/c.png"]).status, 0)
+        let explicit = try XCTUnwrap(try PNGCodec.readText(path: root + "/c.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
+        XCTAssertEqual(GenerationParameters(text: explicit).cfgScale, 5, explicit)
     }
 }

@@ -5,6 +5,7 @@
 import Foundation
 import XCTest
 import TUI
+import Pipeline
 @testable import Studio
 
 final class StudioScreensTests: XCTestCase {
@@ -89,6 +90,29 @@ final class StudioScreensTests: XCTestCase {
         XCTAssertEqual(g.settings.prompt, "a knight in a forest, quietly")
         app.handle(.char("q"))
         XCTAssertTrue(app.ctx.quitRequested)
+    }
+
+    /// Through a stage LoRA the Generate screen samples at the model's guidance for that: when a
+    /// LoRA appears (a job finished) while the slider still holds the plain default, and when the
+    /// screen opens on a character that has one.
+    func testGuidanceFollowsTheCharactersStageLoRA() throws {
+        let store = CharacterStore(root: root)
+        _ = try store.create("Ada", prompt: "a knight in a forest", baseWord: "knight", seed: 1, model: ModelLocator.defaultModelName)
+        let d = BaseModelArchitecture.mini.recommended
+        let loraCFG = try XCTUnwrap(d.loraGuidanceScale)
+        let app = makeApp()
+        app.ctx.selectedCharacter = "Ada"
+        app.show(.generate)
+        let g = try XCTUnwrap(app.screen as? GenerateScreen)
+        XCTAssertEqual(g.settings.cfg, d.guidanceScale)
+        try FileManager.default.createDirectory(atPath: store.folder("Ada") + "/lora", withIntermediateDirectories: true)
+        try Data("not read here".utf8).write(to: URL(fileURLWithPath: store.folder("Ada") + "/lora/stage1.safetensors"))
+        app.show(.characters); app.show(.generate)
+        XCTAssertEqual(g.settings.cfg, loraCFG, "the untouched slider moves to the LoRA's guidance")
+        let other = makeApp()
+        other.ctx.selectedCharacter = "Ada"
+        other.show(.generate)
+        XCTAssertEqual(try XCTUnwrap(other.screen as? GenerateScreen).settings.cfg, loraCFG)
     }
 
     func testDeleteAsksFirstAndMovesToTrash() throws {

@@ -65,6 +65,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
             XCTAssertTrue((0...1).contains(v), "\(k) = \(v)")
         }
         XCTAssertEqual(prompt["n_images"] as? Int, 8)
+        XCTAssertEqual(prompt["cfg"] as? Double, try XCTUnwrap(obj["cfg"] as? Double), "each method says the guidance it sampled at; untuned, the model's plain one")
         let classConsistency = try XCTUnwrap(prompt["class_consistency"] as? Double, "the base word alone, for the untuned model")
         XCTAssertTrue((0...1).contains(classConsistency))
         let perCharacter = try XCTUnwrap(prompt["per_character"] as? [[String: Any]])

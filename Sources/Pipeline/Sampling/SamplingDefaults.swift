@@ -1,9 +1,12 @@
 // The one place sampling settings get their defaults. A model folder may recommend its own in
 // `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
 //   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300,
+//    "lora_guidance_scale": 3,
 //    "oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001,
 //                 "identity_weight": 5, "pose_weight": 0.3}}
-// (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps; `oneactor`: the
+// (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps, and the guidance
+// scale for sampling a character through its stage LoRA — a LoRA fitted to a handful of images
+// makes the prompt's conditional prediction sharper, so the plain scale over-guides it; `oneactor`: the
 // settings `tune oneactor` starts from; absent, the tuners' own defaults — the paper's — which
 // suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
@@ -19,19 +22,29 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     /// AppearanceTuningConfig's defaults).
     public var loraLearningRate: Float?
     public var loraSteps: Int?
+    /// The model's recommended guidance scale for a character sampled through its stage LoRA
+    /// (nil: `guidanceScale`). Read through `guidanceScale(characterLoRA:)`.
+    public var loraGuidanceScale: Float?
     /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
     public var oneActor: OneActorRecommendation?
 
-    public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, oneActor: OneActorRecommendation? = nil) {
+    public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, loraGuidanceScale: Float? = nil,
+                oneActor: OneActorRecommendation? = nil) {
         self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
-        self.oneActor = oneActor
+        self.loraGuidanceScale = loraGuidanceScale; self.oneActor = oneActor
+    }
+
+    /// The guidance scale to sample with: the model's recommendation for a character sampled
+    /// through its stage LoRA when `characterLoRA`, else (and where it has none) the plain one.
+    public func guidanceScale(characterLoRA: Bool) -> Float {
+        characterLoRA ? loraGuidanceScale ?? guidanceScale : guidanceScale
     }
 
     public static let standard = SamplingDefaults(guidanceScale: 7.5, steps: 25)
     public static let fileName = "troupe.json"
 
     enum CodingKeys: String, CodingKey {
-        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", oneActor = "oneactor"
+        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", oneActor = "oneactor"
     }
 
     public init(from decoder: Decoder) throws {
@@ -40,6 +53,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? Self.standard.steps
         loraLearningRate = try c.decodeIfPresent(Float.self, forKey: .loraLearningRate)
         loraSteps = try c.decodeIfPresent(Int.self, forKey: .loraSteps)
+        loraGuidanceScale = try c.decodeIfPresent(Float.self, forKey: .loraGuidanceScale)
         oneActor = try c.decodeIfPresent(OneActorRecommendation.self, forKey: .oneActor)
     }
 
@@ -54,6 +68,9 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         }
         guard d.guidanceScale.isFinite, d.guidanceScale >= 0, d.guidanceScale <= 100 else {
             throw GenerationError.badValue("\(path): guidance_scale \(d.guidanceScale) must be a number in 0…100")
+        }
+        if let g = d.loraGuidanceScale, !(g.isFinite && g >= 0 && g <= 100) {
+            throw GenerationError.badValue("\(path): lora_guidance_scale \(g) must be a number in 0…100")
         }
         guard (1...1000).contains(d.steps) else { throw GenerationError.badValue("\(path): steps \(d.steps) must be in 1…1000") }
         if let lr = d.loraLearningRate, !(lr.isFinite && lr > 0 && lr <= 1) {

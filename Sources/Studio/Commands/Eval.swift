@@ -64,6 +64,12 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
+    /// The guidance scale `method` samples with: --cfg, else the model's (for the stage methods,
+    /// its recommendation for a character sampled through its stage LoRA, as `generate` uses).
+    func guidanceScale(_ method: EvalMethod, defaults: SamplingDefaults) -> Float {
+        cfg ?? defaults.guidanceScale(characterLoRA: method.tunedStages != nil)
+    }
+
     func run() throws {
         let chosen = try methods.split(separator: ",").map { name -> EvalMethod in
             let m = name.trimmingCharacters(in: .whitespaces)
@@ -175,7 +181,7 @@ struct Eval: ParsableCommand {
                 func generate(_ character: EvalCharacter, _ pi: Int) throws -> [[UInt8]] {
                     let p = templates[pi]
                     var r = pipe.request(prompt: p.text(for: character))
-                    r.steps = steps ?? r.steps; r.guidanceScale = cfg ?? r.guidanceScale; r.count = seeds
+                    r.steps = steps ?? r.steps; r.guidanceScale = guidanceScale(method, defaults: pipe.defaults); r.count = seeds
                     r.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + pi)
                     if method == .reference {
                         return EvalGeneration.reference(vae: pipe.vae, character: character, prompt: p, count: seeds, seed: r.seed)
@@ -231,7 +237,8 @@ struct Eval: ParsableCommand {
                                       "steps": steps ?? pipe.defaults.steps, "cfg": cfg ?? pipe.defaults.guidanceScale, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
             obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { m, s -> (String, [String: Any]) in
                 var o: [String: Any] = ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
-                                        "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt }]
+                                        "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt },
+                                        "cfg": guidanceScale(m, defaults: pipe.defaults)]
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }

@@ -93,7 +93,7 @@ struct Generate: ParsableCommand {
 
     /// The request the flags (over the PNG's settings `png`) describe, and which image of the
     /// batch to keep (a PNG from a batch is re-created by re-running its whole batch). Steps and
-    /// guidance come later, from `sampling(png:defaults:)`, once the model is loaded.
+    /// guidance come later, from `sampling(png:defaults:characterLoRA:)`, once the model is loaded.
     func request(png: GenerationParameters?, characterPrompt: String? = nil) throws -> (GenerationRequest, keep: Int?) {
         let base = png ?? GenerationParameters(prompt: "")
         guard let text = prompt ?? (fromPNG != nil ? base.prompt : characterPrompt) else {
@@ -136,9 +136,10 @@ struct Generate: ParsableCommand {
         return (r, keep)
     }
 
-    /// Steps and guidance scale: the flag, else the PNG's, else the model's recommendation.
-    func sampling(png: GenerationParameters?, defaults: SamplingDefaults) -> (steps: Int, guidanceScale: Float) {
-        (steps ?? png?.steps ?? defaults.steps, cfg ?? png?.cfgScale.map(Float.init) ?? defaults.guidanceScale)
+    /// Steps and guidance scale: the flag, else the PNG's, else the model's recommendation (for
+    /// a character sampled through its stage LoRA, `characterLoRA`, the one it makes for that).
+    func sampling(png: GenerationParameters?, defaults: SamplingDefaults, characterLoRA: Bool) -> (steps: Int, guidanceScale: Float) {
+        (steps ?? png?.steps ?? defaults.steps, cfg ?? png?.cfgScale.map(Float.init) ?? defaults.guidanceScale(characterLoRA: characterLoRA))
     }
 
     /// --lora FILE[:SCALE] values. A PNG being re-made (`png`) that names LoRA files with no
@@ -196,17 +197,19 @@ struct Generate: ParsableCommand {
         var (req, keep) = try request(png: png, characterPrompt: record?.prompt)   // bad flags are refused before the model loads
         let modelRef = model ?? record.flatMap { $0.model == ModelLocator.defaultModelName ? nil : $0.model }
         let (pipeline, modelName) = try ModelLocator.loadPipeline(modelRef)
-        (req.steps, req.guidanceScale) = sampling(png: png, defaults: pipeline.defaults)
+        // The character's latest stage LoRA, unless --lora names the adapters to use.
+        let artifacts = record.map { CharacterArtifacts(folder: storeOptions.store.folder($0.name)) }
+        let stageLoRA = loraSpecs.isEmpty ? artifacts?.latestLoRA : nil
+        (req.steps, req.guidanceScale) = sampling(png: png, defaults: pipeline.defaults, characterLoRA: stageLoRA != nil)
         if let record, prompt == nil, fromPNG == nil { req.negativePrompt = negative ?? record.negativePrompt }
         var conditioning: Conditioning? = nil, guidance: Guidance? = nil
         var troupeFields: [(String, String)] = []
         var characterLoRA: String? = nil
-        if let record {
+        if let record, let artifacts {
             // The character's tuning: its latest stage LoRA and/or its OneActor δ and guidance.
-            let artifacts = CharacterArtifacts(folder: storeOptions.store.folder(record.name))
             // The stage LoRA's multiplier: 1, or what a PNG being re-made recorded (the studio's slider).
             let loraScale = png?.extra.first { $0.0 == Field.characterLoRAScale }.flatMap { Float($0.1) }.flatMap { $0.isFinite && abs($0) <= 100 ? $0 : nil } ?? 1
-            if let lora = artifacts.latestLoRA, loraSpecs.isEmpty {
+            if let lora = stageLoRA {
                 do { try LoRAFile(path: lora).attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
                 characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension
             }

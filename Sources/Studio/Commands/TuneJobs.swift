@@ -46,11 +46,13 @@ struct TuneSetup {
         return path
     }
 
-    func characterRequest(steps: Int? = nil) -> GenerationRequest {
+    /// The character's prompt, seed and guidance; `throughLoRA`: sampled through a stage LoRA
+    /// (its samples), which the model may recommend another guidance scale for.
+    func characterRequest(steps: Int? = nil, throughLoRA: Bool = false) -> GenerationRequest {
         var req = pipeline.request(prompt: record.prompt)
         req.negativePrompt = record.negativePrompt
         req.seed = record.seed
-        req.guidanceScale = record.settings.cfg ?? pipeline.defaults.guidanceScale
+        req.guidanceScale = record.settings.cfg ?? pipeline.defaults.guidanceScale(characterLoRA: throughLoRA)
         if let steps { req.steps = steps }
         return req
     }
@@ -86,7 +88,7 @@ struct TuneSetup {
             try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
             try tuner.saveLoRA(to: out)
             return [out]
-        }, preview: { step in try writeSample(try pipeline.generate(characterRequest(steps: 15)), step) })
+        }, preview: { step in try writeSample(try pipeline.generate(characterRequest(steps: 15, throughLoRA: true)), step) })
     }
 
     func stage1() throws -> TuneJob {

@@ -50,7 +50,8 @@ final class GenerateScreen: StudioScreen {
             if let name = ctx.selectedCharacter {
                 let r = try ctx.store.load(name)
                 let model = r.model == ModelLocator.defaultModelName ? nil : r.model
-                settings = GenerateSettings(character: r, defaults: try ctx.renderer.defaults(model: model))
+                let lora = CharacterArtifacts(folder: ctx.store.folder(name)).latestLoRA != nil
+                settings = GenerateSettings(character: r, defaults: try ctx.renderer.defaults(model: model), characterLoRA: lora)
             } else {
                 settings = GenerateSettings(defaults: try ctx.renderer.defaults(model: nil))
             }
@@ -72,6 +73,14 @@ final class GenerateScreen: StudioScreen {
         let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (i ? [.identity] : [])
             + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
         guard now != controls else { return }
+        // A stage LoRA that appeared since (a job finished): a guidance slider still at the
+        // plain default moves to the model's default for sampling through the LoRA.
+        if l, !controls.isEmpty, !controls.contains(.lora), let name = settings.character,
+           let record = try? ctx.store.load(name), record.settings.cfg == nil,
+           let defaults = try? ctx.renderer.defaults(model: settings.model), settings.cfg == defaults.guidanceScale {
+            settings.cfg = defaults.guidanceScale(characterLoRA: true)
+            rebuildSliders()
+        }
         controls = now
         focus = min(focus, controls.count - 1)
     }

@@ -27,13 +27,14 @@ struct GenerateSettings: Equatable, Sendable {
 
     init(defaults: SamplingDefaults = .standard) { cfg = defaults.guidanceScale; steps = defaults.steps }
 
-    /// Settings for `record`: its prompt, seed and saved OneActor settings.
-    init(character record: CharacterRecord, defaults: SamplingDefaults) {
+    /// Settings for `record`: its prompt, seed and saved OneActor settings; its guidance, or the
+    /// model's for a character sampled through its stage LoRA when it has one (`characterLoRA`).
+    init(character record: CharacterRecord, defaults: SamplingDefaults, characterLoRA: Bool) {
         self.init(defaults: defaults)
         character = record.name
         model = record.model == ModelLocator.defaultModelName ? nil : record.model
         prompt = record.prompt; negative = record.negativePrompt; seed = record.seed
-        cfg = record.settings.cfg ?? defaults.guidanceScale; steps = record.settings.steps
+        cfg = record.settings.cfg ?? defaults.guidanceScale(characterLoRA: characterLoRA); steps = record.settings.steps
         v = record.settings.v; eta1 = record.settings.eta1; eta2 = record.settings.eta2
     }
 
