@@ -25,7 +25,7 @@ struct Eval: ParsableCommand {
     var seeds = 4
     @Option(help: "Sampling steps (default: the model's troupe.json, else 25).")
     var steps: Int?
-    @Option(help: "Classifier-free guidance scale (default: the model's troupe.json, else 7.5).")
+    @Option(help: "Classifier-free guidance scale (default: the model's troupe.json — for the stage methods its lora_guidance_scale —, else 7.5).")
     var cfg: Float?
     @Option(name: .customLong("v"), help: "oneactor: interpolation weight of the character's offset.")
     var v: Float = OneActorAdapter.defaultV

@@ -19,7 +19,7 @@ struct Generate: ParsableCommand {
     var seed: UInt64?
     @Option(help: "Sampling steps (default: the model's troupe.json, else 25).")
     var steps: Int?
-    @Option(help: "Classifier-free guidance scale (default: the model's troupe.json, else 7.5).")
+    @Option(help: "Classifier-free guidance scale (default: a PNG being re-made, else the model's troupe.json — for a character with a stage LoRA its lora_guidance_scale —, else 7.5).")
     var cfg: Float?
     @Option(help: "ddim, pndm, euler, euler-a, dpmpp-2m, dpmpp-2m-karras or ddpm (default: the model's own).")
     var scheduler: String?
