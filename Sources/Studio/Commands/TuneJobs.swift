@@ -52,7 +52,7 @@ struct TuneSetup {
         var req = pipeline.request(prompt: record.prompt)
         req.negativePrompt = record.negativePrompt
         req.seed = record.seed
-        req.guidanceScale = record.settings.cfg ?? pipeline.defaults.guidanceScale(characterLoRA: throughLoRA)
+        req.guidanceScale = record.settings.guidanceScale(defaults: pipeline.defaults, characterLoRA: throughLoRA)
         if let steps { req.steps = steps }
         return req
     }

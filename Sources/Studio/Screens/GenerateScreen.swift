@@ -67,18 +67,18 @@ final class GenerateScreen: StudioScreen {
     private func refreshTuning(_ ctx: StudioContext) {
         let a = settings.character.map { CharacterArtifacts(folder: ctx.store.folder($0)) }
         let (o, l) = (a?.hasOneActor ?? false, a?.latestLoRA != nil)
+        let record = settings.character.flatMap { try? ctx.store.load($0) }
         // The identity slider: a target to use as the reference and an identity adapter to read it.
-        let hasTarget = settings.character.flatMap { try? ctx.store.load($0) }?.target != nil
+        let hasTarget = record?.target != nil
         let i = hasTarget && ModelLocator.locate(ModelLocator.identityAdapterFile) != nil
         let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (i ? [.identity] : [])
             + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
         guard now != controls else { return }
         // A stage LoRA that appeared since (a job finished): a guidance slider still at the
         // plain default moves to the model's default for sampling through the LoRA.
-        if l, !controls.isEmpty, !controls.contains(.lora), let name = settings.character,
-           let record = try? ctx.store.load(name), record.settings.cfg == nil,
-           let defaults = try? ctx.renderer.defaults(model: settings.model), settings.cfg == defaults.guidanceScale {
-            settings.cfg = defaults.guidanceScale(characterLoRA: true)
+        if l, !controls.isEmpty, !controls.contains(.lora), let record, let defaults = try? ctx.renderer.defaults(model: settings.model),
+           settings.cfg == record.settings.guidanceScale(defaults: defaults, characterLoRA: false) {
+            settings.cfg = record.settings.guidanceScale(defaults: defaults, characterLoRA: true)
             rebuildSliders()
         }
         controls = now

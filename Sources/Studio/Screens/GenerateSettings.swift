@@ -34,7 +34,7 @@ struct GenerateSettings: Equatable, Sendable {
         character = record.name
         model = record.model == ModelLocator.defaultModelName ? nil : record.model
         prompt = record.prompt; negative = record.negativePrompt; seed = record.seed
-        cfg = record.settings.cfg ?? defaults.guidanceScale(characterLoRA: characterLoRA); steps = record.settings.steps
+        cfg = record.settings.guidanceScale(defaults: defaults, characterLoRA: characterLoRA); steps = record.settings.steps
         v = record.settings.v; eta1 = record.settings.eta1; eta2 = record.settings.eta2
     }
 

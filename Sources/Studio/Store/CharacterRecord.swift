@@ -28,6 +28,12 @@ struct CharacterRecord: Codable, Equatable {
         /// nil: the model's recommendation (SamplingDefaults).
         var cfg: Float? = nil
         var steps: Int = 25
+
+        /// The guidance to sample this character at: its own, else the model's (through its
+        /// stage LoRA when `characterLoRA`).
+        func guidanceScale(defaults: SamplingDefaults, characterLoRA: Bool) -> Float {
+            cfg ?? defaults.guidanceScale(characterLoRA: characterLoRA)
+        }
     }
 
     struct Run: Codable, Equatable {
