@@ -69,6 +69,26 @@ final class LoRATests: XCTestCase {
         XCTAssertTrue(unet.linears.values.allSatisfy { $0.adapters.isEmpty } && unet.convs.values.allSatisfy { $0.adapters.isEmpty })
     }
 
+    /// Adapters a tuner left on the model (no file's id) adopted as one set: rescaled from their
+    /// own scales — 0 is the base model, back to 1 the tuned model, bit for bit — and detached.
+    /// (Eval sweeps a stage LoRA's multiplier this way without compounding.)
+    func testTunersAdaptersAdoptedAsASet() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let ref = try Fixtures.file("sd/a.safetensors")
+        func eps() -> [Float] { GradMode.noGrad { pipe.unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample.toArray() } }
+        let plain = eps()
+        _ = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path).apply(multiplier: 1, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        let tuned = eps()
+        XCTAssertNotEqual(tuned, plain)
+        let set = LoRASet.tuned(on: pipe)
+        set.rescale(0)
+        XCTAssertEqual(eps(), plain, "multiplier 0: the base model")
+        set.rescale(1.5); set.rescale(1)
+        XCTAssertEqual(eps(), tuned, "back to 1 from the adapters' own scales, not compounded")
+        set.detach()
+        XCTAssertEqual(eps(), plain)
+    }
+
     /// Merged into the weights, a set gives the merged-weights reference (the same thing
     /// computed one way instead of the other), rescales while merged, and unmerges and
     /// detaches to the base model bit for bit.

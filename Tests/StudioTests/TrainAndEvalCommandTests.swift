@@ -78,9 +78,43 @@ final class TrainAndEvalCommandTests: XCTestCase {
         let badScale = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages+identity", "--stage-identity-scale", "nan"])
         XCTAssertEqual(badScale.status, 2)
         XCTAssertTrue(badScale.stderr.contains("--stage-identity-scale must be a finite number"), badScale.stderr)
-        let badLoRA = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-lora-scale", "inf"])
-        XCTAssertEqual(badLoRA.status, 2)
-        XCTAssertTrue(badLoRA.stderr.contains("--stage-lora-scale must be a finite number"), badLoRA.stderr)
+        for (flag, value) in [("--stage-lora-scale", "inf"), ("--stage-lora-scale", "1,"), ("--cfg", "3,x")] {
+            let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", flag, value])
+            XCTAssertEqual(bad.status, 2, "\(flag) \(value)")
+            XCTAssertTrue(bad.stderr.contains("\(flag) takes comma-separated finite numbers"), bad.stderr)
+        }
+    }
+
+    /// Sweeps: a stage method is tuned once per character and sampled at each guidance × LoRA
+    /// multiplier, one labelled row each; at multiplier 0 it is the base model, so its images
+    /// and scores are the prompt method's at the same guidance.
+    func testEvalSweepsGuidanceAndStageLoRAScale() throws {
+        let dir = tempDir()
+        let judge = dir + "/judge.safetensors"
+        try AttributeClassifier(seed: 5).save(to: judge, metadata: [:])
+        try "{\"name\": \"k\", \"prompt\": \"a knight\"}\n".write(toFile: dir + "/chars.jsonl", atomically: true, encoding: .utf8)
+        try "{} waving, smiling, in a forest, front view\n".write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                   "--seeds", "2", "--steps", "2", "--methods", "prompt,stage1", "--stage-steps", "2", "--cfg", "2,3", "--stage-lora-scale", "0,1",
+                                   "--grid", dir + "/grid.png", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let methods = try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(methods.keys), ["prompt cfg 2", "prompt cfg 3", "stage1 cfg 2 lora 0", "stage1 cfg 2 lora 1", "stage1 cfg 3 lora 0", "stage1 cfg 3 lora 1"])
+        XCTAssertEqual(obj["cfg"] as? [Double], [2, 3])
+        XCTAssertEqual(obj["n_images"] as? Int, 12)
+        for (key, m) in methods {
+            XCTAssertEqual(m["method"] as? String, key.hasPrefix("stage1") ? "stage1" : "prompt")
+            XCTAssertEqual(m["cfg"] as? Double, key.contains("cfg 2") ? 2 : 3, key)
+            XCTAssertEqual(m["lora_scale"] as? Double, key.hasPrefix("stage1") ? (key.hasSuffix("lora 0") ? 0 : 1) : nil, key)
+        }
+        for g in ["2", "3"] {
+            let plain = try XCTUnwrap(methods["prompt cfg \(g)"]), off = try XCTUnwrap(methods["stage1 cfg \(g) lora 0"])
+            for k in ["identity_consistency", "prompt_fidelity", "per_attribute", "class_consistency"] {
+                XCTAssertEqual(off[k] as? NSObject, plain[k] as? NSObject, "\(k) at cfg \(g): a LoRA at 0 is the base model")
+            }
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
     }
 
     func testTrainDecoderStopsResumesAndExports() throws {

@@ -19,6 +19,12 @@ public final class LoRASet {
         for c in convs { base[ObjectIdentifier(c)] = c.adapters.filter { $0.owner == id }.map(\.scale) }
     }
 
+    /// The adapters a tuner left attached to `pipeline` (they carry no file's id), as one set:
+    /// rescaled, merged and detached the way a loaded file's set is.
+    public static func tuned(on pipeline: StableDiffusionPipeline) -> LoRASet {
+        LoRASet(id: "", name: "tuned", unet: pipeline.unet, textEncoder: pipeline.textEncoder)
+    }
+
     var linears: [Linear] { Array(unet.linears.values) + Array(textEncoder.linears.values) }
     var convs: [Conv2d] { Array(unet.convs.values) + Array(textEncoder.convs.values) }
 

@@ -107,13 +107,6 @@ public enum EvalGeneration {
         try TrainingLoop.run(s3) { _ in true }
     }
 
-    /// Multiplies the scale of every adapter the stage tuners left on the pipeline's UNet by `m`
-    /// (the tuned LoRA's multiplier when sampling, what the studio's stage-LoRA slider sets).
-    public static func scaleAdapters(_ pipeline: StableDiffusionPipeline, by m: Float) {
-        for l in pipeline.unet.linears.values { for i in l.adapters.indices { l.adapters[i].scale *= m } }
-        for c in pipeline.unet.convs.values { for i in c.adapters.indices { c.adapters[i].scale *= m } }
-    }
-
     /// Removes every adapter from the pipeline's UNet and text encoder (between characters).
     public static func removeAdapters(_ pipeline: StableDiffusionPipeline) {
         for l in pipeline.unet.linears.values { l.adapters.removeAll() }

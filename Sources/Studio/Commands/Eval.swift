@@ -25,8 +25,8 @@ struct Eval: ParsableCommand {
     var seeds = 4
     @Option(help: "Sampling steps (default: the model's troupe.json, else 25).")
     var steps: Int?
-    @Option(help: "Classifier-free guidance scale (default: the model's troupe.json — for the stage methods its lora_guidance_scale —, else 7.5).")
-    var cfg: Float?
+    @Option(help: "Classifier-free guidance scale, or comma-separated scales: each method is tuned once and sampled at each, one result row per scale (default: the model's troupe.json — for the stage methods its lora_guidance_scale —, else 7.5).")
+    var cfg: String?
     @Option(name: .customLong("v"), help: "oneactor: interpolation weight of the character's offset.")
     var v: Float = OneActorAdapter.defaultV
     @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
@@ -55,20 +55,14 @@ struct Eval: ParsableCommand {
     var identityAdapter: String?
     @Option(name: .customLong("stage-identity-scale"), help: "stages+identity: the identity adapter's scale while the stages train (default: --identity-scale; 0 trains the plain stages and adds the embedding only when sampling).")
     var stageIdentityScale: Float?
-    @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (default 1; what the studio's stage-LoRA slider sets).")
-    var stageLoRAScale: Float = 1
+    @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each.")
+    var stageLoRAScale = "1"
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
-
-    /// The guidance scale `method` samples with: --cfg, else the model's (for the stage methods,
-    /// its recommendation for a character sampled through its stage LoRA, as `generate` uses).
-    func guidanceScale(_ method: EvalMethod, defaults: SamplingDefaults) -> Float {
-        cfg ?? defaults.guidanceScale(characterLoRA: method.tunedStages != nil)
-    }
 
     func run() throws {
         let chosen = try methods.split(separator: ",").map { name -> EvalMethod in
@@ -79,7 +73,8 @@ struct Eval: ParsableCommand {
             return method
         }
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
-        guard stageLoRAScale.isFinite, abs(stageLoRAScale) <= 100 else { throw StudioError.badInput("--stage-lora-scale must be a finite number (at most 100 in size)") }
+        let cfgs = try cfg.map { try NumberList.parse($0, flag: "--cfg") }
+        let loraScales = try NumberList.parse(stageLoRAScale, flag: "--stage-lora-scale")
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -93,11 +88,16 @@ struct Eval: ParsableCommand {
         let (pipe, modelName) = try ModelLocator.loadPipeline(model)
         let interrupt = InterruptFlag.install()
         let start = Date()
-        var results: [EvalMethod: MethodScores] = [:]
+        var results: [EvalVariant: MethodScores] = [:]
         var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
         let generating = chosen.filter { $0 != .reconstruction }
+        // Each method's sampling settings, in report order (a method tunes once for all of them).
+        let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
+            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales, defaults: pipe.defaults))
+        })
+        let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
-        let total = chars.count * templates.count * generating.count
+        let total = chars.count * templates.count * reported.count
         let progress = ProgressLine(label: "eval", quiet: false)
         var done = 0
         var identityReference: IdentityReference?    // loaded once, when a method first needs it
@@ -118,7 +118,7 @@ struct Eval: ParsableCommand {
             EvalProtocol.seed &+ UInt64(ci * 1000 + slot) &+ referenceDraw &* 0x9E37_79B9_7F4A_7C15
         }
         for method in generating {
-            var samples: [ConsistencyEvaluator.Sample] = [], classSamples: [ConsistencyEvaluator.Sample] = []
+            var samples: [EvalVariant: [ConsistencyEvaluator.Sample]] = [:], classSamples: [EvalVariant: [ConsistencyEvaluator.Sample]] = [:]
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
                 var adapter: OneActorAdapter? = nil
@@ -174,14 +174,15 @@ struct Eval: ParsableCommand {
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
-                    EvalGeneration.scaleAdapters(pipe, by: stageLoRAScale)
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
-                /// The method's images of `character` under template `pi`.
-                func generate(_ character: EvalCharacter, _ pi: Int) throws -> [[UInt8]] {
+                // The stage tuners' LoRA, rescaled for each variant from its trained scales.
+                let tunedLoRA = method.tunedStages != nil ? LoRASet.tuned(on: pipe) : nil
+                /// The method's images of `character` under template `pi`, sampled as `variant` says.
+                func generate(_ character: EvalCharacter, _ pi: Int, _ variant: EvalVariant) throws -> [[UInt8]] {
                     let p = templates[pi]
                     var r = pipe.request(prompt: p.text(for: character))
-                    r.steps = steps ?? r.steps; r.guidanceScale = guidanceScale(method, defaults: pipe.defaults); r.count = seeds
+                    r.steps = steps ?? r.steps; r.guidanceScale = variant.guidanceScale; r.count = seeds
                     r.seed = EvalProtocol.seed &+ UInt64(ci * 1000 + pi)
                     if method == .reference {
                         return EvalGeneration.reference(vae: pipe.vae, character: character, prompt: p, count: seeds, seed: r.seed)
@@ -202,29 +203,34 @@ struct Eval: ParsableCommand {
                         return out.images
                     } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
                 }
-                // Class drift: the same prompts with the base word alone, under this method's tuning.
-                if method.measuresClassDrift {
-                    let plain: EvalCharacter
-                    do { plain = try written.classOnly() } catch { throw StudioError.badInput("\(error)") }
-                    for pi in templates.indices {
+                for variant in variants[method]! {
+                    if let tunedLoRA, let m = variant.loraScale { tunedLoRA.rescale(m) }
+                    // Class drift: the same prompts with the base word alone, under this method's tuning.
+                    if method.measuresClassDrift {
+                        let plain: EvalCharacter
+                        do { plain = try written.classOnly() } catch { throw StudioError.badInput("\(error)") }
+                        for pi in templates.indices {
+                            if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
+                            for px in try generate(plain, pi, variant) { classSamples[variant, default: []].append(.init(character: ci, prompt: templates[pi], pixels: px)) }
+                        }
+                    }
+                    for (pi, p) in templates.enumerated() {
                         if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
-                        for px in try generate(plain, pi) { classSamples.append(.init(character: ci, prompt: templates[pi], pixels: px)) }
+                        let images = try generate(c, pi, variant)
+                        for px in images { samples[variant, default: []].append(.init(character: ci, prompt: p, pixels: px, namedIdentity: c.namedIdentity)) }
+                        if grid != nil {
+                            gridRows.append(images.map { RGBImage(width: 64, height: 64, pixels: $0) })
+                            rowLabels.append("\(variant.label) \(c.name) \(pi + 1)")
+                        }
+                        done += 1
+                        progress.update(step: done, total: total)
                     }
-                }
-                for (pi, p) in templates.enumerated() {
-                    if interrupt.isSet { throw StudioError.cancelled("eval interrupted") }
-                    let images = try generate(c, pi)
-                    for px in images { samples.append(.init(character: ci, prompt: p, pixels: px, namedIdentity: c.namedIdentity)) }
-                    if grid != nil {
-                        gridRows.append(images.map { RGBImage(width: 64, height: 64, pixels: $0) })
-                        rowLabels.append("\(method.rawValue) \(c.name) \(pi + 1)")
-                    }
-                    done += 1
-                    progress.update(step: done, total: total)
                 }
             }
-            results[method] = evaluator.score(samples)
-            if !classSamples.isEmpty { results[method]!.classConsistency = evaluator.score(classSamples).identityConsistency }
+            for variant in variants[method]! {
+                results[variant] = evaluator.score(samples[variant] ?? [])
+                if let k = classSamples[variant] { results[variant]!.classConsistency = evaluator.score(k).identityConsistency }
+            }
         }
         progress.finish()
         let seconds = Date().timeIntervalSince(start)
@@ -234,11 +240,13 @@ struct Eval: ParsableCommand {
         let n = results.values.reduce(0) { $0 + $1.images }
         if json {
             var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds, "reference_draw": referenceDraw,
-                                      "steps": steps ?? pipe.defaults.steps, "cfg": cfg ?? pipe.defaults.guidanceScale, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
-            obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { m, s -> (String, [String: Any]) in
+                                      "steps": steps ?? pipe.defaults.steps, "cfg": cfgs.map { $0.count == 1 ? $0[0] as Any : $0 } ?? pipe.defaults.guidanceScale, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
+            obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { variant, s -> (String, [String: Any]) in
+                let m = variant.method
                 var o: [String: Any] = ["identity_consistency": s.identityConsistency, "prompt_fidelity": s.promptFidelity, "n_images": s.images,
                                         "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt },
-                                        "cfg": guidanceScale(m, defaults: pipe.defaults)]
+                                        "method": m.rawValue, "cfg": variant.guidanceScale]
+                if let l = variant.loraScale { o["lora_scale"] = l }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }
@@ -248,7 +256,7 @@ struct Eval: ParsableCommand {
                     if let f = p.identityFidelity { e["identity_fidelity"] = f }
                     return e
                 }
-                return (m.rawValue, o)
+                return (variant.label, o)
             })
             if let c = ceiling {
                 func keyed(_ d: [WorldAttribute: Double]) -> [String: Double] { Dictionary(uniqueKeysWithValues: d.map { ($0.key.rawValue, $0.value) }) }
@@ -266,11 +274,11 @@ struct Eval: ParsableCommand {
                 print("mean latent change ‖Δz‖² per changed pair: "
                       + c.latentChange.sorted { $0.key.rawValue < $1.key.rawValue }.map { String(format: "%@ %.1f", $0.key.rawValue, $0.value) }.joined(separator: ", "))
             }
-            for m in generating {
-                let s = results[m]!
+            for variant in reported {
+                let s = results[variant]!
                 func opt(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "  –  " }
                 print(String(format: "%-18@ identity consistency %.3f (unnamed %@)   identity fidelity %@   prompt fidelity %.3f   class consistency %@   (%d images)",
-                             m.rawValue as NSString, s.identityConsistency, opt(s.unnamedConsistency) as NSString,
+                             variant.label as NSString, s.identityConsistency, opt(s.unnamedConsistency) as NSString,
                              opt(s.identityFidelity) as NSString, s.promptFidelity, opt(s.classConsistency) as NSString, s.images))
                 print("  " + s.perAttribute.keys.sorted().map { String(format: "%@ %.2f", $0, s.perAttribute[$0]!) }.joined(separator: ", "))
                 if !s.perCharacter.isEmpty {

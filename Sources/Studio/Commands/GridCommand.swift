@@ -26,13 +26,7 @@ struct GridCommand: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
-        let weights = try vs.split(separator: ",").map { s -> Float in
-            guard let v = Float(s.trimmingCharacters(in: .whitespaces)), v.isFinite, abs(v) <= 100 else {
-                throw StudioError.badInput("--v takes comma-separated numbers, got '\(s)'")
-            }
-            return v
-        }
-        guard !weights.isEmpty, weights.count <= 16 else { throw StudioError.badInput("--v takes 1…16 values") }
+        let weights = try NumberList.parse(vs, flag: "--v")
         let templates: [String]
         if let prompts {
             guard let text = try? String(contentsOfFile: prompts, encoding: .utf8) else { throw StudioError.badInput("\(prompts): cannot read the prompts file") }
