@@ -32,6 +32,42 @@ final class AppearanceTuningTests: XCTestCase {
         XCTAssertGreaterThan(d, 0)
         XCTAssertEqual((off.lora[name]! - never.lora[name]!).square().sum().item(), 0, "weight without qualifying rows: the plain update")
     }
+
+    /// With a text-encoder rank the tuner trains adapters on the text encoder's attention and MLP
+    /// projections too (their B starts at 0 and moves: the prompts are encoded through them
+    /// with gradients), the UNet's adapters and their first step are what they were without
+    /// them, and the saved file loads back onto a fresh model with the same text context.
+    func testTextEncoderLoRATrainsAndRoundTrips() throws {
+        let dir = NSTemporaryDirectory() + "troupe-stage1-te-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func make(_ rank: Int) throws -> (StableDiffusionPipeline, AppearanceTuner) {
+            let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+            var cfg = AppearanceTuningConfig()
+            cfg.steps = 3; cfg.batch = 2; cfg.learningRate = 1e-2; cfg.textEncoderRank = rank
+            var rng = SplitMixRandom(seed: 9)
+            let size = pipe.vae.config.sampleSize
+            let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
+            return (pipe, try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: cfg, directory: dir + "/\(rank)"))
+        }
+        let (_, plain) = try make(0)
+        let (pipe, te) = try make(2)
+        let teNames = te.loraNames.filter { $0.hasPrefix("text_encoder.") }
+        XCTAssertEqual(teNames.count, 2 * 6 * pipe.textEncoder.layers.count, "q, k, v, out, fc1, fc2 in every layer, A and B each")
+        XCTAssertEqual(te.loraNames.filter { $0.hasPrefix("unet.") }, plain.loraNames)
+        XCTAssertEqual(try te.trainStep().losses["eps"]!, try plain.trainStep().losses["eps"]!, accuracy: 1e-6, "B = 0: the first step sees the base text encoder")
+        for _ in 0..<2 { _ = try te.trainStep() }
+        let moved = teNames.filter { $0.contains("lora_B") }.map { te.lora[$0]!.square().sum().item() }
+        XCTAssertTrue(moved.allSatisfy { $0.isFinite } && moved.contains { $0 > 0 }, "the text encoder's adapters got gradients")
+        let ids = pipe.tokenizer.encode("a knight waving")
+        let tuned = GradMode.noGrad { pipe.textEncoder([ids]) }.toArray()
+        try te.saveLoRA(to: dir + "/te.safetensors")
+        let fresh = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let base = GradMode.noGrad { fresh.textEncoder([ids]) }.toArray()
+        XCTAssertNotEqual(base, tuned)
+        try LoRAFile(path: dir + "/te.safetensors").apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
+        assertClose(GradMode.noGrad { fresh.textEncoder([ids]) }, Tensor(tuned, shape: [1, ids.count, pipe.textEncoder.config.hiddenSize]), tol: 1e-5, "the file's text-encoder adapters")
+    }
 }
 
 final class Stage2TuningTests: XCTestCase {

@@ -36,6 +36,11 @@
 // identity_pose), so the character stays itself under other context words. Only the training
 // judge (attributes-train) is a loss here.
 //
+// With `textEncoderRank` > 0 any stage also trains LoRA adapters (that rank) on the text
+// encoder's self-attention and MLP projections (kohya's default targets, diffusers'
+// `--train_text_encoder`), keyed `text_encoder.<path>` in the file; its prompts are then encoded
+// through them every step (TuningPrompts). A later stage continues them.
+//
 // With `identityAdapterScale` ≠ 0, any stage trains with the identity embedding fed to the UNet
 // (TuningIdentity): the main and pose rows read another accepted reference's identity tokens
 // at that scale; prior preservation's class rows read none (the LoRA alone must leave the class
@@ -77,6 +82,8 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var poseRows = 2
     /// The identity adapter's scale while training (0: the LoRA trains alone; see TuningIdentity).
     public var identityAdapterScale: Float = 0
+    /// Rank of the text encoder's LoRA adapters (0: the text encoder stays frozen).
+    public var textEncoderRank = 0
     public init() {}
 
     /// Stage 3's defaults on top of a stage-2 config; without the training judge (models
@@ -119,6 +126,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
         augmentation = try c.decode(.augmentation, or: d.augmentation)
         identityAdapterScale = try c.decode(.identityAdapterScale, or: 0)
+        textEncoderRank = try c.decode(.textEncoderRank, or: 0)
     }
 }
 
@@ -143,14 +151,15 @@ public final class AppearanceTuner: Trainer {
     /// Stage 2: the identity encoder and each image's identity vector.
     let identityEncoder: IdentityEncoder?
     let identityTargets: [Tensor]
-    /// Stage 2: class images' posteriors and the class prompt's context.
+    /// Stage 2: class images' posteriors and the class prompt.
     let priorPosteriors: [(mean: Tensor, std: Tensor)]
-    let classContext: Tensor?
-    /// Stage 3: the pose/expression term (nil when off) and the context of the prompt with each
-    /// pose × expression.
+    let classPrompt: String?
+    /// Stage 3: the pose/expression term (nil when off) and the prompt with each pose ×
+    /// expression.
     let poseTerm: PoseExpressionTerm?
-    let poseContexts: [[Tensor]]
-    let context: Tensor
+    let poseTexts: [[String]]
+    /// Every text above as context (through the text encoder's adapters when it trains them).
+    let prompts: TuningPrompts
     let schedule: NoiseSchedule
     /// The identity embedding the rows read (nil when the config's scale is 0).
     let identity: TuningIdentity?
@@ -171,6 +180,7 @@ public final class AppearanceTuner: Trainer {
         guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
         }
+        guard (0...256).contains(config.textEncoderRank) else { throw GenerationError.badValue("the text encoder's LoRA rank must be in 0…256") }
         guard config.identityAdapterScale.isFinite else { throw GenerationError.badValue("the identity adapter's scale must be a finite number") }
         guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
             throw GenerationError.badValue(identity == nil ? "this stage trains with the identity embedding; it needs the identity adapter"
@@ -182,21 +192,29 @@ public final class AppearanceTuner: Trainer {
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
         var rng = SplitMixRandom(seed: config.seed)
         var named: [String: Tensor] = [:]
-        for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key })
-        where path.contains(".attn1.") || path.contains(".attn2.") {
+        /// Adds a trainable rank-`rank` adapter to `layer`, named `key`, from `startFrom` when given.
+        func attach(_ layer: Linear, key: String, rank: Int) throws {
             let bound = 1 / Float(layer.inFeatures).squareRoot()
-            var down = Tensor.rand([config.rank, layer.inFeatures], low: -bound, high: bound, using: &rng)
-            var up = Tensor(zeros: [layer.outFeatures, config.rank])
+            var down = Tensor.rand([rank, layer.inFeatures], low: -bound, high: bound, using: &rng)
+            var up = Tensor(zeros: [layer.outFeatures, rank])
             if let start = startFrom {
-                guard let d = start["unet.\(path).lora_A.weight"], let u = start["unet.\(path).lora_B.weight"], d.shape == down.shape, u.shape == up.shape else {
-                    throw GenerationError.badValue("the previous stage's LoRA lacks '\(path)' at rank \(config.rank)")
+                guard let d = start["\(key).lora_A.weight"], let u = start["\(key).lora_B.weight"], d.shape == down.shape, u.shape == up.shape else {
+                    throw GenerationError.badValue("the previous stage's LoRA lacks '\(key)' at rank \(rank)")
                 }
                 down = d.clone(); up = u.clone()
             }
             down.requiresGrad = true; up.requiresGrad = true
             layer.adapters.append(LowRankAdapter(down: down, up: up, scale: 1))
-            named["unet.\(path).lora_A.weight"] = down
-            named["unet.\(path).lora_B.weight"] = up
+            named["\(key).lora_A.weight"] = down
+            named["\(key).lora_B.weight"] = up
+        }
+        for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key }) where path.contains(".attn1.") || path.contains(".attn2.") {
+            try attach(layer, key: "unet.\(path)", rank: config.rank)
+        }
+        if config.textEncoderRank > 0 {
+            for (path, layer) in pipeline.textEncoder.linears.sorted(by: { $0.key < $1.key }) where path.contains(".self_attn.") || path.contains(".mlp.") {
+                try attach(layer, key: "text_encoder.\(path)", rank: config.textEncoderRank)
+            }
         }
         lora = named
         loraNames = named.keys.sorted()
@@ -213,17 +231,15 @@ public final class AppearanceTuner: Trainer {
                 return (mean, AutoencoderKL.posteriorStd(logVar))
             }
         }
-        context = GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(prompt)]) }
+        prompts = TuningPrompts(pipeline: pipeline, trainsEncoder: config.textEncoderRank > 0)
         self.identityEncoder = identityEncoder
         identityTargets = identityEncoder.map { e in imgs.map { e.embed($0) } } ?? []
         priorPosteriors = GradMode.noGrad {
             classImages.map { img in let (m, lv) = pipeline.vae.encode(img); return (m, AutoencoderKL.posteriorStd(lv)) }
         }
-        classContext = classPrompt.map { p in GradMode.noGrad { pipeline.textEncoder([pipeline.tokenizer.encode(p)]) } }
+        self.classPrompt = classPrompt
         poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
-        poseContexts = config.poseWeight > 0 ? GradMode.noGrad {
-            PoseExpressionTerm.texts(prompt).map { row in row.map { pipeline.textEncoder([pipeline.tokenizer.encode($0)]) } }
-        } : []
+        poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
@@ -288,7 +304,7 @@ public final class AppearanceTuner: Trainer {
         let noise = Tensor.randn(z0.shape, using: &r)
         let ext = identityAttention(rows: d.picks, &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
-        let ctx = Tensor.concat(d.poses.indices.map { poseContexts[d.poses[$0]][d.expressions[$0]] }, dim: 0)
+        let ctx = prompts.contexts(d.poses.indices.map { poseTexts[d.poses[$0]][d.expressions[$0]] })
         let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx, extension: ext).sample
         let decoded = PoseExpressionTerm.decoded(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
         // The identity term on these rows too: the character under other context words.
@@ -310,12 +326,12 @@ public final class AppearanceTuner: Trainer {
 
     /// L_prior on one class image (stage 2), drawn from the step's random stream.
     func priorLoss(_ r: inout SplitMixRandom) -> Tensor? {
-        guard state.config.priorWeight > 0, let cc = classContext, !priorPosteriors.isEmpty else { return nil }
+        guard state.config.priorWeight > 0, let classPrompt, !priorPosteriors.isEmpty else { return nil }
         let i = Int(r.next() % UInt64(priorPosteriors.count))
         let z0 = GradMode.noGrad { (priorPosteriors[i].mean + priorPosteriors[i].std * Tensor.randn(priorPosteriors[i].mean.shape, using: &r)) * pipeline.vae.config.scalingFactor }
         let t = Int(r.next() % UInt64(schedule.alphasCumprod.count))
         let noise = Tensor.randn(z0.shape, using: &r)
-        let out = pipeline.unet(schedule.addNoise(z0, noise: noise, timesteps: [t]), timesteps: [Float(t)], context: cc).sample
+        let out = pipeline.unet(schedule.addNoise(z0, noise: noise, timesteps: [t]), timesteps: [Float(t)], context: prompts.context(classPrompt)).sample
         return Tensor.mseLoss(out, schedule.trainingTarget(x0: z0, noise: noise, timesteps: [t]))
     }
 
@@ -332,6 +348,7 @@ public final class AppearanceTuner: Trainer {
         let ext = identityAttention(rows: picks, &r)
         let b = c.batch
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
+        let context = prompts.context(state.prompt)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx, extension: ext).sample
         let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
