@@ -70,6 +70,20 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(scores.perCharacter[1]!.promptFidelity, 0.875, accuracy: 1e-12)
         XCTAssertEqual(scores.promptFidelity, (1 + 1 + 0.875) / 3, accuracy: 1e-12)
         XCTAssertTrue(scores.perCharacter[1]!.perCharacter.isEmpty)
+
+        // Per prompt: the first prompt's images of every character drift (a fresh identity),
+        // the rest keep theirs: its cross-prompt pairs agree at about chance, another prompt's
+        // fully but for its pairs with the first.
+        let first = prompts[0].template
+        let onePromptDrifts = samples.indices.map { samples[$0].prompt.template == first ? reading(world.sample(2000 + $0).identity, scene(samples[$0].prompt)) : readings[$0] }
+        let byPrompt = ConsistencyEvaluator.score(samples, predictions: onePromptDrifts).perPrompt
+        XCTAssertEqual(Set(byPrompt.keys), Set(prompts.map(\.template)))
+        XCTAssertLessThan(byPrompt[first]!.crossPromptConsistency, 0.4)
+        for p in prompts.dropFirst() {
+            // 4 of its 5 partner prompts agree fully, the drifting one at about chance.
+            XCTAssertTrue((0.8..<1).contains(byPrompt[p.template]!.crossPromptConsistency), "\(byPrompt[p.template]!)")
+            XCTAssertEqual(byPrompt[p.template]!.promptFidelity, 1, accuracy: 1e-12)
+        }
     }
 
     /// Identity fidelity counts the named attributes the judge sees; unnamed consistency looks

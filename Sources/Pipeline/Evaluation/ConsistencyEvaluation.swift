@@ -183,11 +183,20 @@ public struct MethodScores: Sendable {
     /// The same metrics over each character's samples alone (by `Sample.character`): a
     /// method's mean can hide one character it breaks. Empty for a single character.
     public var perCharacter: [Int: MethodScores] = [:]
+    /// Per prompt template: identity consistency over the pairs of one character's images that
+    /// this prompt's image is in, the other image from another prompt (which scenes pull the
+    /// character away from itself), and the prompt's own fidelity. Empty for a single prompt.
+    public var perPrompt: [String: PromptScores] = [:]
     /// Identity consistency of the base word alone ("a cowboy") under the method's tuning, over
     /// the same prompts and seeds (nil: not measured). Near the untuned model's value: the class
     /// still means any cowboy; near the method's own identity consistency: every cowboy became
     /// this one.
     public var classConsistency: Double?
+}
+
+public struct PromptScores: Sendable, Equatable {
+    public var crossPromptConsistency: Double
+    public var promptFidelity: Double
 }
 
 public struct ConsistencyEvaluator {
@@ -223,6 +232,26 @@ public struct ConsistencyEvaluator {
             for c in characters {
                 let idx = samples.indices.filter { samples[$0].character == c }
                 scores.perCharacter[c] = pooled(idx.map { samples[$0] }, predictions: idx.map { predictions[$0] })
+            }
+        }
+        let templates = Set(samples.map(\.prompt.template))
+        if templates.count > 1 {
+            let identity = WorldAttribute.allCases.filter(\.isIdentity)
+            var agree: [String: (Int, Int)] = [:]
+            for c in characters {
+                let idx = samples.indices.filter { samples[$0].character == c }
+                for i in 0..<idx.count { for j in (i + 1)..<max(i + 1, idx.count) {
+                    let (a, b) = (samples[idx[i]].prompt.template, samples[idx[j]].prompt.template)
+                    guard a != b else { continue }
+                    let same = identity.filter { predictions[idx[i]][$0] == predictions[idx[j]][$0] }.count
+                    for t in [a, b] { let (h, n) = agree[t] ?? (0, 0); agree[t] = (h + same, n + identity.count) }
+                } }
+            }
+            for t in templates {
+                let idx = samples.indices.filter { samples[$0].prompt.template == t }
+                let (h, n) = agree[t] ?? (0, 0)
+                scores.perPrompt[t] = PromptScores(crossPromptConsistency: n > 0 ? Double(h) / Double(n) : 0,
+                                                   promptFidelity: pooled(idx.map { samples[$0] }, predictions: idx.map { predictions[$0] }).promptFidelity)
             }
         }
         return scores

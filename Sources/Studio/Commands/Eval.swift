@@ -253,6 +253,9 @@ struct Eval: ParsableCommand {
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }
+                o["per_prompt"] = templates.compactMap { p -> [String: Any]? in
+                    s.perPrompt[p.template].map { ["prompt": p.template, "cross_prompt_consistency": $0.crossPromptConsistency, "prompt_fidelity": $0.promptFidelity] }
+                }
                 o["per_character"] = s.perCharacter.keys.sorted().map { ci -> [String: Any] in
                     let p = s.perCharacter[ci]!
                     var e: [String: Any] = ["name": chars[ci].name, "identity_consistency": p.identityConsistency, "prompt_fidelity": p.promptFidelity]
@@ -287,6 +290,11 @@ struct Eval: ParsableCommand {
                 if !s.perCharacter.isEmpty {
                     print("  per character (identity consistency / prompt fidelity): " + s.perCharacter.keys.sorted().map {
                         String(format: "%@ %.2f/%.2f", chars[$0].name, s.perCharacter[$0]!.identityConsistency, s.perCharacter[$0]!.promptFidelity)
+                    }.joined(separator: ", "))
+                }
+                if !s.perPrompt.isEmpty {
+                    print("  per prompt (consistency with the other prompts' images / prompt fidelity): " + templates.compactMap { p in
+                        s.perPrompt[p.template].map { String(format: "'%@' %.2f/%.2f", p.template, $0.crossPromptConsistency, $0.promptFidelity) }
                     }.joined(separator: ", "))
                 }
             }
