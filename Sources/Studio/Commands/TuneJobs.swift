@@ -71,6 +71,7 @@ struct TuneSetup {
     func applyFlags(_ c: inout AppearanceTuningConfig) throws {
         if let s = command.steps { c.steps = s }
         if let r = command.rank { c.rank = r }
+        if let r = command.textEncoderRank { c.textEncoderRank = r }
         if let lr = command.learningRate { c.learningRate = lr }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
@@ -80,6 +81,7 @@ struct TuneSetup {
         guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
+        guard (0...256).contains(c.textEncoderRank) else { throw StudioError.badInput("--text-encoder-rank must be in 0…256") }
     }
 
     func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
@@ -140,10 +142,11 @@ struct TuneSetup {
                 let f = try SafetensorsFile(path: previousPath)
                 start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
             } catch { throw StudioError.wrap(error) }
-            let rank = start.first { $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 4
+            let rank = start.first { $0.key.hasPrefix("unet.") && $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 4
+            let textEncoderRank = start.first { $0.key.hasPrefix("text_encoder.") && $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 0
             let c = try config { () -> AppearanceTuningConfig in
                 var base = AppearanceTuningConfig.recommended(by: pipeline.defaults)
-                base.rank = rank
+                base.rank = rank; base.textEncoderRank = textEncoderRank
                 var c = AppearanceTuningConfig.stage2(from: base, hasIdentityEncoder: encoder != nil)
                 if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
                 try applyFlags(&c)
