@@ -29,6 +29,10 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertEqual(lora.guidanceScale(characterLoRA: true), 3); XCTAssertEqual(lora.guidanceScale(characterLoRA: false), 6)
         XCTAssertEqual(SamplingDefaults.standard.guidanceScale(characterLoRA: true), SamplingDefaults.standard.guidanceScale)
         XCTAssertThrowsError(try load(#"{"lora_guidance_scale": -2}"#)) { XCTAssertTrue("\($0)".contains("lora_guidance_scale"), "\($0)") }
+        // The stage LoRA's multiplier: the model's, else 1.
+        XCTAssertEqual(d.stageLoRAScale, 1)
+        XCTAssertEqual(try load(#"{"lora_scale": 1.2}"#).stageLoRAScale, 1.2)
+        XCTAssertThrowsError(try load(#"{"lora_scale": -1}"#)) { XCTAssertTrue("\($0)".contains("lora_scale"), "\($0)") }
         XCTAssertThrowsError(try load(#"{"steps": "many"}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
         // The shipped model's file parses and recommends what its card says.
         let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -1,12 +1,13 @@
 // The one place sampling settings get their defaults. A model folder may recommend its own in
 // `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
 //   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300,
-//    "lora_guidance_scale": 3,
+//    "lora_guidance_scale": 3, "lora_scale": 1.2,
 //    "oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001,
 //                 "identity_weight": 5, "pose_weight": 0.3}}
 // (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps, and the guidance
 // scale for sampling a character through its stage LoRA — a LoRA fitted to a handful of images
-// makes the prompt's conditional prediction sharper, so the plain scale over-guides it; `oneactor`: the
+// makes the prompt's conditional prediction sharper, so the plain scale over-guides it — and the
+// multiplier that LoRA is sampled at; `oneactor`: the
 // settings `tune oneactor` starts from; absent, the tuners' own defaults — the paper's — which
 // suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
@@ -25,14 +26,21 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     /// The model's recommended guidance scale for a character sampled through its stage LoRA
     /// (nil: `guidanceScale`). Read through `guidanceScale(characterLoRA:)`.
     public var loraGuidanceScale: Float?
+    /// The model's recommended multiplier for a character's stage LoRA when sampling (nil: 1).
+    /// Read through `stageLoRAScale`.
+    public var loraScale: Float?
     /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
     public var oneActor: OneActorRecommendation?
 
     public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, loraGuidanceScale: Float? = nil,
-                oneActor: OneActorRecommendation? = nil) {
+                loraScale: Float? = nil, oneActor: OneActorRecommendation? = nil) {
         self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
-        self.loraGuidanceScale = loraGuidanceScale; self.oneActor = oneActor
+        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.oneActor = oneActor
     }
+
+    /// The multiplier a character's stage LoRA is sampled at when nothing else says: the
+    /// model's recommendation, else 1.
+    public var stageLoRAScale: Float { loraScale ?? 1 }
 
     /// The guidance scale to sample with: the model's recommendation for a character sampled
     /// through its stage LoRA when `characterLoRA`, else (and where it has none) the plain one.
@@ -44,7 +52,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     public static let fileName = "troupe.json"
 
     enum CodingKeys: String, CodingKey {
-        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", oneActor = "oneactor"
+        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", oneActor = "oneactor"
     }
 
     public init(from decoder: Decoder) throws {
@@ -54,6 +62,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         loraLearningRate = try c.decodeIfPresent(Float.self, forKey: .loraLearningRate)
         loraSteps = try c.decodeIfPresent(Int.self, forKey: .loraSteps)
         loraGuidanceScale = try c.decodeIfPresent(Float.self, forKey: .loraGuidanceScale)
+        loraScale = try c.decodeIfPresent(Float.self, forKey: .loraScale)
         oneActor = try c.decodeIfPresent(OneActorRecommendation.self, forKey: .oneActor)
     }
 
@@ -71,6 +80,9 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         }
         if let g = d.loraGuidanceScale, !(g.isFinite && g >= 0 && g <= 100) {
             throw GenerationError.badValue("\(path): lora_guidance_scale \(g) must be a number in 0…100")
+        }
+        if let m = d.loraScale, !(m.isFinite && m >= 0 && m <= 100) {
+            throw GenerationError.badValue("\(path): lora_scale \(m) must be a number in 0…100")
         }
         guard (1...1000).contains(d.steps) else { throw GenerationError.badValue("\(path): steps \(d.steps) must be in 1…1000") }
         if let lr = d.loraLearningRate, !(lr.isFinite && lr > 0 && lr <= 1) {

@@ -57,8 +57,8 @@ struct Eval: ParsableCommand {
     var identityAdapter: String?
     @Option(name: .customLong("stage-identity-scale"), help: "stages+identity: the identity adapter's scale while the stages train (default: --identity-scale; 0 trains the plain stages and adds the embedding only when sampling).")
     var stageIdentityScale: Float?
-    @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each.")
-    var stageLoRAScale = "1"
+    @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
+    var stageLoRAScale: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
@@ -76,7 +76,7 @@ struct Eval: ParsableCommand {
         }
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
         let cfgs = try cfg.map { try NumberList.parse($0, flag: "--cfg") }
-        let loraScales = try NumberList.parse(stageLoRAScale, flag: "--stage-lora-scale")
+        let loraScales = try stageLoRAScale.map { try NumberList.parse($0, flag: "--stage-lora-scale") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -95,7 +95,7 @@ struct Eval: ParsableCommand {
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
-            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales, defaults: pipe.defaults))
+            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil

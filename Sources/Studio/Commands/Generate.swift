@@ -207,8 +207,10 @@ struct Generate: ParsableCommand {
         var characterLoRA: String? = nil
         if let record, let artifacts {
             // The character's tuning: its latest stage LoRA and/or its OneActor δ and guidance.
-            // The stage LoRA's multiplier: 1, or what a PNG being re-made recorded (the studio's slider).
-            let loraScale = png?.extra.first { $0.0 == Field.characterLoRAScale }.flatMap { Float($0.1) }.flatMap { $0.isFinite && abs($0) <= 100 ? $0 : nil } ?? 1
+            // The stage LoRA's multiplier: what a PNG being re-made recorded (the studio's slider;
+            // none recorded: 1, as it was made), else the model's recommendation.
+            let recorded = png?.extra.first { $0.0 == Field.characterLoRAScale }.flatMap { Float($0.1) }.flatMap { $0.isFinite && abs($0) <= 100 ? $0 : nil }
+            let loraScale = recorded ?? (png != nil ? 1 : pipeline.defaults.stageLoRAScale)
             if let lora = stageLoRA {
                 do { try LoRAFile(path: lora).attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
                 characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension

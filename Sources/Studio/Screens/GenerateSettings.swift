@@ -15,7 +15,7 @@ struct GenerateSettings: Equatable, Sendable {
     var steps: Int
     var seed: UInt64 = 0
     /// Multiplier of the character's stage LoRA (when it has one).
-    var loraScale: Float = 1
+    var loraScale: Float
     /// OneActor controls (used when the character has a OneActor tuning).
     var v: Float = OneActorAdapter.defaultV
     var eta1: Float?
@@ -25,7 +25,7 @@ struct GenerateSettings: Equatable, Sendable {
     /// Scale of the identity embedding, the character's target as the reference (0: off).
     var identityScale: Float = 0
 
-    init(defaults: SamplingDefaults = .standard) { cfg = defaults.guidanceScale; steps = defaults.steps }
+    init(defaults: SamplingDefaults = .standard) { cfg = defaults.guidanceScale; steps = defaults.steps; loraScale = defaults.stageLoRAScale }
 
     /// Settings for `record`: its prompt, seed and saved OneActor settings; its guidance, or the
     /// model's for a character sampled through its stage LoRA when it has one (`characterLoRA`).
