@@ -78,6 +78,21 @@ final class JobTests: XCTestCase {
         XCTAssertEqual(log.compactMap { if case .step(let s, _, _, _, _, _) = $0 { return s }; return nil }, Array(1...12))
     }
 
+    /// Preview samples (drawn at the model's stage-LoRA multiplier) leave training alone: the
+    /// same character tuned with a preview every step and with none gives the same LoRA.
+    func testPreviewsDoNotChangeTraining() throws {
+        _ = try makeCharacter("Pre"); _ = try makeCharacter("Non")
+        for (name, extra) in [("Pre", ["--preview-every", "1"]), ("Non", ["--preview-every", "0"])] {
+            let job = tune(name, ["--steps", "3"] + extra)
+            try job.start(); job.wait()
+            XCTAssertEqual(job.status, .finished, name)
+        }
+        let a = try SafetensorsFile(path: store.folder("Pre") + "/lora/stage1.safetensors")
+        let b = try SafetensorsFile(path: store.folder("Non") + "/lora/stage1.safetensors")
+        XCTAssertEqual(Set(a.entries.keys), Set(b.entries.keys))
+        for k in a.entries.keys { XCTAssertEqual(try a.tensor(k).toArray(), try b.tensor(k).toArray(), k) }
+    }
+
     /// SIGTERM and SIGHUP (an SSH drop) stop a job the way Ctrl-C does: a checkpoint at the
     /// step it stopped on and a run marked cancelled, not a run left "running".
     func testSIGTERMAndSIGHUPStopWithACheckpoint() throws {

@@ -90,7 +90,14 @@ struct TuneSetup {
             try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
             try tuner.saveLoRA(to: out)
             return [out]
-        }, preview: { step in try writeSample(try pipeline.generate(characterRequest(steps: 15, throughLoRA: true)), step) })
+        }, preview: { step in
+            // As `generate --character` will sample it: the model's multiplier for a stage LoRA
+            // (the tuner's adapters train at 1 and go back to it).
+            let adapters = LoRASet.tuned(on: pipeline)
+            adapters.rescale(pipeline.defaults.stageLoRAScale)
+            defer { adapters.rescale(1) }
+            return try writeSample(try pipeline.generate(characterRequest(steps: 15, throughLoRA: true)), step)
+        })
     }
 
     func stage1() throws -> TuneJob {
