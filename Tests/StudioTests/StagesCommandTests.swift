@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 import Pipeline
 import Preview
+@testable import Studio
 
 final class StagesCommandTests: XCTestCase {
     let root = NSTemporaryDirectory() + "troupe-stages-\(getpid())"
@@ -45,6 +46,11 @@ final class StagesCommandTests: XCTestCase {
         let loraCFG = try XCTUnwrap(defaults.loraGuidanceScale)
         XCTAssertNotEqual(loraCFG, defaults.guidanceScale)
         XCTAssertEqual(GenerationParameters(text: params).cfgScale, Double(loraCFG), params)
+        // …and at the model's multiplier for a stage LoRA, recorded, so --from-png re-makes it.
+        XCTAssertNotEqual(defaults.stageLoRAScale, 1)
+        XCTAssertTrue(params.contains("Character LoRA scale: \(GenerationPNG.text(defaults.stageLoRAScale))"), params)
+        XCTAssertEqual(try troupe(["generate", "--from-png", root + "/g.png", "-o", root + "/g2.png"]).status, 0)
+        XCTAssertEqual(try PNGCodec.read(path: root + "/g2.png").pixels, try PNGCodec.read(path: root + "/g.png").pixels)
         let plain = try XCTUnwrap(try PNGCodec.readText(path: root + "/ref.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
         XCTAssertEqual(GenerationParameters(text: plain).cfgScale, Double(defaults.guidanceScale), plain)
         // --cfg still wins.
