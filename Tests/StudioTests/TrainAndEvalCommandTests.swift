@@ -47,12 +47,19 @@ final class TrainAndEvalCommandTests: XCTestCase {
         }
     }
 
-    func testEvalReportsTheDesignKeys() throws {
+    /// A folder with a random judge, `characters` as chars.jsonl and `prompts` as prompts.txt.
+    func evalProtocol(characters: String, prompts: String) throws -> (dir: String, judge: String) {
         let dir = tempDir()
         let judge = dir + "/judge.safetensors"
         try AttributeClassifier(seed: 5).save(to: judge, metadata: [:])
-        try "{\"name\": \"k\", \"prompt\": \"a knight\"}\n{\"name\": \"w\", \"prompt\": \"a wizard\"}\n".write(toFile: dir + "/chars.jsonl", atomically: true, encoding: .utf8)
-        try "{} waving, smiling, in a forest, front view\n# a comment\n{} walking, sad, at night, side view\n".write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        try characters.write(toFile: dir + "/chars.jsonl", atomically: true, encoding: .utf8)
+        try prompts.write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        return (dir, judge)
+    }
+
+    func testEvalReportsTheDesignKeys() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n{\"name\": \"w\", \"prompt\": \"a wizard\"}\n",
+                                            prompts: "{} waving, smiling, in a forest, front view\n# a comment\n{} walking, sad, at night, side view\n")
         let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl",
                                    "--prompts", dir + "/prompts.txt", "--seeds", "2", "--steps", "2", "--grid", dir + "/grid.png", "--reference-draw", "3", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -92,11 +99,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
     /// multiplier, one labelled row each; at multiplier 0 it is the base model, so its images
     /// and scores are the prompt method's at the same guidance.
     func testEvalSweepsGuidanceAndStageLoRAScale() throws {
-        let dir = tempDir()
-        let judge = dir + "/judge.safetensors"
-        try AttributeClassifier(seed: 5).save(to: judge, metadata: [:])
-        try "{\"name\": \"k\", \"prompt\": \"a knight\"}\n".write(toFile: dir + "/chars.jsonl", atomically: true, encoding: .utf8)
-        try "{} waving, smiling, in a forest, front view\n".write(toFile: dir + "/prompts.txt", atomically: true, encoding: .utf8)
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
         let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
                                    "--seeds", "2", "--steps", "2", "--methods", "prompt,stage1", "--stage-steps", "2", "--cfg", "2,3", "--stage-lora-scale", "0,1",
                                    "--grid", dir + "/grid.png", "--json"])
