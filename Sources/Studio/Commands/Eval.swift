@@ -43,7 +43,7 @@ struct Eval: ParsableCommand {
     var oneActorIdentityWeight: Float?
     @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
-    @Option(name: .customLong("stage-text-encoder-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the text encoder (0: frozen; default: the model's troupe.json, else 0).")
+    @Option(name: .customLong("stage-text-encoder-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
     var stageTextEncoderRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
