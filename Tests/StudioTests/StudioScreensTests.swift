@@ -113,6 +113,10 @@ final class StudioScreensTests: XCTestCase {
         other.ctx.selectedCharacter = "Ada"
         other.show(.generate)
         XCTAssertEqual(try XCTUnwrap(other.screen as? GenerateScreen).settings.cfg, loraCFG)
+        // The LoRA slider starts at the model's multiplier for a stage LoRA.
+        XCTAssertNotEqual(d.stageLoRAScale, 1)
+        XCTAssertEqual(try XCTUnwrap(other.screen as? GenerateScreen).settings.loraScale, d.stageLoRAScale)
+        XCTAssertTrue(frame(other).string.contains("LoRA scale"), frame(other).string)
     }
 
     func testDeleteAsksFirstAndMovesToTrash() throws {
