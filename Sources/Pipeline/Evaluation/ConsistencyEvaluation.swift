@@ -238,14 +238,11 @@ public struct ConsistencyEvaluator {
         if templates.count > 1 {
             let identity = WorldAttribute.allCases.filter(\.isIdentity)
             var agree: [String: (Int, Int)] = [:]
-            for c in characters {
-                let idx = samples.indices.filter { samples[$0].character == c }
-                for i in 0..<idx.count { for j in (i + 1)..<max(i + 1, idx.count) {
-                    let (a, b) = (samples[idx[i]].prompt.template, samples[idx[j]].prompt.template)
-                    guard a != b else { continue }
-                    let same = identity.filter { predictions[idx[i]][$0] == predictions[idx[j]][$0] }.count
-                    for t in [a, b] { let (h, n) = agree[t] ?? (0, 0); agree[t] = (h + same, n + identity.count) }
-                } }
+            for (i, j) in characterPairs(samples) {
+                let (a, b) = (samples[i].prompt.template, samples[j].prompt.template)
+                guard a != b else { continue }
+                let same = identity.filter { predictions[i][$0] == predictions[j][$0] }.count
+                for t in [a, b] { let (h, n) = agree[t] ?? (0, 0); agree[t] = (h + same, n + identity.count) }
             }
             for t in templates {
                 let idx = samples.indices.filter { samples[$0].prompt.template == t }
@@ -255,6 +252,17 @@ public struct ConsistencyEvaluator {
             }
         }
         return scores
+    }
+
+    /// Every pair (i, j), i < j, of indices into `samples` of the same character: the pairs
+    /// identity consistency compares.
+    static func characterPairs(_ samples: [Sample]) -> [(Int, Int)] {
+        var out: [(Int, Int)] = []
+        for c in Set(samples.map(\.character)) {
+            let idx = samples.indices.filter { samples[$0].character == c }
+            for i in 0..<idx.count { for j in (i + 1)..<max(i + 1, idx.count) { out.append((idx[i], idx[j])) } }
+        }
+        return out
     }
 
     /// The metrics over `samples` taken together.
@@ -285,16 +293,13 @@ public struct ConsistencyEvaluator {
         let identity = WorldAttribute.allCases.filter(\.isIdentity)
         var agree: [WorldAttribute: Int] = [:], pairs = 0
         var unnamedAgree = 0, unnamedTotal = 0
-        for c in Set(samples.map(\.character)) {
-            let idx = samples.indices.filter { samples[$0].character == c }
-            for i in 0..<idx.count { for j in (i + 1)..<max(i + 1, idx.count) {
-                pairs += 1
-                for a in identity {
-                    let same = predictions[idx[i]][a] == predictions[idx[j]][a]
-                    if same { agree[a, default: 0] += 1 }
-                    if samples[idx[i]].namedIdentity[a] == nil { unnamedTotal += 1; if same { unnamedAgree += 1 } }
-                }
-            } }
+        for (i, j) in characterPairs(samples) {
+            pairs += 1
+            for a in identity {
+                let same = predictions[i][a] == predictions[j][a]
+                if same { agree[a, default: 0] += 1 }
+                if samples[i].namedIdentity[a] == nil { unnamedTotal += 1; if same { unnamedAgree += 1 } }
+            }
         }
         var per: [String: Double] = [:]
         for a in identity { per["identity_" + a.rawValue] = pairs > 0 ? Double(agree[a] ?? 0) / Double(pairs) : 0 }

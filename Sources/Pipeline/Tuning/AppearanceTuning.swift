@@ -82,8 +82,10 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var poseRows = 2
     /// The identity adapter's scale while training (0: the LoRA trains alone; see TuningIdentity).
     public var identityAdapterScale: Float = 0
-    /// Rank of the text encoder's LoRA adapters (0: the text encoder stays frozen).
+    /// Rank of the text encoder's LoRA adapters (0: the text encoder stays frozen), within
+    /// `textEncoderRanks`.
     public var textEncoderRank = 0
+    public static let textEncoderRanks = 0...256
     public init() {}
 
     /// Stage 3's defaults on top of a stage-2 config; without the training judge (models
@@ -180,7 +182,10 @@ public final class AppearanceTuner: Trainer {
         guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
         }
-        guard (0...256).contains(config.textEncoderRank) else { throw GenerationError.badValue("the text encoder's LoRA rank must be in 0…256") }
+        let ranks = AppearanceTuningConfig.textEncoderRanks
+        guard ranks.contains(config.textEncoderRank) else {
+            throw GenerationError.badValue("the text encoder's LoRA rank must be in \(ranks.lowerBound)…\(ranks.upperBound)")
+        }
         guard config.identityAdapterScale.isFinite else { throw GenerationError.badValue("the identity adapter's scale must be a finite number") }
         guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
             throw GenerationError.badValue(identity == nil ? "this stage trains with the identity embedding; it needs the identity adapter"

@@ -16,11 +16,9 @@ final class TuningPrompts {
 
     /// [1, L, width] context of `text`.
     func context(_ text: String) -> Tensor {
-        let tokens = ids[text] ?? pipeline.tokenizer.encode(text)
-        ids[text] = tokens
-        if trainsEncoder { return pipeline.textEncoder([tokens]) }
+        if trainsEncoder { return pipeline.textEncoder([tokens(text)]) }
         if let c = frozen[text] { return c }
-        let c = GradMode.noGrad { pipeline.textEncoder([tokens]) }
+        let c = GradMode.noGrad { pipeline.textEncoder([tokens(text)]) }
         frozen[text] = c
         return c
     }
@@ -29,12 +27,16 @@ final class TuningPrompts {
     func contexts(_ texts: [String]) -> Tensor {
         guard trainsEncoder else { return Tensor.concat(texts.map(context), dim: 0) }
         let distinct = Array(Set(texts)).sorted()
-        let encoded = pipeline.textEncoder(distinct.map { t in
-            let tokens = ids[t] ?? pipeline.tokenizer.encode(t)
-            ids[t] = tokens
-            return tokens
-        })
-        if distinct.count == texts.count, distinct == texts { return encoded }
+        let encoded = pipeline.textEncoder(distinct.map(tokens))
+        if distinct == texts { return encoded }
         return encoded.selectingRows(texts.map { distinct.firstIndex(of: $0)! })
+    }
+
+    /// `text`'s token ids, tokenized once.
+    private func tokens(_ text: String) -> [Int] {
+        if let t = ids[text] { return t }
+        let t = pipeline.tokenizer.encode(text)
+        ids[text] = t
+        return t
     }
 }

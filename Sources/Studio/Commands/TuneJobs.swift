@@ -81,7 +81,8 @@ struct TuneSetup {
         guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
-        guard (0...256).contains(c.textEncoderRank) else { throw StudioError.badInput("--text-encoder-rank must be in 0…256") }
+        let ranks = AppearanceTuningConfig.textEncoderRanks
+        guard ranks.contains(c.textEncoderRank) else { throw StudioError.badInput("--text-encoder-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
     }
 
     func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
