@@ -68,6 +68,54 @@ final class AppearanceTuningTests: XCTestCase {
         try LoRAFile(path: dir + "/te.safetensors").apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
         assertClose(GradMode.noGrad { fresh.textEncoder([ids]) }, Tensor(tuned, shape: [1, ids.count, pipe.textEncoder.config.hiddenSize]), tol: 1e-5, "the file's text-encoder adapters")
     }
+
+    /// LoCon (the default, rank 4; here 2): adapters on the ResNet blocks' two convolutions and
+    /// nowhere else, B = 0 so the first step is the attention-only step, gradients that move
+    /// them, and a saved file that gives a fresh model the tuned UNet's prediction.
+    func testConvAdaptersTrainAndRoundTrip() throws {
+        XCTAssertEqual(AppearanceTuningConfig().convRank, 4)
+        let dir = NSTemporaryDirectory() + "troupe-stage1-locon-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SplitMixRandom(seed: 9)
+        func make(_ rank: Int) throws -> (StableDiffusionPipeline, AppearanceTuner) {
+            let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+            var cfg = AppearanceTuningConfig()
+            cfg.steps = 3; cfg.batch = 2; cfg.learningRate = 1e-2; cfg.convRank = rank
+            var r = SplitMixRandom(seed: 9)
+            let size = pipe.vae.config.sampleSize
+            let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &r)
+            return (pipe, try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: cfg, directory: dir + "/\(rank)"))
+        }
+        let (_, plain) = try make(0)
+        let (pipe, locon) = try make(2)
+        XCTAssertFalse(plain.loraNames.contains { plain.lora[$0]!.rank == 4 }, "rank 0: attention only")
+        let convNames = locon.loraNames.filter { locon.lora[$0]!.rank == 4 }
+        let targets = pipe.unet.convs.keys.filter { $0.contains(".resnets.") && ($0.hasSuffix(".conv1") || $0.hasSuffix(".conv2")) }
+        XCTAssertFalse(targets.isEmpty)
+        XCTAssertEqual(Set(convNames), Set(targets.flatMap { ["unet.\($0).lora_A.weight", "unet.\($0).lora_B.weight"] }))
+        XCTAssertEqual(locon.loraNames.filter { locon.lora[$0]!.rank == 2 }, plain.loraNames)
+        for name in convNames where name.hasSuffix("lora_A.weight") { XCTAssertEqual(locon.lora[name]!.shape[0], 2) }
+        XCTAssertEqual(try locon.trainStep().losses["eps"]!, try plain.trainStep().losses["eps"]!, accuracy: 1e-6, "B = 0: the first step sees the base convolutions")
+        for _ in 0..<2 { _ = try locon.trainStep() }
+        let moved = convNames.filter { $0.contains("lora_B") }.map { locon.lora[$0]!.square().sum().item() }
+        XCTAssertTrue(moved.allSatisfy { $0.isFinite } && moved.contains { $0 > 0 }, "the conv adapters got gradients")
+        // The file carries them: a fresh model with it predicts what the tuned one does.
+        let size = pipe.unet.config.sampleSize ?? 8
+        let x = Tensor.randn([1, pipe.unet.config.inChannels, size, size], using: &rng)
+        let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode("a knight")]) }
+        let tuned = GradMode.noGrad { pipe.unet(x, timesteps: [500], context: ctx).sample }
+        try locon.saveLoRA(to: dir + "/locon.safetensors")
+        let fresh = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let base = GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }
+        try LoRAFile(path: dir + "/locon.safetensors").apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
+        let loaded = GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }
+        assertClose(loaded, tuned, tol: 1e-5, "the file's attention and conv adapters")
+        XCTAssertGreaterThan((base - tuned).square().sum().item(), 0)
+        // Attention alone (the conv adapters removed) is not the tuned prediction.
+        for c in pipe.unet.convs.values { c.adapters.removeAll() }
+        XCTAssertGreaterThan((GradMode.noGrad { pipe.unet(x, timesteps: [500], context: ctx).sample } - tuned).square().sum().item(), 0)
+    }
 }
 
 final class Stage2TuningTests: XCTestCase {
@@ -90,7 +138,7 @@ final class Stage2TuningTests: XCTestCase {
         let s1 = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: c1, directory: dir + "/1")
         try TrainingLoop.run(s1) { _ in true }
         let stage1 = s1.lora.mapValues { $0.clone() }
-        for l in pipe.unet.linears.values { l.adapters.removeAll() }     // a fresh job loads the model anew
+        EvalGeneration.removeAdapters(pipe)     // a fresh job loads the model anew
         var c2 = AppearanceTuningConfig.stage2(from: c1); c2.steps = 2; c2.identityWeight = 0
         let s2 = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: c2, directory: dir + "/2", startFrom: stage1,
                                      classImages: [Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)], classPrompt: "a knight")

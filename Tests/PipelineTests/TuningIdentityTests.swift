@@ -18,7 +18,7 @@ final class TuningIdentityTests: XCTestCase {
         var off = AppearanceTuningConfig(); off.steps = 2; off.batch = 2
         var on = off; on.identityAdapterScale = 1
         func tuner(_ c: AppearanceTuningConfig, _ id: TuningIdentity?, _ name: String) throws -> AppearanceTuner {
-            for l in pipe.unet.linears.values { l.adapters.removeAll() }
+            EvalGeneration.removeAdapters(pipe)
             return try AppearanceTuner(pipeline: pipe, references: refs, prompt: "a knight", config: c, directory: dir + "/" + name, identity: id)
         }
         let plain = try tuner(off, nil, "plain"), plainLosses = try plain.trainStep().losses
@@ -38,7 +38,7 @@ final class TuningIdentityTests: XCTestCase {
         try fed.saveLoRA(to: dir + "/fed.safetensors")
         XCTAssertEqual(try SafetensorsFile(path: dir + "/fed.safetensors").metadata["troupe_identity_scale"], "1.0")
         // A run that trained with it resumes with it, and refuses to go on without it.
-        for l in pipe.unet.linears.values { l.adapters.removeAll() }
+        EvalGeneration.removeAdapters(pipe)
         XCTAssertThrowsError(try AppearanceTuner.resume(pipeline: pipe, references: refs, directory: dir + "/fed")) {
             XCTAssertTrue("\($0)".contains("needs the identity adapter"), "\($0)")
         }

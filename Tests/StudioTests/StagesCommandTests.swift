@@ -58,18 +58,24 @@ final class StagesCommandTests: XCTestCase {
         let explicit = try XCTUnwrap(try PNGCodec.readText(path: root + "/c.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
         XCTAssertEqual(GenerationParameters(text: explicit).cfgScale, 5, explicit)
 
-        // --text-encoder-rank: stage 1 also adapts the text encoder; stage 2 continues those
-        // adapters (their rank read from stage 1's file) and generate loads them.
+        // --text-encoder-rank and --conv-rank: stage 1 also adapts the text encoder and sets the
+        // convolutions' rank; stage 2 continues those adapters (their ranks read from stage 1's
+        // file) and generate loads them.
         XCTAssertEqual(try troupe(["character", "new", "Bo", "--prompt", "a knight with red hair", "--base-word", "knight"]).status, 0)
         XCTAssertEqual(try troupe(["character", "accept", "Bo", root + "/ref.png"]).status, 0)
         let badRank = try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "300"])
         XCTAssertEqual(badRank.status, 2); XCTAssertTrue(badRank.stderr.contains("--text-encoder-rank must be in 0…256"), badRank.stderr)
-        XCTAssertEqual(try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "2"]).status, 0)
+        let badConv = try troupe(["tune", "stage1", "Bo", "--steps", "2", "--conv-rank", "300"])
+        XCTAssertEqual(badConv.status, 2); XCTAssertTrue(badConv.stderr.contains("--conv-rank must be in 0…256"), badConv.stderr)
+        XCTAssertEqual(try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "2", "--conv-rank", "3"]).status, 0)
         let s2 = try troupe(["tune", "stage2", "Bo", "--steps", "2"])
         XCTAssertEqual(s2.status, 0, s2.stderr)
         let te = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter { $0.key.hasPrefix("text_encoder.") && $0.key.hasSuffix("lora_A.weight") }
         XCTAssertFalse(te.isEmpty, "stage 2 kept the text encoder's adapters")
         XCTAssertTrue(te.allSatisfy { $0.value.shape[0] == 2 })
+        let convs = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter { $0.key.hasSuffix("lora_A.weight") && $0.value.shape.count == 4 }
+        XCTAssertFalse(convs.isEmpty, "stage 2 kept the convolutions' adapters")
+        XCTAssertTrue(convs.allSatisfy { $0.value.shape[0] == 3 }, "at stage 1's conv rank")
         XCTAssertEqual(try troupe(["generate", "--character", "Bo", "--seed", "5", "--steps", "4", "-o", root + "/bo.png"]).status, 0)
     }
 }

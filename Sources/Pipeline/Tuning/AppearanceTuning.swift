@@ -36,6 +36,11 @@
 // identity_pose), so the character stays itself under other context words. Only the training
 // judge (attributes-train) is a loss here.
 //
+// With `convRank` > 0 (4 by default) every stage also trains LoCon adapters (LyCORIS: a k×k
+// down convolution to `convRank` channels, a 1×1 up convolution back, B = 0 at the start) on the
+// ResNet blocks' convolutions, the layers that draw at full resolution; keyed like the attention
+// adapters (`unet.<path>.lora_A/B.weight`, 4-D), continued by the later stages.
+//
 // With `textEncoderRank` > 0 any stage also trains LoRA adapters (that rank) on the text
 // encoder's self-attention and MLP projections (kohya's default targets, diffusers'
 // `--train_text_encoder`), keyed `text_encoder.<path>` in the file; its prompts are then encoded
@@ -83,9 +88,14 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// The identity adapter's scale while training (0: the LoRA trains alone; see TuningIdentity).
     public var identityAdapterScale: Float = 0
     /// Rank of the text encoder's LoRA adapters (0: the text encoder stays frozen), within
-    /// `textEncoderRanks`.
+    /// `optionalRanks`.
     public var textEncoderRank = 0
-    public static let textEncoderRanks = 0...256
+    /// Rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention only), within
+    /// `optionalRanks`. On troupe-mini they carry what the attention adapters miss (hair style,
+    /// the small details a 64×64 sprite draws in a few pixels): README, stage 1.
+    public var convRank = 4
+    /// The ranks an optional adapter family may have (0: off).
+    public static let optionalRanks = 0...256
     public init() {}
 
     /// Stage 3's defaults on top of a stage-2 config; without the training judge (models
@@ -129,6 +139,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         augmentation = try c.decode(.augmentation, or: d.augmentation)
         identityAdapterScale = try c.decode(.identityAdapterScale, or: 0)
         textEncoderRank = try c.decode(.textEncoderRank, or: 0)
+        convRank = try c.decode(.convRank, or: 0)      // runs from before LoCon trained without it
     }
 }
 
@@ -182,9 +193,9 @@ public final class AppearanceTuner: Trainer {
         guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
         }
-        let ranks = AppearanceTuningConfig.textEncoderRanks
-        guard ranks.contains(config.textEncoderRank) else {
-            throw GenerationError.badValue("the text encoder's LoRA rank must be in \(ranks.lowerBound)…\(ranks.upperBound)")
+        let ranks = AppearanceTuningConfig.optionalRanks
+        guard ranks.contains(config.textEncoderRank), ranks.contains(config.convRank) else {
+            throw GenerationError.badValue("the text encoder's and the convolutions' LoRA ranks must be in \(ranks.lowerBound)…\(ranks.upperBound)")
         }
         guard config.identityAdapterScale.isFinite else { throw GenerationError.badValue("the identity adapter's scale must be a finite number") }
         guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
@@ -197,11 +208,12 @@ public final class AppearanceTuner: Trainer {
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
         var rng = SplitMixRandom(seed: config.seed)
         var named: [String: Tensor] = [:]
-        /// Adds a trainable rank-`rank` adapter to `layer`, named `key`, from `startFrom` when given.
-        func attach(_ layer: Linear, key: String, rank: Int) throws {
-            let bound = 1 / Float(layer.inFeatures).squareRoot()
-            var down = Tensor.rand([rank, layer.inFeatures], low: -bound, high: bound, using: &rng)
-            var up = Tensor(zeros: [layer.outFeatures, rank])
+        /// A trainable rank-`rank` adapter named `key` (PEFT's initialisation, or `startFrom`'s
+        /// pair when given): down [rank, in, k…] (`fanIn` = in·k·k), up [out, rank, 1…].
+        func adapter(key: String, rank: Int, down downTail: [Int], up upShape: [Int], fanIn: Int) throws -> LowRankAdapter {
+            let bound = 1 / Float(fanIn).squareRoot()
+            var down = Tensor.rand([rank] + downTail, low: -bound, high: bound, using: &rng)
+            var up = Tensor(zeros: upShape)
             if let start = startFrom {
                 guard let d = start["\(key).lora_A.weight"], let u = start["\(key).lora_B.weight"], d.shape == down.shape, u.shape == up.shape else {
                     throw GenerationError.badValue("the previous stage's LoRA lacks '\(key)' at rank \(rank)")
@@ -209,12 +221,22 @@ public final class AppearanceTuner: Trainer {
                 down = d.clone(); up = u.clone()
             }
             down.requiresGrad = true; up.requiresGrad = true
-            layer.adapters.append(LowRankAdapter(down: down, up: up, scale: 1))
             named["\(key).lora_A.weight"] = down
             named["\(key).lora_B.weight"] = up
+            return LowRankAdapter(down: down, up: up, scale: 1)
+        }
+        func attach(_ layer: Linear, key: String, rank: Int) throws {
+            layer.adapters.append(try adapter(key: key, rank: rank, down: [layer.inFeatures], up: [layer.outFeatures, rank], fanIn: layer.inFeatures))
         }
         for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key }) where path.contains(".attn1.") || path.contains(".attn2.") {
             try attach(layer, key: "unet.\(path)", rank: config.rank)
+        }
+        if config.convRank > 0 {
+            for (path, conv) in pipeline.unet.convs.sorted(by: { $0.key < $1.key }) where Self.isLoConTarget(path) {
+                let w = conv.weight.tensor.shape     // [out, in, k, k]
+                conv.adapters.append(try adapter(key: "unet.\(path)", rank: config.convRank, down: Array(w[1...]), up: [w[0], config.convRank, 1, 1],
+                                                 fanIn: w[1] * w[2] * w[3]))
+            }
         }
         if config.textEncoderRank > 0 {
             for (path, layer) in pipeline.textEncoder.linears.sorted(by: { $0.key < $1.key }) where path.contains(".self_attn.") || path.contains(".mlp.") {
@@ -245,6 +267,12 @@ public final class AppearanceTuner: Trainer {
         self.classPrompt = classPrompt
         poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
         poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
+    }
+
+    /// The convolutions LoCon adapts: the ResNet blocks' two 3×3 convolutions (LyCORIS's
+    /// LoCon targets in the UNet's res blocks; the in/out, sampler and shortcut convs stay).
+    static func isLoConTarget(_ path: String) -> Bool {
+        path.contains(".resnets.") && (path.hasSuffix(".conv1") || path.hasSuffix(".conv2"))
     }
 
     /// Continues the run in `directory` from its latest checkpoint.

@@ -45,6 +45,8 @@ struct Eval: ParsableCommand {
     var stageSteps: Int?
     @Option(name: .customLong("stage-text-encoder-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
     var stageTextEncoderRank: Int?
+    @Option(name: .customLong("stage-conv-rank"), help: "stage1/stage2/stages/stages+identity: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default: tune's, 4).")
+    var stageConvRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
@@ -173,6 +175,7 @@ struct Eval: ParsableCommand {
                         if let n = stageSteps { stage1.steps = n }
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
+                        if let k = stageConvRank { stage1.convRank = k }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)

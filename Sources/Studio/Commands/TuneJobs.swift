@@ -72,6 +72,7 @@ struct TuneSetup {
         if let s = command.steps { c.steps = s }
         if let r = command.rank { c.rank = r }
         if let r = command.textEncoderRank { c.textEncoderRank = r }
+        if let r = command.convRank { c.convRank = r }
         if let lr = command.learningRate { c.learningRate = lr }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
@@ -81,8 +82,9 @@ struct TuneSetup {
         guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
-        let ranks = AppearanceTuningConfig.textEncoderRanks
+        let ranks = AppearanceTuningConfig.optionalRanks
         guard ranks.contains(c.textEncoderRank) else { throw StudioError.badInput("--text-encoder-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
+        guard ranks.contains(c.convRank) else { throw StudioError.badInput("--conv-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
     }
 
     func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
@@ -150,11 +152,16 @@ struct TuneSetup {
                 let f = try SafetensorsFile(path: previousPath)
                 start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
             } catch { throw StudioError.wrap(error) }
-            let rank = start.first { $0.key.hasPrefix("unet.") && $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 4
-            let textEncoderRank = start.first { $0.key.hasPrefix("text_encoder.") && $0.key.hasSuffix("lora_A.weight") }?.value.shape[0] ?? 0
+            // The previous stage's ranks, read from its file: attention (2-D down), convolutions
+            // (4-D down), text encoder; a family it lacks stays off.
+            func rank(_ component: String, _ dims: Int) -> Int {
+                start.first { $0.key.hasPrefix(component) && $0.key.hasSuffix("lora_A.weight") && $0.value.rank == dims }?.value.shape[0] ?? 0
+            }
             let c = try config { () -> AppearanceTuningConfig in
                 var base = AppearanceTuningConfig.recommended(by: pipeline.defaults)
-                base.rank = rank; base.textEncoderRank = textEncoderRank
+                let attention = rank("unet.", 2)
+                if attention > 0 { base.rank = attention }     // none: the tuner names the key it lacks
+                base.convRank = rank("unet.", 4); base.textEncoderRank = rank("text_encoder.", 2)
                 var c = AppearanceTuningConfig.stage2(from: base, hasIdentityEncoder: encoder != nil)
                 if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
                 try applyFlags(&c)
