@@ -14,6 +14,19 @@ final class AppearanceTuningTests: XCTestCase {
         return try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: cfg, directory: dir)
     }
 
+    /// A fresh fixture pipeline and a 3-step tuner at a high learning rate on one random
+    /// reference (the same for every call), its config changed by `adjust`.
+    func fastTuner(dir: String, _ adjust: (inout AppearanceTuningConfig) -> Void) throws -> (StableDiffusionPipeline, AppearanceTuner) {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        var cfg = AppearanceTuningConfig()
+        cfg.steps = 3; cfg.batch = 2; cfg.learningRate = 1e-2
+        adjust(&cfg)
+        var rng = SplitMixRandom(seed: 9)
+        let size = pipe.vae.config.sampleSize
+        let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
+        return (pipe, try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: cfg, directory: dir))
+    }
+
     func testReconstructionTermOnLowNoiseRowsAndItsEffect() throws {
         let dir = NSTemporaryDirectory() + "troupe-stage1-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -42,13 +55,7 @@ final class AppearanceTuningTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func make(_ rank: Int) throws -> (StableDiffusionPipeline, AppearanceTuner) {
-            let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
-            var cfg = AppearanceTuningConfig()
-            cfg.steps = 3; cfg.batch = 2; cfg.learningRate = 1e-2; cfg.textEncoderRank = rank
-            var rng = SplitMixRandom(seed: 9)
-            let size = pipe.vae.config.sampleSize
-            let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng)
-            return (pipe, try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: cfg, directory: dir + "/\(rank)"))
+            try fastTuner(dir: dir + "/\(rank)") { $0.textEncoderRank = rank }
         }
         let (_, plain) = try make(0)
         let (pipe, te) = try make(2)
@@ -79,13 +86,7 @@ final class AppearanceTuningTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = SplitMixRandom(seed: 9)
         func make(_ rank: Int) throws -> (StableDiffusionPipeline, AppearanceTuner) {
-            let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
-            var cfg = AppearanceTuningConfig()
-            cfg.steps = 3; cfg.batch = 2; cfg.learningRate = 1e-2; cfg.convRank = rank
-            var r = SplitMixRandom(seed: 9)
-            let size = pipe.vae.config.sampleSize
-            let ref = Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &r)
-            return (pipe, try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: cfg, directory: dir + "/\(rank)"))
+            try fastTuner(dir: dir + "/\(rank)") { $0.convRank = rank }
         }
         let (_, plain) = try make(0)
         let (pipe, locon) = try make(2)
