@@ -28,7 +28,7 @@ struct Tune: ParsableCommand {
     var rank: Int?
     @Option(name: .customLong("text-encoder-rank"), help: "stage1: also train LoRA adapters of this rank on the text encoder's attention and MLP projections (0, the default: the text encoder stays frozen); later stages continue them.")
     var textEncoderRank: Int?
-    @Option(name: .customLong("conv-rank"), help: "stage1: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default 4); later stages continue them.")
+    @Option(name: .customLong("conv-rank"), help: "stage1: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank)); later stages continue them.")
     var convRank: Int?
     @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
     var crop: Float?
