@@ -233,7 +233,7 @@ public final class AppearanceTuner: Trainer {
         }
         if config.convRank > 0 {
             for (path, conv) in pipeline.unet.convs.sorted(by: { $0.key < $1.key }) where Self.isLoConTarget(path) {
-                let w = conv.weight.tensor.shape     // [out, in, k, k]
+                let w = conv.weight.shape     // [out, in, k, k] (read without widening a half-precision weight)
                 conv.adapters.append(try adapter(key: "unet.\(path)", rank: config.convRank, down: Array(w[1...]), up: [w[0], config.convRank, 1, 1],
                                                  fanIn: w[1] * w[2] * w[3]))
             }
