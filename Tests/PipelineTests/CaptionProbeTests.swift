@@ -66,7 +66,7 @@ final class CaptionProbeTests: XCTestCase {
         let probe = try CaptionProbe(width: 4, seed: 1, learningRate: 1e-3)
         let path = NSTemporaryDirectory() + "probe-\(UUID().uuidString).safetensors"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-        let identityClasses = WorldAttribute.allCases.filter(\.isIdentity).map(\.classes).reduce(0, +)
+        let identityClasses = WorldAttribute.identity.map(\.classes).reduce(0, +)
         try SafetensorsWriter.write(["probe.weight": Tensor(zeros: [identityClasses, 4]), "probe.bias": Tensor(zeros: [identityClasses])], to: path)
         let before = probe.linear.weight.tensor.toArray()
         XCTAssertFalse(try probe.restore(from: SafetensorsFile(path: path)))

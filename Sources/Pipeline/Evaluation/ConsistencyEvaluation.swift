@@ -236,7 +236,7 @@ public struct ConsistencyEvaluator {
         }
         let templates = Set(samples.map(\.prompt.template))
         if templates.count > 1 {
-            let identity = WorldAttribute.allCases.filter(\.isIdentity)
+            let identity = WorldAttribute.identity
             var agree: [String: (Int, Int)] = [:]
             for (i, j) in characterPairs(samples) {
                 let (a, b) = (samples[i].prompt.template, samples[j].prompt.template)
@@ -290,7 +290,7 @@ public struct ConsistencyEvaluator {
         }
         // Identity consistency, pairwise within each character; also over only the attributes
         // the character's prompt leaves out.
-        let identity = WorldAttribute.allCases.filter(\.isIdentity)
+        let identity = WorldAttribute.identity
         var agree: [WorldAttribute: Int] = [:], pairs = 0
         var unnamedAgree = 0, unnamedTotal = 0
         for (i, j) in characterPairs(samples) {

@@ -29,6 +29,10 @@ public enum WorldAttribute: String, CaseIterable, Codable, Sendable {
     /// The scene's attributes — how and where the character is drawn, not who it is.
     public var isContext: Bool { [.pose, .expression, .background, .view].contains(self) }
     public var isIdentity: Bool { !isContext && self != .characterClass }
+    /// The seven attributes that make a character who it is, in declaration order.
+    public static let identity = allCases.filter(\.isIdentity)
+    /// Pose, expression, background and view: where and how, never who.
+    public static let context = allCases.filter(\.isContext)
 
     public func label(_ id: CharacterIdentity, _ s: SceneContext) -> Int {
         switch self {

@@ -242,9 +242,9 @@ public final class IdentityAdapterTrainer: Trainer {
         let x0 = schedule.predictedOriginal(out.selectingRows(rows), xt: xt.selectingRows(rows).detached(), timesteps: rows.map { timesteps[$0] })
         let logits = judge(vae.decode(x0 * (1 / vae.config.scalingFactor)))
         let rowSamples = rows.map { samples[$0] }
-        let ce = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.allCases.filter(\.isIdentity))
+        let ce = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.identity)
         guard c.contextWeight > 0 else { return (eps + ce * c.judgeWeight, eps, (ce, nil)) }
-        let context = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.allCases.filter(\.isContext))
+        let context = AttributeClassifier.meanCrossEntropy(logits: logits, samples: rowSamples, attributes: WorldAttribute.context)
         return (eps + ce * c.judgeWeight + context * c.contextWeight, eps, (ce, context))
     }
 

@@ -9,7 +9,7 @@ public enum IdentityPhrases {
     /// The attributes a caption may name for `id` (hair colour is invisible on a bald head; a
     /// missing accessory is not something prompts say).
     public static func nameable(_ id: CharacterIdentity) -> [WorldAttribute] {
-        WorldAttribute.allCases.filter(\.isIdentity).filter {
+        WorldAttribute.identity.filter {
             !($0 == .hairColor && id.hairStyle == .bald) && !($0 == .accessory && id.accessory == .none)
         }
     }
