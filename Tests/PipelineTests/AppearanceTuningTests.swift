@@ -119,6 +119,38 @@ final class AppearanceTuningTests: XCTestCase {
     }
 }
 
+extension AppearanceTuningTests {
+    /// Feed-forward adapters sit exactly on the transformer blocks' GEGLU in/out projections,
+    /// start at B = 0 (the first step sees the base layers), get gradients, and the saved file
+    /// gives a fresh model the tuned prediction.
+    func testFeedForwardAdaptersTrainAndRoundTrip() throws {
+        XCTAssertEqual(AppearanceTuningConfig().feedForwardRank, 0, "off by default")
+        let dir = NSTemporaryDirectory() + "troupe-stage1-ff-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (_, plain) = try fastTuner(dir: dir + "/0") { $0.convRank = 0 }
+        let (pipe, ff) = try fastTuner(dir: dir + "/3") { $0.convRank = 0; $0.feedForwardRank = 3 }
+        let targets = pipe.unet.linears.keys.filter { $0.hasSuffix(".ff.net.0.proj") || $0.hasSuffix(".ff.net.2") }
+        XCTAssertFalse(targets.isEmpty)
+        let ffNames = ff.loraNames.filter { !plain.loraNames.contains($0) }
+        XCTAssertEqual(Set(ffNames), Set(targets.flatMap { ["unet.\($0).lora_A.weight", "unet.\($0).lora_B.weight"] }))
+        for name in ffNames where name.hasSuffix("lora_A.weight") { XCTAssertEqual(ff.lora[name]!.shape[0], 3) }
+        XCTAssertEqual(try ff.trainStep().losses["eps"]!, try plain.trainStep().losses["eps"]!, accuracy: 1e-6, "B = 0: the first step sees the base layers")
+        for _ in 0..<2 { _ = try ff.trainStep() }
+        let moved = ffNames.filter { $0.contains("lora_B") }.map { ff.lora[$0]!.square().sum().item() }
+        XCTAssertTrue(moved.allSatisfy { $0.isFinite } && moved.contains { $0 > 0 }, "the feed-forward adapters got gradients")
+        var rng = SplitMixRandom(seed: 4)
+        let size = pipe.unet.config.sampleSize ?? 8
+        let x = Tensor.randn([1, pipe.unet.config.inChannels, size, size], using: &rng)
+        let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode("a knight")]) }
+        let tuned = GradMode.noGrad { pipe.unet(x, timesteps: [500], context: ctx).sample }
+        try ff.saveLoRA(to: dir + "/ff.safetensors")
+        let fresh = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        try LoRAFile(path: dir + "/ff.safetensors").apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
+        assertClose(GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }, tuned, tol: 1e-5, "the file's attention and feed-forward adapters")
+    }
+}
+
 final class Stage2TuningTests: XCTestCase {
     /// The tiny fixture pipeline and one random reference image at its size.
     func fixtureWithReference(_ rng: inout SplitMixRandom) throws -> (StableDiffusionPipeline, Tensor) {

@@ -58,16 +58,18 @@ final class StagesCommandTests: XCTestCase {
         let explicit = try XCTUnwrap(try PNGCodec.readText(path: root + "/c.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
         XCTAssertEqual(GenerationParameters(text: explicit).cfgScale, 5, explicit)
 
-        // --text-encoder-rank and --conv-rank: stage 1 also adapts the text encoder and sets the
-        // convolutions' rank; stage 2 continues those adapters (their ranks read from stage 1's
-        // file) and generate loads them.
+        // --text-encoder-rank, --conv-rank and --ff-rank: stage 1 also adapts the text encoder and
+        // the feed-forward layers and sets the convolutions' rank; stage 2 continues those adapters
+        // (their ranks read from stage 1's file, the attention rank apart) and generate loads them.
         XCTAssertEqual(try troupe(["character", "new", "Bo", "--prompt", "a knight with red hair", "--base-word", "knight"]).status, 0)
         XCTAssertEqual(try troupe(["character", "accept", "Bo", root + "/ref.png"]).status, 0)
         let badRank = try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "300"])
         XCTAssertEqual(badRank.status, 2); XCTAssertTrue(badRank.stderr.contains("--text-encoder-rank must be in 0…256"), badRank.stderr)
         let badConv = try troupe(["tune", "stage1", "Bo", "--steps", "2", "--conv-rank", "300"])
         XCTAssertEqual(badConv.status, 2); XCTAssertTrue(badConv.stderr.contains("--conv-rank must be in 0…256"), badConv.stderr)
-        XCTAssertEqual(try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "2", "--conv-rank", "3"]).status, 0)
+        let badFF = try troupe(["tune", "stage1", "Bo", "--steps", "2", "--ff-rank", "300"])
+        XCTAssertEqual(badFF.status, 2); XCTAssertTrue(badFF.stderr.contains("--ff-rank must be in 0…256"), badFF.stderr)
+        XCTAssertEqual(try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "2", "--conv-rank", "3", "--ff-rank", "5"]).status, 0)
         let s2 = try troupe(["tune", "stage2", "Bo", "--steps", "2"])
         XCTAssertEqual(s2.status, 0, s2.stderr)
         let te = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter { $0.key.hasPrefix("text_encoder.") && $0.key.hasSuffix("lora_A.weight") }
@@ -76,6 +78,13 @@ final class StagesCommandTests: XCTestCase {
         let convs = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter { $0.key.hasSuffix("lora_A.weight") && $0.value.shape.count == 4 }
         XCTAssertFalse(convs.isEmpty, "stage 2 kept the convolutions' adapters")
         XCTAssertTrue(convs.allSatisfy { $0.value.shape[0] == 3 }, "at stage 1's conv rank")
+        let unet2D = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter {
+            $0.key.hasPrefix("unet.") && $0.key.hasSuffix("lora_A.weight") && $0.value.shape.count == 2
+        }
+        let ff = unet2D.filter { $0.key.contains(".ff.net.") }
+        XCTAssertFalse(ff.isEmpty, "stage 2 kept the feed-forward adapters")
+        XCTAssertTrue(ff.allSatisfy { $0.value.shape[0] == 5 }, "at stage 1's feed-forward rank")
+        XCTAssertTrue(unet2D.filter { !$0.key.contains(".ff.net.") }.allSatisfy { $0.value.shape[0] == 4 }, "attention at the default rank")
         XCTAssertEqual(try troupe(["generate", "--character", "Bo", "--seed", "5", "--steps", "4", "-o", root + "/bo.png"]).status, 0)
     }
 }

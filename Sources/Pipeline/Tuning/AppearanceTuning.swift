@@ -41,6 +41,9 @@
 // ResNet blocks' convolutions, the layers that draw at full resolution; keyed like the attention
 // adapters (`unet.<path>.lora_A/B.weight`, 4-D), continued by the later stages.
 //
+// With `feedForwardRank` > 0 every stage also trains LoRA adapters on the transformer blocks'
+// feed-forward layers (off by default), keyed `unet.<path>` like the attention ones.
+//
 // With `textEncoderRank` > 0 any stage also trains LoRA adapters (that rank) on the text
 // encoder's self-attention and MLP projections (kohya's default targets, diffusers'
 // `--train_text_encoder`), keyed `text_encoder.<path>` in the file; its prompts are then encoded
@@ -94,6 +97,10 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// `optionalRanks`. On troupe-mini they carry what the attention adapters miss (hair style,
     /// the small details a 64×64 sprite draws in a few pixels): README, stage 1.
     public var convRank = 4
+    /// Rank of LoRA adapters on the transformer blocks' feed-forward layers (GEGLU's
+    /// `ff.net.0.proj` and `ff.net.2`, kohya's and PEFT's optional UNet targets; 0: off), within
+    /// `optionalRanks`.
+    public var feedForwardRank = 0
     /// The ranks an optional adapter family may have (0: off).
     public static let optionalRanks = 0...256
     public init() {}
@@ -140,6 +147,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         identityAdapterScale = try c.decode(.identityAdapterScale, or: 0)
         textEncoderRank = try c.decode(.textEncoderRank, or: 0)
         convRank = try c.decode(.convRank, or: 0)      // runs from before LoCon trained without it
+        feedForwardRank = try c.decode(.feedForwardRank, or: 0)
     }
 }
 
@@ -194,8 +202,8 @@ public final class AppearanceTuner: Trainer {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
         }
         let ranks = AppearanceTuningConfig.optionalRanks
-        guard ranks.contains(config.textEncoderRank), ranks.contains(config.convRank) else {
-            throw GenerationError.badValue("the text encoder's and the convolutions' LoRA ranks must be in \(ranks.lowerBound)…\(ranks.upperBound)")
+        guard ranks.contains(config.textEncoderRank), ranks.contains(config.convRank), ranks.contains(config.feedForwardRank) else {
+            throw GenerationError.badValue("the text encoder's, the convolutions' and the feed-forward layers' LoRA ranks must be in \(ranks.lowerBound)…\(ranks.upperBound)")
         }
         guard config.identityAdapterScale.isFinite else { throw GenerationError.badValue("the identity adapter's scale must be a finite number") }
         guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
@@ -230,6 +238,11 @@ public final class AppearanceTuner: Trainer {
         }
         for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key }) where path.contains(".attn1.") || path.contains(".attn2.") {
             try attach(layer, key: "unet.\(path)", rank: config.rank)
+        }
+        if config.feedForwardRank > 0 {
+            for (path, layer) in pipeline.unet.linears.sorted(by: { $0.key < $1.key }) where Self.isFeedForwardTarget(path) {
+                try attach(layer, key: "unet.\(path)", rank: config.feedForwardRank)
+            }
         }
         if config.convRank > 0 {
             for (path, conv) in pipeline.unet.convs.sorted(by: { $0.key < $1.key }) where Self.isLoConTarget(path) {
@@ -268,6 +281,9 @@ public final class AppearanceTuner: Trainer {
         poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
         poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
     }
+
+    /// The transformer blocks' feed-forward projections (GEGLU in, and out).
+    public static func isFeedForwardTarget(_ path: String) -> Bool { path.contains(".ff.net.") }
 
     /// The convolutions LoCon adapts: the ResNet blocks' two 3×3 convolutions (LyCORIS's
     /// LoCon targets in the UNet's res blocks; the in/out, sampler and shortcut convs stay).

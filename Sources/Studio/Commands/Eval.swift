@@ -47,6 +47,8 @@ struct Eval: ParsableCommand {
     var stageTextEncoderRank: Int?
     @Option(name: .customLong("stage-conv-rank"), help: "stage1/stage2/stages/stages+identity: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
     var stageConvRank: Int?
+    @Option(name: .customLong("stage-ff-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the UNet's feed-forward layers (0, the default: off; as tune --ff-rank).")
+    var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
@@ -176,6 +178,7 @@ struct Eval: ParsableCommand {
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
                         if let k = stageConvRank { stage1.convRank = k }
+                        if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)

@@ -73,6 +73,7 @@ struct TuneSetup {
         if let r = command.rank { c.rank = r }
         if let r = command.textEncoderRank { c.textEncoderRank = r }
         if let r = command.convRank { c.convRank = r }
+        if let r = command.feedForwardRank { c.feedForwardRank = r }
         if let lr = command.learningRate { c.learningRate = lr }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
@@ -85,6 +86,7 @@ struct TuneSetup {
         let ranks = AppearanceTuningConfig.optionalRanks
         guard ranks.contains(c.textEncoderRank) else { throw StudioError.badInput("--text-encoder-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
         guard ranks.contains(c.convRank) else { throw StudioError.badInput("--conv-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
+        guard ranks.contains(c.feedForwardRank) else { throw StudioError.badInput("--ff-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
     }
 
     func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
@@ -152,16 +154,20 @@ struct TuneSetup {
                 let f = try SafetensorsFile(path: previousPath)
                 start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
             } catch { throw StudioError.wrap(error) }
-            // The previous stage's ranks, read from its file: attention (2-D down), convolutions
-            // (4-D down), text encoder; a family it lacks stays off.
-            func rank(_ component: String, _ dims: Int) -> Int {
-                start.first { $0.key.hasPrefix(component) && $0.key.hasSuffix("lora_A.weight") && $0.value.rank == dims }?.value.shape[0] ?? 0
+            // The previous stage's ranks, read from its file: attention (2-D down), feed-forward
+            // (2-D, under .ff.), convolutions (4-D down), text encoder; a family it lacks stays off.
+            func rank(_ component: String, _ dims: Int, feedForward: Bool = false) -> Int {
+                start.first {
+                    $0.key.hasPrefix(component) && $0.key.hasSuffix("lora_A.weight") && $0.value.rank == dims
+                        && AppearanceTuner.isFeedForwardTarget($0.key) == feedForward
+                }?.value.shape[0] ?? 0
             }
             let c = try config { () -> AppearanceTuningConfig in
                 var base = AppearanceTuningConfig.recommended(by: pipeline.defaults)
                 let attention = rank("unet.", 2)
                 if attention > 0 { base.rank = attention }     // none: the tuner names the key it lacks
                 base.convRank = rank("unet.", 4); base.textEncoderRank = rank("text_encoder.", 2)
+                base.feedForwardRank = rank("unet.", 2, feedForward: true)
                 var c = AppearanceTuningConfig.stage2(from: base, hasIdentityEncoder: encoder != nil)
                 if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
                 try applyFlags(&c)
