@@ -84,7 +84,6 @@ final class AppearanceTuningTests: XCTestCase {
         let dir = NSTemporaryDirectory() + "troupe-stage1-locon-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var rng = SplitMixRandom(seed: 9)
         func make(_ rank: Int) throws -> (StableDiffusionPipeline, AppearanceTuner) {
             try fastTuner(dir: dir + "/\(rank)") { $0.convRank = rank }
         }
@@ -98,20 +97,7 @@ final class AppearanceTuningTests: XCTestCase {
         XCTAssertEqual(locon.loraNames.filter { locon.lora[$0]!.rank == 2 }, plain.loraNames)
         for name in convNames where name.hasSuffix("lora_A.weight") { XCTAssertEqual(locon.lora[name]!.shape[0], 2) }
         XCTAssertEqual(try locon.trainStep().losses["eps"]!, try plain.trainStep().losses["eps"]!, accuracy: 1e-6, "B = 0: the first step sees the base convolutions")
-        for _ in 0..<2 { _ = try locon.trainStep() }
-        let moved = convNames.filter { $0.contains("lora_B") }.map { locon.lora[$0]!.square().sum().item() }
-        XCTAssertTrue(moved.allSatisfy { $0.isFinite } && moved.contains { $0 > 0 }, "the conv adapters got gradients")
-        // The file carries them: a fresh model with it predicts what the tuned one does.
-        let size = pipe.unet.config.sampleSize ?? 8
-        let x = Tensor.randn([1, pipe.unet.config.inChannels, size, size], using: &rng)
-        let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode("a knight")]) }
-        let tuned = GradMode.noGrad { pipe.unet(x, timesteps: [500], context: ctx).sample }
-        try locon.saveLoRA(to: dir + "/locon.safetensors")
-        let fresh = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
-        let base = GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }
-        try LoRAFile(path: dir + "/locon.safetensors").apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
-        let loaded = GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }
-        assertClose(loaded, tuned, tol: 1e-5, "the file's attention and conv adapters")
+        let (x, ctx, tuned, base) = try assertAdaptersTrainAndRoundTrip(locon, pipe, names: convNames, file: dir + "/locon.safetensors", "conv")
         XCTAssertGreaterThan((base - tuned).square().sum().item(), 0)
         // Attention alone (the conv adapters removed) is not the tuned prediction.
         for c in pipe.unet.convs.values { c.adapters.removeAll() }
@@ -120,6 +106,27 @@ final class AppearanceTuningTests: XCTestCase {
 }
 
 extension AppearanceTuningTests {
+    /// Two more steps of `tuner`: the B matrices among `names` moved, and the saved file gives a
+    /// fresh fixture model the tuned prediction. Returns the probe input and context, the tuned
+    /// prediction and the base model's.
+    func assertAdaptersTrainAndRoundTrip(_ tuner: AppearanceTuner, _ pipe: StableDiffusionPipeline, names: [String], file: String,
+                                         _ what: String) throws -> (x: Tensor, ctx: Tensor, tuned: Tensor, base: Tensor) {
+        for _ in 0..<2 { _ = try tuner.trainStep() }
+        let moved = names.filter { $0.contains("lora_B") }.map { tuner.lora[$0]!.square().sum().item() }
+        XCTAssertTrue(moved.allSatisfy { $0.isFinite } && moved.contains { $0 > 0 }, "the \(what) adapters got gradients")
+        var rng = SplitMixRandom(seed: 9)
+        let size = pipe.unet.config.sampleSize ?? 8
+        let x = Tensor.randn([1, pipe.unet.config.inChannels, size, size], using: &rng)
+        let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode("a knight")]) }
+        let tuned = GradMode.noGrad { pipe.unet(x, timesteps: [500], context: ctx).sample }
+        try tuner.saveLoRA(to: file)
+        let fresh = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let base = GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }
+        try LoRAFile(path: file).apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
+        assertClose(GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }, tuned, tol: 1e-5, "the file's attention and \(what) adapters")
+        return (x, ctx, tuned, base)
+    }
+
     /// Feed-forward adapters sit exactly on the transformer blocks' GEGLU in/out projections,
     /// start at B = 0 (the first step sees the base layers), get gradients, and the saved file
     /// gives a fresh model the tuned prediction.
@@ -136,18 +143,7 @@ extension AppearanceTuningTests {
         XCTAssertEqual(Set(ffNames), Set(targets.flatMap { ["unet.\($0).lora_A.weight", "unet.\($0).lora_B.weight"] }))
         for name in ffNames where name.hasSuffix("lora_A.weight") { XCTAssertEqual(ff.lora[name]!.shape[0], 3) }
         XCTAssertEqual(try ff.trainStep().losses["eps"]!, try plain.trainStep().losses["eps"]!, accuracy: 1e-6, "B = 0: the first step sees the base layers")
-        for _ in 0..<2 { _ = try ff.trainStep() }
-        let moved = ffNames.filter { $0.contains("lora_B") }.map { ff.lora[$0]!.square().sum().item() }
-        XCTAssertTrue(moved.allSatisfy { $0.isFinite } && moved.contains { $0 > 0 }, "the feed-forward adapters got gradients")
-        var rng = SplitMixRandom(seed: 4)
-        let size = pipe.unet.config.sampleSize ?? 8
-        let x = Tensor.randn([1, pipe.unet.config.inChannels, size, size], using: &rng)
-        let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode("a knight")]) }
-        let tuned = GradMode.noGrad { pipe.unet(x, timesteps: [500], context: ctx).sample }
-        try ff.saveLoRA(to: dir + "/ff.safetensors")
-        let fresh = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
-        try LoRAFile(path: dir + "/ff.safetensors").apply(multiplier: 1, unet: fresh.unet, textEncoder: fresh.textEncoder)
-        assertClose(GradMode.noGrad { fresh.unet(x, timesteps: [500], context: ctx).sample }, tuned, tol: 1e-5, "the file's attention and feed-forward adapters")
+        _ = try assertAdaptersTrainAndRoundTrip(ff, pipe, names: ffNames, file: dir + "/ff.safetensors", "feed-forward")
     }
 }
 
