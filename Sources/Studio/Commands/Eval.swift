@@ -47,7 +47,7 @@ struct Eval: ParsableCommand {
     var stageTextEncoderRank: Int?
     @Option(name: .customLong("stage-conv-rank"), help: "stage1/stage2/stages/stages+identity: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
     var stageConvRank: Int?
-    @Option(name: .customLong("stage-ff-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the UNet's feed-forward layers (0, the default: off; as tune --ff-rank).")
+    @Option(name: .customLong("stage-ff-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?

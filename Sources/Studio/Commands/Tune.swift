@@ -30,7 +30,7 @@ struct Tune: ParsableCommand {
     var textEncoderRank: Int?
     @Option(name: .customLong("conv-rank"), help: "stage1: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank)); later stages continue them.")
     var convRank: Int?
-    @Option(name: .customLong("ff-rank"), help: "stage1: also train LoRA adapters of this rank on the UNet's feed-forward layers (0, the default: attention and convolutions only); later stages continue them.")
+    @Option(name: .customLong("ff-rank"), help: "stage1: also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank)); later stages continue them.")
     var feedForwardRank: Int?
     @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
     var crop: Float?
