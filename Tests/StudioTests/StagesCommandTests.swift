@@ -72,13 +72,14 @@ final class StagesCommandTests: XCTestCase {
         XCTAssertEqual(try troupe(["tune", "stage1", "Bo", "--steps", "2", "--text-encoder-rank", "2", "--conv-rank", "3", "--ff-rank", "5"]).status, 0)
         let s2 = try troupe(["tune", "stage2", "Bo", "--steps", "2"])
         XCTAssertEqual(s2.status, 0, s2.stderr)
-        let te = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter { $0.key.hasPrefix("text_encoder.") && $0.key.hasSuffix("lora_A.weight") }
+        let stage2 = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries
+        let te = stage2.filter { $0.key.hasPrefix("text_encoder.") && $0.key.hasSuffix("lora_A.weight") }
         XCTAssertFalse(te.isEmpty, "stage 2 kept the text encoder's adapters")
         XCTAssertTrue(te.allSatisfy { $0.value.shape[0] == 2 })
-        let convs = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter { $0.key.hasSuffix("lora_A.weight") && $0.value.shape.count == 4 }
+        let convs = stage2.filter { $0.key.hasSuffix("lora_A.weight") && $0.value.shape.count == 4 }
         XCTAssertFalse(convs.isEmpty, "stage 2 kept the convolutions' adapters")
         XCTAssertTrue(convs.allSatisfy { $0.value.shape[0] == 3 }, "at stage 1's conv rank")
-        let unet2D = try SafetensorsFile(path: root + "/characters/Bo/lora/stage2.safetensors").entries.filter {
+        let unet2D = stage2.filter {
             $0.key.hasPrefix("unet.") && $0.key.hasSuffix("lora_A.weight") && $0.value.shape.count == 2
         }
         let ff = unet2D.filter { $0.key.contains(".ff.net.") }

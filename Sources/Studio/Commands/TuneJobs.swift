@@ -84,9 +84,9 @@ struct TuneSetup {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
         let ranks = AppearanceTuningConfig.optionalRanks
-        guard ranks.contains(c.textEncoderRank) else { throw StudioError.badInput("--text-encoder-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
-        guard ranks.contains(c.convRank) else { throw StudioError.badInput("--conv-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
-        guard ranks.contains(c.feedForwardRank) else { throw StudioError.badInput("--ff-rank must be in \(ranks.lowerBound)…\(ranks.upperBound)") }
+        for (flag, r) in [("--text-encoder-rank", c.textEncoderRank), ("--conv-rank", c.convRank), ("--ff-rank", c.feedForwardRank)] where !ranks.contains(r) {
+            throw StudioError.badInput("\(flag) must be in \(ranks.lowerBound)…\(ranks.upperBound)")
+        }
     }
 
     func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
