@@ -182,33 +182,6 @@ final class Stage2TuningTests: XCTestCase {
                                                  directory: dir + "/3", startFrom: stage1)) { XCTAssertTrue("\($0)".contains("previous stage")) }
     }
 
-    /// Per-reference captions (stage 3's self-references, each under its own scene prompt): all
-    /// equal to the prompt, the step is the plain one; other texts condition their rows (another
-    /// ε loss from the same draws); the captions survive a checkpoint, and a count that does not
-    /// match the references is refused.
-    func testCaptionsConditionEachReferenceOnItsOwnPrompt() throws {
-        let dir = NSTemporaryDirectory() + "troupe-stage-captions-\(getpid())"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        var rng = SplitMixRandom(seed: 7)
-        let (pipe, a) = try fixtureWithReference(&rng)
-        let b = Tensor.rand(a.shape, low: -1, high: 1, using: &rng)
-        var c = AppearanceTuningConfig(); c.steps = 2; c.batch = 4; c.checkpointEvery = 1
-        func make(_ sub: String, _ captions: [String]?) throws -> AppearanceTuner {
-            EvalGeneration.removeAdapters(pipe)
-            return try AppearanceTuner(pipeline: pipe, references: [a, b], prompt: "a knight", config: c, directory: dir + "/" + sub, captions: captions)
-        }
-        let plain = try make("plain", nil).trainStep().losses["eps"]!
-        let same = try make("same", ["a knight", "a knight"]).trainStep().losses["eps"]!
-        XCTAssertEqual(same, plain, accuracy: 1e-6)
-        let scened = try make("scened", ["a knight", "a knight, waving, angry, at night, side view"])
-        XCTAssertNotEqual(try scened.trainStep().losses["eps"]!, plain)
-        try scened.saveCheckpoint()
-        EvalGeneration.removeAdapters(pipe)
-        let resumed = try AppearanceTuner.resume(pipeline: pipe, references: [a, b], directory: dir + "/scened")
-        XCTAssertEqual(resumed.state.captions, ["a knight", "a knight, waving, angry, at night, side view"])
-        XCTAssertThrowsError(try make("bad", ["a knight"])) { XCTAssertTrue("\($0)".contains("1 captions for 2 references"), "\($0)") }
-    }
-
     /// A config whose terms lack what they read (a resumed run's config comes from its folder
     /// and may have been edited) is refused with a message naming what is missing, not a trap.
     func testConfigWithoutWhatItsTermsReadIsRefused() throws {

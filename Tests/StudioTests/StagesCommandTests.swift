@@ -88,39 +88,4 @@ final class StagesCommandTests: XCTestCase {
         XCTAssertTrue(unet2D.filter { !$0.key.contains(".ff.net.") }.allSatisfy { $0.value.shape[0] == 4 }, "attention at the default rank")
         XCTAssertEqual(try troupe(["generate", "--character", "Bo", "--seed", "5", "--steps", "4", "-o", root + "/bo.png"]).status, 0)
     }
-
-    /// Stage 3's self-references: the stage-2 model's drawings are written into the run folder
-    /// before the first step, and a cancelled run resumes on the same images (its checkpoint
-    /// names one caption per reference: the accepted one and the two drawings).
-    func testStage3SelfReferencesAreKeptInTheRunAndResumed() throws {
-        XCTAssertEqual(try troupe(["character", "new", "Cy", "--prompt", "a knight with red hair", "--base-word", "knight"]).status, 0)
-        XCTAssertEqual(try troupe(["generate", "--prompt", "a knight with red hair", "--seed", "3", "--steps", "8", "-o", root + "/ref.png"]).status, 0)
-        XCTAssertEqual(try troupe(["character", "accept", "Cy", root + "/ref.png"]).status, 0)
-        XCTAssertEqual(try troupe(["tune", "stage1", "Cy", "--steps", "2"]).status, 0)
-        XCTAssertEqual(try troupe(["tune", "stage2", "Cy", "--steps", "2"]).status, 0)
-        let bad = try troupe(["tune", "stage3", "Cy", "--steps", "2", "--self-references", "17"])
-        XCTAssertEqual(bad.status, 2); XCTAssertTrue(bad.stderr.contains("--self-references must be in 0…16"), bad.stderr)
-        func stage3(_ extra: [String], onEvent: @escaping (JobEvent, JobRunner) -> Void = { _, _ in }) -> JobRunner {
-            var runner: JobRunner!
-            runner = JobRunner(executable: TroupeRun.binary, arguments: ["tune", "stage3", "Cy", "--json"] + extra, environment: env) { e in onEvent(e, runner) }
-            return runner
-        }
-        let first = stage3(["--steps", "6", "--checkpoint-every", "2", "--self-references", "2"]) { e, r in
-            if case .step(let s, _, _, _, _, _) = e, s == 3 { r.cancel() }
-        }
-        try first.start(); first.wait()
-        XCTAssertEqual(first.status, .cancelled)
-        let store = CharacterStore(root: root)
-        let run = store.folder("Cy") + "/runs/" + (try XCTUnwrap(try store.load("Cy").runs.last?.id))
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run + "/self-references").sorted(), ["00.png", "01.png"])
-        XCTAssertEqual(try PNGCodec.read(path: run + "/self-references/00.png").width, 64)
-        let resumed = stage3(["--resume"])
-        try resumed.start(); resumed.wait()
-        XCTAssertEqual(resumed.status, .finished, "\(resumed.events)")
-        let (state, _, _) = try TrainingCheckpoint(directory: run).load(versioned: AppearanceTuner.State.self)
-        let captions = try XCTUnwrap(state.captions)
-        XCTAssertEqual(captions.count, 3)
-        XCTAssertEqual(captions[0], "a knight with red hair")
-        XCTAssertTrue(captions[1...].allSatisfy { $0.hasPrefix("a knight with red hair, ") }, "\(captions)")
-    }
 }

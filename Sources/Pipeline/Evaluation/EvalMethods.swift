@@ -98,19 +98,12 @@ public enum EvalGeneration {
                                      identity: identity)
         try TrainingLoop.run(s2) { _ in true }
         guard throughStage >= 3, let judge else { return }
-        let c3 = AppearanceTuningConfig.stage3(from: c2)
-        // The stage-2 model's own drawings nearest the references (`tune stage3` draws them alike).
-        var drawings: [SelfReferences.Drawing] = []
-        if c3.selfReferences > 0, let encoder, identity == nil {
-            drawings = try SelfReferences.draw(pipeline: pipeline, prompt: character.prompt, references: references, encoder: encoder,
-                                               keep: c3.selfReferences, guidanceScale: pipeline.defaults.guidanceScale(characterLoRA: true), seed: seed)
-        }
         let start3 = s2.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
-        let s3 = try AppearanceTuner(pipeline: pipeline, references: references + drawings.map(\.image), prompt: character.prompt, config: c3,
-                                     directory: directory + "/3", startFrom: start3, identityEncoder: encoder, classImages: classImages,
-                                     classPrompt: classPrompt, judge: judge, identity: identity,
-                                     captions: drawings.isEmpty ? nil : references.map { _ in character.prompt } + drawings.map(\.prompt))
+        let c3 = AppearanceTuningConfig.stage3(from: c2)
+        let s3 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c3, directory: directory + "/3",
+                                     startFrom: start3, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge,
+                                     identity: identity)
         try TrainingLoop.run(s3) { _ in true }
     }
 

@@ -34,9 +34,7 @@
 // so the tuned character keeps following pose and expression words instead of repeating its
 // references' poses; with stage 2's identity term on, those rows also get it (reported as
 // identity_pose), so the character stays itself under other context words. Only the training
-// judge (attributes-train) is a loss here. With `selfReferences` > 0 the caller adds that many of
-// the stage-2 model's own drawings of the character (SelfReferences) to stage 3's references,
-// each under its scene prompt (`captions`: the main rows read each image's own caption).
+// judge (attributes-train) is a loss here.
 //
 // With `convRank` > 0 (4 by default) every stage also trains LoCon adapters (LyCORIS: a k×k
 // down convolution to `convRank` channels, a 1×1 up convolution back, B = 0 at the start) on the
@@ -103,11 +101,6 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// `ff.net.0.proj` and `ff.net.2`, kohya's and PEFT's optional UNet targets; 0: off), within
     /// `optionalRanks`.
     public var feedForwardRank = 0
-    /// Stage 3: how many of the stage-2 model's own drawings of the character, in random scenes,
-    /// join the references (SelfReferences: the nearest to the references' identity; 0: none).
-    public var selfReferences = 0
-    /// The self-references a stage may add.
-    public static let selfReferenceRange = 0...16
     /// The ranks an optional adapter family may have (0: off).
     public static let optionalRanks = 0...256
     public init() {}
@@ -155,7 +148,6 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         textEncoderRank = try c.decode(.textEncoderRank, or: 0)
         convRank = try c.decode(.convRank, or: 0)      // runs from before LoCon trained without it
         feedForwardRank = try c.decode(.feedForwardRank, or: 0)
-        selfReferences = try c.decode(.selfReferences, or: 0)
     }
 }
 
@@ -164,8 +156,6 @@ public final class AppearanceTuner: Trainer {
         public var version = 1
         public var config: AppearanceTuningConfig
         public var prompt: String
-        /// Each reference's own prompt (self-references: their scene prompts); nil: all `prompt`.
-        public var captions: [String]? = nil
         public var step = 0
     }
 
@@ -203,13 +193,10 @@ public final class AppearanceTuner: Trainer {
     public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
                 startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
                 classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil,
-                identity: TuningIdentity? = nil, captions: [String]? = nil) throws {
+                identity: TuningIdentity? = nil) throws {
         // Checked here too, not only by the commands: a resumed run's config comes from its folder.
         guard config.poseWeight == 0 || judge != nil else { throw GenerationError.badValue("the pose/expression term needs the training judge") }
         guard !references.isEmpty else { throw GenerationError.badValue("stage 1 needs at least one reference image") }
-        guard captions == nil || captions!.count == references.count else {
-            throw GenerationError.badValue("\(captions!.count) captions for \(references.count) references")
-        }
         guard config.identityWeight == 0 || identityEncoder != nil else { throw GenerationError.badValue("the identity term needs an IdentityEncoder") }
         guard config.priorWeight == 0 || (!classImages.isEmpty && classPrompt != nil) else {
             throw GenerationError.badValue("prior preservation needs class images and their prompt")
@@ -225,7 +212,7 @@ public final class AppearanceTuner: Trainer {
         }
         self.identity = config.identityAdapterScale == 0 ? nil : identity
         self.pipeline = pipeline; self.directory = directory
-        state = State(config: config, prompt: prompt, captions: captions)
+        state = State(config: config, prompt: prompt)
         schedule = try NoiseSchedule(pipeline.schedulerConfig)
         var rng = SplitMixRandom(seed: config.seed)
         var named: [String: Tensor] = [:]
@@ -310,8 +297,7 @@ public final class AppearanceTuner: Trainer {
                               identity: TuningIdentity? = nil) throws -> AppearanceTuner {
         let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
         let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory,
-                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge, identity: identity,
-                                    captions: state.captions)
+                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge, identity: identity)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)
         if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.loraNames, from: optimizer) }
@@ -411,13 +397,8 @@ public final class AppearanceTuner: Trainer {
         let ext = identityAttention(rows: picks, &r)
         let b = c.batch
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let ctx: Tensor
-        if let captions = state.captions {
-            ctx = prompts.contexts(picks.map { captions[$0 / imagesPerReference] })
-        } else {
-            let context = prompts.context(state.prompt)
-            ctx = context.expanded([b, context.shape[1], context.shape[2]])
-        }
+        let context = prompts.context(state.prompt)
+        let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx, extension: ext).sample
         let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
         var loss = epsLoss

@@ -49,8 +49,6 @@ struct Eval: ParsableCommand {
     var stageConvRank: Int?
     @Option(name: .customLong("stage-ff-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Option(name: .customLong("stage-self-references"), help: "stages: how many of the stage-2 model's own drawings of the character (in random scenes, the nearest to the references' identity) join stage 3's references (default \(AppearanceTuningConfig().selfReferences), as tune).")
-    var stageSelfReferences: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
@@ -181,7 +179,6 @@ struct Eval: ParsableCommand {
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
                         if let k = stageConvRank { stage1.convRank = k }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
-                        if let k = stageSelfReferences { stage1.selfReferences = k }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)

@@ -32,8 +32,6 @@ struct Tune: ParsableCommand {
     var convRank: Int?
     @Option(name: .customLong("ff-rank"), help: "stage1: also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank)); later stages continue them.")
     var feedForwardRank: Int?
-    @Option(name: .customLong("self-references"), help: "stage3/stages: how many of the stage-2 model's own drawings of the character (in random scenes, the nearest to the references' identity by the IdentityEncoder) join stage 3's references, each under its scene prompt (\(AppearanceTuningConfig.selfReferenceRange.lowerBound)…\(AppearanceTuningConfig.selfReferenceRange.upperBound); default \(AppearanceTuningConfig().selfReferences); for 64×64 World-like models such as troupe-mini).")
-    var selfReferences: Int?
     @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
     var crop: Float?
     @Option(name: .customLong("color-jitter"), help: "stage1/stages: brightness/contrast/saturation jitter amplitude (0…0.5; off by default: colours are a character's identity).")

@@ -74,7 +74,6 @@ struct TuneSetup {
         if let r = command.textEncoderRank { c.textEncoderRank = r }
         if let r = command.convRank { c.convRank = r }
         if let r = command.feedForwardRank { c.feedForwardRank = r }
-        if let k = command.selfReferences { c.selfReferences = k }
         if let lr = command.learningRate { c.learningRate = lr }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
@@ -87,10 +86,6 @@ struct TuneSetup {
         let ranks = AppearanceTuningConfig.optionalRanks
         for (flag, r) in [("--text-encoder-rank", c.textEncoderRank), ("--conv-rank", c.convRank), ("--ff-rank", c.feedForwardRank)] where !ranks.contains(r) {
             throw StudioError.badInput("\(flag) must be in \(ranks.lowerBound)…\(ranks.upperBound)")
-        }
-        let selfRange = AppearanceTuningConfig.selfReferenceRange
-        guard selfRange.contains(c.selfReferences) else {
-            throw StudioError.badInput("--self-references must be in \(selfRange.lowerBound)…\(selfRange.upperBound)")
         }
     }
 
@@ -151,7 +146,7 @@ struct TuneSetup {
         let classImages = try PriorPreservation.classImages(pipeline: pipeline, baseWord: record.baseWord)
         let tuner: AppearanceTuner
         if hasCheckpoint {
-            tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs + (try keptSelfReferences()), directory: runDir, identityEncoder: encoder,
+            tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir, identityEncoder: encoder,
                                                classImages: classImages, classPrompt: classPrompt, judge: judge)
         } else {
             let start: [String: Tensor]
@@ -178,43 +173,10 @@ struct TuneSetup {
                 try applyFlags(&c)
                 return c
             }
-            var drawings: [SelfReferences.Drawing] = []
-            if stage >= 3, c.selfReferences > 0, let encoder { drawings = try drawSelfReferences(c.selfReferences, stage2: previousPath, references: refs, encoder: encoder) }
-            tuner = try AppearanceTuner(pipeline: pipeline, references: refs + drawings.map(\.image), prompt: record.prompt, config: c, directory: runDir,
-                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge,
-                                        captions: drawings.isEmpty ? nil : refs.map { _ in record.prompt } + drawings.map(\.prompt))
+            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
+                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
         }
         return stageJob(tuner, stage: stage)
-    }
-
-    /// Where stage 3 keeps its self-references (so a resumed run trains on the same images).
-    var selfReferenceDir: String { runDir + "/self-references" }
-
-    /// Stage 3's self-references (SelfReferences): drawn by the model with the stage-2 LoRA
-    /// attached (at 1, as it trained), written into the run folder as PNGs, best first.
-    func drawSelfReferences(_ keep: Int, stage2: String, references: [Tensor], encoder: IdentityEncoder) throws -> [SelfReferences.Drawing] {
-        let drawings: [SelfReferences.Drawing]
-        do {
-            let set = try LoRAFile(path: stage2).attach(multiplier: 1, unet: pipeline.unet, textEncoder: pipeline.textEncoder)
-            defer { set.detach() }
-            drawings = try SelfReferences.draw(pipeline: pipeline, prompt: record.prompt, references: references, encoder: encoder, keep: keep,
-                                               guidanceScale: characterRequest(throughLoRA: true).guidanceScale, seed: record.seed)
-        } catch { throw StudioError.wrap(error) }
-        try FileManager.default.createDirectory(atPath: selfReferenceDir, withIntermediateDirectories: true)
-        for (i, d) in drawings.enumerated() {
-            try PNGCodec.write(RGBImage(width: World.imageSize, height: World.imageSize, pixels: d.pixels), to: selfReferenceDir + String(format: "/%02d.png", i))
-        }
-        return drawings
-    }
-
-    /// The self-references a stage-3 run wrote, in their order (none for other runs).
-    func keptSelfReferences() throws -> [Tensor] {
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: selfReferenceDir)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
-        return try names.map { name in
-            do { return ImageTensors.tensor(from: try PNGCodec.read(path: selfReferenceDir + "/" + name)) } catch {
-                throw StudioError.badInput("\(selfReferenceDir)/\(name): \(error)")
-            }
-        }
     }
 
     /// Whether the model makes images the shipped IdentityEncoder and judges read (64×64 World
