@@ -2,6 +2,7 @@
 
 import XCTest
 import Pipeline
+import Preview
 @testable import Studio
 
 final class TrainAndEvalCommandTests: XCTestCase {
@@ -121,6 +122,17 @@ final class TrainAndEvalCommandTests: XCTestCase {
             }
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
+        // --tuning-draw: the same references, other tuning draws — other images, and the JSON says which.
+        func tuned(_ extra: [String], grid: String) throws -> [String: Any] {
+            let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                       "--seeds", "2", "--steps", "2", "--methods", "stage1", "--stage-steps", "2", "--stage-learning-rate", "0.01",
+                                       "--grid", grid, "--json"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        }
+        XCTAssertEqual(try tuned([], grid: dir + "/t0.png")["tuning_draw"] as? Int, 0)
+        XCTAssertEqual(try tuned(["--tuning-draw", "5"], grid: dir + "/t5.png")["tuning_draw"] as? Int, 5)
+        XCTAssertNotEqual(try PNGCodec.read(path: dir + "/t0.png").pixels, try PNGCodec.read(path: dir + "/t5.png").pixels)
     }
 
     func testTrainDecoderStopsResumesAndExports() throws {

@@ -26,8 +26,9 @@ extension EvalCharacter {
 
 public enum EvalGeneration {
     /// A OneActor adapter for `character`: cluster data from its prompt generated at `seed`
-    /// (the target) and `auxiliaries` more seeds, then `config.steps` tuning steps.
-    public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, auxiliaries: Int = 10,
+    /// (the target) and `auxiliaries` more seeds, then `config.steps` tuning steps, their draws
+    /// from `seed` + `tuningDraw`.
+    public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, tuningDraw: UInt64 = 0, auxiliaries: Int = 10,
                                 config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil,
                                 directory: String) throws -> OneActorAdapter {
         var r = pipeline.request(prompt: character.prompt)
@@ -35,7 +36,7 @@ public enum EvalGeneration {
         let cluster = try OneActorCluster.build(pipeline: pipeline, request: r, baseWord: try character.resolvedBaseWord(), targetImage: nil,
                                                 auxiliaries: auxiliaries, model: pipeline.fingerprint)
         var c = config
-        c.seed = seed
+        c.seed = seed &+ tuningDraw
         let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory, identityEncoder: identityEncoder, judge: judge)
         try TrainingLoop.run(tuner) { _ in true }
         return OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite)

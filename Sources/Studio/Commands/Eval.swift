@@ -65,6 +65,8 @@ struct Eval: ParsableCommand {
     var stageLoRAScale: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
+    @Option(name: .customLong("tuning-draw"), help: "oneactor and the stage methods: added to each character's tuning seed (0: the protocol's own; others measure how much a result depends on the tuning's own random draws — timesteps, noise, batches — with the same references).")
+    var tuningDraw: UInt64 = 0
     @Option(help: "Write a grid of every image (rows: character × prompt) to this PNG.")
     var grid: String?
     @Flag(help: "Print one JSON object on stdout.")
@@ -144,7 +146,7 @@ struct Eval: ParsableCommand {
                     let judge = config.poseWeight > 0 ? try trainingJudge() : nil
                     let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
                     do {
-                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
+                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999), tuningDraw: tuningDraw,
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
@@ -179,7 +181,7 @@ struct Eval: ParsableCommand {
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
                         if let k = stageConvRank { stage1.convRank = k }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
-                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778),
+                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778) &+ tuningDraw,
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
@@ -248,7 +250,7 @@ struct Eval: ParsableCommand {
         }
         let n = results.values.reduce(0) { $0 + $1.images }
         if json {
-            var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds, "reference_draw": referenceDraw,
+            var obj: [String: Any] = ["model": modelName, "judge": judgePath, "n_images": n, "seconds": seconds, "seeds": seeds, "reference_draw": referenceDraw, "tuning_draw": tuningDraw,
                                       "steps": steps ?? pipe.defaults.steps, "cfg": cfgs.map { $0.count == 1 ? $0[0] as Any : $0 } ?? pipe.defaults.guidanceScale, "characters": chars.map(\.name), "prompts": templates.map(\.template)]
             obj["methods"] = Dictionary(uniqueKeysWithValues: results.map { variant, s -> (String, [String: Any]) in
                 let m = variant.method
