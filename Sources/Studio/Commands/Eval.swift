@@ -125,6 +125,9 @@ struct Eval: ParsableCommand {
         func referenceSeed(_ ci: Int, slot: Int) -> UInt64 {
             EvalProtocol.seed &+ UInt64(ci * 1000 + slot) &+ referenceDraw &* 0x9E37_79B9_7F4A_7C15
         }
+        // The seed of character `ci`'s stage tuning (slot 778) in this tuning draw (OneActor's is
+        // its target seed plus the draw, added where it tunes). Draw 0 is the protocol's own.
+        func stageTuningSeed(_ ci: Int) -> UInt64 { EvalProtocol.seed &+ UInt64(ci * 1000 + 778) &+ tuningDraw }
         for method in generating {
             var samples: [EvalVariant: [ConsistencyEvaluator.Sample]] = [:], classSamples: [EvalVariant: [ConsistencyEvaluator.Sample]] = [:]
             for (ci, written) in chars.enumerated() {
@@ -181,7 +184,7 @@ struct Eval: ParsableCommand {
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
                         if let k = stageConvRank { stage1.convRank = k }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
-                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: EvalProtocol.seed &+ UInt64(ci * 1000 + 778) &+ tuningDraw,
+                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: stageTuningSeed(ci),
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                   judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
