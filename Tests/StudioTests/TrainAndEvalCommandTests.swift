@@ -135,6 +135,31 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertNotEqual(try PNGCodec.read(path: dir + "/t0.png").pixels, try PNGCodec.read(path: dir + "/t5.png").pixels)
     }
 
+    /// stages+oneactor: the stages and OneActor (its target the first accepted reference) tuned
+    /// once per character and sampled at each `--v`; at v 0 there is no offset and cluster
+    /// guidance is plain guidance, so its row is the plain stages' row on the same references.
+    func testEvalSweepsVAndPairsStagesWithOneActor() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
+        let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                   "--seeds", "2", "--steps", "2", "--methods", "stages,stages+oneactor", "--stage-steps", "2", "--oneactor-steps", "2",
+                                   "--v", "0,2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let methods = try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(methods.keys), ["stages", "stages+oneactor v 0", "stages+oneactor v 2"])
+        XCTAssertNil(methods["stages"]?["v"], "a method without an offset has no v")
+        XCTAssertEqual(methods["stages+oneactor v 0"]?["v"] as? Double, 0)
+        XCTAssertEqual(methods["stages+oneactor v 2"]?["v"] as? Double, 2)
+        let plain = try XCTUnwrap(methods["stages"]), off = try XCTUnwrap(methods["stages+oneactor v 0"]), on = try XCTUnwrap(methods["stages+oneactor v 2"])
+        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
+            XCTAssertEqual(off[k] as? NSObject, plain[k] as? NSObject, "\(k): at v 0 the combination samples the plain stages")
+        }
+        XCTAssertEqual(on["cfg"] as? Double, plain["cfg"] as? Double, "sampled at the stage guidance, as generate --character does")
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "oneactor", "--v", "0.5,x"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--v takes comma-separated finite numbers"), bad.stderr)
+    }
+
     func testTrainDecoderStopsResumesAndExports() throws {
         let dir = tempDir()
         let judge = dir + "/judge.safetensors"

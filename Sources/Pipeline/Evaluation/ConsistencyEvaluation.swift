@@ -77,6 +77,11 @@ public enum EvalMethod: String, CaseIterable, Sendable {
     /// Stages 1–3 trained with the identity embedding fed to the UNet (TuningIdentity), then
     /// sampled with the identity adapter reading the first accepted reference.
     case stagesIdentity = "stages+identity"
+    /// Stages 1–3 and OneActor together, as `generate --character` samples a character that
+    /// has both: OneActor tuned on the base model with the first accepted reference as its
+    /// target (the product's order: OneActor first, then the stages from the accepted images),
+    /// sampled through the stage LoRA with the offset and cluster guidance at the stage guidance.
+    case stagesOneactor = "stages+oneactor"
     /// The World's renders of one fixed identity per character through the VAE round trip:
     /// the consistency the judge allows.
     case reference
@@ -94,13 +99,16 @@ public enum EvalMethod: String, CaseIterable, Sendable {
         switch self {
         case .stage1: return 1
         case .stage2: return 2
-        case .stages, .stagesIdentity: return 3
+        case .stages, .stagesIdentity, .stagesOneactor: return 3
         default: return nil
         }
     }
 
     /// Whether the method samples with the identity adapter.
     public var usesIdentityAdapter: Bool { [.identity, .oneactorIdentity, .stagesIdentity].contains(self) }
+
+    /// Whether the method samples with a OneActor offset (and so takes `--v`).
+    public var usesOneActor: Bool { [.oneactor, .oneactorIdentity, .stagesOneactor].contains(self) }
 }
 
 public struct EvalPrompt: Sendable, Equatable {

@@ -26,14 +26,16 @@ extension EvalCharacter {
 
 public enum EvalGeneration {
     /// A OneActor adapter for `character`: cluster data from its prompt generated at `seed`
-    /// (the target) and `auxiliaries` more seeds, then `config.steps` tuning steps, their draws
-    /// from `seed` + `tuningDraw`.
-    public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, tuningDraw: UInt64 = 0, auxiliaries: Int = 10,
+    /// (the target; `targetImage`, [1, 3, H, W] in [−1, 1], instead when given — an accepted
+    /// reference, as `tune oneactor` takes a character's first) and `auxiliaries` more seeds, then
+    /// `config.steps` tuning steps, their draws from `seed` + `tuningDraw`.
+    public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, targetImage: Tensor? = nil,
+                                tuningDraw: UInt64 = 0, auxiliaries: Int = 10,
                                 config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil,
                                 directory: String) throws -> OneActorAdapter {
         var r = pipeline.request(prompt: character.prompt)
         r.seed = seed
-        let cluster = try OneActorCluster.build(pipeline: pipeline, request: r, baseWord: try character.resolvedBaseWord(), targetImage: nil,
+        let cluster = try OneActorCluster.build(pipeline: pipeline, request: r, baseWord: try character.resolvedBaseWord(), targetImage: targetImage,
                                                 auxiliaries: auxiliaries, model: pipeline.fingerprint)
         var c = config
         c.seed = seed &+ tuningDraw

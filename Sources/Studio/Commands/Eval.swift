@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
     var characters: String?
     @Option(help: "Prompt templates, one per line, `{}` where the character goes (default: the built-in six).")
     var prompts: String?
-    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, the model's recommended OneActor settings); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); stages+identity (stages 1–3 trained with the identity adapter reading another accepted reference for each row, sampled with it reading the first); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
+    @Option(help: "Comma-separated methods to compare: prompt (the character's prompt as written); prompt-engineering (its prompt with all seven identity attributes spelled out); oneactor (tuned on the character's own generation: 10 auxiliaries, the model's recommended OneActor settings); stage1, stage2 and stages (the stage-1 LoRA, stages 1+2, or 1+2+3, trained on four accepted references: World renders of the character in other scenes through the VAE); identity (the identity adapter, zero-shot, with the character's target — its prompt at OneActor's target seed — as the reference); oneactor+identity (both, on that target); stages+identity (stages 1–3 trained with the identity adapter reading another accepted reference for each row, sampled with it reading the first); stages+oneactor (stages 1–3 and OneActor, tuned on the base model with the first accepted reference as its target, sampled together at the stage guidance, as `generate --character` samples a character with both); reference (World renders of one fixed identity per character through the VAE: the judge's ceiling); reconstruction (the judge on World renders and their VAE round trips: the decoder's ceiling on fidelity).")
     var methods = "prompt"
     @Option(help: "Images per character and prompt.")
     var seeds = 4
@@ -27,8 +27,8 @@ struct Eval: ParsableCommand {
     var steps: Int?
     @Option(help: "Classifier-free guidance scale, or comma-separated scales: each method is tuned once and sampled at each, one result row per scale (default: the model's troupe.json — for the stage methods its lora_guidance_scale —, else 7.5).")
     var cfg: String?
-    @Option(name: .customLong("v"), help: "oneactor: interpolation weight of the character's offset.")
-    var v: Float = OneActorAdapter.defaultV
+    @Option(name: .customLong("v"), help: "oneactor, oneactor+identity, stages+oneactor: interpolation weight of the character's offset, or comma-separated weights: tuned once, one result row each (0: no offset; default \(OneActorAdapter.defaultV)).")
+    var v: String?
     @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
     var eta2: Float = 0
     @Option(name: .customLong("guidance-steps"), help: "oneactor: the steps A:B (from 1) with the character's offset and cluster guidance; outside them the plain prompt (default: generate's).")
@@ -43,11 +43,11 @@ struct Eval: ParsableCommand {
     var oneActorIdentityWeight: Float?
     @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
-    @Option(name: .customLong("stage-text-encoder-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
+    @Option(name: .customLong("stage-text-encoder-rank"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
     var stageTextEncoderRank: Int?
-    @Option(name: .customLong("stage-conv-rank"), help: "stage1/stage2/stages/stages+identity: rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
+    @Option(name: .customLong("stage-conv-rank"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
     var stageConvRank: Int?
-    @Option(name: .customLong("stage-ff-rank"), help: "stage1/stage2/stages/stages+identity: also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
+    @Option(name: .customLong("stage-ff-rank"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
@@ -61,7 +61,7 @@ struct Eval: ParsableCommand {
     var identityAdapter: String?
     @Option(name: .customLong("stage-identity-scale"), help: "stages+identity: the identity adapter's scale while the stages train (default: --identity-scale; 0 trains the plain stages and adds the embedding only when sampling).")
     var stageIdentityScale: Float?
-    @Option(name: .customLong("stage-lora-scale"), help: "stage1/stage2/stages/stages+identity: the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
+    @Option(name: .customLong("stage-lora-scale"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
     var stageLoRAScale: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
@@ -83,6 +83,7 @@ struct Eval: ParsableCommand {
         guard (1...64).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…64") }
         let cfgs = try cfg.map { try NumberList.parse($0, flag: "--cfg") }
         let loraScales = try stageLoRAScale.map { try NumberList.parse($0, flag: "--stage-lora-scale") }
+        let vs = try v.map { try NumberList.parse($0, flag: "--v") } ?? [OneActorAdapter.defaultV]
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -101,7 +102,7 @@ struct Eval: ParsableCommand {
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
-            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], defaults: pipe.defaults))
+            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
@@ -133,7 +134,9 @@ struct Eval: ParsableCommand {
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
                 var adapter: OneActorAdapter? = nil
-                if method == .oneactor || method == .oneactorIdentity {
+                // The stages' accepted references (stages+oneactor: the first is OneActor's target too).
+                let refs = method.tunedStages == nil ? [] : EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: referenceSeed(ci, slot: 777))
+                if method.usesOneActor {
                     let dir = NSTemporaryDirectory() + "troupe-eval-oneactor-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
                     var config = OneActorConfig.recommended(by: pipe.defaults)
@@ -149,7 +152,8 @@ struct Eval: ParsableCommand {
                     let judge = config.poseWeight > 0 ? try trainingJudge() : nil
                     let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
                     do {
-                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999), tuningDraw: tuningDraw,
+                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
+                                                              targetImage: method == .stagesOneactor ? refs[0] : nil, tuningDraw: tuningDraw,
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
@@ -165,7 +169,6 @@ struct Eval: ParsableCommand {
                 if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
                     defer { try? FileManager.default.removeItem(atPath: dir) }
-                    let refs = EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: referenceSeed(ci, slot: 777))
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
                     // stages+identity: every reference's tokens for training; the first one is
@@ -203,7 +206,7 @@ struct Eval: ParsableCommand {
                     }
                     var conditioning: Conditioning? = nil, guidance: Guidance? = nil
                     do {
-                        if let adapter {
+                        if let adapter, let v = variant.v {
                             conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
                             guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale)
                         }
@@ -261,6 +264,7 @@ struct Eval: ParsableCommand {
                                         "per_attribute": s.perAttribute, "prompts": chars.map { m == .promptEngineering ? $0.spelledOut.prompt : $0.prompt },
                                         "method": m.rawValue, "cfg": variant.guidanceScale]
                 if let l = variant.loraScale { o["lora_scale"] = l }
+                if let v = variant.v { o["v"] = v }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }

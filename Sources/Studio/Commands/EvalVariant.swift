@@ -1,6 +1,8 @@
 // One sampling setting `troupe eval` measures a method under. A tuned method is tuned once per
-// character and sampled under each of its variants, so sweeping the guidance or the stage
-// LoRA's multiplier costs sampling, not tuning (the stages' tuning is most of an eval's time).
+// character and sampled under each of its variants, so sweeping the guidance, the stage LoRA's
+// multiplier or OneActor's v costs sampling, not tuning (the stages' tuning is most of an
+// eval's time). v = 0 samples without the offset: `stages+oneactor` at v 0 is the plain stages
+// on the same tuning, a paired comparison.
 
 import Pipeline
 
@@ -9,21 +11,28 @@ struct EvalVariant: Hashable {
     let guidanceScale: Float
     /// The tuned stage LoRA's multiplier (stage methods only).
     let loraScale: Float?
+    /// OneActor's interpolation weight (methods that sample with its offset only).
+    let v: Float?
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
 
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
-    /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method.
-    static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], defaults: SamplingDefaults) -> [EvalVariant] {
+    /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
+    /// of `vs` for a method with a OneActor offset.
+    static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
+        let weights: [Float?] = method.usesOneActor ? vs : [nil]
         return guidance.flatMap { g in
-            scales.map { s in
-                var label = method.rawValue
-                if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
-                if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
-                return EvalVariant(method: method, guidanceScale: g, loraScale: s, label: label)
+            scales.flatMap { s in
+                weights.map { v in
+                    var label = method.rawValue
+                    if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
+                    if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
+                    if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
+                    return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, label: label)
+                }
             }
         }
     }
