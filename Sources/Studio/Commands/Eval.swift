@@ -29,17 +29,17 @@ struct Eval: ParsableCommand {
     var cfg: String?
     @Option(name: .customLong("v"), help: "oneactor, oneactor+identity, stages+oneactor: interpolation weight of the character's offset, or comma-separated weights: tuned once, one result row each (0: no offset; default \(OneActorAdapter.defaultV)).")
     var v: String?
-    @Option(help: "oneactor: cluster guidance's auxiliary exclusion η2.")
+    @Option(help: "oneactor, oneactor+identity, stages+oneactor: cluster guidance's auxiliary exclusion η2.")
     var eta2: Float = 0
-    @Option(name: .customLong("guidance-steps"), help: "oneactor: the steps A:B (from 1) with the character's offset and cluster guidance; outside them the plain prompt (default: generate's).")
+    @Option(name: .customLong("guidance-steps"), help: "oneactor, oneactor+identity, stages+oneactor: the steps A:B (from 1) with the character's offset and cluster guidance; outside them the plain prompt (default: generate's).")
     var guidanceSteps: String?
-    @Option(name: .customLong("oneactor-steps"), help: "oneactor: tuning steps per character (default: the model's troupe.json, else 200).")
+    @Option(name: .customLong("oneactor-steps"), help: "oneactor, oneactor+identity, stages+oneactor: tuning steps per character (default: the model's troupe.json, else 200).")
     var oneActorSteps: Int?
-    @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor: the projector's AdamW learning rate (default: the model's troupe.json, else 1e-4).")
+    @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor, oneactor+identity, stages+oneactor: the projector's AdamW learning rate (default: the model's troupe.json, else 1e-4).")
     var oneActorLearningRate: Float?
-    @Option(name: .customLong("oneactor-pose-weight"), help: "oneactor: weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off; default: the model's troupe.json, else 0).")
+    @Option(name: .customLong("oneactor-pose-weight"), help: "oneactor, oneactor+identity, stages+oneactor: weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off; default: the model's troupe.json, else 0).")
     var oneActorPoseWeight: Float?
-    @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss; default: the model's troupe.json, else 0).")
+    @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor, oneactor+identity, stages+oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss; default: the model's troupe.json, else 0).")
     var oneActorIdentityWeight: Float?
     @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
@@ -51,9 +51,9 @@ struct Eval: ParsableCommand {
     var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
-    @Option(name: .customLong("oneactor-draws"), help: "oneactor: noise draws per batch row while tuning (the paper: 1).")
+    @Option(name: .customLong("oneactor-draws"), help: "oneactor, oneactor+identity, stages+oneactor: noise draws per batch row while tuning (the paper: 1).")
     var oneActorDraws = OneActorConfig().drawsPerRow
-    @Option(name: .customLong("offset-site"), help: "oneactor: output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
+    @Option(name: .customLong("offset-site"), help: "oneactor, oneactor+identity, stages+oneactor: output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
     var offsetSite: String?
     @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity, stages+identity: the identity adapter's scale (stages+identity: while training too).")
     var identityScale: Float = IdentityAdapter.defaultScale
