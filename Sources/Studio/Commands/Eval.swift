@@ -27,33 +27,33 @@ struct Eval: ParsableCommand {
     var steps: Int?
     @Option(help: "Classifier-free guidance scale, or comma-separated scales: each method is tuned once and sampled at each, one result row per scale (default: the model's troupe.json — for the stage methods its lora_guidance_scale —, else 7.5).")
     var cfg: String?
-    @Option(name: .customLong("v"), help: "oneactor, oneactor+identity, stages+oneactor: interpolation weight of the character's offset, or comma-separated weights: tuned once, one result row each (0: no offset; default \(OneActorAdapter.defaultV)).")
+    @Option(name: .customLong("v"), help: "\(Self.oneActorMethods): interpolation weight of the character's offset, or comma-separated weights: tuned once, one result row each (0: no offset; default \(OneActorAdapter.defaultV)).")
     var v: String?
-    @Option(help: "oneactor, oneactor+identity, stages+oneactor: cluster guidance's auxiliary exclusion η2.")
+    @Option(help: "\(Self.oneActorMethods): cluster guidance's auxiliary exclusion η2.")
     var eta2: Float = 0
-    @Option(name: .customLong("guidance-steps"), help: "oneactor, oneactor+identity, stages+oneactor: the steps A:B (from 1) with the character's offset and cluster guidance; outside them the plain prompt (default: generate's).")
+    @Option(name: .customLong("guidance-steps"), help: "\(Self.oneActorMethods): the steps A:B (from 1) with the character's offset and cluster guidance; outside them the plain prompt (default: generate's).")
     var guidanceSteps: String?
-    @Option(name: .customLong("oneactor-steps"), help: "oneactor, oneactor+identity, stages+oneactor: tuning steps per character (default: the model's troupe.json, else 200).")
+    @Option(name: .customLong("oneactor-steps"), help: "\(Self.oneActorMethods): tuning steps per character (default: the model's troupe.json, else 200).")
     var oneActorSteps: Int?
-    @Option(name: .customLong("oneactor-learning-rate"), help: "oneactor, oneactor+identity, stages+oneactor: the projector's AdamW learning rate (default: the model's troupe.json, else 1e-4).")
+    @Option(name: .customLong("oneactor-learning-rate"), help: "\(Self.oneActorMethods): the projector's AdamW learning rate (default: the model's troupe.json, else 1e-4).")
     var oneActorLearningRate: Float?
-    @Option(name: .customLong("oneactor-pose-weight"), help: "oneactor, oneactor+identity, stages+oneactor: weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off; default: the model's troupe.json, else 0).")
+    @Option(name: .customLong("oneactor-pose-weight"), help: "\(Self.oneActorMethods): weight of the pose/expression term (the training judge on rows that ask for a random pose and expression; 0: off; default: the model's troupe.json, else 0).")
     var oneActorPoseWeight: Float?
-    @Option(name: .customLong("oneactor-identity-weight"), help: "oneactor, oneactor+identity, stages+oneactor: weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss; default: the model's troupe.json, else 0).")
+    @Option(name: .customLong("oneactor-identity-weight"), help: "\(Self.oneActorMethods): weight of the identity term (IdentityEncoder on the target row's decoded x̂₀; 0: the paper's loss; default: the model's troupe.json, else 0).")
     var oneActorIdentityWeight: Float?
-    @Option(name: .customLong("stage-steps"), help: "stage1/stages: stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
+    @Option(name: .customLong("stage-steps"), help: "\(Self.stageMethods): stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
-    @Option(name: .customLong("stage-text-encoder-rank"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
+    @Option(name: .customLong("stage-text-encoder-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
     var stageTextEncoderRank: Int?
-    @Option(name: .customLong("stage-conv-rank"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
+    @Option(name: .customLong("stage-conv-rank"), help: "\(Self.stageMethods): rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
     var stageConvRank: Int?
-    @Option(name: .customLong("stage-ff-rank"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
+    @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Option(name: .customLong("stage-learning-rate"), help: "stage1/stages: stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
+    @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
-    @Option(name: .customLong("oneactor-draws"), help: "oneactor, oneactor+identity, stages+oneactor: noise draws per batch row while tuning (the paper: 1).")
+    @Option(name: .customLong("oneactor-draws"), help: "\(Self.oneActorMethods): noise draws per batch row while tuning (the paper: 1).")
     var oneActorDraws = OneActorConfig().drawsPerRow
-    @Option(name: .customLong("offset-site"), help: "oneactor, oneactor+identity, stages+oneactor: output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
+    @Option(name: .customLong("offset-site"), help: "\(Self.oneActorMethods): output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
     var offsetSite: String?
     @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity, stages+identity: the identity adapter's scale (stages+identity: while training too).")
     var identityScale: Float = IdentityAdapter.defaultScale
@@ -61,7 +61,7 @@ struct Eval: ParsableCommand {
     var identityAdapter: String?
     @Option(name: .customLong("stage-identity-scale"), help: "stages+identity: the identity adapter's scale while the stages train (default: --identity-scale; 0 trains the plain stages and adds the embedding only when sampling).")
     var stageIdentityScale: Float?
-    @Option(name: .customLong("stage-lora-scale"), help: "the stage methods (stage1, stage2, stages, stages+identity, stages+oneactor): the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
+    @Option(name: .customLong("stage-lora-scale"), help: "\(Self.stageMethods): the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
     var stageLoRAScale: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
@@ -316,6 +316,10 @@ struct Eval: ParsableCommand {
             print(String(format: "%.1f s", seconds))
         }
     }
+
+    /// The methods a family of flags applies to, for their help (derived, so a new method is listed).
+    static let oneActorMethods = EvalMethod.allCases.filter(\.usesOneActor).map(\.rawValue).joined(separator: ", ")
+    static let stageMethods = EvalMethod.allCases.filter { $0.tunedStages != nil }.map(\.rawValue).joined(separator: ", ")
 
     /// `slot`'s value, loading it with `load` the first time (a nil result is remembered too).
     static func once<T>(_ slot: inout T??, _ load: () throws -> T?) rethrows -> T? {
