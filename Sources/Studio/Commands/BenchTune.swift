@@ -2,7 +2,9 @@
 //   mini: the whole OneActor job on troupe-mini from a new character — cluster data (its target
 //         and 10 auxiliaries generated, features taken) and the projector steps `tune oneactor`
 //         runs there (the model's recommended settings and terms; target < 60 s on 2 cores);
-//         stage1: 500 LoRA steps on two references.
+//         stage1: 500 LoRA steps on two references; with `--breakdown` the same steps again
+//         without the LoCon adapters, without the reconstruction term, and without both (each
+//         component's cost, measured in the same run).
 //   sd15: seconds per tuning step and peak RSS on an SD 1.5-shaped model with random weights at
 //         512² (64×64 latents, CLIP-L width), with random cluster data of the right shapes (making
 //         real cluster data there means eleven 512² generations).
@@ -21,6 +23,8 @@ struct BenchTune: ParsableCommand {
     var method = "oneactor"
     @Option(help: "sd15: timed steps after one warm-up step.")
     var repeats = 2
+    @Flag(help: "mini stage1: also time the steps without LoCon, without the reconstruction term and without both.")
+    var breakdown = false
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
@@ -74,15 +78,32 @@ struct BenchTune: ParsableCommand {
                 classImages = try PriorPreservation.classImages(pipeline: pipe, baseWord: "knight")
                 encoder = try ModelLocator.identityEncoder()
             }
-            let t1 = Date()
             var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = 500; c.checkpointEvery = 500
             if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c, hasIdentityEncoder: encoder != nil); c.steps = 500 }
             if kind == .stage3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
-            let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: c, directory: dir,
-                                            identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge)
-            try TrainingLoop.run(tuner) { _ in true }
-            obj["tune_seconds"] = Date().timeIntervalSince(t1)
-            obj["steps"] = tuner.stepsDone
+            /// Seconds for the steps of `config` in a fresh run folder (adapters detached after).
+            func timed(_ config: AppearanceTuningConfig, _ name: String) throws -> Double {
+                let t = Date()
+                let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: config, directory: dir + "/" + name,
+                                                identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge)
+                defer { LoRASet.tuned(on: pipe).detach() }
+                try TrainingLoop.run(tuner) { _ in true }
+                obj["steps"] = tuner.stepsDone
+                return Date().timeIntervalSince(t)
+            }
+            obj["tune_seconds"] = try timed(c, "default")
+            obj["seconds"] = Date().timeIntervalSince(t0)
+            if breakdown {
+                guard kind == .stage1 else { throw StudioError.badInput("--breakdown times stage1 only") }
+                var noLoCon = c; noLoCon.convRank = 0
+                var noRec = c; noRec.reconstructionWeight = 0
+                var neither = noLoCon; neither.reconstructionWeight = 0
+                say("again without LoCon, without the reconstruction term, without both")
+                obj["tune_seconds_without_locon"] = try timed(noLoCon, "no-locon")
+                obj["tune_seconds_without_reconstruction"] = try timed(noRec, "no-reconstruction")
+                obj["tune_seconds_attention_only"] = try timed(neither, "attention-only")
+            }
+            return
         }
         obj["seconds"] = Date().timeIntervalSince(t0)
     }
