@@ -37,10 +37,21 @@ public struct ResnetBlock2D {
 /// A hook into every cross-attention layer (IP-Adapter-style decoupled attention: extra
 /// tokens with their own key/value projections). Its result is added to the layer's attention
 /// output before `to_out`, as diffusers' IPAdapterAttnProcessor does.
+/// It is also asked at every self-attention layer ("…attn1") for reference tokens to attend
+/// over (ReferenceAttention); the default adds none.
 public protocol CrossAttentionExtension {
     /// The term to add at cross-attention layer `layer` (module path, "…attn2") for projected
     /// queries `query` [B, L, C] over `heads` heads; nil adds nothing.
     func extra(layer: String, query: Tensor, heads: Int) -> Tensor?
+    /// Extra tokens for self-attention layer `layer`, whose input (the normalised hidden
+    /// states) is `hidden` [B, L, C]: keys and values are taken over `tokens` [B, L', C] after
+    /// the layer's own, and each row's result is blended back toward plain self-attention by
+    /// `plainWeight` [B, 1, 1] (nil: none). Nil: plain self-attention.
+    func selfAttentionTokens(layer: String, hidden: Tensor) -> (tokens: Tensor, plainWeight: Tensor?)?
+}
+
+extension CrossAttentionExtension {
+    public func selfAttentionTokens(layer: String, hidden: Tensor) -> (tokens: Tensor, plainWeight: Tensor?)? { nil }
 }
 
 /// diffusers' Attention with the default processor: softmax(q kᵀ / √d) v over `heads` heads.
@@ -59,10 +70,18 @@ public struct AttentionBlock {
     }
 
     func callAsFunction(_ x: Tensor, context: Tensor? = nil, extension ext: CrossAttentionExtension? = nil) -> Tensor {
-        let c = context ?? x
         let query = q(x)
-        var h = Tensor.attention(q: query, k: k(c), v: v(c), heads: heads)
-        if let ext, let extra = ext.extra(layer: path, query: query, heads: heads) { h = h + extra }
+        var h: Tensor
+        if context == nil, let ext, let ref = ext.selfAttentionTokens(layer: path, hidden: x) {
+            // diffusers' reference-only attention: the context is [own tokens; reference tokens].
+            let joint = Tensor.concat([x, ref.tokens], dim: 1)
+            h = Tensor.attention(q: query, k: k(joint), v: v(joint), heads: heads)
+            if let w = ref.plainWeight { h = h + (Tensor.attention(q: query, k: k(x), v: v(x), heads: heads) - h) * w }
+        } else {
+            let c = context ?? x
+            h = Tensor.attention(q: query, k: k(c), v: v(c), heads: heads)
+        }
+        if context != nil, let ext, let extra = ext.extra(layer: path, query: query, heads: heads) { h = h + extra }
         return out(h)
     }
 }
@@ -83,7 +102,7 @@ struct BasicTransformerBlock {
     }
 
     func callAsFunction(_ x: Tensor, context: Tensor, extension ext: CrossAttentionExtension?) -> Tensor {
-        var h = x + attn1(norm1(x))
+        var h = x + attn1(norm1(x), extension: ext)
         h = h + attn2(norm2(h), context: context, extension: ext)
         let p = ff1(norm3(h))
         let inner = p.shape[p.rank - 1] / 2

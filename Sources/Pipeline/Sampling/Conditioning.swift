@@ -33,6 +33,8 @@ public protocol BranchedCrossAttentionExtension {
 public struct Conditioning {
     public var branches: [GuidanceBranch: TextConditioning]
     public var crossAttentionExtension: BranchedCrossAttentionExtension?
+    /// The reference image every self-attention layer also attends to (nil: none).
+    public var referenceAttention: ReferenceAttention?
 
     public init(branches: [GuidanceBranch: TextConditioning], crossAttentionExtension: BranchedCrossAttentionExtension? = nil) {
         self.branches = branches; self.crossAttentionExtension = crossAttentionExtension

@@ -174,6 +174,10 @@ public final class StableDiffusionPipeline {
                 ext = try extensions[order] ?? branched.batched(order, rows: count)
                 extensions[order] = ext
             }
+            if let ref = conditioning.referenceAttention, ref.scale > 0 {
+                let bank = ref.bank(unet: unet, scheduler: scheduler, index: i, timestep: t, order: order, context: context, rows: count)
+                ext = ref.reader(bank: bank, order: order, rows: count, inner: ext)
+            }
             let batch = order.count == 1 ? input : Tensor.concat(Array(repeating: input, count: order.count), dim: 0)
             let out = unet(batch, timesteps: [t], context: context, extension: ext).sample
             var outputs: [GuidanceBranch: Tensor] = [:]

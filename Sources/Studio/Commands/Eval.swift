@@ -63,6 +63,8 @@ struct Eval: ParsableCommand {
     var stageIdentityScale: Float?
     @Option(name: .customLong("stage-lora-scale"), help: "\(Self.stageMethods): the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
     var stageLoRAScale: String?
+    @Option(name: .customLong("reference-attention"), help: "\(Self.stageMethods): reference-only attention to the first accepted reference when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
+    var referenceAttention: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
     @Option(name: .customLong("tuning-draw"), help: "oneactor and the stage methods: added to each character's tuning seed (0: the protocol's own; others measure how much a result depends on the tuning's own random draws — timesteps, noise, batches — with the same references).")
@@ -84,6 +86,8 @@ struct Eval: ParsableCommand {
         let cfgs = try cfg.map { try NumberList.parse($0, flag: "--cfg") }
         let loraScales = try stageLoRAScale.map { try NumberList.parse($0, flag: "--stage-lora-scale") }
         let vs = try v.map { try NumberList.parse($0, flag: "--v") } ?? [OneActorAdapter.defaultV]
+        let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
+        if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -102,7 +106,7 @@ struct Eval: ParsableCommand {
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
-            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, defaults: pipe.defaults))
+            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales, defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
@@ -213,6 +217,11 @@ struct Eval: ParsableCommand {
                         if let (ref, e) = identity {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
                         }
+                        if let s = variant.referenceScale, s > 0, let first = refs.first {
+                            var cond = try conditioning ?? pipe.encodePrompts(r)
+                            cond.referenceAttention = try ReferenceAttention(latents: ReferenceAttention.latents(of: first, vae: pipe.vae), scale: s, seed: r.seed)
+                            conditioning = cond
+                        }
                         let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)
                         guard out.width == 64, out.height == 64 else {
                             throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
@@ -265,6 +274,7 @@ struct Eval: ParsableCommand {
                                         "method": m.rawValue, "cfg": variant.guidanceScale]
                 if let l = variant.loraScale { o["lora_scale"] = l }
                 if let v = variant.v { o["v"] = v }
+                if let ref = variant.referenceScale { o["reference_attention"] = ref }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }

@@ -13,25 +13,33 @@ struct EvalVariant: Hashable {
     let loraScale: Float?
     /// OneActor's interpolation weight (methods that sample with its offset only).
     let v: Float?
+    /// Reference-only attention's scale to the first accepted reference (stage methods; nil or
+    /// 0: off).
+    let referenceScale: Float?
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
 
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset.
-    static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], defaults: SamplingDefaults) -> [EvalVariant] {
+    static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
+                    defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
+        let references: [Float?] = tuned ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         return guidance.flatMap { g in
             scales.flatMap { s in
-                weights.map { v in
-                    var label = method.rawValue
-                    if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
-                    if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
-                    if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
-                    return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, label: label)
+                weights.flatMap { v in
+                    references.map { ref in
+                        var label = method.rawValue
+                        if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
+                        if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
+                        if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
+                        if let ref { label += " ref " + GenerationPNG.text(ref) }
+                        return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, label: label)
+                    }
                 }
             }
         }
