@@ -32,7 +32,7 @@ public enum EvalGeneration {
     public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, targetImage: Tensor? = nil,
                                 tuningDraw: UInt64 = 0, auxiliaries: Int = 10,
                                 config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil,
-                                directory: String) throws -> OneActorAdapter {
+                                directory: String) throws -> (adapter: OneActorAdapter, targetLatents: Tensor) {
         var r = pipeline.request(prompt: character.prompt)
         r.seed = seed
         let cluster = try OneActorCluster.build(pipeline: pipeline, request: r, baseWord: try character.resolvedBaseWord(), targetImage: targetImage,
@@ -41,7 +41,7 @@ public enum EvalGeneration {
         c.seed = seed &+ tuningDraw
         let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory, identityEncoder: identityEncoder, judge: judge)
         try TrainingLoop.run(tuner) { _ in true }
-        return OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite)
+        return (OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite), cluster.latents.sliced(0, 0..<1).contiguous())
     }
 
     /// `count` reference images for `character` under `prompt`: its full identity in the

@@ -63,7 +63,7 @@ struct Eval: ParsableCommand {
     var stageIdentityScale: Float?
     @Option(name: .customLong("stage-lora-scale"), help: "\(Self.stageMethods): the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
     var stageLoRAScale: String?
-    @Option(name: .customLong("reference-attention"), help: "\(Self.stageMethods): reference-only attention to the first accepted reference when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
+    @Option(name: .customLong("reference-attention"), help: "\(Self.stageMethods), \(Self.oneActorMethods): reference-only attention to the first accepted reference (OneActor alone: its target) when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
     var referenceAttention: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
@@ -138,6 +138,8 @@ struct Eval: ParsableCommand {
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
                 var adapter: OneActorAdapter? = nil
+                /// OneActor's target, clean latents (the reference-attention sweep's reference).
+                var oneActorTarget: Tensor? = nil
                 // The stages' accepted references (stages+oneactor: the first is OneActor's target too).
                 let refs = method.tunedStages == nil ? [] : EvalGeneration.acceptedReferences(vae: pipe.vae, character: c, seed: referenceSeed(ci, slot: 777))
                 if method.usesOneActor {
@@ -156,7 +158,7 @@ struct Eval: ParsableCommand {
                     let judge = config.poseWeight > 0 ? try trainingJudge() : nil
                     let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
                     do {
-                        adapter = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
+                        (adapter, oneActorTarget) = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
                                                               targetImage: method == .stagesOneactor ? refs[0] : nil, tuningDraw: tuningDraw,
                                                               config: config, identityEncoder: encoder, judge: judge, directory: dir)
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
@@ -217,9 +219,13 @@ struct Eval: ParsableCommand {
                         if let (ref, e) = identity {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
                         }
-                        if let s = variant.referenceScale, s > 0, let first = refs.first {
+                        if let s = variant.referenceScale, s > 0 {
+                            // The stages' first accepted reference (stages+oneactor: also OneActor's target), else OneActor's target.
+                            guard let latents = refs.first.map({ ReferenceAttention.latents(of: $0, vae: pipe.vae) }) ?? oneActorTarget else {
+                                throw StudioError.badInput("--reference-attention: \(method.rawValue) has no reference image")
+                            }
                             var cond = try conditioning ?? pipe.encodePrompts(r)
-                            cond.referenceAttention = try ReferenceAttention(latents: ReferenceAttention.latents(of: first, vae: pipe.vae), scale: s, seed: r.seed)
+                            cond.referenceAttention = try ReferenceAttention(latents: latents, scale: s, seed: r.seed)
                             conditioning = cond
                         }
                         let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)

@@ -13,8 +13,8 @@ struct EvalVariant: Hashable {
     let loraScale: Float?
     /// OneActor's interpolation weight (methods that sample with its offset only).
     let v: Float?
-    /// Reference-only attention's scale to the first accepted reference (stage methods; nil or
-    /// 0: off).
+    /// Reference-only attention's scale (stage methods: to the first accepted reference;
+    /// OneActor: to its target; nil or 0: off).
     let referenceScale: Float?
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
@@ -28,7 +28,7 @@ struct EvalVariant: Hashable {
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
-        let references: [Float?] = tuned ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
+        let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         return guidance.flatMap { g in
             scales.flatMap { s in
                 weights.flatMap { v in
