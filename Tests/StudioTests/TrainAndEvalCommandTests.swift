@@ -160,6 +160,24 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--v takes comma-separated finite numbers"), bad.stderr)
     }
 
+    /// --reference-attention: tuned once, one row per scale for the tuned methods (their
+    /// reference: the first accepted reference), none for prompt; out-of-range scales refused.
+    func testEvalSweepsReferenceAttention() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
+        let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                   "--seeds", "2", "--steps", "2", "--methods", "prompt,stage1", "--stage-steps", "2", "--reference-attention", "0,1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let methods = try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(methods.keys), ["prompt", "stage1 ref 0", "stage1 ref 1"])
+        XCTAssertNil(methods["prompt"]?["reference_attention"])
+        XCTAssertEqual(methods["stage1 ref 0"]?["reference_attention"] as? Double, 0)
+        XCTAssertEqual(methods["stage1 ref 1"]?["reference_attention"] as? Double, 1)
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stage1", "--reference-attention", "0,1.5"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--reference-attention scales must be in 0…1"), bad.stderr)
+    }
+
     func testTrainDecoderStopsResumesAndExports() throws {
         let dir = tempDir()
         let judge = dir + "/judge.safetensors"
