@@ -141,3 +141,33 @@ final class ConvBandTests: XCTestCase {
         }
     }
 }
+
+/// The stacked convolution a LoCon'd layer runs (the layer and its adapters' down convolutions
+/// in one pass) equals the separate convolutions, forward and backward, with and without bias,
+/// at stride 1 and 2, and computes gradients only for what needs them.
+final class StackedConvolutionTests: XCTestCase {
+    func testStackedEqualsSeparate() {
+        var rng = SplitMixRandom(seed: 12)
+        for (stride, padding, k, hasBias) in [(1, 1, 3, true), (2, 1, 3, false), (1, 0, 1, true)] {
+            let x = Tensor.randn([2, 5, 7, 6], using: &rng); x.requiresGrad = true
+            let w = Tensor.randn([4, 5, k, k], using: &rng)
+            let b = hasBias ? Tensor.randn([4], using: &rng) : nil
+            let d1 = Tensor.randn([2, 5, k, k], using: &rng); d1.requiresGrad = true
+            let d2 = Tensor.randn([3, 5, k, k], using: &rng); d2.requiresGrad = true
+            let probe = Tensor.randn([2, 9, (7 + 2 * padding - k) / stride + 1, (6 + 2 * padding - k) / stride + 1], using: &rng)
+            // Separate: what Conv2d ran before.
+            let sep = Tensor.concat([x.conv2d(w, b, stride: stride, padding: padding), x.conv2d(d1, nil, stride: stride, padding: padding),
+                                     x.conv2d(d2, nil, stride: stride, padding: padding)], dim: 1)
+            (sep * probe).sum().backward()
+            let (gx, g1, g2) = (x.grad!.toArray(), d1.grad!.toArray(), d2.grad!.toArray())
+            x.grad = nil; d1.grad = nil; d2.grad = nil
+            let stacked = x.conv2d(w, b, downs: [d1, d2], stride: stride, padding: padding)
+            assertClose(stacked, sep.detached(), tol: 1e-5, "forward s\(stride) k\(k)")
+            (stacked * probe).sum().backward()
+            assertClose(x.grad!, Tensor(gx, shape: x.shape), tol: 1e-4, "dx s\(stride) k\(k)")
+            assertClose(d1.grad!, Tensor(g1, shape: d1.shape), tol: 1e-4, "d down 1")
+            assertClose(d2.grad!, Tensor(g2, shape: d2.shape), tol: 1e-4, "d down 2")
+            XCTAssertNil(w.grad, "a frozen weight gets no gradient")
+        }
+    }
+}

@@ -67,3 +67,88 @@ extension Tensor {
         return out.recording("pad2d", [self]) { g in [g.sliced(2, top..<(top + h)).sliced(3, left..<(left + w)).contiguous()] }
     }
 }
+
+extension Tensor {
+    /// conv2d with `weight` and, in the same pass, each of `downs` (LoCon down convolutions:
+    /// [r, Cin, kH, kW], the same kernel, stride and padding), as one convolution with the
+    /// weights stacked along Cout: [B, Cout + Σr, H', W'], the layer's channels first, then each
+    /// down's. One column matrix serves the layer and its adapters (forward), and one scatter
+    /// returns the input's gradient from both (backward) — instead of one each per adapter,
+    /// what a LoCon adapter cost at full resolution. Equal to the separate convolutions
+    /// (tested); the weights' gradients are computed only for the inputs that need them.
+    public func conv2d(_ weight: Tensor, _ bias: Tensor?, downs: [Tensor], stride: Int = 1, padding: Int = 0) -> Tensor {
+        precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape), weight \(weight.shape)")
+        precondition(weight.shape[1] == shape[1], "conv2d: weight \(weight.shape) expects \(weight.shape[1]) input channels, got \(shape)")
+        for d in downs { precondition(d.rank == 4 && Array(d.shape[1...]) == Array(weight.shape[1...]), "conv2d: down \(d.shape) does not match weight \(weight.shape)") }
+        let g = ConvGeometry(channels: shape[1], height: shape[2], width: shape[3],
+                             kernelH: weight.shape[2], kernelW: weight.shape[3],
+                             strideH: stride, strideW: stride, padH: padding, padW: padding)
+        precondition(g.outH > 0 && g.outW > 0, "conv2d: kernel larger than padded input \(shape)")
+        let batch = shape[0], cout = weight.shape[0]
+        let ranks = downs.map { $0.shape[0] }, extra = ranks.reduce(0, +), total = cout + extra
+        // The stacked weight [Cout + Σr, K] and bias (zeros for the downs' channels).
+        let x = contiguous(), w = weight.contiguous(), ds = downs.map { $0.contiguous() }
+        let stacked = Tensor(uninitialized: [total] + Array(weight.shape[1...]))
+        stacked.dataPointer.update(from: w.dataPointer, count: w.count)
+        var at = w.count
+        for d in ds { (stacked.dataPointer + at).update(from: d.dataPointer, count: d.count); at += d.count }
+        var stackedBias: Tensor? = nil
+        if let bias {
+            let b = Tensor(zeros: [total])
+            b.dataPointer.update(from: bias.contiguous().dataPointer, count: cout)
+            stackedBias = b
+        }
+        let out = Tensor(uninitialized: [batch, total, g.outH, g.outW])
+        FlopCounter.add(2 * Double(batch * total * g.k * g.n))
+        Conv2dKernel.forward(x: x.dataPointer, batch: batch, g, weight: stacked.dataPointer, cout: total,
+                             bias: stackedBias.map { UnsafePointer($0.dataPointer) }, out: out.dataPointer)
+        let inputs = [self, weight] + (bias.map { [$0] } ?? []) + downs
+        let xd = x.detached(), wd = w.detached()
+        let needX = requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+        let needDowns = downs.map(\.requiresGrad)
+        let xShape = shape, hasBias = bias != nil
+        return out.recording("conv2d+downs", inputs) { grad in
+            let gc = grad.contiguous()
+            let n = g.n
+            /// Rows `rows` of the gradient, [B, rows.count, N] contiguous.
+            func gradRows(_ rows: Range<Int>) -> Tensor {
+                let t = Tensor(uninitialized: [batch, rows.count, n])
+                for b in 0..<batch { (t.dataPointer + b * rows.count * n).update(from: gc.dataPointer + (b * total + rows.lowerBound) * n, count: rows.count * n) }
+                return t
+            }
+            var dx: Tensor? = nil
+            if needX {
+                // One Wᵀ·dY over the stacked weight, one scatter back into the image.
+                let t = Tensor(zeros: xShape)
+                Conv2dKernel.backward(x: xd.dataPointer, batch: batch, g, weight: stacked.dataPointer, cout: total,
+                                      gradOut: gc.dataPointer, dx: t.dataPointer, dw: nil, db: nil)
+                dx = t
+            }
+            var dw: Tensor? = nil, db: Tensor? = nil
+            if needW || needB {
+                let gy = gradRows(0..<cout)
+                let tw = needW ? Tensor(uninitialized: wd.shape) : nil, tb = needB ? Tensor(uninitialized: [cout]) : nil
+                Conv2dKernel.backward(x: xd.dataPointer, batch: batch, g, weight: wd.dataPointer, cout: cout, gradOut: gy.dataPointer,
+                                      dx: nil, dw: tw?.dataPointer, db: tb?.dataPointer)
+                dw = tw; db = tb
+            }
+            var dDowns: [Tensor?] = Array(repeating: nil, count: downs.count)
+            if needDowns.contains(true) {
+                // The downs' weight gradients together: dY rows of every down · col(x)ᵀ.
+                let gz = gradRows(cout..<total)
+                let dAll = Tensor(uninitialized: [extra] + Array(weight.shape[1...]))
+                let dsAll = Tensor(uninitialized: [extra] + Array(weight.shape[1...]))
+                var o = 0
+                for d in ds { (dsAll.dataPointer + o).update(from: d.dataPointer, count: d.count); o += d.count }
+                Conv2dKernel.backward(x: xd.dataPointer, batch: batch, g, weight: dsAll.dataPointer, cout: extra, gradOut: gz.dataPointer,
+                                      dx: nil, dw: dAll.dataPointer, db: nil)
+                var row = 0
+                for (i, r) in ranks.enumerated() {
+                    if needDowns[i] { dDowns[i] = dAll.sliced(0, row..<(row + r)).contiguous() }
+                    row += r
+                }
+            }
+            return [dx, dw] + (hasBias ? [db] : []) + dDowns
+        }
+    }
+}

@@ -17,11 +17,18 @@ public final class Conv2d {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = x.conv2d(weight.tensor, bias, stride: stride, padding: padding)
-        for a in adapters where a.scale != 0 {
+        let active = adapters.filter { $0.scale != 0 }
+        guard !active.isEmpty else { return x.conv2d(weight.tensor, bias, stride: stride, padding: padding) }
+        // The layer and its adapters' down convolutions in one pass (one column matrix).
+        let cout = weight.shape[0]
+        let all = x.conv2d(weight.tensor, bias, downs: active.map(\.down), stride: stride, padding: padding)
+        var y = all.sliced(1, 0..<cout)
+        var at = cout
+        for a in active {
             let r = a.down.shape[0]
             let up = a.up.rank == 4 ? a.up : a.up.reshaped([a.up.shape[0], r, 1, 1])
-            y = y + x.conv2d(a.down, nil, stride: stride, padding: padding).conv2d(up, nil) * a.scale
+            y = y + all.sliced(1, at..<(at + r)).conv2d(up, nil) * a.scale
+            at += r
         }
         return y
     }
