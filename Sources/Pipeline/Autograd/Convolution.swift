@@ -137,10 +137,8 @@ extension Tensor {
                 // The downs' weight gradients together: dY rows of every down · col(x)ᵀ.
                 let gz = gradRows(cout..<total)
                 let dAll = Tensor(uninitialized: [extra] + Array(weight.shape[1...]))
-                let dsAll = Tensor(uninitialized: [extra] + Array(weight.shape[1...]))
-                var o = 0
-                for d in ds { (dsAll.dataPointer + o).update(from: d.dataPointer, count: d.count); o += d.count }
-                Conv2dKernel.backward(x: xd.dataPointer, batch: batch, g, weight: dsAll.dataPointer, cout: extra, gradOut: gz.dataPointer,
+                // The downs' rows of the stacked weight (only dw is asked for; the weight is unused).
+                Conv2dKernel.backward(x: xd.dataPointer, batch: batch, g, weight: stacked.dataPointer + cout * g.k, cout: extra, gradOut: gz.dataPointer,
                                       dx: nil, dw: dAll.dataPointer, db: nil)
                 var row = 0
                 for (i, r) in ranks.enumerated() {
