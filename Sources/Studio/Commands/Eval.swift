@@ -63,7 +63,7 @@ struct Eval: ParsableCommand {
     var stageIdentityScale: Float?
     @Option(name: .customLong("stage-lora-scale"), help: "\(Self.stageMethods): the tuned LoRA's multiplier when sampling (what the studio's stage-LoRA slider sets), or comma-separated multipliers: tuned once, one result row each (default: the model's troupe.json lora_scale, else 1).")
     var stageLoRAScale: String?
-    @Option(name: .customLong("reference-attention"), help: "\(Self.stageMethods), \(Self.oneActorMethods): reference-only attention to the first accepted reference (OneActor alone: its target) when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
+    @Option(name: .customLong("reference-attention"), help: "\(Self.tunedMethods): reference-only attention to the first accepted reference (OneActor alone: its target) when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
     var referenceAttention: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
@@ -336,6 +336,8 @@ struct Eval: ParsableCommand {
     /// The methods a family of flags applies to, for their help (derived, so a new method is listed).
     static let oneActorMethods = EvalMethod.allCases.filter(\.usesOneActor).map(\.rawValue).joined(separator: ", ")
     static let stageMethods = EvalMethod.allCases.filter { $0.tunedStages != nil }.map(\.rawValue).joined(separator: ", ")
+    /// The methods tuned per character (a stage LoRA or a OneActor offset), each listed once.
+    static let tunedMethods = EvalMethod.allCases.filter { $0.tunedStages != nil || $0.usesOneActor }.map(\.rawValue).joined(separator: ", ")
 
     /// `slot`'s value, loading it with `load` the first time (a nil result is remembered too).
     static func once<T>(_ slot: inout T??, _ load: () throws -> T?) rethrows -> T? {
