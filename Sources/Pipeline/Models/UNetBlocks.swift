@@ -75,8 +75,13 @@ public struct AttentionBlock {
         if context == nil, let ext, let ref = ext.selfAttentionTokens(layer: path, hidden: x) {
             // diffusers' reference-only attention: the context is [own tokens; reference tokens].
             let joint = Tensor.concat([x, ref.tokens], dim: 1)
-            h = Tensor.attention(q: query, k: k(joint), v: v(joint), heads: heads)
-            if let w = ref.plainWeight { h = h + (Tensor.attention(q: query, k: k(x), v: v(x), heads: heads) - h) * w }
+            let (kj, vj) = (k(joint), v(joint))
+            h = Tensor.attention(q: query, k: kj, v: vj, heads: heads)
+            if let w = ref.plainWeight {
+                // Plain self-attention reads the own tokens' keys and values: the joint ones' first rows.
+                let own = 0..<x.shape[1]
+                h = h + (Tensor.attention(q: query, k: kj.sliced(1, own).contiguous(), v: vj.sliced(1, own).contiguous(), heads: heads) - h) * w
+            }
         } else {
             let c = context ?? x
             h = Tensor.attention(q: query, k: k(c), v: v(c), heads: heads)

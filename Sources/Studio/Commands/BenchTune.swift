@@ -32,6 +32,8 @@ struct BenchTune: ParsableCommand {
 
     func run() throws {
         guard let kind = TuneKind(rawValue: method) else { throw StudioError.badInput("--method must be oneactor or stage1") }
+        // Refused before anything loads or runs.
+        guard !breakdown || (kind == .stage1 && preset == "mini") else { throw StudioError.badInput("--breakdown times --preset mini --method stage1 only") }
         let dir = NSTemporaryDirectory() + "troupe-bench-tune-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var obj: [String: Any] = ["method": method, "preset": preset, "threads": BLAS.threads]
@@ -94,7 +96,6 @@ struct BenchTune: ParsableCommand {
             obj["tune_seconds"] = try timed(c, "default")
             obj["seconds"] = Date().timeIntervalSince(t0)
             if breakdown {
-                guard kind == .stage1 else { throw StudioError.badInput("--breakdown times stage1 only") }
                 var noLoCon = c; noLoCon.convRank = 0
                 var noRec = c; noRec.reconstructionWeight = 0
                 var neither = noLoCon; neither.reconstructionWeight = 0

@@ -199,6 +199,9 @@ struct Eval: ParsableCommand {
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
+                // The reference-attention sweep's reference, encoded once per character: the stages'
+                // first accepted reference (stages+oneactor: also OneActor's target), else OneActor's target.
+                let referenceLatents = referenceScales == nil ? nil : (refs.first.map { ReferenceAttention.latents(of: $0, vae: pipe.vae) } ?? oneActorTarget)
                 // The stage tuners' LoRA, rescaled for each variant from its trained scales.
                 let tunedLoRA = method.tunedStages != nil ? LoRASet.tuned(on: pipe) : nil
                 /// The method's images of `character` under template `pi`, sampled as `variant` says.
@@ -220,8 +223,7 @@ struct Eval: ParsableCommand {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
                         }
                         if let s = variant.referenceScale, s > 0 {
-                            // The stages' first accepted reference (stages+oneactor: also OneActor's target), else OneActor's target.
-                            guard let latents = refs.first.map({ ReferenceAttention.latents(of: $0, vae: pipe.vae) }) ?? oneActorTarget else {
+                            guard let latents = referenceLatents else {
                                 throw StudioError.badInput("--reference-attention: \(method.rawValue) has no reference image")
                             }
                             var cond = try conditioning ?? pipe.encodePrompts(r)
