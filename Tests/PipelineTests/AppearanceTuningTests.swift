@@ -46,6 +46,31 @@ final class AppearanceTuningTests: XCTestCase {
         XCTAssertEqual((off.lora[name]! - never.lora[name]!).square().sum().item(), 0, "weight without qualifying rows: the plain update")
     }
 
+    /// Min-SNR-γ weighs the ε rows: γ above every timestep's SNR (~1.2·10³ at t = 0) leaves the
+    /// loss and the update as they were; γ = 5 lowers the nearly-clean rows' weight, so the
+    /// reported ε loss changes (never upward: every weight ≤ 1 for ε) and so does the update; a
+    /// negative γ is refused.
+    func testMinSNRWeightingOfTheDiffusionRows() throws {
+        let dir = NSTemporaryDirectory() + "troupe-stage1-snr-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Eight rows a step: the draws include timesteps below 150 (SNR > 5).
+        let (_, plain) = try fastTuner(dir: dir + "/0") { $0.reconstructionWeight = 0; $0.batch = 8 }
+        let (_, wide) = try fastTuner(dir: dir + "/w") { $0.reconstructionWeight = 0; $0.batch = 8; $0.snrGamma = 1e9 }
+        let (_, five) = try fastTuner(dir: dir + "/5") { $0.reconstructionWeight = 0; $0.batch = 8; $0.snrGamma = 5 }
+        var differs = false
+        for _ in 0..<3 {
+            let p = try plain.trainStep().losses["eps"]!, w = try wide.trainStep().losses["eps"]!, f = try five.trainStep().losses["eps"]!
+            XCTAssertEqual(w, p, accuracy: 1e-5 * max(1, p))
+            XCTAssertLessThanOrEqual(f, p + 1e-5)
+            if abs(f - p) > 1e-4 { differs = true }
+        }
+        XCTAssertTrue(differs, "three steps of eight rows drew no timestep with SNR > 5 (t < 150)?")
+        let name = plain.loraNames.first { $0.contains("lora_B") }!
+        XCTAssertEqual((plain.lora[name]! - wide.lora[name]!).square().sum().item(), 0, accuracy: 1e-10)
+        XCTAssertGreaterThan((plain.lora[name]! - five.lora[name]!).square().sum().item(), 0)
+        XCTAssertThrowsError(try fastTuner(dir: dir + "/n") { $0.snrGamma = -1 })
+    }
+
     /// With a text-encoder rank the tuner trains adapters on the text encoder's attention and MLP
     /// projections too (their B starts at 0 and moves: the prompts are encoded through them
     /// with gradients), the UNet's adapters and their first step are what they were without

@@ -148,6 +148,34 @@ public struct NoiseSchedule: Sendable {
         }
     }
 
+    /// Min-SNR-γ loss weights (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+    /// Weighting Strategy", §3.4), one per batch row, as diffusers' training scripts compute them
+    /// (`--snr_gamma` in train_text_to_image.py and the LoRA/DreamBooth scripts, SNR from
+    /// training_utils.compute_snr): SNR_t = (√ᾱ_t / √(1−ᾱ_t))², and the row's MSE weighs
+    ///   ε: min(SNR_t, γ)/SNR_t;  v: min(SNR_t, γ)/(SNR_t + 1);  x₀: min(SNR_t, γ)
+    /// — each the paper's x₀-space weight min(SNR_t, γ) carried into the prediction's own space,
+    /// so the nearly-clean rows, which ε-MSE weighs as much as any other, stop dominating.
+    public func minSNRWeights(timesteps: [Int], gamma: Float) -> [Float] {
+        timesteps.map { t in
+            let alpha = alphasCumprod[t].squareRoot(), sigma = (1 - alphasCumprod[t]).squareRoot()
+            let snr = (alpha / sigma) * (alpha / sigma)
+            let clipped = Swift.min(snr, gamma)
+            switch prediction {
+            case .epsilon: return clipped / snr
+            case .vPrediction: return clipped / (snr + 1)
+            case .sample: return clipped
+            }
+        }
+    }
+
+    /// The training MSE with one weight per batch row: mean over rows of w_b·mean((a_b − y_b)²),
+    /// diffusers' `(mse_loss(…, reduction="none").mean(dims) * weights).mean()`.
+    public static func weightedMSE(_ output: Tensor, _ target: Tensor, rowWeights: [Float]) -> Tensor {
+        precondition(rowWeights.count == output.shape[0] && output.shape == target.shape, "one weight per row of equally shaped tensors")
+        let shape = [rowWeights.count] + Array(repeating: 1, count: output.rank - 1)
+        return ((output - target).square() * Tensor(rowWeights, shape: shape)).mean()
+    }
+
     /// σ(t) = √((1 − ᾱ_t)/ᾱ_t) for every training step.
     public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
 }

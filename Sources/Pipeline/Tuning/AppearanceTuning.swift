@@ -4,7 +4,8 @@
 // encoder stay frozen. Loss: the diffusion MSE on the character's accepted references,
 //   z₀ = scaling·(μ + σ·ε₁) of a reference (or, with `flip`, its mirror image), t ~ U{0…T−1},
 //   L = ‖f̂(√ᾱ_t z₀ + √(1−ᾱ_t) ε, t, CLIP(prompt)) − y‖², y = ε, v or z₀ by the model's
-//   prediction type (NoiseSchedule.trainingTarget; written ε below for the common case),
+//   prediction type (NoiseSchedule.trainingTarget; written ε below for the common case; with
+//   `snrGamma` > 0 each row's MSE is weighed by Min-SNR-γ, NoiseSchedule.minSNRWeights),
 // plus, for the batch rows at low noise (t < reconstructionMaxTimestep), a reconstruction term
 // on the decoded prediction of the clean image (design §4 stage 1):
 //   x̂₀ = NoiseSchedule.predictedOriginal(f̂, x_t),  L_rec = mean √((D(x̂₀/scaling) − x)² + 10⁻⁶)   (Charbonnier ≈ L1)
@@ -101,6 +102,10 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// `ff.net.0.proj` and `ff.net.2`, kohya's and PEFT's optional UNet targets; 0: off), within
     /// `optionalRanks`.
     public var feedForwardRank = 0
+    /// γ of Min-SNR-γ weighting of the ε-MSE rows (NoiseSchedule.minSNRWeights; 0: off, every
+    /// row weighs alike, the plain diffusion loss). Prior preservation's class rows stay
+    /// unweighted, as in diffusers' DreamBooth LoRA script.
+    public var snrGamma: Float = 0
     /// The ranks an optional adapter family may have (0: off).
     public static let optionalRanks = 0...256
     public init() {}
@@ -148,6 +153,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         textEncoderRank = try c.decode(.textEncoderRank, or: 0)
         convRank = try c.decode(.convRank, or: 0)      // runs from before LoCon trained without it
         feedForwardRank = try c.decode(.feedForwardRank, or: 0)
+        snrGamma = try c.decode(.snrGamma, or: 0)
     }
 }
 
@@ -205,6 +211,7 @@ public final class AppearanceTuner: Trainer {
         guard ranks.contains(config.textEncoderRank), ranks.contains(config.convRank), ranks.contains(config.feedForwardRank) else {
             throw GenerationError.badValue("the text encoder's, the convolutions' and the feed-forward layers' LoRA ranks must be in \(ranks.lowerBound)…\(ranks.upperBound)")
         }
+        guard config.snrGamma.isFinite, config.snrGamma >= 0 else { throw GenerationError.badValue("Min-SNR γ must be a finite number ≥ 0 (0: off)") }
         guard config.identityAdapterScale.isFinite else { throw GenerationError.badValue("the identity adapter's scale must be a finite number") }
         guard config.identityAdapterScale == 0 || identity?.referenceCount == references.count else {
             throw GenerationError.badValue(identity == nil ? "this stage trains with the identity embedding; it needs the identity adapter"
@@ -400,7 +407,9 @@ public final class AppearanceTuner: Trainer {
         let context = prompts.context(state.prompt)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx, extension: ext).sample
-        let epsLoss = Tensor.mseLoss(eps, schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps))
+        let target = schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps)
+        let epsLoss = c.snrGamma > 0 ? NoiseSchedule.weightedMSE(eps, target, rowWeights: schedule.minSNRWeights(timesteps: timesteps, gamma: c.snrGamma))
+                                     : Tensor.mseLoss(eps, target)
         var loss = epsLoss
         var terms: [String: Float] = [:]
         if let low = decodedLosses(xt: xt, eps: eps, timesteps: timesteps, picks: picks) {

@@ -47,6 +47,8 @@ struct Eval: ParsableCommand {
     var stageTextEncoderRank: Int?
     @Option(name: .customLong("stage-conv-rank"), help: "\(Self.stageMethods): rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
     var stageConvRank: Int?
+    @Option(name: .customLong("stage-snr-gamma"), help: "\(Self.stageMethods): Min-SNR-γ weighting of the stages' diffusion loss (0: off; default \(AppearanceTuningConfig().snrGamma), as tune).")
+    var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
@@ -192,6 +194,7 @@ struct Eval: ParsableCommand {
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
                         if let k = stageConvRank { stage1.convRank = k }
+                        if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
                         try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: stageTuningSeed(ci),
                                                   throughStage: throughStage, stage1: stage1, encoder: encoder,

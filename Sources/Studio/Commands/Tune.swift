@@ -32,6 +32,8 @@ struct Tune: ParsableCommand {
     var convRank: Int?
     @Option(name: .customLong("ff-rank"), help: "stage1: also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank)); later stages continue them.")
     var feedForwardRank: Int?
+    @Option(name: .customLong("snr-gamma"), help: "stage1: Min-SNR-γ weighting of the diffusion loss's rows (diffusers' --snr_gamma; 5 is the paper's; 0, the default: off); later stages keep it.")
+    var snrGamma: Float?
     @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
     var crop: Float?
     @Option(name: .customLong("color-jitter"), help: "stage1/stages: brightness/contrast/saturation jitter amplitude (0…0.5; off by default: colours are a character's identity).")

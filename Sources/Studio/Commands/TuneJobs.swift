@@ -75,6 +75,7 @@ struct TuneSetup {
         if let r = command.convRank { c.convRank = r }
         if let r = command.feedForwardRank { c.feedForwardRank = r }
         if let lr = command.learningRate { c.learningRate = lr }
+        if let g = command.snrGamma { c.snrGamma = g }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
         if let x = command.colorJitter { c.augmentation.colorJitter = x }
@@ -83,6 +84,7 @@ struct TuneSetup {
         guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
+        guard c.snrGamma.isFinite, c.snrGamma >= 0 else { throw StudioError.badInput("--snr-gamma must be a number ≥ 0 (0: off)") }
         let ranks = AppearanceTuningConfig.optionalRanks
         for (flag, r) in [("--text-encoder-rank", c.textEncoderRank), ("--conv-rank", c.convRank), ("--ff-rank", c.feedForwardRank)] where !ranks.contains(r) {
             throw StudioError.badInput("\(flag) must be in \(ranks.lowerBound)…\(ranks.upperBound)")
