@@ -17,7 +17,7 @@ final class MinSNRWeightingTests: XCTestCase {
                 let got = schedule.minSNRWeights(timesteps: t, gamma: Float(gamma))
                 for (g, w) in zip(got, want) { XCTAssertEqual(g, w, accuracy: 1e-5 * max(1, abs(w)), "\(prediction) γ \(gamma)") }
             }
-            let loss = NoiseSchedule.weightedMSE(pred, target, rowWeights: schedule.minSNRWeights(timesteps: t, gamma: 5)).item()
+            let loss = Tensor.mseLoss(pred, target, rowWeights: schedule.minSNRWeights(timesteps: t, gamma: 5)).item()
             XCTAssertEqual(loss, try r.tensor("loss.\(prediction).g5").item(), accuracy: 1e-5 * max(1, abs(loss)), prediction)
         }
     }
@@ -27,7 +27,7 @@ final class MinSNRWeightingTests: XCTestCase {
         var rng = SplitMixRandom(seed: 3)
         let a = Tensor.randn([2, 3, 2, 2], using: &rng), b = Tensor.randn([2, 3, 2, 2], using: &rng)
         a.requiresGrad = true
-        NoiseSchedule.weightedMSE(a, b, rowWeights: [0.25, 2]).backward()
+        Tensor.mseLoss(a, b, rowWeights: [0.25, 2]).backward()
         let g = try XCTUnwrap(a.grad).toArray(), diff = (a - b).detached().toArray()
         for i in 0..<g.count {
             let w: Float = i < 12 ? 0.25 : 2

@@ -168,14 +168,6 @@ public struct NoiseSchedule: Sendable {
         }
     }
 
-    /// The training MSE with one weight per batch row: mean over rows of w_b·mean((a_b − y_b)²),
-    /// diffusers' `(mse_loss(…, reduction="none").mean(dims) * weights).mean()`.
-    public static func weightedMSE(_ output: Tensor, _ target: Tensor, rowWeights: [Float]) -> Tensor {
-        precondition(rowWeights.count == output.shape[0] && output.shape == target.shape, "one weight per row of equally shaped tensors")
-        let shape = [rowWeights.count] + Array(repeating: 1, count: output.rank - 1)
-        return ((output - target).square() * Tensor(rowWeights, shape: shape)).mean()
-    }
-
     /// σ(t) = √((1 − ᾱ_t)/ᾱ_t) for every training step.
     public var sigmas: [Float] { alphasCumprod.map { ((1 - $0) / $0).squareRoot() } }
 }

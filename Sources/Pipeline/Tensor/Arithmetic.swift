@@ -135,4 +135,12 @@ extension Tensor {
     public static func mseLoss(_ a: Tensor, _ b: Tensor) -> Tensor {
         (a - b).square().mean()
     }
+
+    /// The same with one weight per batch row (NoiseSchedule.minSNRWeights): mean over rows of
+    /// w_b·mean((a_b − b_b)²), diffusers' `(mse_loss(…, reduction="none").mean(dims) * weights).mean()`.
+    public static func mseLoss(_ a: Tensor, _ b: Tensor, rowWeights: [Float]) -> Tensor {
+        precondition(rowWeights.count == a.shape[0] && a.shape == b.shape, "one weight per row of equally shaped tensors")
+        let shape = [rowWeights.count] + Array(repeating: 1, count: a.rank - 1)
+        return ((a - b).square() * Tensor(rowWeights, shape: shape)).mean()
+    }
 }

@@ -408,7 +408,7 @@ public final class AppearanceTuner: Trainer {
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx, extension: ext).sample
         let target = schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps)
-        let epsLoss = c.snrGamma > 0 ? NoiseSchedule.weightedMSE(eps, target, rowWeights: schedule.minSNRWeights(timesteps: timesteps, gamma: c.snrGamma))
+        let epsLoss = c.snrGamma > 0 ? Tensor.mseLoss(eps, target, rowWeights: schedule.minSNRWeights(timesteps: timesteps, gamma: c.snrGamma))
                                      : Tensor.mseLoss(eps, target)
         var loss = epsLoss
         var terms: [String: Float] = [:]
