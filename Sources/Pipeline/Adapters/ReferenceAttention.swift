@@ -43,14 +43,14 @@ public struct ReferenceAttention {
     /// `order` (one row each, under that branch's first context row), each self-attention
     /// layer's input recorded. `context` holds `rows` rows per branch, in `order`.
     func bank(unet: UNet2DConditionModel, scheduler: Scheduler, index: Int, timestep: Float, order: [GuidanceBranch],
-              context: Tensor, rows: Int) -> [String: Tensor] {
+              context: Tensor, contextMask: AttentionKeyMask? = nil, rows: Int) -> [String: Tensor] {
         var rng = SplitMixRandom(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
         let noisy = scheduler.scaleModelInput(scheduler.addNoise(latents, noise: Tensor.randn(latents.shape, using: &rng), index: index), index: index)
         let k = order.count
         let input = k == 1 ? noisy : Tensor.concat(Array(repeating: noisy, count: k), dim: 0)
         let branchContext = k == 1 && rows == 1 ? context : Tensor.concat((0..<k).map { context.sliced(0, (($0 * rows))..<($0 * rows + 1)) }, dim: 0)
         let recorder = ReferenceRecorder()
-        _ = unet(input, timesteps: [timestep], context: branchContext, extension: recorder)
+        _ = unet(input, timesteps: [timestep], context: branchContext, contextMask: contextMask, extension: recorder)
         return recorder.bank
     }
 

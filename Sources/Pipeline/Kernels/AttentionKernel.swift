@@ -4,7 +4,9 @@ import Foundation
 // blocks, addressed through sgemm's leading dimension, so no permute copies). Queries are
 // processed in chunks so the score matrix never exceeds ~8 MB: at 4096 tokens that is a
 // 512×4096 block instead of 64 MB per head. Backward recomputes the probabilities per chunk
-// (flash-attention style memory, plain GEMMs).
+// (flash-attention style memory, plain GEMMs). An optional key mask (AttentionKeyMask: per
+// batch row, the keys a query may not attend to) sets those scores to −∞ before the softmax,
+// as diffusers' encoder_attention_mask does with its −10000 bias.
 
 struct AttentionShape {
     let batch: Int, queries: Int, keys: Int, heads: Int, headDim: Int
@@ -34,6 +36,14 @@ enum AttentionKernel {
         }
     }
 
+    /// Sets the masked keys' scores of `rows` score rows to −∞ (`masked`: the row's batch entry
+    /// of the key mask, true where a key is skipped).
+    static func maskKeys(_ scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, masked: ArraySlice<Bool>) {
+        for (j, m) in masked.enumerated() where m {
+            for r in 0..<rows { scores[r * keys + j] = -.infinity }
+        }
+    }
+
     static func maskCausal(_ scores: UnsafeMutablePointer<Float>, q0: Int, rows: Int, keys: Int) {
         for r in 0..<rows {
             let i = q0 + r
@@ -43,10 +53,11 @@ enum AttentionKernel {
 
     /// P = softmax(scale·Q_chunk·Kᵀ) for one head, into `scores` [rows × S].
     static func probabilities(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                              q0: Int, rows: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool) {
+                              q0: Int, rows: Int, scores: UnsafeMutablePointer<Float>, parallelRows: Bool, masked: ArraySlice<Bool>?) {
         BLAS.sgemm(transA: false, transB: true, m: rows, n: s.keys, k: s.headDim, alpha: s.scale,
                    a: q + q0 * s.width, lda: s.width, b: k, ldb: s.width, c: scores, ldc: s.keys)
         if s.causal { maskCausal(scores, q0: q0, rows: rows, keys: s.keys) }
+        if let masked { maskKeys(scores, rows: rows, keys: s.keys, masked: masked) }
         if parallelRows {
             Parallel.forEach(rows, grain: 16) { r in SoftmaxKernel.row(scores + r * s.keys, s.keys) }
         } else {
@@ -55,7 +66,7 @@ enum AttentionKernel {
     }
 
     static func forward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                        v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) {
+                        v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, mask: AttentionKeyMask? = nil) {
         let chunk = s.chunk
         forEachHead(s) { b, h in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: chunk * s.keys)
@@ -75,9 +86,11 @@ enum AttentionKernel {
                 let rows = Swift.min(chunk, s.queries - q0)
                 PanelGemm.multiply(a: qh + q0 * s.width, lda: s.width, packed: kT, k: s.headDim, n: s.keys,
                                    rows: rows, alpha: s.scale, out: scores, ldo: s.keys, rowMax: maxima)
-                if s.causal {
+                let masked = mask?.row(b)
+                if s.causal || masked != nil {
                     // The mask changes the maxima: recompute them over the unmasked keys.
-                    maskCausal(scores, q0: q0, rows: rows, keys: s.keys)
+                    if s.causal { maskCausal(scores, q0: q0, rows: rows, keys: s.keys) }
+                    if let masked { maskKeys(scores, rows: rows, keys: s.keys, masked: masked) }
                     for r in 0..<rows { maxima[r] = Tensor.rowMax(scores + r * s.keys, s.keys) }
                 }
                 if s.parallelHeads {
@@ -103,7 +116,7 @@ enum AttentionKernel {
     static func backward(_ s: AttentionShape, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                          v: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
                          dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
-                         dv: UnsafeMutablePointer<Float>) {
+                         dv: UnsafeMutablePointer<Float>, mask: AttentionKeyMask? = nil) {
         let chunk = s.chunk
         dk.update(repeating: 0, count: s.batch * s.keys * s.width)
         dv.update(repeating: 0, count: s.batch * s.keys * s.width)
@@ -116,7 +129,7 @@ enum AttentionKernel {
             var q0 = 0
             while q0 < s.queries {
                 let rows = Swift.min(chunk, s.queries - q0)
-                probabilities(s, q: q + qOff, k: k + kOff, q0: q0, rows: rows, scores: p, parallelRows: !s.parallelHeads)
+                probabilities(s, q: q + qOff, k: k + kOff, q0: q0, rows: rows, scores: p, parallelRows: !s.parallelHeads, masked: mask?.row(b))
                 let dO = dOut + qOff + q0 * s.width
                 // dV += Pᵀ · dO
                 BLAS.sgemm(transA: true, transB: false, m: s.keys, n: s.headDim, k: rows,
@@ -137,4 +150,21 @@ enum AttentionKernel {
             }
         }
     }
+}
+
+/// The keys each batch row's queries may not attend to (diffusers' `encoder_attention_mask`, 0
+/// where a token is skipped): `masked[b·keys + j]` true skips key j for row b. Every row keeps
+/// at least one key (a softmax over nothing is undefined).
+public struct AttentionKeyMask: Equatable, Sendable {
+    public let masked: [Bool]
+    public let keys: Int
+
+    public init(masked: [Bool], keys: Int) {
+        precondition(keys > 0 && masked.count % keys == 0, "a key mask holds whole rows of \(keys) keys")
+        for b in 0..<(masked.count / keys) { precondition(masked[(b * keys)..<((b + 1) * keys)].contains(false), "row \(b) masks every key") }
+        self.masked = masked; self.keys = keys
+    }
+
+    public var rows: Int { masked.count / keys }
+    func row(_ b: Int) -> ArraySlice<Bool> { masked[(b * keys)..<((b + 1) * keys)] }
 }

@@ -95,8 +95,10 @@ public struct UNet2DConditionModel {
     }
 
     /// One denoising evaluation. `timesteps` has one value per batch row (or one for all);
-    /// `extension` adds extra tokens to every cross-attention (identity embedding).
-    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor,
+    /// `extension` adds extra tokens to every cross-attention (identity embedding);
+    /// `contextMask` (diffusers' encoder_attention_mask) the context tokens each row's
+    /// cross-attention skips.
+    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor, contextMask: AttentionKeyMask? = nil,
                                extension ext: CrossAttentionExtension? = nil) -> UNetOutput {
         let b = x.shape[0]
         let ts = timesteps.count == 1 ? Array(repeating: timesteps[0], count: b) : timesteps
@@ -111,19 +113,19 @@ public struct UNet2DConditionModel {
         for block in down {
             for (j, resnet) in block.resnets.enumerated() {
                 h = resnet(h, temb)
-                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context, extension: ext) }
+                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context, contextMask: contextMask, extension: ext) }
                 skips.append(h)
             }
             if let ds = block.downsample { h = ds(h); skips.append(h) }
         }
         h = midResnets[0](h, temb)
-        h = midAttention(h, context: context, extension: ext)
+        h = midAttention(h, context: context, contextMask: contextMask, extension: ext)
         h = midResnets[1](h, temb)
         let mid = h
         for block in up {
             for (j, resnet) in block.resnets.enumerated() {
                 h = resnet(Tensor.concat([h, skips.removeLast()], dim: 1), temb)
-                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context, extension: ext) }
+                if !block.attentions.isEmpty { h = block.attentions[j](h, context: context, contextMask: contextMask, extension: ext) }
             }
             if let us = block.upsample { h = us(h.upsampleNearest2x()) }
         }

@@ -69,7 +69,8 @@ public struct AttentionBlock {
         path = String(w.prefix.dropLast())
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor? = nil, extension ext: CrossAttentionExtension? = nil) -> Tensor {
+    /// `contextMask`: the context tokens each row skips (cross-attention only).
+    func callAsFunction(_ x: Tensor, context: Tensor? = nil, contextMask: AttentionKeyMask? = nil, extension ext: CrossAttentionExtension? = nil) -> Tensor {
         let query = q(x)
         var h: Tensor
         if context == nil, let ext, let ref = ext.selfAttentionTokens(layer: path, hidden: x) {
@@ -84,7 +85,7 @@ public struct AttentionBlock {
             }
         } else {
             let c = context ?? x
-            h = Tensor.attention(q: query, k: k(c), v: v(c), heads: heads)
+            h = Tensor.attention(q: query, k: k(c), v: v(c), heads: heads, keyMask: context == nil ? nil : contextMask)
         }
         if context != nil, let ext, let extra = ext.extra(layer: path, query: query, heads: heads) { h = h + extra }
         return out(h)
@@ -106,9 +107,9 @@ struct BasicTransformerBlock {
         ff2 = try Linear(w("ff")("net")("2"), in: dim * 4, out: dim)
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor, extension ext: CrossAttentionExtension?) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, contextMask: AttentionKeyMask?, extension ext: CrossAttentionExtension?) -> Tensor {
         var h = x + attn1(norm1(x), extension: ext)
-        h = h + attn2(norm2(h), context: context, extension: ext)
+        h = h + attn2(norm2(h), context: context, contextMask: contextMask, extension: ext)
         let p = ff1(norm3(h))
         let inner = p.shape[p.rank - 1] / 2
         let geglu = p.sliced(-1, 0..<inner) * p.sliced(-1, inner..<(2 * inner)).gelu()
@@ -134,13 +135,13 @@ struct Transformer2D {
         blocks = try (0..<layers).map { try BasicTransformerBlock(w("transformer_blocks")("\($0)"), dim: channels, contextDim: contextDim, heads: heads) }
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor, extension ext: CrossAttentionExtension? = nil) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, contextMask: AttentionKeyMask? = nil, extension ext: CrossAttentionExtension? = nil) -> Tensor {
         let (b, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         func tokens(_ t: Tensor) -> Tensor { t.permuted([0, 2, 3, 1]).reshaped([b, h * wd, c]) }
         func image(_ t: Tensor) -> Tensor { t.reshaped([b, h, wd, c]).permuted([0, 3, 1, 2]) }
         var t = norm(x)
         t = projInConv.map { tokens($0(t)) } ?? projInLinear!(tokens(t))
-        for block in blocks { t = block(t, context: context, extension: ext) }
+        for block in blocks { t = block(t, context: context, contextMask: contextMask, extension: ext) }
         let out = projOutConv.map { $0(image(t).contiguous()) } ?? image(projOutLinear!(t))
         return out + x
     }

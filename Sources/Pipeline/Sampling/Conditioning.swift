@@ -1,6 +1,7 @@
 // What the UNet is conditioned on, per guidance branch (design §2): the text context rows, the
-// base word's token positions in them, an optional offset δ added there (OneActor), and the
-// cross-attention extension (identity tokens) shared by every branch. Adapters change a
+// base word's token positions in them, an optional offset δ added there (OneActor), the token
+// positions the cross-attention skips (SceneWordMask), and the cross-attention extension
+// (identity tokens) shared by every branch. Adapters change a
 // Conditioning; the denoise loop only asks it for the rows of the branches a step needs.
 
 public struct TextConditioning {
@@ -11,9 +12,12 @@ public struct TextConditioning {
     public var basePositions: [Int]
     /// δ [1 or count, d], added to the context at every base position.
     public var offset: Tensor?
+    /// Token positions every cross-attention layer skips (diffusers' encoder_attention_mask 0
+    /// there); empty: every token is read.
+    public var maskedPositions: [Int]
 
-    public init(context: Tensor, basePositions: [Int] = [], offset: Tensor? = nil) {
-        self.context = context; self.basePositions = basePositions; self.offset = offset
+    public init(context: Tensor, basePositions: [Int] = [], offset: Tensor? = nil, maskedPositions: [Int] = []) {
+        self.context = context; self.basePositions = basePositions; self.offset = offset; self.maskedPositions = maskedPositions
     }
 
     /// The context with the offset applied.
@@ -47,6 +51,27 @@ public struct Conditioning {
             return c.resolved()
         }
         return parts.count == 1 ? parts[0] : Tensor.concat(parts, dim: 0)
+    }
+
+    /// The cross-attention key mask for `order`'s branches, `rows` rows each, in that order
+    /// (nil when no branch masks a token, so unmasked sampling runs exactly as before).
+    public func contextMask(for order: [GuidanceBranch], rows: Int) throws -> AttentionKeyMask? {
+        let texts = try order.map { b -> TextConditioning in
+            guard let c = branches[b] else { throw GenerationError.badValue("this guidance needs a \(b) branch the conditioning does not have") }
+            return c
+        }
+        guard texts.contains(where: { !$0.maskedPositions.isEmpty }) else { return nil }
+        let keys = texts[0].context.shape[1]
+        var masked: [Bool] = []
+        for t in texts {
+            var row = [Bool](repeating: false, count: keys)
+            for p in t.maskedPositions {
+                guard (1..<keys).contains(p) else { throw GenerationError.badValue("masked token position \(p) is outside 1…\(keys - 1)") }
+                row[p] = true
+            }
+            for _ in 0..<rows { masked += row }
+        }
+        return AttentionKeyMask(masked: masked, keys: keys)
     }
 }
 

@@ -169,17 +169,19 @@ public final class StableDiffusionPipeline {
             let order = guidance.branches(atStep: i - first, of: total)
             let context = try contexts[order] ?? conditioning.context(for: order)
             contexts[order] = context
+            let mask = try conditioning.contextMask(for: order, rows: count)
             var ext: CrossAttentionExtension?
             if let branched = conditioning.crossAttentionExtension {
                 ext = try extensions[order] ?? branched.batched(order, rows: count)
                 extensions[order] = ext
             }
             if let ref = conditioning.referenceAttention, ref.scale > 0 {
-                let bank = ref.bank(unet: unet, scheduler: scheduler, index: i, timestep: t, order: order, context: context, rows: count)
+                let bank = ref.bank(unet: unet, scheduler: scheduler, index: i, timestep: t, order: order, context: context,
+                                    contextMask: try conditioning.contextMask(for: order, rows: 1), rows: count)
                 ext = ref.reader(bank: bank, order: order, rows: count, inner: ext)
             }
             let batch = order.count == 1 ? input : Tensor.concat(Array(repeating: input, count: order.count), dim: 0)
-            let out = unet(batch, timesteps: [t], context: context, extension: ext).sample
+            let out = unet(batch, timesteps: [t], context: context, contextMask: mask, extension: ext).sample
             var outputs: [GuidanceBranch: Tensor] = [:]
             for (k, b) in order.enumerated() { outputs[b] = order.count == 1 ? out : out.sliced(0, (k * count)..<((k + 1) * count)) }
             x = scheduler.step(output: guidance.combine(outputs, atStep: i - first, of: total), index: i, sample: x, rng: &rng)

@@ -67,6 +67,8 @@ struct Eval: ParsableCommand {
     var stageLoRAScale: String?
     @Option(name: .customLong("reference-attention"), help: "\(Self.tunedMethods): reference-only attention to the first accepted reference (OneActor alone: its target) when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
     var referenceAttention: String?
+    @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: off).")
+    var maskSceneWords: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
     @Option(name: .customLong("tuning-draw"), help: "oneactor and the stage methods: added to each character's tuning seed (0: the protocol's own; others measure how much a result depends on the tuning's own random draws — timesteps, noise, batches — with the same references).")
@@ -90,6 +92,7 @@ struct Eval: ParsableCommand {
         let vs = try v.map { try NumberList.parse($0, flag: "--v") } ?? [OneActorAdapter.defaultV]
         let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
+        let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -108,7 +111,8 @@ struct Eval: ParsableCommand {
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
-            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales, defaults: pipe.defaults))
+            (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales,
+                                sceneMasks: sceneMasks, defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
@@ -233,6 +237,12 @@ struct Eval: ParsableCommand {
                             cond.referenceAttention = try ReferenceAttention(latents: latents, scale: s, seed: r.seed)
                             conditioning = cond
                         }
+                        if variant.sceneMask {
+                            guard let positions = SceneWordMask.positions(prompt: r.prompt, characterPrompt: character.prompt, tokenizer: pipe.tokenizer) else {
+                                throw StudioError.badInput("--mask-scene-words: '\(r.prompt)' does not contain the character's prompt within 77 tokens")
+                            }
+                            conditioning = try (conditioning ?? pipe.encodePrompts(r)).maskingSceneWords(positions)
+                        }
                         let out = try pipe.generate(r, conditioning: conditioning, guidance: guidance)
                         guard out.width == 64, out.height == 64 else {
                             throw StudioError.badInput("the judge reads 64×64 images; \(modelName) generates \(out.width)×\(out.height)")
@@ -286,6 +296,7 @@ struct Eval: ParsableCommand {
                 if let l = variant.loraScale { o["lora_scale"] = l }
                 if let v = variant.v { o["v"] = v }
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
+                if variant.sceneMask { o["mask_scene_words"] = true }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }
@@ -350,6 +361,20 @@ struct Eval: ParsableCommand {
         let value = try load()
         slot = .some(value)
         return value
+    }
+
+    /// `--mask-scene-words`: "off", "on" or both, comma-separated, each once.
+    static func sceneMasks(flag text: String) throws -> [Bool] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let values = try parts.map { p -> Bool in
+            switch p {
+            case "off": return false
+            case "on": return true
+            default: throw StudioError.badInput("--mask-scene-words takes off, on or off,on; got '\(text)'")
+            }
+        }
+        guard Set(values).count == values.count else { throw StudioError.badInput("--mask-scene-words names '\(text)': each of off and on at most once") }
+        return values
     }
 
     static func defaultJudge() throws -> String {

@@ -16,29 +16,37 @@ struct EvalVariant: Hashable {
     /// Reference-only attention's scale (stage methods: to the first accepted reference;
     /// OneActor: to its target; nil or 0: off).
     let referenceScale: Float?
+    /// Scene-word masking (SceneWordMask): the prompt's words outside the character's prompt
+    /// skipped by every cross-attention layer.
+    let sceneMask: Bool
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
 
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
-    /// of `vs` for a method with a OneActor offset.
+    /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
+    /// samples a prompt (not `reference`).
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
-                    defaults: SamplingDefaults) -> [EvalVariant] {
+                    sceneMasks: [Bool] = [false], defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
+        let masks = method == .reference ? [false] : sceneMasks
         return guidance.flatMap { g in
             scales.flatMap { s in
                 weights.flatMap { v in
-                    references.map { ref in
-                        var label = method.rawValue
-                        if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
-                        if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
-                        if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
-                        if let ref { label += " ref " + GenerationPNG.text(ref) }
-                        return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, label: label)
+                    references.flatMap { ref in
+                        masks.map { mask in
+                            var label = method.rawValue
+                            if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
+                            if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
+                            if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
+                            if let ref { label += " ref " + GenerationPNG.text(ref) }
+                            if masks.count > 1 { label += mask ? " mask on" : " mask off" }
+                            return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, label: label)
+                        }
                     }
                 }
             }

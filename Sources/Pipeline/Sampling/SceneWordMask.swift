@@ -1,0 +1,34 @@
+// Scene-word masking: a character's prompt inside a longer one ("a bald wizard with a
+// necklace, walking under a blue sky, smiling"), read by every cross-attention layer through
+// its own tokens and the end/padding tokens only. A character tuned on a handful of images under
+// its own prompt is recoloured by the scene words' own tokens (the teal robot turns blue "under
+// a blue sky": README, the stages); the causal text encoder has already read those words into
+// the end token and the padding after it, which stay, so the scene, pose, expression and view
+// are still followed. Implemented as diffusers' `encoder_attention_mask` (0 at the skipped
+// tokens; Conditioning.maskedPositions → AttentionKeyMask).
+
+public enum SceneWordMask {
+    /// The token positions to skip in `encode(prompt)`: every word token (between the start
+    /// token and the first end token) outside the first occurrence of `characterPrompt`'s
+    /// tokens, in order. Nil when the prompt does not contain the character's prompt as whole
+    /// tokens within the window (nothing then tells the character's words from the scene's);
+    /// empty when the prompt is the character's prompt alone.
+    public static func positions(prompt: String, characterPrompt: String, tokenizer: CLIPTokenizer) -> [Int]? {
+        let needle = tokenizer.tokenIDs(characterPrompt)
+        guard !needle.isEmpty else { return nil }
+        let ids = Array(tokenizer.encode(prompt).prefix { $0 != tokenizer.eosID })   // start token + words
+        guard ids.count > needle.count else { return nil }
+        guard let start = (1...(ids.count - needle.count)).first(where: { Array(ids[$0..<($0 + needle.count)]) == needle }) else { return nil }
+        let span = start..<(start + needle.count)
+        return (1..<ids.count).filter { !span.contains($0) }
+    }
+}
+
+extension Conditioning {
+    /// Every prompt branch (not the unconditional one, which names no scene) skipping `positions`.
+    public func maskingSceneWords(_ positions: [Int]) -> Conditioning {
+        var c = self
+        for b in c.branches.keys where b != .unconditional { c.branches[b]!.maskedPositions = positions }
+        return c
+    }
+}
