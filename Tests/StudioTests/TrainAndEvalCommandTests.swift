@@ -96,6 +96,35 @@ final class TrainAndEvalCommandTests: XCTestCase {
         }
     }
 
+    /// --mask-scene-words off,on: each method sampled both ways, one labelled row each; the
+    /// mask changes the images of a prompt with scene words; bad values are refused.
+    func testEvalSweepsSceneWordMasking() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
+        let args = ["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                    "--seeds", "2", "--steps", "2", "--methods", "prompt", "--json"]
+        let r = try TroupeRun.run(args + ["--mask-scene-words", "off,on", "--grid", dir + "/grid.png"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let methods = try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(methods.keys), ["prompt mask off", "prompt mask on"])
+        XCTAssertEqual(methods["prompt mask off"]?["mask_scene_words"] as? Bool, false)
+        XCTAssertEqual(methods["prompt mask on"]?["mask_scene_words"] as? Bool, true)
+        // The two rows' images differ (the grid's two rows), and "off" is the plain method.
+        let grid = try PNGCodec.read(path: dir + "/grid.png")
+        let half = grid.pixels.count / 2
+        XCTAssertNotEqual(Array(grid.pixels[..<half]), Array(grid.pixels[half...]))
+        let plain = try TroupeRun.run(args)
+        let p = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])
+        let only = try XCTUnwrap((p["methods"] as? [String: [String: Any]])?["prompt"])
+        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
+            XCTAssertEqual(only[k] as? NSObject, methods["prompt mask off"]?[k] as? NSObject, k)
+        }
+        for bad in ["maybe", "on,on", "off,"] {
+            let b = try TroupeRun.run(args + ["--mask-scene-words", bad])
+            XCTAssertEqual(b.status, 2, bad); XCTAssertTrue(b.stderr.contains("--mask-scene-words"), b.stderr)
+        }
+    }
+
     /// Sweeps: a stage method is tuned once per character and sampled at each guidance × LoRA
     /// multiplier, one labelled row each; at multiplier 0 it is the base model, so its images
     /// and scores are the prompt method's at the same guidance.

@@ -67,7 +67,7 @@ struct Eval: ParsableCommand {
     var stageLoRAScale: String?
     @Option(name: .customLong("reference-attention"), help: "\(Self.tunedMethods): reference-only attention to the first accepted reference (OneActor alone: its target) when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
     var referenceAttention: String?
-    @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: off).")
+    @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: the model's troupe.json lora_mask_scene_words for the stage methods, else off).")
     var maskSceneWords: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
@@ -92,7 +92,7 @@ struct Eval: ParsableCommand {
         let vs = try v.map { try NumberList.parse($0, flag: "--v") } ?? [OneActorAdapter.defaultV]
         let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
-        let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
+        let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:))
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -296,7 +296,7 @@ struct Eval: ParsableCommand {
                 if let l = variant.loraScale { o["lora_scale"] = l }
                 if let v = variant.v { o["v"] = v }
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
-                if variant.sceneMask { o["mask_scene_words"] = true }
+                o["mask_scene_words"] = variant.sceneMask
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }
