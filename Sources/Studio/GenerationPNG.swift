@@ -18,8 +18,6 @@ enum GenerationPNG {
         /// (the character's own target, found in the store by the character's name).
         static let identityScale = "Identity scale", identityReference = "Identity reference"
         static let characterTarget = "character target"
-        /// "on" when the prompt's words outside the character's prompt were masked (SceneWordMask).
-        static let sceneWordMask = "Scene words masked"
     }
 
     /// Float's own shortest text ("0.6", not 0.6000000238…) reads back to the same Float.

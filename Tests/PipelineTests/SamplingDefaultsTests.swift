@@ -33,12 +33,6 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertEqual(d.stageLoRAScale, 1)
         XCTAssertEqual(try load(#"{"lora_scale": 1.2}"#).stageLoRAScale, 1.2)
         XCTAssertThrowsError(try load(#"{"lora_scale": -1}"#)) { XCTAssertTrue("\($0)".contains("lora_scale"), "\($0)") }
-        // Scene-word masking: only through a stage LoRA, only where the model recommends it.
-        XCTAssertFalse(d.masksSceneWords(characterLoRA: true))
-        let masking = try load(#"{"lora_mask_scene_words": true}"#)
-        XCTAssertTrue(masking.masksSceneWords(characterLoRA: true)); XCTAssertFalse(masking.masksSceneWords(characterLoRA: false))
-        XCTAssertFalse(try load(#"{"lora_mask_scene_words": false}"#).masksSceneWords(characterLoRA: true))
-        XCTAssertThrowsError(try load(#"{"lora_mask_scene_words": "yes"}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
         XCTAssertThrowsError(try load(#"{"steps": "many"}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
         // The shipped model's file parses and recommends what its card says.
         let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -53,23 +53,6 @@ final class StagesCommandTests: XCTestCase {
         XCTAssertEqual(try PNGCodec.read(path: root + "/g2.png").pixels, try PNGCodec.read(path: root + "/g.png").pixels)
         let plain = try XCTUnwrap(try PNGCodec.readText(path: root + "/ref.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
         XCTAssertEqual(GenerationParameters(text: plain).cfgScale, Double(defaults.guidanceScale), plain)
-        // --mask-scene-words on: the words outside the character's prompt are masked, recorded,
-        // and --from-png re-makes it; a prompt without the character's prompt cannot be split.
-        let scene = ["generate", "--character", "Ada", "--prompt", "a knight with red hair, under a blue sky", "--seed", "5", "--steps", "8"]
-        XCTAssertEqual(try troupe(scene + ["--mask-scene-words", "off", "-o", root + "/s0.png"]).status, 0)
-        XCTAssertEqual(try troupe(scene + ["--mask-scene-words", "on", "-o", root + "/s1.png"]).status, 0)
-        let masked = try XCTUnwrap(try PNGCodec.readText(path: root + "/s1.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
-        XCTAssertTrue(masked.contains("Scene words masked: on"), masked)
-        XCTAssertFalse(try XCTUnwrap(try PNGCodec.readText(path: root + "/s0.png").first { $0.0 == GenerationParameters.chunkKey }?.1).contains("Scene words masked"))
-        XCTAssertNotEqual(try PNGCodec.read(path: root + "/s0.png").pixels, try PNGCodec.read(path: root + "/s1.png").pixels)
-        XCTAssertEqual(try troupe(["generate", "--from-png", root + "/s1.png", "-o", root + "/s2.png"]).status, 0)
-        XCTAssertEqual(try PNGCodec.read(path: root + "/s2.png").pixels, try PNGCodec.read(path: root + "/s1.png").pixels)
-        let apart = try troupe(["generate", "--character", "Ada", "--prompt", "a knight under a blue sky", "--mask-scene-words", "on", "--steps", "2", "-o", root + "/x.png"])
-        XCTAssertEqual(apart.status, 2); XCTAssertTrue(apart.stderr.contains("does not contain Ada's prompt"), apart.stderr)
-        let alone = try troupe(["generate", "--prompt", "a knight, at night", "--mask-scene-words", "on", "--steps", "2", "-o", root + "/y.png"])
-        XCTAssertEqual(alone.status, 2); XCTAssertTrue(alone.stderr.contains("applies with --character"), alone.stderr)
-        let bad = try troupe(scene + ["--mask-scene-words", "yes", "-o", root + "/z.png"])
-        XCTAssertEqual(bad.status, 2); XCTAssertTrue(bad.stderr.contains("takes on or off"), bad.stderr)
         // --cfg still wins.
         XCTAssertEqual(try troupe(["generate", "--character", "Ada", "--seed", "5", "--steps", "8", "--cfg", "5", "-o", root + "/c.png"]).status, 0)
         let explicit = try XCTUnwrap(try PNGCodec.readText(path: root + "/c.png").first { $0.0 == GenerationParameters.chunkKey }?.1)

@@ -1,14 +1,13 @@
 // The one place sampling settings get their defaults. A model folder may recommend its own in
 // `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
 //   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300,
-//    "lora_guidance_scale": 3, "lora_scale": 1.2, "lora_mask_scene_words": true,
+//    "lora_guidance_scale": 3, "lora_scale": 1.2,
 //    "oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001,
 //                 "identity_weight": 5, "pose_weight": 0.3}}
 // (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps, and the guidance
 // scale for sampling a character through its stage LoRA — a LoRA fitted to a handful of images
 // makes the prompt's conditional prediction sharper, so the plain scale over-guides it — and the
-// multiplier that LoRA is sampled at, and whether the scene words of a prompt are masked from
-// the cross-attention when sampling through it (SceneWordMask); `oneactor`: the
+// multiplier that LoRA is sampled at; `oneactor`: the
 // settings `tune oneactor` starts from; absent, the tuners' own defaults — the paper's — which
 // suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
@@ -30,16 +29,13 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     /// The model's recommended multiplier for a character's stage LoRA when sampling (nil: 1).
     /// Read through `stageLoRAScale`.
     public var loraScale: Float?
-    /// Whether the model recommends scene-word masking (SceneWordMask) for a character sampled
-    /// through its stage LoRA (nil: off). Read through `masksSceneWords(characterLoRA:)`.
-    public var loraMaskSceneWords: Bool?
     /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
     public var oneActor: OneActorRecommendation?
 
     public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, loraGuidanceScale: Float? = nil,
-                loraScale: Float? = nil, loraMaskSceneWords: Bool? = nil, oneActor: OneActorRecommendation? = nil) {
+                loraScale: Float? = nil, oneActor: OneActorRecommendation? = nil) {
         self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
-        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.loraMaskSceneWords = loraMaskSceneWords; self.oneActor = oneActor
+        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.oneActor = oneActor
     }
 
     /// The multiplier a character's stage LoRA is sampled at when nothing else says: the
@@ -52,15 +48,11 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         characterLoRA ? loraGuidanceScale ?? guidanceScale : guidanceScale
     }
 
-    /// Whether to mask the scene words when nothing else says: the model's recommendation for a
-    /// character sampled through its stage LoRA, else off.
-    public func masksSceneWords(characterLoRA: Bool) -> Bool { characterLoRA && (loraMaskSceneWords ?? false) }
-
     public static let standard = SamplingDefaults(guidanceScale: 7.5, steps: 25)
     public static let fileName = "troupe.json"
 
     enum CodingKeys: String, CodingKey {
-        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", loraMaskSceneWords = "lora_mask_scene_words", oneActor = "oneactor"
+        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", oneActor = "oneactor"
     }
 
     public init(from decoder: Decoder) throws {
@@ -71,7 +63,6 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         loraSteps = try c.decodeIfPresent(Int.self, forKey: .loraSteps)
         loraGuidanceScale = try c.decodeIfPresent(Float.self, forKey: .loraGuidanceScale)
         loraScale = try c.decodeIfPresent(Float.self, forKey: .loraScale)
-        loraMaskSceneWords = try c.decodeIfPresent(Bool.self, forKey: .loraMaskSceneWords)
         oneActor = try c.decodeIfPresent(OneActorRecommendation.self, forKey: .oneActor)
     }
 

@@ -25,8 +25,7 @@ struct EvalVariant: Hashable {
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
-    /// samples a prompt (not `reference`; nil: the model's recommendation through a stage LoRA
-    /// for the stage methods, off for the others).
+    /// samples a prompt (not `reference`; nil: off).
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
                     sceneMasks: [Bool]? = nil, defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
@@ -34,7 +33,7 @@ struct EvalVariant: Hashable {
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
-        let masks = method == .reference ? [false] : sceneMasks ?? [defaults.masksSceneWords(characterLoRA: tuned)]
+        let masks = method == .reference ? [false] : sceneMasks ?? [false]
         let sweep = method != .reference && (sceneMasks?.count ?? 1) > 1
         return guidance.flatMap { g in
             scales.flatMap { s in

@@ -53,8 +53,6 @@ struct Generate: ParsableCommand {
     var eta2: Float?
     @Option(name: .customLong("guidance-steps"), help: "With --character: the steps A:B (from 1) with the character's offset and cluster guidance; elsewhere plain guidance on the prompt without the offset (default: all).")
     var guidanceSteps: String?
-    @Option(name: .customLong("mask-scene-words"), help: "With --character: on or off. On: every cross-attention layer skips the prompt's words outside the character's prompt (the end and padding tokens still carry them), so scene words do not recolour the character (default: what a PNG being re-made recorded, else the model's troupe.json lora_mask_scene_words when the character has a stage LoRA, else off).")
-    var maskSceneWords: String?
     @Option(name: .customLong("identity-ref"), help: "Identity embedding: keep the character of this 64×64 PNG (zero-shot, through the identity adapter).")
     var identityRef: String?
     @Option(name: .customLong("identity-scale"), help: "Identity embedding's scale (default 1); with --character and no --identity-ref, its target is the reference.")
@@ -79,21 +77,6 @@ struct Generate: ParsableCommand {
     }
 
     typealias Field = GenerationPNG.Field
-
-    /// Whether to mask the scene words: the flag, else what a PNG recorded (a PNG without the
-    /// field was made without), else the model's recommendation for a character sampled
-    /// through its stage LoRA.
-    func masksSceneWords(png: GenerationParameters?, defaults: SamplingDefaults, characterLoRA: Bool) throws -> (on: Bool, explicit: Bool) {
-        if let flag = maskSceneWords {
-            switch flag {
-            case "on": return (true, true)
-            case "off": return (false, true)
-            default: throw StudioError.badInput("--mask-scene-words takes on or off, got '\(flag)'")
-            }
-        }
-        if let png { return (png.extra.contains { $0.0 == Field.sceneWordMask && $0.1 == "on" }, false) }
-        return (defaults.masksSceneWords(characterLoRA: characterLoRA), false)
-    }
 
     /// The character (flag, else the PNG's) and the OneActor controls (flags over the PNG's).
     func characterAndControls(_ png: GenerationParameters?) throws -> (String?, CharacterControls) {
@@ -209,7 +192,6 @@ struct Generate: ParsableCommand {
         let png = try pngParameters()
         let (characterName, controls) = try characterAndControls(png)
         let record = try characterName.map { n in try storeCall { try storeOptions.store.load(n) } }
-        if record == nil, maskSceneWords != nil { throw StudioError.badInput("--mask-scene-words applies with --character NAME (the words outside its prompt are masked)") }
         let loraSpecs = try loraSpecifications(png: png)
         let identity = try identityPlan(png: png, record: record)
         var (req, keep) = try request(png: png, characterPrompt: record?.prompt)   // bad flags are refused before the model loads
@@ -254,19 +236,6 @@ struct Generate: ParsableCommand {
             let embedding = try ref.embedding(png: identity.reference)
             conditioning = try ref.attach(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), embedding: embedding, scale: identity.scale)
             troupeFields += IdentityReference.pngFields(scale: identity.scale, reference: identity.recorded)
-        }
-        if let record {
-            let mask = try masksSceneWords(png: png, defaults: pipeline.defaults, characterLoRA: stageLoRA != nil)
-            if mask.on {
-                if let positions = SceneWordMask.positions(prompt: req.prompt, characterPrompt: record.prompt, tokenizer: pipeline.tokenizer) {
-                    conditioning = try (conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request)).maskingSceneWords(positions)
-                    troupeFields.append((Field.sceneWordMask, "on"))
-                } else if mask.explicit {
-                    throw StudioError.badInput("--mask-scene-words on: the prompt does not contain \(record.name)'s prompt ('\(record.prompt)') within 77 tokens, so its scene words cannot be told apart")
-                } else {
-                    FileHandle.standardError.write(Data("troupe: note: the prompt does not contain \(record.name)'s prompt ('\(record.prompt)'); its scene words are not masked\n".utf8))
-                }
-            }
         }
         for (path, scale) in loraSpecs {
             // Merged into the weights: a LoRA costs nothing per step.

@@ -12,7 +12,7 @@ import TUI
 
 final class GenerateScreen: StudioScreen {
     enum Action { case edit, save, accept, reject, randomSeed, previous, next, rerender }
-    enum Control: Equatable { case prompt, negative, cfg, steps, seed, lora, sceneMask, identity, v, eta1, eta2, guideFrom, guideTo }
+    enum Control: Equatable { case prompt, negative, cfg, steps, seed, lora, identity, v, eta1, eta2, guideFrom, guideTo }
 
     let id = ScreenID.generate
     private(set) var settings = GenerateSettings()
@@ -71,7 +71,7 @@ final class GenerateScreen: StudioScreen {
         // The identity slider: a target to use as the reference and an identity adapter to read it.
         let hasTarget = record?.target != nil
         let i = hasTarget && ModelLocator.locate(ModelLocator.identityAdapterFile) != nil
-        let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora, .sceneMask] : []) + (i ? [.identity] : [])
+        let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (i ? [.identity] : [])
             + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
         guard now != controls else { return }
         // A stage LoRA that appeared since (a job finished): a guidance slider still at the
@@ -79,7 +79,6 @@ final class GenerateScreen: StudioScreen {
         if l, !controls.isEmpty, !controls.contains(.lora), let record, let defaults = try? ctx.renderer.defaults(model: settings.model),
            settings.cfg == record.settings.guidanceScale(defaults: defaults, characterLoRA: false) {
             settings.cfg = record.settings.guidanceScale(defaults: defaults, characterLoRA: true)
-            settings.sceneMask = defaults.masksSceneWords(characterLoRA: true)
             rebuildSliders()
         }
         controls = now
@@ -92,8 +91,6 @@ final class GenerateScreen: StudioScreen {
         sliders[.steps] = Slider("Steps", value: Double(s.steps), range: 1...100, step: 1, coarse: 10, decimals: 0)
         sliders[.seed] = Slider("Seed", value: Double(s.seed), range: 0...Double(UInt32.max), step: 1, coarse: 100, decimals: 0)
         sliders[.lora] = Slider("LoRA scale", value: Double(s.loraScale), range: 0...2, step: 0.05, coarse: 0.25)
-        // 0 off, 1 on: the prompt's words outside the character's prompt skipped (SceneWordMask).
-        sliders[.sceneMask] = Slider("mask scene", value: s.sceneMask ? 1 : 0, range: 0...1, step: 1, coarse: 1, decimals: 0)
         sliders[.identity] = Slider("identity", value: Double(s.identityScale), range: 0...2, step: 0.05, coarse: 0.25)
         sliders[.v] = Slider("v", value: Double(s.v), range: 0...1.5, step: 0.05, coarse: 0.25)
         sliders[.eta1] = Slider("η1 target", value: Double(s.eta1 ?? s.cfg), range: 0...20, step: 0.5, coarse: 2, decimals: 1)
@@ -120,7 +117,6 @@ final class GenerateScreen: StudioScreen {
             rebuildGuideSliders()
         case .seed: settings.seed = UInt64(v)
         case .lora: settings.loraScale = Float(v)
-        case .sceneMask: settings.sceneMask = v >= 0.5
         case .identity: settings.identityScale = Float(v)
         case .v: settings.v = Float(v)
         case .eta1: settings.eta1 = Float(v)
@@ -239,7 +235,7 @@ final class GenerateScreen: StudioScreen {
             case .negative: negative.draw(canvas, in: row, focused: focus == i, editing: editing && focus == i, labelWidth: 12)
             default: sliders[c]?.draw(canvas, in: row, focused: focus == i, labelWidth: 12)
             }
-            y += (c == .negative || c == .seed || c == controls.last { [.sceneMask, .identity].contains($0) }) ? 2 : 1
+            y += (c == .negative || c == .seed || c == controls.last { [.lora, .identity].contains($0) }) ? 2 : 1
         }
         if hasOneActor { canvas.text("OneActor: v blends the character in; η1/η2 steer", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
         else if settings.character != nil { canvas.text("no OneActor tuning yet (Tune screen, o)", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }

@@ -16,8 +16,6 @@ struct GenerateSettings: Equatable, Sendable {
     var seed: UInt64 = 0
     /// Multiplier of the character's stage LoRA (when it has one).
     var loraScale: Float
-    /// Scene-word masking (SceneWordMask) when the character has a stage LoRA.
-    var sceneMask: Bool
     /// OneActor controls (used when the character has a OneActor tuning).
     var v: Float = OneActorAdapter.defaultV
     var eta1: Float?
@@ -27,10 +25,7 @@ struct GenerateSettings: Equatable, Sendable {
     /// Scale of the identity embedding, the character's target as the reference (0: off).
     var identityScale: Float = 0
 
-    init(defaults: SamplingDefaults = .standard) {
-        cfg = defaults.guidanceScale; steps = defaults.steps; loraScale = defaults.stageLoRAScale
-        sceneMask = defaults.masksSceneWords(characterLoRA: true)
-    }
+    init(defaults: SamplingDefaults = .standard) { cfg = defaults.guidanceScale; steps = defaults.steps; loraScale = defaults.stageLoRAScale }
 
     /// Settings for `record`: its prompt, seed and saved OneActor settings; its guidance, or the
     /// model's for a character sampled through its stage LoRA when it has one (`characterLoRA`).

@@ -127,13 +127,6 @@ final class PreviewRenderer: @unchecked Sendable {
                                                               embedding: identity!.embedding, scale: s.identityScale)
                 extra += IdentityReference.pngFields(scale: s.identityScale, reference: GenerationPNG.Field.characterTarget)
             }
-            // Scene-word masking, through the stage LoRA (the slider shows only with one); a prompt
-            // without the character's prompt cannot be split and samples unmasked.
-            if let name = s.character, lora != nil, s.sceneMask,
-               let positions = SceneWordMask.positions(prompt: req.prompt, characterPrompt: try store.load(name).prompt, tokenizer: pipe.tokenizer) {
-                conditioning = try (conditioning ?? pipe.encodePrompts(try pipe.validate(req).request)).maskingSceneWords(positions)
-                extra.append((GenerationPNG.Field.sceneWordMask, "on"))
-            }
             let result = try pipe.generate(req, conditioning: conditioning, guidance: guidance, warn: { _ in }) { [self] step, total in
                 guard id == latestID else { return false }
                 deliver(.progress(id, step: step, total: total))
