@@ -1,11 +1,13 @@
 // Scene-word masking: a character's prompt inside a longer one ("a bald wizard with a
 // necklace, walking under a blue sky, smiling"), read by every cross-attention layer through
-// its own tokens and the end/padding tokens only. A character tuned on a handful of images under
-// its own prompt is recoloured by the scene words' own tokens (the teal robot turns blue "under
-// a blue sky": README, the stages); the causal text encoder has already read those words into
-// the end token and the padding after it, which stay, so the scene, pose, expression and view
-// are still followed. Implemented as diffusers' `encoder_attention_mask` (0 at the skipped
-// tokens; Conditioning.maskedPositions → AttentionKeyMask).
+// its own tokens and the end/padding tokens only — the causal text encoder has already read the
+// scene words into the end token and the padding after it, which stay, so the scene, pose,
+// expression and view are still followed. Built to test whether the scene words' own tokens are
+// what recolours a tuned character (the teal robot turned blue "under a blue sky"); on
+// troupe-mini they are not the only path (README, the stages: no change), so it is `eval
+// --mask-scene-words`'s measuring tool, off everywhere. Implemented as diffusers'
+// `encoder_attention_mask` (0 at the skipped tokens; Conditioning.maskedPositions →
+// AttentionKeyMask).
 
 public enum SceneWordMask {
     /// The token positions to skip in `encode(prompt)`: every word token (between the start
