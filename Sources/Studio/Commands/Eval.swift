@@ -92,7 +92,7 @@ struct Eval: ParsableCommand {
         let vs = try v.map { try NumberList.parse($0, flag: "--v") } ?? [OneActorAdapter.defaultV]
         let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
-        let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:))
+        let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }

@@ -25,16 +25,15 @@ struct EvalVariant: Hashable {
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
-    /// samples a prompt (not `reference`; nil: off).
+    /// samples a prompt (not `reference`).
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
-                    sceneMasks: [Bool]? = nil, defaults: SamplingDefaults) -> [EvalVariant] {
+                    sceneMasks: [Bool] = [false], defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
-        let masks = method == .reference ? [false] : sceneMasks ?? [false]
-        let sweep = method != .reference && (sceneMasks?.count ?? 1) > 1
+        let masks = method == .reference ? [false] : sceneMasks
         return guidance.flatMap { g in
             scales.flatMap { s in
                 weights.flatMap { v in
@@ -45,7 +44,7 @@ struct EvalVariant: Hashable {
                             if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
                             if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
                             if let ref { label += " ref " + GenerationPNG.text(ref) }
-                            if sweep { label += mask ? " mask on" : " mask off" }
+                            if masks.count > 1 { label += mask ? " mask on" : " mask off" }
                             return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, label: label)
                         }
                     }
