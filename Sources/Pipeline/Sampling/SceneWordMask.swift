@@ -16,13 +16,11 @@ public enum SceneWordMask {
     /// tokens within the window (nothing then tells the character's words from the scene's);
     /// empty when the prompt is the character's prompt alone.
     public static func positions(prompt: String, characterPrompt: String, tokenizer: CLIPTokenizer) -> [Int]? {
-        let needle = tokenizer.tokenIDs(characterPrompt)
-        guard !needle.isEmpty else { return nil }
-        let ids = Array(tokenizer.encode(prompt).prefix { $0 != tokenizer.eosID })   // start token + words
-        guard ids.count > needle.count else { return nil }
-        guard let start = (1...(ids.count - needle.count)).first(where: { Array(ids[$0..<($0 + needle.count)]) == needle }) else { return nil }
-        let span = start..<(start + needle.count)
-        return (1..<ids.count).filter { !span.contains($0) }
+        // The tokenizer's own search (the base word's): every occurrence's positions, in order.
+        guard let found = try? tokenizer.positions(of: characterPrompt, in: prompt) else { return nil }
+        let span = Set(found.prefix(tokenizer.tokenIDs(characterPrompt).count))
+        let words = tokenizer.encode(prompt).prefix { $0 != tokenizer.eosID }.count   // start token + words
+        return (1..<words).filter { !span.contains($0) }
     }
 }
 
