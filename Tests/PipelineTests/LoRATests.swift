@@ -89,6 +89,47 @@ final class LoRATests: XCTestCase {
         XCTAssertEqual(eps(), plain)
     }
 
+    /// Two tunings kept on one model (eval --stage-seeds): each tuner's id-less adapters given
+    /// an id of their own, detached so the next trains on the bare model, then reattached; one
+    /// alone at multiplier 1 (the other at 0) is that tuning bit for bit, and both at ½ are
+    /// the mean of their weight deltas (their soup) — the model with the averaged ΔW merged.
+    func testTuningsKeptAsSetsDetachReattachAndAverage() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let ref = try Fixtures.file("sd/a.safetensors")
+        func eps() -> [Float] { GradMode.noGrad { pipe.unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample.toArray() } }
+        let plain = eps()
+        let file = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path)
+        _ = try file.apply(multiplier: 1, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        let first = LoRASet.tuned(on: pipe, id: "seed-0")
+        let tunedFirst = eps()
+        first.detach()
+        XCTAssertEqual(eps(), plain, "detached: the bare model for the next tuning")
+        first.detach()     // a second detach keeps what the first took off
+        _ = try file.apply(multiplier: -0.5, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        let second = LoRASet.tuned(on: pipe, id: "seed-1")
+        let tunedSecond = eps()
+        XCTAssertNotEqual(tunedSecond, tunedFirst)
+        first.reattach()
+        first.rescale(1); second.rescale(0)
+        XCTAssertEqual(eps(), tunedFirst, "the first alone")
+        first.rescale(0); second.rescale(1)
+        XCTAssertEqual(eps(), tunedSecond, "the second alone")
+        first.rescale(0.5); second.rescale(0.5)
+        let soup = eps()
+        // Reference: the mean delta (1 − 0.5)/2 = 0.25 of the file's, applied as one set.
+        first.detach(); second.detach()
+        XCTAssertEqual(eps(), plain)
+        _ = try file.apply(multiplier: 0.25, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        let mean = eps()
+        XCTAssertEqual(soup.count, mean.count)
+        XCTAssertLessThan(zip(soup, mean).map { abs($0 - $1) }.max()!, 1e-5, "the soup is the mean of the deltas")
+        XCTAssertGreaterThan(zip(soup, plain).map { abs($0 - $1) }.max()!, 1e-3, "and not the base model")
+        // A detached set rescaled comes back at its new multiplier.
+        LoRASet.tuned(on: pipe).detach()
+        second.rescale(1); second.reattach()
+        XCTAssertEqual(eps(), tunedSecond)
+    }
+
     /// Merged into the weights, a set gives the merged-weights reference (the same thing
     /// computed one way instead of the other), rescales while merged, and unmerges and
     /// detaches to the base model bit for bit.

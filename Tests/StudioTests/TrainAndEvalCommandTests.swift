@@ -164,6 +164,33 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertNotEqual(try PNGCodec.read(path: dir + "/t0.png").pixels, try PNGCodec.read(path: dir + "/t5.png").pixels)
     }
 
+    /// --stage-seeds K: each character tuned K times (tuning seeds + 0, 7919, …), a row for each
+    /// tuning alone and one for their soup; a tuning's row is what `--tuning-draw` gives for
+    /// that seed alone (the other tunings, set aside, leave no trace). (The soup's arithmetic:
+    /// LoRATests.testTuningsKeptAsSetsDetachReattachAndAverage.)
+    func testEvalTunesSeveralSeedsAndTheirSoup() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
+        func run(_ extra: [String]) throws -> [String: [String: Any]] {
+            let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                       "--seeds", "2", "--steps", "2", "--methods", "prompt,stage1", "--stage-steps", "2", "--stage-learning-rate", "0.01", "--json"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        }
+        let several = try run(["--stage-seeds", "2"])
+        XCTAssertEqual(Set(several.keys), ["prompt", "stage1 seed 0", "stage1 seed 1", "stage1 soup 2"])
+        XCTAssertEqual(several["stage1 seed 1"]?["tuning"] as? String, "seed 1")
+        XCTAssertEqual(several["stage1 soup 2"]?["tuning"] as? String, "soup")
+        XCTAssertNil(several["prompt"]?["tuning"], "an untuned method has one row")
+        let alone = try run(["--tuning-draw", "7919"])
+        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
+            XCTAssertEqual(several["stage1 seed 1"]?[k] as? NSObject, alone["stage1"]?[k] as? NSObject, "\(k): the second tuning is --tuning-draw 7919's")
+        }
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-seeds", "0"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--stage-seeds must be in 1…8"), bad.stderr)
+    }
+
     /// stages+oneactor: the stages and OneActor (its target the first accepted reference) tuned
     /// once per character and sampled at each `--v`; at v 0 there is no offset and cluster
     /// guidance is plain guidance, so its row is the plain stages' row on the same references.

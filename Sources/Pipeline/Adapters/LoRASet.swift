@@ -20,9 +20,19 @@ public final class LoRASet {
     }
 
     /// The adapters a tuner left attached to `pipeline` (they carry no file's id), as one set:
-    /// rescaled, merged and detached the way a loaded file's set is.
-    public static func tuned(on pipeline: StableDiffusionPipeline) -> LoRASet {
-        LoRASet(id: "", name: "tuned", unet: pipeline.unet, textEncoder: pipeline.textEncoder)
+    /// rescaled, merged and detached the way a loaded file's set is. With an `id` they are
+    /// given it, so that a later tuner's adapters (id-less again) form a set of their own.
+    public static func tuned(on pipeline: StableDiffusionPipeline, id: String = "") -> LoRASet {
+        if !id.isEmpty {
+            let retag = { (a: LowRankAdapter) -> LowRankAdapter in
+                guard a.owner.isEmpty else { return a }
+                var b = a; b.owner = id
+                return b
+            }
+            for l in Array(pipeline.unet.linears.values) + Array(pipeline.textEncoder.linears.values) { l.adapters = l.adapters.map(retag) }
+            for c in Array(pipeline.unet.convs.values) + Array(pipeline.textEncoder.convs.values) { c.adapters = c.adapters.map(retag) }
+        }
+        return LoRASet(id: id, name: "tuned", unet: pipeline.unet, textEncoder: pipeline.textEncoder)
     }
 
     var linears: [Linear] { Array(unet.linears.values) + Array(textEncoder.linears.values) }
@@ -38,6 +48,7 @@ public final class LoRASet {
         multiplier = m
         for l in linears { l.adapters = scaled(l.adapters, base[ObjectIdentifier(l)] ?? []) }
         for c in convs { c.adapters = scaled(c.adapters, base[ObjectIdentifier(c)] ?? []) }
+        for (layer, adapters) in detached { detached[layer] = scaled(adapters, base[layer] ?? []) }
     }
 
     private func scaled(_ adapters: [LowRankAdapter], _ scales: [Float]) -> [LowRankAdapter] {
@@ -94,11 +105,26 @@ public final class LoRASet {
         merged = false
     }
 
+    /// This set's adapters while detached, by layer (what `reattach` puts back).
+    private var detached: [ObjectIdentifier: [LowRankAdapter]] = [:]
+
     /// Removes this set's adapters: the model computes exactly what it did before.
     public func detach() {
+        guard attached else { return }
         unmerge()
-        for l in linears { l.adapters.removeAll { $0.owner == id } }
-        for c in convs { c.adapters.removeAll { $0.owner == id } }
+        for l in linears { detached[ObjectIdentifier(l)] = l.adapters.filter { $0.owner == id }; l.adapters.removeAll { $0.owner == id } }
+        for c in convs { detached[ObjectIdentifier(c)] = c.adapters.filter { $0.owner == id }; c.adapters.removeAll { $0.owner == id } }
+        detached = detached.filter { !$0.value.isEmpty }
         attached = false
+    }
+
+    /// Puts a detached set back, at its current multiplier (a tuner can train on the bare model
+    /// between the two: several tunings kept on one model, as `eval --stage-seeds` does).
+    public func reattach() {
+        guard !attached else { return }
+        for l in linears { l.adapters += detached[ObjectIdentifier(l)] ?? [] }
+        for c in convs { c.adapters += detached[ObjectIdentifier(c)] ?? [] }
+        detached = [:]
+        attached = true
     }
 }

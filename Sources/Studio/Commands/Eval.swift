@@ -51,6 +51,8 @@ struct Eval: ParsableCommand {
     var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
+    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) as rows (default 1; 1…8).")
+    var stageSeeds = 1
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "\(Self.oneActorMethods): noise draws per batch row while tuning (the paper: 1).")
@@ -93,6 +95,7 @@ struct Eval: ParsableCommand {
         let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
         let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
+        guard (1...8).contains(stageSeeds) else { throw StudioError.badInput("--stage-seeds must be in 1…8") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -112,7 +115,7 @@ struct Eval: ParsableCommand {
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
             (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales,
-                                sceneMasks: sceneMasks, defaults: pipe.defaults))
+                                sceneMasks: sceneMasks, stageSeeds: stageSeeds, defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
@@ -170,6 +173,8 @@ struct Eval: ParsableCommand {
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 var identity: (IdentityReference, Tensor)? = nil
+                /// With --stage-seeds K > 1: each tuning's adapters, a set each.
+                var seedSets: [LoRASet] = []
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
@@ -180,7 +185,7 @@ struct Eval: ParsableCommand {
                 }
                 if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
-                    defer { try? FileManager.default.removeItem(atPath: dir) }
+                    defer { for k in 0..<stageSeeds { try? FileManager.default.removeItem(atPath: dir + "-\(k)") } }
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
                     // stages+identity: every reference's tokens for training; the first one is
@@ -200,9 +205,15 @@ struct Eval: ParsableCommand {
                         if let k = stageConvRank { stage1.convRank = k }
                         if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
-                        try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: stageTuningSeed(ci),
-                                                  throughStage: throughStage, stage1: stage1, encoder: encoder,
-                                                  judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale, directory: dir)
+                        for k in 0..<stageSeeds {
+                            try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: stageTuningSeed(ci) &+ UInt64(k) &* 7919,
+                                                      throughStage: throughStage, stage1: stage1, encoder: encoder,
+                                                      judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale,
+                                                      directory: dir + "-\(k)")
+                            // Each tuning set aside as a set of its own, so the next trains on the bare model.
+                            if stageSeeds > 1 { let set = LoRASet.tuned(on: pipe, id: "seed-\(k)"); set.detach(); seedSets.append(set) }
+                        }
+                        for set in seedSets { set.reattach() }
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
@@ -251,7 +262,11 @@ struct Eval: ParsableCommand {
                     } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
                 }
                 for variant in variants[method]! {
-                    if let tunedLoRA, let m = variant.loraScale { tunedLoRA.rescale(m) }
+                    if let m = variant.loraScale {
+                        if seedSets.isEmpty { tunedLoRA?.rescale(m) }
+                        // One tuning alone, or the soup: each at 1/K, the mean of their deltas.
+                        for (k, set) in seedSets.enumerated() { set.rescale(variant.tuning.map { $0 == k ? m : 0 } ?? m / Float(seedSets.count)) }
+                    }
                     // Class drift: the same prompts with the base word alone, under this method's tuning.
                     if method.measuresClassDrift {
                         let plain: EvalCharacter
@@ -297,6 +312,7 @@ struct Eval: ParsableCommand {
                 if let v = variant.v { o["v"] = v }
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
                 o["mask_scene_words"] = variant.sceneMask
+                if stageSeeds > 1, variant.method.tunedStages != nil { o["tuning"] = variant.tuning.map { "seed \($0)" } ?? "soup" }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }

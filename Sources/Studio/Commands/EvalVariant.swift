@@ -19,37 +19,38 @@ struct EvalVariant: Hashable {
     /// Scene-word masking (SceneWordMask): the prompt's words outside the character's prompt
     /// skipped by every cross-attention layer.
     let sceneMask: Bool
+    /// Which of a stage method's tunings it samples when `--stage-seeds` tuned several: one
+    /// (0-based), or nil for their soup (every tuning at 1/K of the multiplier: the mean of
+    /// their weight deltas) — nil also when there is one tuning.
+    let tuning: Int?
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
 
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
-    /// samples a prompt (not `reference`).
+    /// samples a prompt (not `reference`) × for a stage method tuned `stageSeeds` > 1 times,
+    /// each tuning alone and their soup.
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
-                    sceneMasks: [Bool] = [false], defaults: SamplingDefaults) -> [EvalVariant] {
+                    sceneMasks: [Bool] = [false], stageSeeds: Int = 1, defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         let masks = method == .reference ? [false] : sceneMasks
-        return guidance.flatMap { g in
-            scales.flatMap { s in
-                weights.flatMap { v in
-                    references.flatMap { ref in
-                        masks.map { mask in
-                            var label = method.rawValue
-                            if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
-                            if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
-                            if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
-                            if let ref { label += " ref " + GenerationPNG.text(ref) }
-                            if masks.count > 1 { label += mask ? " mask on" : " mask off" }
-                            return EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, label: label)
-                        }
-                    }
-                }
-            }
-        }
+        let tunings: [Int?] = tuned && stageSeeds > 1 ? (0..<stageSeeds).map(Optional.some) + [nil] : [nil]
+        var out: [EvalVariant] = []
+        for g in guidance { for s in scales { for v in weights { for ref in references { for mask in masks { for t in tunings {
+            var label = method.rawValue
+            if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
+            if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
+            if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
+            if let ref { label += " ref " + GenerationPNG.text(ref) }
+            if masks.count > 1 { label += mask ? " mask on" : " mask off" }
+            if tunings.count > 1 { label += t.map { " seed \($0)" } ?? " soup \(stageSeeds)" }
+            out.append(EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, tuning: t, label: label))
+        } } } } } }
+        return out
     }
 }
