@@ -182,6 +182,13 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(several["stage1 seed 1"]?["tuning"] as? String, "seed 1")
         XCTAssertEqual(several["stage1 soup 2"]?["tuning"] as? String, "soup")
         XCTAssertNil(several["prompt"]?["tuning"], "an untuned method has one row")
+        // Each tuning's training-side validation score (what best-of-K picks by), per character.
+        let validation = try XCTUnwrap(several["stage1 soup 2"]?["tuning_validation"] as? [[String: Any]])
+        XCTAssertEqual(validation.map { $0["name"] as? String }, ["k"])
+        let scores = try XCTUnwrap(validation[0]["scores"] as? [Double])
+        XCTAssertEqual(scores.count, 2)
+        XCTAssertTrue(scores.allSatisfy { (-1...1).contains($0) }, "\(scores)")
+        XCTAssertNotEqual(scores[0], scores[1], "two tunings, two models")
         let alone = try run(["--tuning-draw", "7919"])
         for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
             XCTAssertEqual(several["stage1 seed 1"]?[k] as? NSObject, alone["stage1"]?[k] as? NSObject, "\(k): the second tuning is --tuning-draw 7919's")

@@ -160,8 +160,9 @@ public final class StableDiffusionPipeline {
         let count = x.shape[0]
         let total = scheduler.timesteps.count - first
         var warned = false
-        // A guidance asks for one or two branch orders in a run: each context is built once.
+        // A guidance asks for one or two branch orders in a run: each context (and key mask) is built once.
         var contexts: [[GuidanceBranch]: Tensor] = [:]
+        var masks: [[GuidanceBranch]: AttentionKeyMask?] = [:]
         var extensions: [[GuidanceBranch]: CrossAttentionExtension] = [:]
         for (i, t) in scheduler.timesteps.enumerated() where i >= first {
             if !progress(i - first, total) { throw GenerationError.cancelled }
@@ -169,7 +170,8 @@ public final class StableDiffusionPipeline {
             let order = guidance.branches(atStep: i - first, of: total)
             let context = try contexts[order] ?? conditioning.context(for: order)
             contexts[order] = context
-            let mask = try conditioning.contextMask(for: order, rows: count)
+            let mask = try masks[order] ?? conditioning.contextMask(for: order, rows: count)
+            masks[order] = mask
             var ext: CrossAttentionExtension?
             if let branched = conditioning.crossAttentionExtension {
                 ext = try extensions[order] ?? branched.batched(order, rows: count)

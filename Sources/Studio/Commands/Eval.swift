@@ -110,6 +110,8 @@ struct Eval: ParsableCommand {
         let interrupt = InterruptFlag.install()
         let start = Date()
         var results: [EvalVariant: MethodScores] = [:]
+        /// With --stage-seeds: each stage method's tunings' validation scores, by character.
+        var validation: [EvalMethod: [Int: [Double]]] = [:]
         var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
@@ -211,7 +213,19 @@ struct Eval: ParsableCommand {
                                                       judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale,
                                                       directory: dir + "-\(k)")
                             // Each tuning set aside as a set of its own, so the next trains on the bare model.
-                            if stageSeeds > 1 { let set = LoRASet.tuned(on: pipe, id: "seed-\(k)"); set.detach(); seedSets.append(set) }
+                            if stageSeeds > 1 {
+                                let set = LoRASet.tuned(on: pipe, id: "seed-\(k)")
+                                // The training-side score that would pick among the tunings (best of K).
+                                if let encoder {
+                                    set.rescale(pipe.defaults.stageLoRAScale)
+                                    var q = pipe.request(prompt: c.prompt)
+                                    q.guidanceScale = pipe.defaults.guidanceScale(characterLoRA: true)
+                                    let score = try TuningValidation.identityScore(pipeline: pipe, encoder: encoder, references: refs, prompt: c.prompt,
+                                                                                   request: q, seed: stageTuningSeed(ci))
+                                    validation[method, default: [:]][ci, default: []].append(score)
+                                }
+                                set.detach(); seedSets.append(set)
+                            }
                         }
                         for set in seedSets { set.reattach() }
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
@@ -312,7 +326,11 @@ struct Eval: ParsableCommand {
                 if let v = variant.v { o["v"] = v }
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
                 o["mask_scene_words"] = variant.sceneMask
-                if stageSeeds > 1, variant.method.tunedStages != nil { o["tuning"] = variant.tuning.map { "seed \($0)" } ?? "soup" }
+                if stageSeeds > 1, variant.method.tunedStages != nil {
+                    o["tuning"] = variant.tuning.map { "seed \($0)" } ?? "soup"
+                    // TuningValidation.identityScore of each tuning, per character (what best-of-K would pick by).
+                    if let v = validation[m] { o["tuning_validation"] = v.keys.sorted().map { ["name": chars[$0].name, "scores": v[$0]!] as [String: Any] } }
+                }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }
