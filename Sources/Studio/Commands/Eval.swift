@@ -51,7 +51,7 @@ struct Eval: ParsableCommand {
     var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) as rows (default 1; 1…8).")
+    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; 1…8).")
     var stageSeeds = 1
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
