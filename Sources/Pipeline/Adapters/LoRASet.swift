@@ -29,14 +29,17 @@ public final class LoRASet {
                 var b = a; b.owner = id
                 return b
             }
-            for l in Array(pipeline.unet.linears.values) + Array(pipeline.textEncoder.linears.values) { l.adapters = l.adapters.map(retag) }
-            for c in Array(pipeline.unet.convs.values) + Array(pipeline.textEncoder.convs.values) { c.adapters = c.adapters.map(retag) }
+            for l in linears(pipeline.unet, pipeline.textEncoder) { l.adapters = l.adapters.map(retag) }
+            for c in convs(pipeline.unet, pipeline.textEncoder) { c.adapters = c.adapters.map(retag) }
         }
         return LoRASet(id: id, name: "tuned", unet: pipeline.unet, textEncoder: pipeline.textEncoder)
     }
 
-    var linears: [Linear] { Array(unet.linears.values) + Array(textEncoder.linears.values) }
-    var convs: [Conv2d] { Array(unet.convs.values) + Array(textEncoder.convs.values) }
+    /// Every layer an adapter set may touch.
+    static func linears(_ unet: UNet2DConditionModel, _ textEncoder: CLIPTextModel) -> [Linear] { Array(unet.linears.values) + Array(textEncoder.linears.values) }
+    static func convs(_ unet: UNet2DConditionModel, _ textEncoder: CLIPTextModel) -> [Conv2d] { Array(unet.convs.values) + Array(textEncoder.convs.values) }
+    var linears: [Linear] { Self.linears(unet, textEncoder) }
+    var convs: [Conv2d] { Self.convs(unet, textEncoder) }
 
     /// Sets the multiplier (effective scale = multiplier · alpha / rank). A merged set is
     /// unmerged, rescaled and merged again.

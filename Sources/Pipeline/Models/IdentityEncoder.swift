@@ -23,10 +23,11 @@ public final class IdentityEncoder {
 
     /// Images [B, 3, 64, 64] in [−1, 1] → identity vectors [B, 128], each of length 1.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        unit(projection(trunk(x)))
+        Self.unit(projection(trunk(x)))
     }
 
-    private func unit(_ e: Tensor) -> Tensor { e / (e.square().sum(axes: [1], keepDim: true) + 1e-8).sqrt() }
+    /// Rows of [B, d] scaled to unit length (the space every identity vector lives in).
+    static func unit(_ e: Tensor) -> Tensor { e / (e.square().sum(axes: [1], keepDim: true) + 1e-8).sqrt() }
 
     /// The trunk's feature maps (a perceptual loss that looks at identity).
     public func features(_ x: Tensor) -> [Tensor] { trunk.featureMaps(x) }
@@ -55,7 +56,7 @@ public final class IdentityEncoder {
             guard spatial else { return callAsFunction(x) }
             let maps = trunk.featureMaps(x)
             let b = x.shape[0]
-            let v = unit(projection(trunk.head(maps[4])))
+            let v = Self.unit(projection(trunk.head(maps[4])))
             return Tensor.concat([v, maps[Self.spatialStage].reshaped([b, -1])], dim: 1)
         }
     }

@@ -16,10 +16,7 @@ public enum TuningValidation {
     public static func identityScore(pipeline: StableDiffusionPipeline, encoder: IdentityEncoder, references: [Tensor], prompt: String,
                                      request: GenerationRequest, count: Int = 8, seed: UInt64) throws -> Double {
         precondition(!references.isEmpty && count > 0, "validation needs references and samples")
-        let target = GradMode.noGrad { () -> Tensor in
-            let e = encoder.embed(Tensor.concat(references, dim: 0)).mean(axes: [0], keepDim: true)
-            return e / (e.square().sum(axes: [1], keepDim: true) + 1e-8).sqrt()
-        }
+        let target = GradMode.noGrad { IdentityEncoder.unit(encoder.embed(Tensor.concat(references, dim: 0)).mean(axes: [0], keepDim: true)) }
         var r = SplitMixRandom(seed: seed ^ 0x7A11_DA7E)
         var total = 0.0
         for i in 0..<count {

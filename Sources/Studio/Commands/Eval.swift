@@ -175,7 +175,7 @@ struct Eval: ParsableCommand {
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 var identity: (IdentityReference, Tensor)? = nil
-                /// With --stage-seeds K > 1: each tuning's adapters, a set each.
+                /// A stage method's tunings' adapters, a set each (one set without --stage-seeds).
                 var seedSets: [LoRASet] = []
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
@@ -228,14 +228,14 @@ struct Eval: ParsableCommand {
                             }
                         }
                         for set in seedSets { set.reattach() }
+                        // One tuning: the adapters it left, as the one set every variant rescales.
+                        if seedSets.isEmpty { seedSets = [LoRASet.tuned(on: pipe)] }
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 defer { if method.tunedStages != nil { EvalGeneration.removeAdapters(pipe) } }
                 // The reference-attention sweep's reference, encoded once per character: the stages'
                 // first accepted reference (stages+oneactor: also OneActor's target), else OneActor's target.
                 let referenceLatents = referenceScales == nil ? nil : (refs.first.map { ReferenceAttention.latents(of: $0, vae: pipe.vae) } ?? oneActorTarget)
-                // The stage tuners' LoRA, rescaled for each variant from its trained scales.
-                let tunedLoRA = method.tunedStages != nil ? LoRASet.tuned(on: pipe) : nil
                 /// The method's images of `character` under template `pi`, sampled as `variant` says.
                 func generate(_ character: EvalCharacter, _ pi: Int, _ variant: EvalVariant) throws -> [[UInt8]] {
                     let p = templates[pi]
@@ -276,9 +276,9 @@ struct Eval: ParsableCommand {
                     } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
                 }
                 for variant in variants[method]! {
+                    // The stage tuners' LoRA, rescaled from its trained scales: one tuning alone, or
+                    // the soup (each at 1/K, the mean of their deltas; K = 1: the tuning at m).
                     if let m = variant.loraScale {
-                        if seedSets.isEmpty { tunedLoRA?.rescale(m) }
-                        // One tuning alone, or the soup: each at 1/K, the mean of their deltas.
                         for (k, set) in seedSets.enumerated() { set.rescale(variant.tuning.map { $0 == k ? m : 0 } ?? m / Float(seedSets.count)) }
                     }
                     // Class drift: the same prompts with the base word alone, under this method's tuning.
