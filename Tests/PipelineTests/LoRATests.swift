@@ -130,6 +130,94 @@ final class LoRATests: XCTestCase {
         XCTAssertEqual(eps(), tunedSecond)
     }
 
+    /// A soup of two tunings (the file at 1 and at −0.5, so every layer's deltas are D and −D/2)
+    /// is the mean delta D/4 held as one set; norm-matched it is rescaled to the members' mean
+    /// norm, 3D/4, per layer. Its members can be detached or attached at any multiplier.
+    func testSoupIsTheMeanDeltaAndNormMatchedRestoresTheMembersNorm() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let ref = try Fixtures.file("sd/a.safetensors")
+        func eps() -> [Float] { GradMode.noGrad { pipe.unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample.toArray() } }
+        func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let plain = eps()
+        let file = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path)
+        func reference(_ m: Float) throws -> [Float] {
+            let set = try file.attach(multiplier: m, unet: pipe.unet, textEncoder: pipe.textEncoder)
+            defer { set.detach() }
+            return eps()
+        }
+        let quarter = try reference(0.25), threeQuarters = try reference(0.75)
+        XCTAssertEqual(eps(), plain)
+        _ = try file.apply(multiplier: 1, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        let first = LoRASet.tuned(on: pipe, id: "seed-0")
+        first.detach()
+        _ = try file.apply(multiplier: -0.5, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        let second = LoRASet.tuned(on: pipe, id: "seed-1")
+        second.rescale(0.3)      // read at multiplier 1 whatever it is sampled at
+        second.detach()
+        let (soup, ratios) = LoRASoup.make(of: [first, second], id: "soup", normMatched: false)
+        XCTAssertFalse(ratios.isEmpty)
+        for r in ratios { XCTAssertEqual(r, 1.0 / 3, accuracy: 1e-4, "‖D/4‖ over the mean of ‖D‖ and ‖D/2‖") }
+        XCTAssertLessThan(maxDiff(eps(), quarter), 1e-5, "the soup is the mean of the deltas")
+        soup.detach()
+        let (matched, _) = LoRASoup.make(of: [first, second], id: "matched", normMatched: true)
+        XCTAssertLessThan(maxDiff(eps(), threeQuarters), 1e-5, "norm-matched: the members' mean norm")
+        matched.rescale(0)
+        XCTAssertEqual(eps(), plain)
+        XCTAssertGreaterThan(maxDiff(quarter, plain), 1e-3, "and the references are not the base model")
+    }
+
+    /// The soup of two files (the kohya fixture, and its pairs with every up × −0.5 written in
+    /// the PEFT layout) is one ordinary LoRA file whose output is the mean delta's, D/4, and
+    /// norm-matched 3D/4; files of another model's shapes are refused, naming the layer.
+    func testSoupOfFilesIsOneLoRAFile() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let ref = try Fixtures.file("sd/a.safetensors")
+        func eps() -> [Float] { GradMode.noGrad { pipe.unet(try! ref.tensor("unet.sample"), timesteps: [500], context: try! ref.tensor("unet.context")).sample.toArray() } }
+        func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let kohya = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path)
+        func output(_ file: LoRAFile, _ m: Float) throws -> [Float] {
+            let set = try file.attach(multiplier: m, unet: pipe.unet, textEncoder: pipe.textEncoder)
+            defer { set.detach() }
+            return eps()
+        }
+        let dir = NSTemporaryDirectory() + "troupe-soup-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var negated: [String: Tensor] = [:]
+        for (target, p) in kohya.pairs {
+            let stem = target.replacingOccurrences(of: "|", with: ".")
+            negated[stem + ".lora_A.weight"] = p.down!; negated[stem + ".lora_B.weight"] = p.up! * -0.5
+            if let a = p.alpha { negated[stem + ".alpha"] = Tensor([a], shape: [1]) }
+        }
+        try SafetensorsWriter.write(negated, to: dir + "/b.safetensors")
+        let members = [kohya, try LoRAFile(path: dir + "/b.safetensors")]
+        for (matched, m) in [(false, Float(0.25)), (true, 0.75)] {
+            let (tensors, ratios) = try LoRASoup.file(of: members, normMatched: matched)
+            XCTAssertEqual(ratios.count, kohya.pairs.count)
+            for r in ratios { XCTAssertEqual(r, 1.0 / 3, accuracy: 1e-4) }
+            try SafetensorsWriter.write(tensors, to: dir + "/soup.safetensors")
+            let soup = try LoRAFile(path: dir + "/soup.safetensors")
+            XCTAssertLessThan(maxDiff(try output(soup, 1), try output(kohya, m)), 1e-5, matched ? "norm-matched: 3D/4" : "the mean delta, D/4")
+        }
+        // Another model's file: a layer whose pair has other dimensions.
+        var foreign = negated
+        let key = foreign.keys.sorted().first { $0.hasSuffix(".lora_A.weight") }!
+        let a = foreign[key]!
+        foreign[key] = Tensor(zeros: [a.shape[0], a.shape[1] + 1] + Array(a.shape.dropFirst(2)))
+        try SafetensorsWriter.write(foreign, to: dir + "/foreign.safetensors")
+        XCTAssertThrowsError(try LoRASoup.file(of: [kohya, try LoRAFile(path: dir + "/foreign.safetensors")], normMatched: true)) { e in
+            XCTAssertTrue("\(e)".contains("not tunings of one model"), "\(e)")
+        }
+    }
+
+    func testFrobeniusNormOfALowRankProduct() {
+        var rng = SplitMixRandom(seed: 1)
+        let down = Tensor.randn([3, 7], using: &rng), up = Tensor.randn([5, 3], using: &rng)
+        let dense = up.matmul(down).toArray()
+        let expected = dense.map { $0 * $0 }.reduce(0, +).squareRoot()
+        XCTAssertEqual(LoRASoup.frobenius(down: down, up: up), expected, accuracy: 1e-4 * expected)
+    }
+
     /// Merged into the weights, a set gives the merged-weights reference (the same thing
     /// computed one way instead of the other), rescales while merged, and unmerges and
     /// detaches to the base model bit for bit.

@@ -165,9 +165,9 @@ final class TrainAndEvalCommandTests: XCTestCase {
     }
 
     /// --stage-seeds K: each character tuned K times (tuning seeds + 0, 7919, …), a row for each
-    /// tuning alone and one for their soup; a tuning's row is what `--tuning-draw` gives for
-    /// that seed alone (the other tunings, set aside, leave no trace). (The soup's arithmetic:
-    /// LoRATests.testTuningsKeptAsSetsDetachReattachAndAverage.)
+    /// tuning alone and one for each of their soups; a tuning's row is what `--tuning-draw`
+    /// gives for that seed alone (the other tunings, set aside, leave no trace). (The soups'
+    /// arithmetic: LoRATests.testSoupIsTheMeanDeltaAndNormMatchedRestoresTheMembersNorm.)
     func testEvalTunesSeveralSeedsAndTheirSoup() throws {
         let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
         func run(_ extra: [String]) throws -> [String: [String: Any]] {
@@ -178,9 +178,14 @@ final class TrainAndEvalCommandTests: XCTestCase {
             return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
         }
         let several = try run(["--stage-seeds", "2"])
-        XCTAssertEqual(Set(several.keys), ["prompt", "stage1 seed 0", "stage1 seed 1", "stage1 soup 2"])
+        XCTAssertEqual(Set(several.keys), ["prompt", "stage1 seed 0", "stage1 seed 1", "stage1 soup 2", "stage1 soup 2 norm-matched"])
         XCTAssertEqual(several["stage1 seed 1"]?["tuning"] as? String, "seed 1")
         XCTAssertEqual(several["stage1 soup 2"]?["tuning"] as? String, "soup")
+        XCTAssertEqual(several["stage1 soup 2 norm-matched"]?["tuning"] as? String, "soup norm-matched")
+        // Two tunings from one start agree only in part: their mean is shorter than either.
+        let ratios = try XCTUnwrap(several["stage1 soup 2"]?["soup_norm_ratio"] as? [[String: Any]])
+        let ratio = try XCTUnwrap(ratios.first?["ratio"] as? Double)
+        XCTAssertTrue(ratio > 0 && ratio <= 1.0001, "\(ratio)")
         XCTAssertNil(several["prompt"]?["tuning"], "an untuned method has one row")
         // Each tuning's training-side validation score (what best-of-K picks by), per character.
         let validation = try XCTUnwrap(several["stage1 soup 2"]?["tuning_validation"] as? [[String: Any]])

@@ -121,6 +121,15 @@ public final class LoRASet {
         attached = false
     }
 
+    /// This set's adapters on `layer` at multiplier 1, attached, merged or detached: each
+    /// (down, up, alpha/rank) — what a soup of several sets reads (LoRASoup).
+    func unitAdapters(of layer: AnyObject, current: [LowRankAdapter]) -> [(down: Tensor, up: Tensor, scale: Float)] {
+        let key = ObjectIdentifier(layer)
+        let mine = detached[key] ?? mergedAdapters[key] ?? current.filter { $0.owner == id }
+        let scales = base[key] ?? []
+        return mine.enumerated().map { k, a in (a.down, a.up, k < scales.count ? scales[k] : a.scale) }
+    }
+
     /// Puts a detached set back, at its current multiplier (a tuner can train on the bare model
     /// between the two: several tunings kept on one model, as `eval --stage-seeds` does).
     public func reattach() {

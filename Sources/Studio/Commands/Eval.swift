@@ -51,7 +51,7 @@ struct Eval: ParsableCommand {
     var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; 1…8).")
+    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; 1…8).")
     var stageSeeds = 1
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
@@ -112,6 +112,8 @@ struct Eval: ParsableCommand {
         var results: [EvalVariant: MethodScores] = [:]
         /// With --stage-seeds: each stage method's tunings' validation scores, by character.
         var validation: [EvalMethod: [Int: [Double]]] = [:]
+        /// With --stage-seeds: each stage method's plain soup's median layer norm over its tunings' mean, by character.
+        var soupNormRatios: [EvalMethod: [Int: Float]] = [:]
         var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
@@ -175,8 +177,9 @@ struct Eval: ParsableCommand {
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 var identity: (IdentityReference, Tensor)? = nil
-                /// A stage method's tunings' adapters, a set each (one set without --stage-seeds).
-                var seedSets: [LoRASet] = []
+                /// A stage method's tunings' adapters, a set each (one set without --stage-seeds),
+                /// and with several their soups.
+                var seedSets: [LoRASet] = [], soups: [StageTuning: LoRASet] = [:]
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
@@ -227,6 +230,12 @@ struct Eval: ParsableCommand {
                                 set.detach(); seedSets.append(set)
                             }
                         }
+                        if seedSets.count > 1 {
+                            let (plain, ratios) = LoRASoup.make(of: seedSets, id: "soup", normMatched: false)
+                            let (matched, _) = LoRASoup.make(of: seedSets, id: "soup-matched", normMatched: true)
+                            soups = [.soup: plain, .normMatchedSoup: matched]
+                            soupNormRatios[method, default: [:]][ci] = ratios.sorted()[ratios.count / 2]
+                        }
                         for set in seedSets { set.reattach() }
                         // One tuning: the adapters it left, as the one set every variant rescales.
                         if seedSets.isEmpty { seedSets = [LoRASet.tuned(on: pipe)] }
@@ -276,10 +285,11 @@ struct Eval: ParsableCommand {
                     } catch let e as StudioError { throw e } catch { throw StudioError.wrap(error) }
                 }
                 for variant in variants[method]! {
-                    // The stage tuners' LoRA, rescaled from its trained scales: one tuning alone, or
-                    // the soup (each at 1/K, the mean of their deltas; K = 1: the tuning at m).
+                    // The stage tuners' LoRA, rescaled from its trained scales: the one tuning, one of
+                    // several, or a soup of them — that set at m, the others at 0.
                     if let m = variant.loraScale {
-                        for (k, set) in seedSets.enumerated() { set.rescale(variant.tuning.map { $0 == k ? m : 0 } ?? m / Float(seedSets.count)) }
+                        for (k, set) in seedSets.enumerated() { set.rescale(variant.tuning == .only || variant.tuning == .seed(k) ? m : 0) }
+                        for (t, set) in soups { set.rescale(variant.tuning == t ? m : 0) }
                     }
                     // Class drift: the same prompts with the base word alone, under this method's tuning.
                     if method.measuresClassDrift {
@@ -327,7 +337,8 @@ struct Eval: ParsableCommand {
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
                 o["mask_scene_words"] = variant.sceneMask
                 if stageSeeds > 1, variant.method.tunedStages != nil {
-                    o["tuning"] = variant.tuning.map { "seed \($0)" } ?? "soup"
+                    o["tuning"] = variant.tuning.name
+                    if let r = soupNormRatios[m] { o["soup_norm_ratio"] = r.keys.sorted().map { ["name": chars[$0].name, "ratio": r[$0]!] as [String: Any] } }
                     // TuningValidation.identityScore of each tuning, per character (what best-of-K would pick by).
                     if let v = validation[m] { o["tuning_validation"] = v.keys.sorted().map { ["name": chars[$0].name, "scores": v[$0]!] as [String: Any] } }
                 }

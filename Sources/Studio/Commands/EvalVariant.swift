@@ -19,10 +19,8 @@ struct EvalVariant: Hashable {
     /// Scene-word masking (SceneWordMask): the prompt's words outside the character's prompt
     /// skipped by every cross-attention layer.
     let sceneMask: Bool
-    /// Which of a stage method's tunings it samples when `--stage-seeds` tuned several: one
-    /// (0-based), or nil for their soup (every tuning at 1/K of the multiplier: the mean of
-    /// their weight deltas) — nil also when there is one tuning.
-    let tuning: Int?
+    /// Which of a stage method's tunings it samples when `--stage-seeds` tuned several.
+    let tuning: StageTuning
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
 
@@ -30,7 +28,7 @@ struct EvalVariant: Hashable {
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
     /// samples a prompt (not `reference`) × for a stage method tuned `stageSeeds` > 1 times,
-    /// each tuning alone and their soup.
+    /// each tuning alone and their two soups.
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
                     sceneMasks: [Bool] = [false], stageSeeds: Int = 1, defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
@@ -39,7 +37,7 @@ struct EvalVariant: Hashable {
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         let masks = method == .reference ? [false] : sceneMasks
-        let tunings: [Int?] = tuned && stageSeeds > 1 ? (0..<stageSeeds).map(Optional.some) + [nil] : [nil]
+        let tunings: [StageTuning] = tuned && stageSeeds > 1 ? (0..<stageSeeds).map(StageTuning.seed) + [.soup, .normMatchedSoup] : [.only]
         var out: [EvalVariant] = []
         for g in guidance { for s in scales { for v in weights { for ref in references { for mask in masks { for t in tunings {
             var label = method.rawValue
@@ -48,9 +46,36 @@ struct EvalVariant: Hashable {
             if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
             if let ref { label += " ref " + GenerationPNG.text(ref) }
             if masks.count > 1 { label += mask ? " mask on" : " mask off" }
-            if tunings.count > 1 { label += t.map { " seed \($0)" } ?? " soup \(stageSeeds)" }
+            switch t {
+            case .only: break
+            case .seed(let k): label += " seed \(k)"
+            case .soup: label += " soup \(stageSeeds)"
+            case .normMatchedSoup: label += " soup \(stageSeeds) norm-matched"
+            }
             out.append(EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, tuning: t, label: label))
         } } } } } }
         return out
+    }
+}
+
+/// Which of a stage method's tunings a variant samples.
+enum StageTuning: Hashable {
+    /// The one tuning (without `--stage-seeds`).
+    case only
+    /// One of several (0-based).
+    case seed(Int)
+    /// Their soup: the mean of their weight deltas (LoRASoup).
+    case soup
+    /// Their soup rescaled per layer to their mean norm (LoRASoup, norm-matched).
+    case normMatchedSoup
+
+    /// The JSON's `tuning` value.
+    var name: String {
+        switch self {
+        case .only: return "only"
+        case .seed(let k): return "seed \(k)"
+        case .soup: return "soup"
+        case .normMatchedSoup: return "soup norm-matched"
+        }
     }
 }
