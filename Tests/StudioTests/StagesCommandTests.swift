@@ -88,4 +88,61 @@ final class StagesCommandTests: XCTestCase {
         XCTAssertTrue(unet2D.filter { !$0.key.contains(".ff.net.") }.allSatisfy { $0.value.shape[0] == 4 }, "attention at the default rank")
         XCTAssertEqual(try troupe(["generate", "--character", "Bo", "--seed", "5", "--steps", "4", "-o", root + "/bo.png"]).status, 0)
     }
+
+    /// `tune stages --soup 2`: the three stages tuned twice (member 0 from the character's seed,
+    /// member 1 from it + 7919), each member's LoRAs under lora/soup/<k>/, and each stage's LoRA
+    /// in lora/ their norm-matched soup, which `generate --character` samples like any stage LoRA.
+    func testStagesSoupTunesEachMemberAndWritesTheirSoup() throws {
+        XCTAssertEqual(try troupe(["character", "new", "Ada", "--prompt", "a knight with red hair", "--base-word", "knight"]).status, 0)
+        XCTAssertEqual(try troupe(["generate", "--prompt", "a knight with red hair", "--seed", "3", "--steps", "8", "-o", root + "/ref.png"]).status, 0)
+        XCTAssertEqual(try troupe(["character", "accept", "Ada", root + "/ref.png"]).status, 0)
+        let wrongKind = try troupe(["tune", "stage1", "Ada", "--soup", "2"])
+        XCTAssertEqual(wrongKind.status, 2); XCTAssertTrue(wrongKind.stderr.contains("--soup applies to `tune stages`"), wrongKind.stderr)
+        let tooMany = try troupe(["tune", "stages", "Ada", "--soup", "9"])
+        XCTAssertEqual(tooMany.status, 2); XCTAssertTrue(tooMany.stderr.contains("--soup must be in 1…8"), tooMany.stderr)
+        let run = try troupe(["tune", "stages", "Ada", "--steps", "3", "--soup", "2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let lora = root + "/characters/Ada/lora/"
+        for s in 1...3 {
+            let members = try (0..<2).map { try LoRAFile(path: lora + "soup/\($0)/stage\(s).safetensors") }
+            let file = try SafetensorsFile(path: lora + "stage\(s).safetensors")
+            XCTAssertEqual(file.metadata["troupe_soup"], "2")
+            XCTAssertEqual(file.metadata["troupe_stage"], String(s))
+            let (expected, _) = try LoRASoup.file(of: members, normMatched: true)
+            XCTAssertEqual(Set(file.names), Set(expected.keys))
+            for (k, t) in expected { XCTAssertEqual(try file.tensor(k).toArray(), t.toArray(), k) }
+            let key = try XCTUnwrap(members[0].pairs.keys.sorted().first)
+            XCTAssertNotEqual(members[0].pairs[key]?.down?.toArray(), members[1].pairs[key]?.down?.toArray(), "two tunings from two seeds")
+        }
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/characters/Ada/character.json"))) as? [String: Any])
+        let runs = try XCTUnwrap(record["runs"] as? [[String: Any]])
+        XCTAssertEqual(runs.compactMap { $0["kind"] as? String }, ["stage1", "stage2", "stage3", "stage1", "stage2", "stage3"])
+        XCTAssertEqual(runs.compactMap { $0["member"] as? Int }, [0, 0, 0, 1, 1, 1])
+        XCTAssertEqual(runs.compactMap { $0["soup"] as? Int }, [2, 2, 2, 2, 2, 2])
+        // Resumed with everything finished: no new runs, the same soups.
+        let before = try Data(contentsOf: URL(fileURLWithPath: lora + "stage3.safetensors"))
+        XCTAssertEqual(try troupe(["tune", "stages", "Ada", "--resume", "--soup", "2"]).status, 0)
+        let again = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/characters/Ada/character.json"))) as? [String: Any])
+        XCTAssertEqual((again["runs"] as? [Any])?.count, 6)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: lora + "stage3.safetensors")), before)
+        // Member 1's stage 3 died before writing its LoRA (kill -9: its record still says running):
+        // the resumed soup finishes that run, not a new one, and writes the soups again.
+        let recordPath = root + "/characters/Ada/character.json"
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: recordPath))) as? [String: Any])
+        var edited = try XCTUnwrap(json["runs"] as? [[String: Any]])
+        edited[5]["status"] = "running"; json["runs"] = edited
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: recordPath))
+        try FileManager.default.removeItem(atPath: lora + "soup/1/stage3.safetensors")
+        try FileManager.default.removeItem(atPath: lora + "stage3.safetensors")
+        let resumed = try troupe(["tune", "stages", "Ada", "--resume", "--soup", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let after = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: recordPath))) as? [String: Any])
+        XCTAssertEqual((after["runs"] as? [[String: Any]])?.compactMap { $0["status"] as? String }, Array(repeating: "finished", count: 6))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: lora + "soup/1/stage3.safetensors"))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: lora + "stage3.safetensors")), before, "the same run again, the same soup")
+        let g = try troupe(["generate", "--character", "Ada", "--seed", "5", "--steps", "8", "-o", root + "/g.png"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let params = try XCTUnwrap(try PNGCodec.readText(path: root + "/g.png").first { $0.0 == GenerationParameters.chunkKey }?.1)
+        XCTAssertTrue(params.contains("Character LoRA: stage3"), params)
+    }
 }

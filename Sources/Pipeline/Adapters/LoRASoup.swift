@@ -64,7 +64,8 @@ public enum LoRASoup {
     }
 
     /// The soup of LoRA files (any layout LoRAFile reads) as the tensors of one PEFT-layout file
-    /// (`<component>.<path>.lora_A.weight` / `.lora_B.weight`, alpha = rank: scale 1), and per
+    /// (`<component>.<path>.lora_A.weight` / `.lora_B.weight`, no alpha: scale 1, as the stage
+    /// tuners write theirs, so a later stage can continue a soup), and per
     /// layer the plain soup's norm over its members' mean norm. Files whose pairs for one layer
     /// differ in shape (another model's) are refused, naming the layer.
     public static func file(of members: [LoRAFile], normMatched: Bool) throws -> (tensors: [String: Tensor], normRatios: [Float]) {
@@ -90,7 +91,6 @@ public enum LoRASoup {
             let stem = parts[0] + "." + parts[1]
             tensors[stem + ".lora_A.weight"] = s.down
             tensors[stem + ".lora_B.weight"] = s.up
-            tensors[stem + ".alpha"] = Tensor([Float(s.down.shape[0])], shape: [1])
             ratios.append(s.ratio)
         }
         return (tensors, ratios)

@@ -1,13 +1,14 @@
 // The one place sampling settings get their defaults. A model folder may recommend its own in
 // `troupe.json` at its root (a Troupe file; diffusers ignores files it does not know):
 //   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300,
-//    "lora_guidance_scale": 3, "lora_scale": 1.2,
+//    "lora_guidance_scale": 3, "lora_scale": 1.2, "lora_soup": 2,
 //    "oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001,
 //                 "identity_weight": 5, "pose_weight": 0.3}}
 // (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps, and the guidance
 // scale for sampling a character through its stage LoRA — a LoRA fitted to a handful of images
 // makes the prompt's conditional prediction sharper, so the plain scale over-guides it — and the
-// multiplier that LoRA is sampled at; `oneactor`: the
+// multiplier that LoRA is sampled at, and how many tunings `tune stages` makes of a character to
+// write their soup — LoRASoup — as its LoRA; `oneactor`: the
 // settings `tune oneactor` starts from; absent, the tuners' own defaults — the paper's — which
 // suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
@@ -29,14 +30,22 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     /// The model's recommended multiplier for a character's stage LoRA when sampling (nil: 1).
     /// Read through `stageLoRAScale`.
     public var loraScale: Float?
+    /// How many tunings of a character `tune stages` souped into its LoRA (nil: 1, one tuning).
+    /// Read through `stageSoup`.
+    public var loraSoup: Int?
     /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
     public var oneActor: OneActorRecommendation?
 
     public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, loraGuidanceScale: Float? = nil,
-                loraScale: Float? = nil, oneActor: OneActorRecommendation? = nil) {
+                loraScale: Float? = nil, loraSoup: Int? = nil, oneActor: OneActorRecommendation? = nil) {
         self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
-        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.oneActor = oneActor
+        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.loraSoup = loraSoup; self.oneActor = oneActor
     }
+
+    /// How many tunings `tune stages` soups when nothing else says: the model's recommendation, else 1.
+    public var stageSoup: Int { loraSoup ?? 1 }
+    /// The soup sizes `tune stages --soup` and `lora_soup` may ask for.
+    public static let soupSizes = 1...8
 
     /// The multiplier a character's stage LoRA is sampled at when nothing else says: the
     /// model's recommendation, else 1.
@@ -52,7 +61,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     public static let fileName = "troupe.json"
 
     enum CodingKeys: String, CodingKey {
-        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", oneActor = "oneactor"
+        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", loraSoup = "lora_soup", oneActor = "oneactor"
     }
 
     public init(from decoder: Decoder) throws {
@@ -63,6 +72,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         loraSteps = try c.decodeIfPresent(Int.self, forKey: .loraSteps)
         loraGuidanceScale = try c.decodeIfPresent(Float.self, forKey: .loraGuidanceScale)
         loraScale = try c.decodeIfPresent(Float.self, forKey: .loraScale)
+        loraSoup = try c.decodeIfPresent(Int.self, forKey: .loraSoup)
         oneActor = try c.decodeIfPresent(OneActorRecommendation.self, forKey: .oneActor)
     }
 
@@ -89,6 +99,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
             throw GenerationError.badValue("\(path): lora_learning_rate \(lr) must be a number in (0, 1]")
         }
         if let n = d.loraSteps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): lora_steps \(n) must be in 1…100000") }
+        if let n = d.loraSoup, !soupSizes.contains(n) { throw GenerationError.badValue("\(path): lora_soup \(n) must be in 1…8") }
         if let o = d.oneActor {
             if let n = o.steps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): oneactor.steps \(n) must be in 1…100000") }
             if let lr = o.learningRate, !(lr.isFinite && lr > 0 && lr <= 1) {

@@ -118,6 +118,10 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         return s
     }
 
+    /// The tuning seed of member `k` of a soup of tunings that starts from `seed` (member 0
+    /// keeps it): what `tune stages --soup` and `eval --stage-seeds` both tune with.
+    public static func soupMemberSeed(_ seed: UInt64, member k: Int) -> UInt64 { seed &+ UInt64(k) &* 7919 }
+
     /// The defaults with a model's recommendations (troupe.json's lora_learning_rate, lora_steps).
     public static func recommended(by d: SamplingDefaults) -> AppearanceTuningConfig {
         var c = AppearanceTuningConfig()

@@ -211,7 +211,7 @@ struct Eval: ParsableCommand {
                         if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
                         for k in 0..<stageSeeds {
-                            try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: stageTuningSeed(ci) &+ UInt64(k) &* 7919,
+                            try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: AppearanceTuningConfig.soupMemberSeed(stageTuningSeed(ci), member: k),
                                                       throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                       judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale,
                                                       directory: dir + "-\(k)")

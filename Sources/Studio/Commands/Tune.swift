@@ -64,26 +64,73 @@ struct Tune: ParsableCommand {
     var json = false
     @OptionGroup var options: StoreOptions
 
+    @Option(help: "stages: tune the character K times (tuning seeds the character's + 0, 7919, 2·7919, …) and write each stage's LoRA as their norm-matched soup (the mean of their weight deltas, rescaled per layer to their mean norm; 1…8; default: the model's lora_soup, else 1).")
+    var soup: Int?
+    /// Which tuning of a soup a stage run is, and the soup's size (set by `tune stages --soup`;
+    /// its LoRA goes to lora/soup/<k>/).
+    @Option(help: .hidden)
+    var member: Int?
+    @Option(name: .customLong("member-of"), help: .hidden)
+    var soupOfMember: Int?
+
     /// `tune stages`: stage 1, 2 and 3 in order, each a run of its own (its own events, checkpoints
-    /// and LoRA), each on a freshly loaded model. With --resume, a stage whose latest run finished
-    /// is skipped, an unfinished one resumes, and the stages after it start.
+    /// and LoRA), each on a freshly loaded model; with a soup of K, that K times, each tuning's
+    /// LoRAs in lora/soup/<k>/, then each stage's soup in lora/. With --resume, a stage whose
+    /// latest run finished is skipped, an unfinished one resumes, and the stages after it start.
     func runStages() throws {
-        for stage in ["stage1", "stage2", "stage3"] {
-            let record = try storeCall { try options.store.load(name) }
-            let latest = record.runs.last { $0.kind == stage }
-            var one = self
-            one.kind = stage
-            one.resume = false
-            if resume, let latest {
-                if latest.status != "finished" { one.resume = true }
-                else if FileManager.default.fileExists(atPath: options.store.folder(record.name) + "/lora/\(stage).safetensors") { continue }
+        let size = try soupSize()
+        let members: [Int?] = size == 1 ? [nil] : (0..<size).map(Optional.some)
+        for m in members {
+            for stage in ["stage1", "stage2", "stage3"] {
+                let record = try storeCall { try options.store.load(name) }
+                let latest = record.runs.last { $0.kind == stage && $0.member == m }
+                var one = self
+                one.kind = stage; one.resume = false; one.soup = nil; one.member = m; one.soupOfMember = m == nil ? nil : size
+                if resume, let latest {
+                    if latest.status != "finished" { one.resume = true }
+                    else if FileManager.default.fileExists(atPath: TuneSetup.loraDirectory(options.store.folder(record.name), member: m) + "/\(stage).safetensors") { continue }
+                }
+                try one.run()
             }
-            try one.run()
+        }
+        if size > 1 { try writeSoups(size) }
+    }
+
+    /// The soup size: --soup, else the character's model's lora_soup, else 1.
+    func soupSize() throws -> Int {
+        let size: Int
+        if let soup { size = soup } else {
+            let record = try storeCall { try options.store.load(name) }
+            let (path, _) = try ModelLocator.resolve(model ?? (record.model == ModelLocator.defaultModelName ? nil : record.model))
+            var isDir: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+            do { size = isDir.boolValue ? try SamplingDefaults.load(folder: path).stageSoup : SamplingDefaults.standard.stageSoup } catch { throw StudioError.wrap(error) }
+        }
+        guard SamplingDefaults.soupSizes.contains(size) else { throw StudioError.badInput("--soup must be in 1…8") }
+        return size
+    }
+
+    /// Each stage's LoRA as the norm-matched soup (LoRASoup) of the soup's tunings of it.
+    func writeSoups(_ size: Int) throws {
+        let record = try storeCall { try options.store.load(name) }
+        let folder = options.store.folder(record.name)
+        for stage in 1...3 {
+            let out = folder + "/lora/stage\(stage).safetensors"
+            do {
+                let files = try (0..<size).map { try LoRAFile(path: TuneSetup.loraDirectory(folder, member: $0) + "/stage\(stage).safetensors") }
+                let (tensors, _) = try LoRASoup.file(of: files, normMatched: true)
+                try SafetensorsWriter.write(tensors, to: out, metadata: ["format": "pt", "troupe_stage": String(stage), "troupe_soup": String(size)])
+            } catch { throw StudioError.wrap(error) }
+            if !json { print(out) }
         }
     }
 
     func run() throws {
         if kind == "stages" { try runStages(); return }
+        guard soup == nil else { throw StudioError.badInput("--soup applies to `tune stages` (each stage's LoRA the soup of several tunings)") }
+        if let member {
+            guard kind.hasPrefix("stage"), (0..<SamplingDefaults.soupSizes.upperBound).contains(member) else { throw StudioError.badInput("--member: a stage's soup member, 0…7") }
+        }
         guard let tuneKind = TuneKind(rawValue: kind) else {
             if TuneKind.planned.contains(kind) { throw StudioError.failed("tune \(kind) is not implemented yet") }
             throw StudioError.badInput("unknown tuning kind '\(kind)' (\((TuneKind.allCases.map(\.rawValue) + ["stages"]).joined(separator: ", ")))")
@@ -100,13 +147,13 @@ struct Tune: ParsableCommand {
         // The run: a new one, or the latest unfinished one of this kind.
         let runID: String
         if resume {
-            guard let last = record.runs.last(where: { $0.kind == kind && $0.status != "finished" }) else {
+            guard let last = record.runs.last(where: { $0.kind == kind && $0.member == member && $0.status != "finished" }) else {
                 throw StudioError.badInput("\(record.name) has no unfinished \(kind) run to resume")
             }
             runID = last.id
         } else {
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
-            runID = "\(kind)-\(stamp)-\(getpid())"
+            runID = "\(kind)\(member.map { "-member\($0)" } ?? "")-\(stamp)-\(getpid())"
         }
         let runDir = folder + "/runs/" + runID
         // Never recreate a character folder that was deleted or renamed meanwhile: each level is
@@ -142,7 +189,7 @@ struct Tune: ParsableCommand {
             }
             try log.truncate(afterStep: job.trainer.stepsDone)
             if !resume {
-                try storeCall { try store.update(record.name) { r, _ in r.runs.append(.init(id: runID, kind: kind, status: "running", created: Date())) } }
+                try storeCall { try store.update(record.name) { r, _ in r.runs.append(.init(id: runID, kind: kind, status: "running", created: Date(), member: member, soup: soupOfMember)) } }
             }
         } catch {
             // A run refused before its first step leaves nothing behind (a resumed one keeps its folder).

@@ -36,6 +36,10 @@ struct TuneSetup {
         return c
     }
 
+    /// Where a stage run's LoRA goes: lora/, or a soup member's lora/soup/<k>/.
+    static func loraDirectory(_ folder: String, member: Int?) -> String { member.map { folder + "/lora/soup/\($0)" } ?? folder + "/lora" }
+    var loraDirectory: String { Self.loraDirectory(folder, member: command.member) }
+
     var hasCheckpoint: Bool { command.resume && TrainingCheckpoint(directory: runDir).latest != nil }
 
     func samplePath(_ step: Int) -> String { runDir + String(format: "/samples/step-%06d.png", step) }
@@ -80,7 +84,7 @@ struct TuneSetup {
         if let x = command.crop { c.augmentation.crop = x }
         if let x = command.colorJitter { c.augmentation.colorJitter = x }
         do { _ = try c.augmentation.validated() } catch { throw StudioError.badInput("--crop and --color-jitter must be in 0…0.5") }
-        c.seed = record.seed
+        c.seed = AppearanceTuningConfig.soupMemberSeed(record.seed, member: command.member ?? 0)
         guard c.steps >= 1, c.rank >= 1, c.checkpointEvery >= 1, c.learningRate.isFinite, c.learningRate > 0 else {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
@@ -93,8 +97,8 @@ struct TuneSetup {
 
     func stageJob(_ tuner: AppearanceTuner, stage: Int) -> TuneJob {
         TuneJob(trainer: tuner, save: {
-            let out = folder + "/lora/stage\(stage).safetensors"
-            try FileManager.default.createDirectory(atPath: folder + "/lora", withIntermediateDirectories: true)
+            let out = loraDirectory + "/stage\(stage).safetensors"
+            try FileManager.default.createDirectory(atPath: loraDirectory, withIntermediateDirectories: true)
             try tuner.saveLoRA(to: out)
             return [out]
         }, preview: { step in
@@ -132,7 +136,7 @@ struct TuneSetup {
     /// adds the training judge's pose/expression term (64×64 World models only).
     func laterStage(_ stage: Int) throws -> TuneJob {
         let refs = try references()
-        let previousPath = folder + "/lora/stage\(stage - 1).safetensors"
+        let previousPath = loraDirectory + "/stage\(stage - 1).safetensors"
         guard FileManager.default.fileExists(atPath: previousPath) else {
             throw StudioError.badInput("\(record.name) has no stage-\(stage - 1) LoRA yet; run `troupe tune stage\(stage - 1) \(record.name)` first")
         }

@@ -8,7 +8,7 @@ import Pipeline
 import TUI
 
 final class TuneScreen: StudioScreen {
-    enum Action { case oneactor, stage1, stage2, stage3, cancel, resume, logY }
+    enum Action { case oneactor, stage1, stage2, stage3, stages, cancel, resume, logY }
     let id = ScreenID.tune
     var list = ListView()
     private(set) var character: String?
@@ -24,6 +24,7 @@ final class TuneScreen: StudioScreen {
         KeyBinding([.char("s")], "stage 1", help: "start the stage-1 appearance LoRA from the accepted references", .stage1),
         KeyBinding([.char("S")], "stage 2", help: "start stage 2 (detail/style: identity loss, prior preservation) from stage 1", .stage2),
         KeyBinding([.char("P")], "stage 3", help: "start stage 3 (pose/expression: the training judge on x̂₀) from stage 2", .stage3),
+        KeyBinding([.char("A")], "all stages", help: "start stages 1 → 2 → 3 in one job (tuned as many times as the model's lora_soup says, and souped)", .stages),
         KeyBinding([.char("c")], "cancel", help: "cancel the selected run (it checkpoints first)", .cancel),
         KeyBinding([.char("r")], "resume", help: "resume the selected run from its last checkpoint", .resume),
         KeyBinding([.char("L")], "log-y", help: "log scale for the loss plot", .logY),
@@ -69,7 +70,8 @@ final class TuneScreen: StudioScreen {
     private func describe(_ run: CharacterRecord.Run, _ ctx: StudioContext) -> String {
         let w = watch(run, ctx)
         let progress = w.lastStep.map { " \($0.step)/\($0.total)" } ?? ""
-        return "\(run.kind.padding(toLength: 8, withPad: " ", startingAt: 0)) \(status(run, ctx).0)\(progress)"
+        let member = run.member.map { " \($0 + 1)/\(run.soup ?? $0 + 1)" } ?? ""
+        return "\((run.kind + member).padding(toLength: 12, withPad: " ", startingAt: 0)) \(status(run, ctx).0)\(progress)"
     }
 
     func tick(_ ctx: StudioContext) -> Bool {
@@ -85,13 +87,14 @@ final class TuneScreen: StudioScreen {
         return changed
     }
 
-    func start(_ kind: String, resume: Bool, _ ctx: StudioContext) {
+    func start(_ kind: String, resume: Bool, _ ctx: StudioContext, extra: [String] = []) {
         guard let name = character else { ctx.fail("select a character first (screen 1)"); return }
         let folder = ctx.store.folder(name)
         try? FileManager.default.createDirectory(atPath: folder + "/runs", withIntermediateDirectories: true)
         let log = folder + "/runs/.launch-\(kind).log"
         var args = ["tune", kind, name, "--preview-every", "25"]
         if resume { args.append("--resume") }
+        args += extra
         do {
             let pid = try DetachedJob.launch(arguments: args, environment: ctx.jobEnvironment, logPath: log)
             launched[pid] = (kind, log)
@@ -108,6 +111,7 @@ final class TuneScreen: StudioScreen {
         case .stage1: start("stage1", resume: false, ctx)
         case .stage2: start("stage2", resume: false, ctx)
         case .stage3: start("stage3", resume: false, ctx)
+        case .stages: start("stages", resume: false, ctx)
         case .logY: plot.logY.toggle()
         case .cancel:
             guard let run = selected, let pid = watch(run, ctx).livePID else { ctx.fail("the selected run is not running"); break }
@@ -117,7 +121,8 @@ final class TuneScreen: StudioScreen {
             guard let run = selected else { break }
             guard watch(run, ctx).livePID == nil else { ctx.fail("\(run.kind) is running already"); break }
             guard run.status != "finished" else { ctx.fail("that run finished; start a new one"); break }
-            start(run.kind, resume: true, ctx)
+            // A soup member's stage resumes the whole soup: its later stages, the other members, the soups.
+            if let k = run.soup { start("stages", resume: true, ctx, extra: ["--soup", String(k)]) } else { start(run.kind, resume: true, ctx) }
         }
         return true
     }

@@ -41,6 +41,10 @@ struct CharacterRecord: Codable, Equatable {
         var kind: String
         var status: String
         var created: Date
+        /// Which tuning of a soup (`tune stages --soup K`) this stage run belongs to, and K; nil:
+        /// the character's one tuning.
+        var member: Int? = nil
+        var soup: Int? = nil
     }
 
     var schemaVersion = CharacterRecord.schemaVersion
