@@ -201,6 +201,9 @@ final class TrainAndEvalCommandTests: XCTestCase {
         let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-seeds", "0"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("--stage-seeds must be in 1…8"), bad.stderr)
+        let badBatch = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-batch", "0"])
+        XCTAssertEqual(badBatch.status, 2)
+        XCTAssertTrue(badBatch.stderr.contains("--stage-batch must be in 1…64"), badBatch.stderr)
     }
 
     /// stages+oneactor: the stages and OneActor (its target the first accepted reference) tuned

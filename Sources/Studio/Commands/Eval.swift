@@ -43,6 +43,8 @@ struct Eval: ParsableCommand {
     var oneActorIdentityWeight: Float?
     @Option(name: .customLong("stage-steps"), help: "\(Self.stageMethods): stage-1 steps (stage 2 takes half; default: the model's troupe.json, else 200).")
     var stageSteps: Int?
+    @Option(name: .customLong("stage-batch"), help: "\(Self.stageMethods): rows per tuning step, every stage (default \(AppearanceTuningConfig().batch); 1…64) — twice the rows costs what a soup of two tunings does.")
+    var stageBatch: Int?
     @Option(name: .customLong("stage-text-encoder-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the text encoder (0, the default: it stays frozen).")
     var stageTextEncoderRank: Int?
     @Option(name: .customLong("stage-conv-rank"), help: "\(Self.stageMethods): rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention layers only; default \(AppearanceTuningConfig().convRank), as tune).")
@@ -96,6 +98,7 @@ struct Eval: ParsableCommand {
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
         let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
         guard (1...8).contains(stageSeeds) else { throw StudioError.badInput("--stage-seeds must be in 1…8") }
+        if let b = stageBatch, !(1...64).contains(b) { throw StudioError.badInput("--stage-batch must be in 1…64") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
         }
@@ -205,6 +208,7 @@ struct Eval: ParsableCommand {
                     do {
                         var stage1 = AppearanceTuningConfig.recommended(by: pipe.defaults)
                         if let n = stageSteps { stage1.steps = n }
+                        if let b = stageBatch { stage1.batch = b }
                         if let lr = stageLearningRate { stage1.learningRate = lr }
                         if let k = stageTextEncoderRank { stage1.textEncoderRank = k }
                         if let k = stageConvRank { stage1.convRank = k }
