@@ -199,4 +199,19 @@ final class OneActorTests: XCTestCase {
         XCTAssertEqual(losses.count, 3)
         for l in losses { XCTAssertTrue(["loss", "target", "aux", "average"].allSatisfy { l[$0]?.isFinite ?? false }, "\(l)") }
     }
+
+    /// Several tunings' adapters as one: their offsets' mean, and norm-matched that mean at the
+    /// members' mean norm (two offsets a and −a/2: mean a/4, norm-matched 3a/4).
+    func testSoupOfAdaptersAveragesTheirOffsets() {
+        let a = Tensor([3, 4, 0], shape: [1, 3]), b = Tensor([-1.5, -2, 0], shape: [1, 3])
+        let x = OneActorAdapter(targetOffset: a, auxiliaryOffset: b, baseWord: "knight", site: .summary)
+        let y = OneActorAdapter(targetOffset: b, auxiliaryOffset: a, baseWord: "knight", site: .summary)
+        let plain = OneActorAdapter.soup(of: [x, y], normMatched: false)
+        XCTAssertEqual(plain.targetOffset.toArray(), [0.75, 1, 0])
+        XCTAssertEqual(plain.auxiliaryOffset.toArray(), [0.75, 1, 0])
+        XCTAssertEqual(plain.baseWord, "knight"); XCTAssertEqual(plain.site, .summary)
+        let matched = OneActorAdapter.soup(of: [x, y], normMatched: true)
+        for (g, e) in zip(matched.targetOffset.toArray(), [2.25, 3, 0] as [Float]) { XCTAssertEqual(g, e, accuracy: 1e-5) }
+        XCTAssertEqual(OneActorAdapter.soup(of: [x], normMatched: true).targetOffset.toArray(), a.toArray(), "a soup of one is that tuning")
+    }
 }

@@ -206,6 +206,29 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertTrue(badBatch.stderr.contains("--stage-batch must be in 1…64"), badBatch.stderr)
     }
 
+    /// --oneactor-seeds K: each character's projector tuned K times on one cluster, a row for each
+    /// tuning and for each soup of their offsets; the second tuning's row is --tuning-draw 7919's.
+    func testEvalTunesOneActorSeveralTimesAndSoupsItsOffsets() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
+        func run(_ extra: [String]) throws -> [String: [String: Any]] {
+            let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                       "--seeds", "2", "--steps", "2", "--methods", "oneactor", "--oneactor-steps", "2", "--json"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        }
+        let several = try run(["--oneactor-seeds", "2"])
+        XCTAssertEqual(Set(several.keys), ["oneactor seed 0", "oneactor seed 1", "oneactor soup 2", "oneactor soup 2 norm-matched"])
+        XCTAssertEqual(several["oneactor soup 2 norm-matched"]?["tuning"] as? String, "soup norm-matched")
+        let alone = try run(["--tuning-draw", "7919"])
+        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
+            XCTAssertEqual(several["oneactor seed 1"]?[k] as? NSObject, alone["oneactor"]?[k] as? NSObject, "\(k): the second tuning is --tuning-draw 7919's")
+        }
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "oneactor", "--oneactor-seeds", "9"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--oneactor-seeds must be in 1…8"), bad.stderr)
+    }
+
     /// stages+oneactor: the stages and OneActor (its target the first accepted reference) tuned
     /// once per character and sampled at each `--v`; at v 0 there is no offset and cluster
     /// guidance is plain guidance, so its row is the plain stages' row on the same references.

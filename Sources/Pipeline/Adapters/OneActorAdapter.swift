@@ -26,6 +26,29 @@ public struct OneActorAdapter {
         targetOffset = t; auxiliaryOffset = a; baseWord = cluster.baseWord
     }
 
+    init(targetOffset: Tensor, auxiliaryOffset: Tensor, baseWord: String, site: OffsetSite) {
+        self.targetOffset = targetOffset; self.auxiliaryOffset = auxiliaryOffset; self.baseWord = baseWord; self.site = site
+    }
+
+    /// Several tunings of one character (one cluster, projectors from other seeds) as one: the
+    /// mean of their offsets — what LoRASoup is for the stages' adapters, here on the outputs,
+    /// since projectors from different initialisations share no weight space — and
+    /// norm-matched, each mean rescaled to its members' mean norm (averaging directions that only
+    /// partly agree shortens them).
+    public static func soup(of members: [OneActorAdapter], normMatched: Bool) -> OneActorAdapter {
+        precondition(!members.isEmpty && members.allSatisfy { $0.baseWord == members[0].baseWord && $0.site == members[0].site },
+                     "a soup's tunings must be of one character, at one site")
+        func mean(_ offsets: [Tensor]) -> Tensor {
+            let m = offsets.dropFirst().reduce(offsets[0]) { $0 + $1 } * (1 / Float(offsets.count))
+            guard normMatched else { return m.contiguous() }
+            let norm = { (t: Tensor) in t.square().sum().item().squareRoot() }
+            let target = offsets.map(norm).reduce(0, +) / Float(offsets.count), n = norm(m)
+            return (n > 0 ? m * (target / n) : m).contiguous()
+        }
+        return OneActorAdapter(targetOffset: mean(members.map(\.targetOffset)), auxiliaryOffset: mean(members.map(\.auxiliaryOffset)),
+                               baseWord: members[0].baseWord, site: members[0].site)
+    }
+
     /// Loads `projector.safetensors` for the model loaded now (and where its δ goes).
     public static func loadProjector(path: String, model: String) throws -> (Projector, OffsetSite) {
         let f = try SafetensorsFile(path: path)

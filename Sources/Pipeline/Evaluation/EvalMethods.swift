@@ -28,20 +28,27 @@ public enum EvalGeneration {
     /// A OneActor adapter for `character`: cluster data from its prompt generated at `seed`
     /// (the target; `targetImage`, [1, 3, H, W] in [−1, 1], instead when given — an accepted
     /// reference, as `tune oneactor` takes a character's first) and `auxiliaries` more seeds, then
-    /// `config.steps` tuning steps, their draws from `seed` + `tuningDraw`.
+    /// `config.steps` tuning steps, their draws from `seed` + `tuningDraw` — `tunings` times (the
+    /// k-th from that seed + k·7919: a soup's members, OneActorAdapter.soup), one adapter each.
     public static func oneActor(pipeline: StableDiffusionPipeline, character: EvalCharacter, seed: UInt64, targetImage: Tensor? = nil,
                                 tuningDraw: UInt64 = 0, auxiliaries: Int = 10,
                                 config: OneActorConfig = OneActorConfig(), identityEncoder: IdentityEncoder? = nil, judge: AttributeClassifier? = nil,
-                                directory: String) throws -> (adapter: OneActorAdapter, targetLatents: Tensor) {
+                                tunings: Int = 1, directory: String) throws -> (adapters: [OneActorAdapter], targetLatents: Tensor) {
         var r = pipeline.request(prompt: character.prompt)
         r.seed = seed
         let cluster = try OneActorCluster.build(pipeline: pipeline, request: r, baseWord: try character.resolvedBaseWord(), targetImage: targetImage,
                                                 auxiliaries: auxiliaries, model: pipeline.fingerprint)
-        var c = config
-        c.seed = seed &+ tuningDraw
-        let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: directory, identityEncoder: identityEncoder, judge: judge)
-        try TrainingLoop.run(tuner) { _ in true }
-        return (OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite), cluster.latents.sliced(0, 0..<1).contiguous())
+        // One cluster; each tuning its own projector (tuning k from the soup member's seed).
+        let adapters = try (0..<max(1, tunings)).map { k -> OneActorAdapter in
+            var c = config
+            c.seed = AppearanceTuningConfig.soupMemberSeed(seed &+ tuningDraw, member: k)
+            let dir = tunings > 1 ? directory + "-\(k)" : directory
+            defer { if tunings > 1 { try? FileManager.default.removeItem(atPath: dir) } }
+            let tuner = try OneActorTuner(pipeline: pipeline, cluster: cluster, config: c, directory: dir, identityEncoder: identityEncoder, judge: judge)
+            try TrainingLoop.run(tuner) { _ in true }
+            return OneActorAdapter(projector: tuner.projector, cluster: cluster, site: c.offsetSite)
+        }
+        return (adapters, cluster.latents.sliced(0, 0..<1).contiguous())
     }
 
     /// `count` reference images for `character` under `prompt`: its full identity in the

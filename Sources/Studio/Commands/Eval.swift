@@ -55,6 +55,8 @@ struct Eval: ParsableCommand {
     var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; 1…8).")
     var stageSeeds = 1
+    @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; 1…8).")
+    var oneActorSeeds = 1
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
     @Option(name: .customLong("oneactor-draws"), help: "\(Self.oneActorMethods): noise draws per batch row while tuning (the paper: 1).")
@@ -98,6 +100,7 @@ struct Eval: ParsableCommand {
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
         let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
         guard (1...8).contains(stageSeeds) else { throw StudioError.badInput("--stage-seeds must be in 1…8") }
+        guard (1...8).contains(oneActorSeeds) else { throw StudioError.badInput("--oneactor-seeds must be in 1…8") }
         if let b = stageBatch, !(1...64).contains(b) { throw StudioError.badInput("--stage-batch must be in 1…64") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")
@@ -122,7 +125,7 @@ struct Eval: ParsableCommand {
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
             (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales,
-                                sceneMasks: sceneMasks, stageSeeds: stageSeeds, defaults: pipe.defaults))
+                                sceneMasks: sceneMasks, stageSeeds: stageSeeds, oneActorSeeds: oneActorSeeds, defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
@@ -153,7 +156,8 @@ struct Eval: ParsableCommand {
             var samples: [EvalVariant: [ConsistencyEvaluator.Sample]] = [:], classSamples: [EvalVariant: [ConsistencyEvaluator.Sample]] = [:]
             for (ci, written) in chars.enumerated() {
                 let c = method == .promptEngineering ? written.spelledOut : written
-                var adapter: OneActorAdapter? = nil
+                /// OneActor's adapter for each tuning choice (one: `.only`; several: each and their soups).
+                var adapters: [TuningChoice: OneActorAdapter] = [:]
                 /// OneActor's target, clean latents (the reference-attention sweep's reference).
                 var oneActorTarget: Tensor? = nil
                 // The stages' accepted references (stages+oneactor: the first is OneActor's target too).
@@ -173,16 +177,23 @@ struct Eval: ParsableCommand {
                     if let w = oneActorPoseWeight { config.poseWeight = w }
                     let judge = config.poseWeight > 0 ? try trainingJudge() : nil
                     let encoder = config.identityWeight > 0 ? try identityEncoder() : nil
+                    let k = method.tunedStages == nil ? oneActorSeeds : 1
                     do {
-                        (adapter, oneActorTarget) = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
-                                                              targetImage: method == .stagesOneactor ? refs[0] : nil, tuningDraw: tuningDraw,
-                                                              config: config, identityEncoder: encoder, judge: judge, directory: dir)
+                        let tuned = try EvalGeneration.oneActor(pipeline: pipe, character: c, seed: referenceSeed(ci, slot: 999),
+                                                                targetImage: method == .stagesOneactor ? refs[0] : nil, tuningDraw: tuningDraw,
+                                                                config: config, identityEncoder: encoder, judge: judge, tunings: k, directory: dir)
+                        oneActorTarget = tuned.targetLatents
+                        if k == 1 { adapters[.only] = tuned.adapters[0] } else {
+                            for (i, a) in tuned.adapters.enumerated() { adapters[.seed(i)] = a }
+                            adapters[.soup] = OneActorAdapter.soup(of: tuned.adapters, normMatched: false)
+                            adapters[.normMatchedSoup] = OneActorAdapter.soup(of: tuned.adapters, normMatched: true)
+                        }
                     } catch { throw StudioError.badInput("\(c.name): \(error)") }
                 }
                 var identity: (IdentityReference, Tensor)? = nil
                 /// A stage method's tunings' adapters, a set each (one set without --stage-seeds),
                 /// and with several their soups.
-                var seedSets: [LoRASet] = [], soups: [StageTuning: LoRASet] = [:]
+                var seedSets: [LoRASet] = [], soups: [TuningChoice: LoRASet] = [:]
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
@@ -260,7 +271,7 @@ struct Eval: ParsableCommand {
                     }
                     var conditioning: Conditioning? = nil, guidance: Guidance? = nil
                     do {
-                        if let adapter, let v = variant.v {
+                        if let adapter = method.tunedStages == nil ? adapters[variant.tuning] : adapters[.only], let v = variant.v {
                             conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
                             guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale)
                         }
@@ -340,7 +351,7 @@ struct Eval: ParsableCommand {
                 if let v = variant.v { o["v"] = v }
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
                 o["mask_scene_words"] = variant.sceneMask
-                if stageSeeds > 1, variant.method.tunedStages != nil {
+                if variant.tuning != .only {
                     o["tuning"] = variant.tuning.name
                     if let r = soupNormRatios[m] { o["soup_norm_ratio"] = r.keys.sorted().map { ["name": chars[$0].name, "ratio": r[$0]!] as [String: Any] } }
                     // TuningValidation.identityScore of each tuning, per character (what best-of-K would pick by).

@@ -19,25 +19,27 @@ struct EvalVariant: Hashable {
     /// Scene-word masking (SceneWordMask): the prompt's words outside the character's prompt
     /// skipped by every cross-attention layer.
     let sceneMask: Bool
-    /// Which of a stage method's tunings it samples when `--stage-seeds` tuned several.
-    let tuning: StageTuning
+    /// Which of a tuned method's tunings it samples when `--stage-seeds` / `--oneactor-seeds`
+    /// tuned several.
+    let tuning: TuningChoice
     /// The method's name, with the sweep's values where a flag gave several.
     let label: String
 
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
-    /// samples a prompt (not `reference`) × for a stage method tuned `stageSeeds` > 1 times,
-    /// each tuning alone and their two soups.
+    /// samples a prompt (not `reference`) × for a stage method tuned `stageSeeds` > 1 times (a
+    /// OneActor method without stages `oneActorSeeds` > 1 times), each tuning alone and their two soups.
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
-                    sceneMasks: [Bool] = [false], stageSeeds: Int = 1, defaults: SamplingDefaults) -> [EvalVariant] {
+                    sceneMasks: [Bool] = [false], stageSeeds: Int = 1, oneActorSeeds: Int = 1, defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         let masks = method == .reference ? [false] : sceneMasks
-        let tunings: [StageTuning] = tuned && stageSeeds > 1 ? (0..<stageSeeds).map(StageTuning.seed) + [.soup, .normMatchedSoup] : [.only]
+        let k = tuned ? stageSeeds : method.usesOneActor ? oneActorSeeds : 1
+        let tunings: [TuningChoice] = k > 1 ? (0..<k).map(TuningChoice.seed) + [.soup, .normMatchedSoup] : [.only]
         var out: [EvalVariant] = []
         for g in guidance { for s in scales { for v in weights { for ref in references { for mask in masks { for t in tunings {
             var label = method.rawValue
@@ -49,8 +51,8 @@ struct EvalVariant: Hashable {
             switch t {
             case .only: break
             case .seed(let k): label += " seed \(k)"
-            case .soup: label += " soup \(stageSeeds)"
-            case .normMatchedSoup: label += " soup \(stageSeeds) norm-matched"
+            case .soup: label += " soup \(k)"
+            case .normMatchedSoup: label += " soup \(k) norm-matched"
             }
             out.append(EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, tuning: t, label: label))
         } } } } } }
@@ -58,13 +60,13 @@ struct EvalVariant: Hashable {
     }
 }
 
-/// Which of a stage method's tunings a variant samples.
-enum StageTuning: Hashable {
+/// Which of a tuned method's tunings a variant samples.
+enum TuningChoice: Hashable {
     /// The one tuning (without `--stage-seeds`).
     case only
     /// One of several (0-based).
     case seed(Int)
-    /// Their soup: the mean of their weight deltas (LoRASoup).
+    /// Their soup: the mean of their weight deltas (LoRASoup; OneActor: of their offsets).
     case soup
     /// Their soup rescaled per layer to their mean norm (LoRASoup, norm-matched).
     case normMatchedSoup
