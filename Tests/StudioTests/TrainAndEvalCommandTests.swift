@@ -164,29 +164,46 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertNotEqual(try PNGCodec.read(path: dir + "/t0.png").pixels, try PNGCodec.read(path: dir + "/t5.png").pixels)
     }
 
-    /// --stage-seeds K: each character tuned K times (tuning seeds + 0, 7919, …), a row for each
-    /// tuning alone and one for each of their soups; a tuning's row is what `--tuning-draw`
-    /// gives for that seed alone (the other tunings, set aside, leave no trace). (The soups'
-    /// arithmetic: LoRATests.testSoupIsTheMeanDeltaAndNormMatchedRestoresTheMembersNorm.)
-    func testEvalTunesSeveralSeedsAndTheirSoup() throws {
+    /// `eval --json` of `methods` (with `method`, a tuned one among them) on the micro model,
+    /// tuned twice with `seedsFlag` 2 and once alone at --tuning-draw 7919: the first run's rows,
+    /// once checked to hold a row for each tuning and each soup, the second tuning's row being
+    /// the lone tuning's (the other tuning, set aside, leaves no trace); and the judge.
+    func twoTuningsAndTheSecondAlone(methods: String, method: String, seedsFlag: String, tuningArgs: [String]) throws -> (rows: [String: [String: Any]], judge: String) {
         let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
         func run(_ extra: [String]) throws -> [String: [String: Any]] {
             let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
-                                       "--seeds", "2", "--steps", "2", "--methods", "prompt,stage1", "--stage-steps", "2", "--stage-learning-rate", "0.01", "--json"] + extra)
+                                       "--seeds", "2", "--steps", "2", "--methods", methods, "--json"] + tuningArgs + extra)
             XCTAssertEqual(r.status, 0, r.stderr)
             let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
             return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
         }
-        let several = try run(["--stage-seeds", "2"])
-        XCTAssertEqual(Set(several.keys), ["prompt", "stage1 seed 0", "stage1 seed 1", "stage1 soup 2", "stage1 soup 2 norm-matched"])
-        XCTAssertEqual(several["stage1 seed 1"]?["tuning"] as? String, "seed 1")
-        XCTAssertEqual(several["stage1 soup 2"]?["tuning"] as? String, "soup")
-        XCTAssertEqual(several["stage1 soup 2 norm-matched"]?["tuning"] as? String, "soup norm-matched")
+        let several = try run([seedsFlag, "2"])
+        XCTAssertTrue(Set(several.keys).isSuperset(of: ["seed 0", "seed 1", "soup 2", "soup 2 norm-matched"].map { method + " " + $0 }), "\(several.keys)")
+        for (row, tuning) in [("seed 1", "seed 1"), ("soup 2", "soup"), ("soup 2 norm-matched", "soup norm-matched")] {
+            XCTAssertEqual(several[method + " " + row]?["tuning"] as? String, tuning)
+        }
+        let alone = try run(["--tuning-draw", "7919"])
+        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
+            XCTAssertEqual(several[method + " seed 1"]?[k] as? NSObject, alone[method]?[k] as? NSObject, "\(k): the second tuning is --tuning-draw 7919's")
+        }
+        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", method, seedsFlag, "9"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("\(seedsFlag) must be in 1…8"), bad.stderr)
+        return (several, judge)
+    }
+
+    /// --stage-seeds K: each character tuned K times (tuning seeds + 0, 7919, …), a row for each
+    /// tuning alone and one for each of their soups. (The soups' arithmetic:
+    /// LoRATests.testSoupIsTheMeanDeltaAndNormMatchedRestoresTheMembersNorm.)
+    func testEvalTunesSeveralSeedsAndTheirSoup() throws {
+        let (several, judge) = try twoTuningsAndTheSecondAlone(methods: "prompt,stage1", method: "stage1", seedsFlag: "--stage-seeds",
+                                                               tuningArgs: ["--stage-steps", "2", "--stage-learning-rate", "0.01"])
+        XCTAssertEqual(several.count, 5)
+        XCTAssertNil(several["prompt"]?["tuning"], "an untuned method has one row")
         // Two tunings from one start agree only in part: their mean is shorter than either.
         let ratios = try XCTUnwrap(several["stage1 soup 2"]?["soup_norm_ratio"] as? [[String: Any]])
         let ratio = try XCTUnwrap(ratios.first?["ratio"] as? Double)
         XCTAssertTrue(ratio > 0 && ratio <= 1.0001, "\(ratio)")
-        XCTAssertNil(several["prompt"]?["tuning"], "an untuned method has one row")
         // Each tuning's training-side validation score (what best-of-K picks by), per character.
         let validation = try XCTUnwrap(several["stage1 soup 2"]?["tuning_validation"] as? [[String: Any]])
         XCTAssertEqual(validation.map { $0["name"] as? String }, ["k"])
@@ -194,39 +211,18 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(scores.count, 2)
         XCTAssertTrue(scores.allSatisfy { (-1...1).contains($0) }, "\(scores)")
         XCTAssertNotEqual(scores[0], scores[1], "two tunings, two models")
-        let alone = try run(["--tuning-draw", "7919"])
-        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
-            XCTAssertEqual(several["stage1 seed 1"]?[k] as? NSObject, alone["stage1"]?[k] as? NSObject, "\(k): the second tuning is --tuning-draw 7919's")
-        }
-        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-seeds", "0"])
-        XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("--stage-seeds must be in 1…8"), bad.stderr)
         let badBatch = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "stages", "--stage-batch", "0"])
         XCTAssertEqual(badBatch.status, 2)
         XCTAssertTrue(badBatch.stderr.contains("--stage-batch must be in 1…64"), badBatch.stderr)
     }
 
     /// --oneactor-seeds K: each character's projector tuned K times on one cluster, a row for each
-    /// tuning and for each soup of their offsets; the second tuning's row is --tuning-draw 7919's.
+    /// tuning and for each soup of their offsets. (The soups' arithmetic:
+    /// OneActorTests.testSoupOfAdaptersAveragesTheirOffsets.)
     func testEvalTunesOneActorSeveralTimesAndSoupsItsOffsets() throws {
-        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
-        func run(_ extra: [String]) throws -> [String: [String: Any]] {
-            let r = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
-                                       "--seeds", "2", "--steps", "2", "--methods", "oneactor", "--oneactor-steps", "2", "--json"] + extra)
-            XCTAssertEqual(r.status, 0, r.stderr)
-            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-            return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
-        }
-        let several = try run(["--oneactor-seeds", "2"])
-        XCTAssertEqual(Set(several.keys), ["oneactor seed 0", "oneactor seed 1", "oneactor soup 2", "oneactor soup 2 norm-matched"])
-        XCTAssertEqual(several["oneactor soup 2 norm-matched"]?["tuning"] as? String, "soup norm-matched")
-        let alone = try run(["--tuning-draw", "7919"])
-        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
-            XCTAssertEqual(several["oneactor seed 1"]?[k] as? NSObject, alone["oneactor"]?[k] as? NSObject, "\(k): the second tuning is --tuning-draw 7919's")
-        }
-        let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "oneactor", "--oneactor-seeds", "9"])
-        XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("--oneactor-seeds must be in 1…8"), bad.stderr)
+        let (several, _) = try twoTuningsAndTheSecondAlone(methods: "oneactor", method: "oneactor", seedsFlag: "--oneactor-seeds", tuningArgs: ["--oneactor-steps", "2"])
+        XCTAssertEqual(several.count, 4)
+        XCTAssertNil(several["oneactor soup 2"]?["soup_norm_ratio"], "a LoRA soup's figure")
     }
 
     /// stages+oneactor: the stages and OneActor (its target the first accepted reference) tuned
