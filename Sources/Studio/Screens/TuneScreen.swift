@@ -24,7 +24,7 @@ final class TuneScreen: StudioScreen {
         KeyBinding([.char("s")], "stage 1", help: "start the stage-1 appearance LoRA from the accepted references", .stage1),
         KeyBinding([.char("S")], "stage 2", help: "start stage 2 (detail/style: identity loss, prior preservation) from stage 1", .stage2),
         KeyBinding([.char("P")], "stage 3", help: "start stage 3 (pose/expression: the training judge on x̂₀) from stage 2", .stage3),
-        KeyBinding([.char("A")], "all stages", help: "start stages 1 → 2 → 3 in one job (tuned as many times as the model's lora_soup says, and souped)", .stages),
+        KeyBinding([.char("A")], "all stages", help: "start stages 1 → 2 → 3 as one job (a soup if the model recommends one)", .stages),
         KeyBinding([.char("c")], "cancel", help: "cancel the selected run (it checkpoints first)", .cancel),
         KeyBinding([.char("r")], "resume", help: "resume the selected run from its last checkpoint", .resume),
         KeyBinding([.char("L")], "log-y", help: "log scale for the loss plot", .logY),
