@@ -49,12 +49,23 @@ enum ModelLocator {
         return tok
     }
 
+    static func isFolder(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// The sampling defaults `model` recommends (troupe.json in a model folder; a single-file
+    /// checkpoint has none), without loading its weights.
+    static func samplingDefaults(_ model: String?) throws -> SamplingDefaults {
+        let (path, _) = try resolve(model)
+        guard isFolder(path) else { return .standard }
+        do { return try SamplingDefaults.load(folder: path) } catch { throw StudioError.wrap(error) }
+    }
+
     static func loadPipeline(_ model: String?) throws -> (StableDiffusionPipeline, String) {
         let (path, name) = try resolve(model)
-        var isDir: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         do {
-            if isDir.boolValue {
+            if isFolder(path) {
                 return (try StableDiffusionPipeline(folder: DiffusersFolder(path: path)), name)
             }
             return (try SingleFileCheckpoint.load(path: path, tokenizerDirectory: clipTokenizer(for: "single-file checkpoints")), name)

@@ -99,7 +99,7 @@ final class StudioInTmuxTests: XCTestCase {
         t.keys("a"); t.wait(for: "accepted as a reference of Cy")
         t.keys("4"); t.wait(for: "Runs · Cy")
         t.keys("s")
-        let s1 = t.wait(for: "stage1   running", timeout: 60)
+        let s1 = t.wait(for: "stage1       running", timeout: 60)
         XCTAssertTrue(s1.contains("Runs · Cy"))
         func step(_ s: String) -> Int? {
             guard let r = s.range(of: #"step (\d+)/"#, options: .regularExpression) else { return nil }
@@ -124,7 +124,7 @@ final class StudioInTmuxTests: XCTestCase {
         let again = try TmuxStudio(home: home)
         again.wait(for: "▸ Cy")
         again.keys("4")
-        again.wait(for: "stage1   running", timeout: 30)
+        again.wait(for: "stage1       running", timeout: 30)
         again.keys("c")
         again.wait(for: "cancelled", timeout: 60)
         again.keys("q"); XCTAssertEqual(again.exitStatus(), 0)

@@ -101,10 +101,7 @@ struct Tune: ParsableCommand {
         let size: Int
         if let soup { size = soup } else {
             let record = try storeCall { try options.store.load(name) }
-            let (path, _) = try ModelLocator.resolve(model ?? (record.model == ModelLocator.defaultModelName ? nil : record.model))
-            var isDir: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
-            do { size = isDir.boolValue ? try SamplingDefaults.load(folder: path).stageSoup : SamplingDefaults.standard.stageSoup } catch { throw StudioError.wrap(error) }
+            size = try ModelLocator.samplingDefaults(model ?? (record.model == ModelLocator.defaultModelName ? nil : record.model)).stageSoup
         }
         guard SamplingDefaults.soupSizes.contains(size) else { throw StudioError.badInput("--soup must be in 1…8") }
         return size
