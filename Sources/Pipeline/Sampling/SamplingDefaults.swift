@@ -46,6 +46,8 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     public var stageSoup: Int { loraSoup ?? 1 }
     /// The soup sizes `tune stages --soup` and `lora_soup` may ask for.
     public static let soupSizes = 1...8
+    /// `soupSizes` as messages and help write it.
+    public static let soupSizesText = "\(soupSizes.lowerBound)…\(soupSizes.upperBound)"
 
     /// The multiplier a character's stage LoRA is sampled at when nothing else says: the
     /// model's recommendation, else 1.
@@ -99,7 +101,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
             throw GenerationError.badValue("\(path): lora_learning_rate \(lr) must be a number in (0, 1]")
         }
         if let n = d.loraSteps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): lora_steps \(n) must be in 1…100000") }
-        if let n = d.loraSoup, !soupSizes.contains(n) { throw GenerationError.badValue("\(path): lora_soup \(n) must be in 1…8") }
+        if let n = d.loraSoup, !soupSizes.contains(n) { throw GenerationError.badValue("\(path): lora_soup \(n) must be in \(soupSizesText)") }
         if let o = d.oneActor {
             if let n = o.steps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): oneactor.steps \(n) must be in 1…100000") }
             if let lr = o.learningRate, !(lr.isFinite && lr > 0 && lr <= 1) {

@@ -53,9 +53,9 @@ struct Eval: ParsableCommand {
     var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; 1…8).")
+    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; \(SamplingDefaults.soupSizesText)).")
     var stageSeeds = 1
-    @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; 1…8).")
+    @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; \(SamplingDefaults.soupSizesText)).")
     var oneActorSeeds = 1
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
     var stageLearningRate: Float?
@@ -99,8 +99,10 @@ struct Eval: ParsableCommand {
         let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
         let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
-        guard (1...8).contains(stageSeeds) else { throw StudioError.badInput("--stage-seeds must be in 1…8") }
-        guard (1...8).contains(oneActorSeeds) else { throw StudioError.badInput("--oneactor-seeds must be in 1…8") }
+        // A tuning's soup members: the sizes `tune stages --soup` takes.
+        for (flag, k) in [("--stage-seeds", stageSeeds), ("--oneactor-seeds", oneActorSeeds)] where !SamplingDefaults.soupSizes.contains(k) {
+            throw StudioError.badInput("\(flag) must be in \(SamplingDefaults.soupSizesText)")
+        }
         if let b = stageBatch, !(1...64).contains(b) { throw StudioError.badInput("--stage-batch must be in 1…64") }
         if let s = stageIdentityScale, !(s.isFinite && abs(s) <= 100) {
             throw StudioError.badInput("--stage-identity-scale must be a finite number (at most 100 in size), got \(s)")

@@ -64,7 +64,7 @@ struct Tune: ParsableCommand {
     var json = false
     @OptionGroup var options: StoreOptions
 
-    @Option(help: "stages: tune the character K times (tuning seeds the character's + 0, 7919, 2·7919, …) and write each stage's LoRA as their norm-matched soup (the mean of their weight deltas, rescaled per layer to their mean norm; 1…8; default: the model's lora_soup, else 1).")
+    @Option(help: "stages: tune the character K times (tuning seeds the character's + 0, 7919, 2·7919, …) and write each stage's LoRA as their norm-matched soup (the mean of their weight deltas, rescaled per layer to their mean norm; \(SamplingDefaults.soupSizesText); default: the model's lora_soup, else 1).")
     var soup: Int?
     /// Which tuning of a soup a stage run is, and the soup's size (set by `tune stages --soup`;
     /// its LoRA goes to lora/soup/<k>/).
@@ -103,7 +103,7 @@ struct Tune: ParsableCommand {
             let record = try storeCall { try options.store.load(name) }
             size = try ModelLocator.samplingDefaults(model ?? (record.model == ModelLocator.defaultModelName ? nil : record.model)).stageSoup
         }
-        guard SamplingDefaults.soupSizes.contains(size) else { throw StudioError.badInput("--soup must be in 1…8") }
+        guard SamplingDefaults.soupSizes.contains(size) else { throw StudioError.badInput("--soup must be in \(SamplingDefaults.soupSizesText)") }
         return size
     }
 
@@ -126,7 +126,7 @@ struct Tune: ParsableCommand {
         if kind == "stages" { try runStages(); return }
         guard soup == nil else { throw StudioError.badInput("--soup applies to `tune stages` (each stage's LoRA the soup of several tunings)") }
         if let member {
-            guard kind.hasPrefix("stage"), (0..<SamplingDefaults.soupSizes.upperBound).contains(member) else { throw StudioError.badInput("--member: a stage's soup member, 0…7") }
+            guard kind.hasPrefix("stage"), (0..<SamplingDefaults.soupSizes.upperBound).contains(member) else { throw StudioError.badInput("--member: a stage's soup member, 0…\(SamplingDefaults.soupSizes.upperBound - 1)") }
         }
         guard let tuneKind = TuneKind(rawValue: kind) else {
             if TuneKind.planned.contains(kind) { throw StudioError.failed("tune \(kind) is not implemented yet") }
