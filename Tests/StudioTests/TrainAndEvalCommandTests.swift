@@ -216,6 +216,36 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertTrue(badBatch.stderr.contains("--stage-batch must be in 1…64"), badBatch.stderr)
     }
 
+    /// A model whose troupe.json sets lora_soup K: without --stage-seeds a stage method is tuned K
+    /// times and reported as one row under its own name — their norm-matched soup, what `tune
+    /// stages` writes for that model — equal to --stage-seeds K's norm-matched row.
+    func testEvalStagesFollowTheModelsSoup() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight\"}\n", prompts: "{} waving, smiling, in a forest, front view\n")
+        let model = dir + "/soup-model"
+        try FileManager.default.copyItem(atPath: JobTests.microModel, toPath: model)
+        let config = model + "/" + SamplingDefaults.fileName
+        var defaults = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any])
+        defaults["lora_soup"] = 2
+        try JSONSerialization.data(withJSONObject: defaults).write(to: URL(fileURLWithPath: config))
+        func run(_ extra: [String]) throws -> [String: [String: Any]] {
+            let r = try TroupeRun.run(["eval", "--model", model, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                       "--seeds", "2", "--steps", "2", "--methods", "stage1", "--stage-steps", "2", "--stage-learning-rate", "0.01", "--json"] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        }
+        let product = try run([])
+        XCTAssertEqual(Set(product.keys), ["stage1"])
+        XCTAssertEqual(product["stage1"]?["tuning"] as? String, "soup norm-matched")
+        XCTAssertNil(product["stage1"]?["tuning_validation"], "best-of-K's score belongs to the tunings' own rows")
+        let every = try run(["--stage-seeds", "2"])
+        XCTAssertEqual(every.count, 4)
+        for k in ["identity_consistency", "prompt_fidelity", "per_attribute"] {
+            XCTAssertEqual(product["stage1"]?[k] as? NSObject, every["stage1 soup 2 norm-matched"]?[k] as? NSObject, k)
+        }
+        XCTAssertEqual(try run(["--stage-seeds", "1"])["stage1"]?["tuning"] as? String, nil, "--stage-seeds 1: one tuning, as before")
+    }
+
     /// --oneactor-seeds K: each character's projector tuned K times on one cluster, a row for each
     /// tuning and for each soup of their offsets. (The soups' arithmetic:
     /// OneActorTests.testSoupOfAdaptersAveragesTheirOffsets.)

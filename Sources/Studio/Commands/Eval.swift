@@ -53,8 +53,8 @@ struct Eval: ParsableCommand {
     var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; default 1; \(SamplingDefaults.soupSizesText)).")
-    var stageSeeds = 1
+    @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; \(SamplingDefaults.soupSizesText)). Default: what tune stages does — the model's troupe.json lora_soup K (else 1) tunings, reported as one row, their norm-matched soup.")
+    var stageSeeds: Int?
     @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; \(SamplingDefaults.soupSizesText)).")
     var oneActorSeeds = 1
     @Option(name: .customLong("stage-learning-rate"), help: "\(Self.stageMethods): stage 1's AdamW learning rate (stage 2 takes half; default: the model's troupe.json, else 1e-4).")
@@ -100,7 +100,7 @@ struct Eval: ParsableCommand {
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
         let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
         // A tuning's soup members: the sizes `tune stages --soup` takes.
-        for (flag, k) in [("--stage-seeds", stageSeeds), ("--oneactor-seeds", oneActorSeeds)] where !SamplingDefaults.soupSizes.contains(k) {
+        for (flag, k) in [("--stage-seeds", stageSeeds ?? 1), ("--oneactor-seeds", oneActorSeeds)] where !SamplingDefaults.soupSizes.contains(k) {
             throw StudioError.badInput("\(flag) must be in \(SamplingDefaults.soupSizesText)")
         }
         if let b = stageBatch, !(1...64).contains(b) { throw StudioError.badInput("--stage-batch must be in 1…64") }
@@ -115,6 +115,9 @@ struct Eval: ParsableCommand {
         let judgePath = try judge ?? Eval.defaultJudge()
         let evaluator = ConsistencyEvaluator(judge: try ModelLocator.loadJudge(judgePath))
         let (pipe, modelName) = try ModelLocator.loadPipeline(model)
+        // A stage method's tunings: as many as the flag asks (every one reported), else as many as
+        // `tune stages` makes for this model (its product, the norm-matched soup, reported alone).
+        let stageTunings = stageSeeds ?? pipe.defaults.stageSoup
         let interrupt = InterruptFlag.install()
         let start = Date()
         var results: [EvalVariant: MethodScores] = [:]
@@ -127,7 +130,8 @@ struct Eval: ParsableCommand {
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
             (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales,
-                                sceneMasks: sceneMasks, stageSeeds: stageSeeds, oneActorSeeds: oneActorSeeds, defaults: pipe.defaults))
+                                sceneMasks: sceneMasks, stageSeeds: stageTunings, everyStageTuning: stageSeeds != nil, oneActorSeeds: oneActorSeeds,
+                                defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
         let ceiling = chosen.contains(.reconstruction) ? ReconstructionCeiling(vae: pipe.vae, judge: evaluator.judge).measure() : nil
@@ -206,7 +210,7 @@ struct Eval: ParsableCommand {
                 }
                 if let throughStage = method.tunedStages {
                     let dir = NSTemporaryDirectory() + "troupe-eval-stages-\(getpid())-\(ci)"
-                    defer { for k in 0..<stageSeeds { try? FileManager.default.removeItem(atPath: dir + "-\(k)") } }
+                    defer { for k in 0..<stageTunings { try? FileManager.default.removeItem(atPath: dir + "-\(k)") } }
                     let encoder = try identityEncoder()
                     let trainJudge = try trainingJudge()
                     // stages+identity: every reference's tokens for training; the first one is
@@ -227,16 +231,17 @@ struct Eval: ParsableCommand {
                         if let k = stageConvRank { stage1.convRank = k }
                         if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
-                        for k in 0..<stageSeeds {
+                        for k in 0..<stageTunings {
                             try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: AppearanceTuningConfig.soupMemberSeed(stageTuningSeed(ci), member: k),
                                                       throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                       judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale,
                                                       directory: dir + "-\(k)")
                             // Each tuning set aside as a set of its own, so the next trains on the bare model.
-                            if stageSeeds > 1 {
+                            if stageTunings > 1 {
                                 let set = LoRASet.tuned(on: pipe, id: "seed-\(k)")
-                                // The training-side score that would pick among the tunings (best of K).
-                                if let encoder {
+                                // The training-side score that would pick among the tunings (best of K),
+                                // reported with the tunings' own rows.
+                                if stageSeeds != nil, let encoder {
                                     set.rescale(pipe.defaults.stageLoRAScale)
                                     var q = pipe.request(prompt: c.prompt)
                                     q.guidanceScale = pipe.defaults.guidanceScale(characterLoRA: true)

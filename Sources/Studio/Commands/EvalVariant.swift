@@ -29,9 +29,12 @@ struct EvalVariant: Hashable {
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
     /// samples a prompt (not `reference`) × for a stage method tuned `stageSeeds` > 1 times (a
-    /// OneActor method without stages `oneActorSeeds` > 1 times), each tuning alone and their two soups.
+    /// OneActor method without stages `oneActorSeeds` > 1 times), each tuning alone and their two
+    /// soups — or, for a stage method without `everyStageTuning` (its tunings are the model's
+    /// `lora_soup`, what `tune stages` writes), their norm-matched soup alone, under the method's name.
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
-                    sceneMasks: [Bool] = [false], stageSeeds: Int = 1, oneActorSeeds: Int = 1, defaults: SamplingDefaults) -> [EvalVariant] {
+                    sceneMasks: [Bool] = [false], stageSeeds: Int = 1, everyStageTuning: Bool = true, oneActorSeeds: Int = 1,
+                    defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
         let scales: [Float?] = tuned ? loraScales : [nil]
@@ -39,7 +42,8 @@ struct EvalVariant: Hashable {
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         let masks = method == .reference ? [false] : sceneMasks
         let k = tuned ? stageSeeds : method.usesOneActor ? oneActorSeeds : 1
-        let tunings: [TuningChoice] = k > 1 ? (0..<k).map(TuningChoice.seed) + [.soup, .normMatchedSoup] : [.only]
+        let productOnly = tuned && !everyStageTuning
+        let tunings: [TuningChoice] = k == 1 ? [.only] : productOnly ? [.normMatchedSoup] : (0..<k).map(TuningChoice.seed) + [.soup, .normMatchedSoup]
         var out: [EvalVariant] = []
         for g in guidance { for s in scales { for v in weights { for ref in references { for mask in masks { for t in tunings {
             var label = method.rawValue
@@ -52,7 +56,7 @@ struct EvalVariant: Hashable {
             case .only: break
             case .seed(let k): label += " seed \(k)"
             case .soup: label += " soup \(k)"
-            case .normMatchedSoup: label += " soup \(k) norm-matched"
+            case .normMatchedSoup: if !productOnly { label += " soup \(k) norm-matched" }
             }
             out.append(EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, tuning: t, label: label))
         } } } } } }
