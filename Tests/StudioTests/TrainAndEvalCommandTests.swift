@@ -244,6 +244,10 @@ final class TrainAndEvalCommandTests: XCTestCase {
             XCTAssertEqual(product["stage1"]?[k] as? NSObject, every["stage1 soup 2 norm-matched"]?[k] as? NSObject, k)
         }
         XCTAssertEqual(try run(["--stage-seeds", "1"])["stage1"]?["tuning"] as? String, nil, "--stage-seeds 1: one tuning, as before")
+        let text = try TroupeRun.run(["eval", "--model", model, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                                      "--seeds", "2", "--steps", "2", "--methods", "stage1", "--stage-steps", "2"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("stage methods: tuned 2 times (the model's lora_soup), each row their norm-matched soup"), text.stdout)
     }
 
     /// --oneactor-seeds K: each character's projector tuned K times on one cluster, a row for each

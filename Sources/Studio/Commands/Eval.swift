@@ -386,6 +386,9 @@ struct Eval: ParsableCommand {
             try printJSON(obj)
         } else {
             print("model \(modelName), \(chars.count) characters × \(templates.count) prompts × \(seeds) seeds, judge \(judgePath)")
+            if stageSeeds == nil, stageTunings > 1, generating.contains(where: { $0.tunedStages != nil }) {
+                print("stage methods: tuned \(stageTunings) times (the model's lora_soup), each row their norm-matched soup")
+            }
             if let c = ceiling {
                 print(String(format: "reconstruction: judge accuracy on %d World renders → their VAE round trips (MSE %.4f)", c.images, c.mse))
                 print("  " + WorldAttribute.allCases.map { String(format: "%@ %.2f→%.2f", $0.rawValue, c.original[$0]!, c.reconstructed[$0]!) }.joined(separator: ", "))
