@@ -227,9 +227,10 @@ final class TrainAndEvalCommandTests: XCTestCase {
         var defaults = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: config))) as? [String: Any])
         defaults["lora_soup"] = 2
         try JSONSerialization.data(withJSONObject: defaults).write(to: URL(fileURLWithPath: config))
+        let eval = ["eval", "--model", model, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                    "--seeds", "2", "--steps", "2", "--methods", "stage1", "--stage-steps", "2", "--stage-learning-rate", "0.01"]
         func run(_ extra: [String]) throws -> [String: [String: Any]] {
-            let r = try TroupeRun.run(["eval", "--model", model, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
-                                       "--seeds", "2", "--steps", "2", "--methods", "stage1", "--stage-steps", "2", "--stage-learning-rate", "0.01", "--json"] + extra)
+            let r = try TroupeRun.run(eval + ["--json"] + extra)
             XCTAssertEqual(r.status, 0, r.stderr)
             let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
             return try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
@@ -244,8 +245,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
             XCTAssertEqual(product["stage1"]?[k] as? NSObject, every["stage1 soup 2 norm-matched"]?[k] as? NSObject, k)
         }
         XCTAssertEqual(try run(["--stage-seeds", "1"])["stage1"]?["tuning"] as? String, nil, "--stage-seeds 1: one tuning, as before")
-        let text = try TroupeRun.run(["eval", "--model", model, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
-                                      "--seeds", "2", "--steps", "2", "--methods", "stage1", "--stage-steps", "2"])
+        let text = try TroupeRun.run(eval)
         XCTAssertEqual(text.status, 0, text.stderr)
         XCTAssertTrue(text.stdout.contains("stage methods: tuned 2 times (the model's lora_soup), each row their norm-matched soup"), text.stdout)
     }

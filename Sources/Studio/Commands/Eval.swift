@@ -253,9 +253,12 @@ struct Eval: ParsableCommand {
                             }
                         }
                         if seedSets.count > 1 {
-                            let (plain, ratios) = LoRASoup.make(of: seedSets, id: "soup", normMatched: false)
-                            let (matched, _) = LoRASoup.make(of: seedSets, id: "soup-matched", normMatched: true)
-                            soups = [.soup: plain, .normMatchedSoup: matched]
+                            // Every report samples the norm-matched soup; the plain one only where a row asks for it.
+                            let (matched, ratios) = LoRASoup.make(of: seedSets, id: "soup-matched", normMatched: true)
+                            soups = [.normMatchedSoup: matched]
+                            if variants[method]!.contains(where: { $0.tuning == .soup }) {
+                                soups[.soup] = LoRASoup.make(of: seedSets, id: "soup", normMatched: false).set
+                            }
                             soupNormRatios[method, default: [:]][ci] = ratios.sorted()[ratios.count / 2]
                         }
                         for set in seedSets { set.reattach() }
