@@ -10,7 +10,7 @@
 // norm, ΔW ← ΔW · mean_k ‖ΔW_k‖ / ‖ΔW‖ (the norm-preserving idea of SLERP merges, per layer).
 // Averaging deltas that only partly agree shrinks them — two of equal norm with correlation ρ
 // keep √((1+ρ)/2) of it — so the multiplier a model recommends for one tuning would under-apply
-// the plain soup (measured on troupe-mini: README, the stages' soups).
+// the plain soup (measured on troupe-mini: docs/stages.md, soups of tunings).
 
 import Foundation
 

@@ -16,7 +16,7 @@ public struct BaseModelArchitecture: Sendable, Equatable {
     /// stage LoRA, 3 (held out, reference draw 1: guidance 6 / 4.5 / 3 / 2 gave identity
     /// consistency 0.644 / 0.665 / 0.695 / 0.679 at prompt fidelity 0.932 / 0.948 / 0.962 / 0.984),
     /// and there at multiplier 1.2 (over three reference draws at guidance 3, against 1: held out
-    /// +0.018 consistency at −0.020 fidelity, built-in see the README; 1.4 is past the peak).
+    /// +0.018 consistency at −0.020 fidelity, built-in see docs/stages.md; 1.4 is past the peak).
     public var recommended = SamplingDefaults(guidanceScale: 6, steps: 25, loraLearningRate: 2e-3, loraSteps: 400, loraGuidanceScale: 3, loraScale: 1.2,
                                               oneActor: OneActorRecommendation(offsetSite: .summary, steps: 400, learningRate: 1e-3, identityWeight: 5, poseWeight: 0.3))
 

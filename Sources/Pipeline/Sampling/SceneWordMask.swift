@@ -4,7 +4,7 @@
 // scene words into the end token and the padding after it, which stay, so the scene, pose,
 // expression and view are still followed. Built to test whether the scene words' own tokens are
 // what recolours a tuned character (the teal robot turned blue "under a blue sky"); on
-// troupe-mini they are not the only path (README, the stages: no change), so it is `eval
+// troupe-mini they are not the only path (docs/stages.md: no change), so it is `eval
 // --mask-scene-words`'s measuring tool, off everywhere. Implemented as diffusers'
 // `encoder_attention_mask` (0 at the skipped tokens; Conditioning.maskedPositions →
 // AttentionKeyMask).

@@ -55,7 +55,7 @@
 // at that scale; prior preservation's class rows read none (the LoRA alone must leave the class
 // word alone). Such a LoRA is meant to be sampled with the adapter reading a reference, as
 // `eval --methods stages+identity` does; `tune` does not train this way (on troupe-mini it traded
-// consistency for fidelity, README).
+// consistency for fidelity, docs/stages.md).
 
 import Foundation
 
@@ -96,7 +96,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     public var textEncoderRank = 0
     /// Rank of the LoCon adapters on the UNet's ResNet convolutions (0: attention only), within
     /// `optionalRanks`. On troupe-mini they carry what the attention adapters miss (hair style,
-    /// the small details a 64×64 sprite draws in a few pixels): README, stage 1.
+    /// the small details a 64×64 sprite draws in a few pixels): docs/stages.md.
     public var convRank = 4
     /// Rank of LoRA adapters on the transformer blocks' feed-forward layers (GEGLU's
     /// `ff.net.0.proj` and `ff.net.2`, kohya's and PEFT's optional UNet targets; 0: off), within

@@ -3,7 +3,7 @@
 // character's prompt with a random pose and expression (stage 3's vocabulary,
 // PoseExpressionTerm), each one's identity vector's cosine to the mean identity vector of the
 // accepted references, averaged. A tuning's outcome varies with its own random draws by as much
-// as most method changes (README, stage tuning seeds); this score is what picks among several
+// as most method changes (docs/stages.md, the tuning seed); this score is what picks among several
 // tunings of one character — an artist keeping the tuning whose samples look most like the
 // references.
 

@@ -73,7 +73,7 @@ struct Eval: ParsableCommand {
     var stageLoRAScale: String?
     @Option(name: .customLong("reference-attention"), help: "\(Self.tunedMethods): reference-only attention to the first accepted reference (OneActor alone: its target) when sampling (every self-attention layer also attends to the reference's tokens; 1: diffusers' reference_attn, 0: off), or comma-separated scales: tuned once, one result row each (default: off).")
     var referenceAttention: String?
-    @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: off; on troupe-mini it did not help the stages, README).")
+    @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: off; on troupe-mini it did not help the stages, docs/stages.md).")
     var maskSceneWords: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
