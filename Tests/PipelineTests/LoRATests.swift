@@ -93,6 +93,24 @@ final class LoRATests: XCTestCase {
     /// an id of their own, detached so the next trains on the bare model, then reattached; one
     /// alone at multiplier 1 (the other at 0) is that tuning bit for bit, and both at ½ are
     /// the mean of their weight deltas (their soup) — the model with the averaged ΔW merged.
+    /// The model's fingerprint (what OneActor's cluster data and identity adapters are stamped
+    /// with) is the loaded model's: a stage LoRA merged into the weights for sampling does not
+    /// make files made for this model "another model's" (it did: `generate --character` with
+    /// both a stage LoRA and OneActor refused the character's own projector).
+    func testFingerprintIsTheLoadedModelsWhileALoRAIsMerged() throws {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        let loaded = pipe.fingerprint
+        let set = try LoRAFile(path: Fixtures.url("sd/lora-kohya.safetensors").path).attach(multiplier: 1, unet: pipe.unet, textEncoder: pipe.textEncoder)
+        set.merge()
+        XCTAssertNotEqual(StableDiffusionPipeline.fingerprint(name: pipe.name, unet: pipe.unet, textEncoder: pipe.textEncoder), loaded,
+                          "the merge changes the weights the fingerprint samples")
+        XCTAssertEqual(pipe.fingerprint, loaded)
+        set.detach()
+        XCTAssertEqual(StableDiffusionPipeline.fingerprint(name: pipe.name, unet: pipe.unet, textEncoder: pipe.textEncoder), loaded)
+        let again = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        XCTAssertEqual(again.fingerprint, loaded, "the same model loaded again")
+    }
+
     func testTuningsKeptAsSetsDetachReattachAndAverage() throws {
         let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
         let ref = try Fixtures.file("sd/a.safetensors")

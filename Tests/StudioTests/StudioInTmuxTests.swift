@@ -41,7 +41,7 @@ final class StudioInTmuxTests: XCTestCase {
         t.keys("1"); t.wait(forAll: ["Characters (1)", "▸ Ada", "base word   knight"])
         t.keys("2"); t.wait(forAll: ["References (0)", "f refs/rejected"])
         t.keys("4"); t.wait(forAll: ["Runs · Ada", "o OneActor", "s stage 1"])
-        t.keys("5"); t.wait(forAll: ["Grids · Ada", "m make grid"])
+        t.keys("5"); t.wait(forAll: ["Grids · Ada", "m make grid", "M methods grid"])
         t.keys("Tab"); t.wait(for: "Characters (1)")                 // Tab wraps from Compare to Characters
         t.keys("?"); let s = t.wait(forAll: ["keys (any key closes)", "switch screen"])
         XCTAssertTrue(s.contains("move the selection") || s.contains("switch screen"))

@@ -22,11 +22,15 @@ public final class StableDiffusionPipeline {
     /// Guidance and steps when a request does not set them: the model folder's `troupe.json`,
     /// else SamplingDefaults.standard.
     public let defaults: SamplingDefaults
+    /// The model's fingerprint as loaded (OneActor's cluster data and identity adapters name the
+    /// model they were made with by it): taken here, before any adapter is merged.
+    public let fingerprint: String
 
     public init(tokenizer: CLIPTokenizer, textEncoder: CLIPTextModel, unet: UNet2DConditionModel, vae: AutoencoderKL,
                 schedulerConfig: SchedulerConfig, name: String, defaults: SamplingDefaults = .standard) {
         self.tokenizer = tokenizer; self.textEncoder = textEncoder; self.unet = unet; self.vae = vae
         self.schedulerConfig = schedulerConfig; self.name = name; self.defaults = defaults
+        fingerprint = StableDiffusionPipeline.fingerprint(name: name, unet: unet, textEncoder: textEncoder)
     }
 
     /// A request for `prompt` with this model's defaults.

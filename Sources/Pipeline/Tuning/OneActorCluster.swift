@@ -122,10 +122,12 @@ public enum OneActorError: Error, CustomStringConvertible, Equatable {
 }
 
 extension StableDiffusionPipeline {
-    /// A short fingerprint of this model's weights and configs: its name plus a hash of the UNet
-    /// config and a sample of the UNet's and text encoder's weights, so files made for one model
-    /// are not used with another that happens to share the name.
-    public var fingerprint: String {
+    /// A short fingerprint of a model's weights and configs: its name plus a hash of the UNet
+    /// config and a sample of the UNet's weights, so files made for one model are not used with
+    /// another that happens to share the name. Taken once, when the pipeline is made
+    /// (`fingerprint`): a stage LoRA merged into the weights for sampling later does not make
+    /// the loaded model another one.
+    static func fingerprint(name: String, unet: UNet2DConditionModel, textEncoder: CLIPTextModel) -> String {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         func mix(_ bytes: some Sequence<UInt8>) { for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 } }
         let encoder = JSONEncoder()
