@@ -96,6 +96,46 @@ final class IdentityCommandTests: XCTestCase {
 
     /// A finished constant-rate run, resumed with more steps and --decay-steps, cools its
     /// learning rate to 0 (1 − sqrt) over those steps; a cooldown longer than the run is refused.
+    /// `identity show`: the shipped adapter is troupe-mini's and not the micro model's; images
+    /// are compared by the IdentityEncoder's cosine (symmetric, 1 for an image with itself and
+    /// for two copies of it); what it cannot read is a clear error.
+    func testShowDescribesTheFilesAndComparesImages() throws {
+        let plain = try troupe(["identity", "show"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertTrue(plain.stdout.contains("this is troupe-mini"), plain.stdout)
+        XCTAssertTrue(plain.stdout.contains("held-out top-1 identity retrieval"), plain.stdout)
+        for seed in ["1", "2"] {
+            XCTAssertEqual(try troupe(["generate", "--prompt", "a knight waving", "--seed", seed, "--steps", "4", "-o", root + "/\(seed).png"]).status, 0)
+        }
+        try FileManager.default.copyItem(atPath: root + "/1.png", toPath: root + "/copy.png")
+        let compared = try troupe(["identity", "show", "--json", root + "/1.png", root + "/2.png", root + "/copy.png"])
+        XCTAssertEqual(compared.status, 0, compared.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(compared.stdout.utf8)) as? [String: Any])
+        let s = try XCTUnwrap(obj["similarity"] as? [[Double]])
+        XCTAssertEqual(s.count, 3)
+        for i in 0..<3 {
+            XCTAssertEqual(s[i][i], 1, accuracy: 1e-4)
+            for j in 0..<3 { XCTAssertEqual(s[i][j], s[j][i], accuracy: 1e-6); XCTAssertLessThanOrEqual(abs(s[i][j]), 1 + 1e-4) }
+        }
+        XCTAssertEqual(s[0][2], 1, accuracy: 1e-4, "a copy is the same identity")
+        XCTAssertLessThan(s[0][1], 0.9999, "two seeds are two images")
+        XCTAssertEqual((obj["adapter"] as? [String: Any])?["fits_model"] as? Bool, true)
+        let micro = try troupe(["identity", "show", "--model", JobTests.microModel, "--json"])
+        XCTAssertEqual(micro.status, 0, micro.stderr)
+        let m = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(micro.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((m["adapter"] as? [String: Any])?["fits_model"] as? Bool, false, "troupe-mini's adapter is not the micro model's")
+
+        try "not an image".write(toFile: root + "/x.png", atomically: true, encoding: .utf8)
+        let small = root + "/small.png"
+        try PNGCodec.write(RGBImage(width: 32, height: 32), to: small)
+        for (args, message) in [([root + "/x.png"], "cannot read PNG"), ([small], "the IdentityEncoder reads 64×64"),
+                                (["--adapter", TroupeRun.repo.appendingPathComponent("models/identity/encoder.safetensors").path], "not an identity-adapter file")] {
+            let r = try troupe(["identity", "show"] + args)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+    }
+
     func testResumeCoolsTheLearningRate() throws {
         let model = JobTests.microModel, out = root + "/run"
         let first = try troupe(["identity", "train", "--model", model, "--steps", "2", "--batch", "2", "--judge-weight", "0",

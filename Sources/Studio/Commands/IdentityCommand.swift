@@ -10,7 +10,7 @@ import Pipeline
 
 struct IdentityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "The identity embedding: encoder and adapter.",
-                                                    subcommands: [TrainEncoder.self, TrainAdapter.self])
+                                                    subcommands: [TrainEncoder.self, TrainAdapter.self, Show.self])
 
     struct TrainEncoder: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "train-encoder",
