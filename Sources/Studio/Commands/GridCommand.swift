@@ -53,7 +53,11 @@ struct GridCommand: ParsableCommand {
         guard methods == nil || vs == nil else { throw StudioError.badInput("--methods and --v make two kinds of grid; give one of them") }
         guard (1...8).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…8, got \(seeds)") }
         if let steps, !(1...1000).contains(steps) { throw StudioError.badInput("--steps must be in 1…1000, got \(steps)") }
-        var columns = try methods.map(GridMethod.parse) ?? (try NumberList.parse(vs ?? GridCommand.defaultWeights, flag: "--v").map { GridMethod(oneActor: true, v: $0) })
+        // nil: `--methods all`, resolved once the characters are loaded.
+        var columns: [GridMethod]?
+        if let methods { columns = try GridMethod.parse(methods) } else {
+            columns = try NumberList.parse(vs ?? GridCommand.defaultWeights, flag: "--v").map { GridMethod(oneActor: true, v: $0) }
+        }
         let templates = try templates()
         guard characters.count * templates.count * seeds <= GridCommand.maxRows else {
             throw StudioError.badInput("\(characters.count) characters × \(templates.count) prompts × \(seeds) seeds is more than \(GridCommand.maxRows) rows; use fewer")
