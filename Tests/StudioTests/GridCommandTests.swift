@@ -37,6 +37,11 @@ final class GridCommandTests: XCTestCase {
         let oa = try troupe(["tune", "oneactor", "Ada", "--steps", "2", "--auxiliaries", "1"])
         XCTAssertEqual(oa.status, 0, oa.stderr)
 
+        let show = try troupe(["character", "show", "Ada"])
+        XCTAssertTrue(show.stdout.contains("tuned      OneActor, stage 1"), show.stdout)
+        let shown = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try troupe(["character", "show", "Bo", "--json"]).stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(shown["tunings"] as? [String], [])
+
         // generate --character with the stage LoRA, OneActor and the identity embedding at once.
         let g = try troupe(["generate", "--character", "Ada", "--seed", "5", "--steps", "6", "--identity-scale", "0.5", "-o", root + "/g.png"])
         XCTAssertEqual(g.status, 0, g.stderr)

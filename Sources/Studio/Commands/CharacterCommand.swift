@@ -81,8 +81,14 @@ struct CharacterShow: ParsableCommand {
     func run() throws {
         let store = CharacterStore()
         let r = try storeCall { try store.load(name) }
-        if json { try printJSON(recordJSON(r, folder: store.folder(r.name))); return }
+        let tunings = CharacterArtifacts(folder: store.folder(r.name)).tunings
+        if json {
+            var obj = recordJSON(r, folder: store.folder(r.name))
+            obj["tunings"] = tunings
+            try printJSON(obj); return
+        }
         print("\(r.name)\n  prompt     \(r.prompt)\n  base word  \(r.baseWord)\n  seed       \(r.seed)\n  model      \(r.model)")
+        print("  tuned      " + (tunings.isEmpty ? "not yet" : tunings.map(CharacterArtifacts.displayName).joined(separator: ", ")))
         print("  target     \(r.target ?? "none")\n  references \(r.references.count)\(r.references.map { "\n    " + $0.file }.joined())")
         print("  rejected   \(r.rejected.count)\n  runs       \(r.runs.count)\(r.runs.map { "\n    \($0.id) \($0.kind) \($0.status)" }.joined())")
         print("  folder     \(store.folder(r.name))")

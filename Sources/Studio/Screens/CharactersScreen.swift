@@ -129,13 +129,13 @@ final class CharactersScreen: StudioScreen {
         }
         let (info, imageRect) = detail.splitRows(8)
         let artifacts = CharacterArtifacts(folder: ctx.store.folder(name))
-        let tuned = [artifacts.hasOneActor ? "OneActor" : nil] + (1...3).map { FileManager.default.fileExists(atPath: artifacts.lora(stage: $0)) ? "stage \($0)" : nil }
+        let tuned = artifacts.tunings.map(CharacterArtifacts.displayName).joined(separator: ", ")
         let running = r.runs.filter { $0.status == "running" }.map(\.kind)
         let lines: [(String, String, Role)] = [
             ("prompt", r.prompt, .text), ("base word", r.baseWord, .text), ("seed", String(r.seed), .text),
             ("model", r.model, .text),
             ("references", "\(r.references.count) accepted, \(r.rejected.count) rejected", r.references.isEmpty ? .warning : .text),
-            ("tuned", tuned.compactMap { $0 }.joined(separator: ", ").isEmpty ? "not yet" : tuned.compactMap { $0 }.joined(separator: ", "), .text),
+            ("tuned", tuned.isEmpty ? "not yet" : tuned, .text),
             ("runs", running.isEmpty ? "\(r.runs.count)" : "\(r.runs.count) (running: \(running.joined(separator: ", ")))", running.isEmpty ? .text : .good),
         ]
         for (i, (k, v, role)) in lines.enumerated() where i < info.height {

@@ -141,13 +141,3 @@ final class PreviewRenderer: @unchecked Sendable {
         }
     }
 }
-
-/// Where a character's tuning results live in its folder (design §6).
-struct CharacterArtifacts {
-    let folder: String
-    var projector: String { folder + "/oneactor/projector.safetensors" }
-    var hasOneActor: Bool { FileManager.default.fileExists(atPath: projector) }
-    func lora(stage: Int) -> String { folder + "/lora/stage\(stage).safetensors" }
-    /// The latest stage's LoRA (stage 3, else 2, else 1), if any.
-    var latestLoRA: String? { [3, 2, 1].map(lora(stage:)).first { FileManager.default.fileExists(atPath: $0) } }
-}
