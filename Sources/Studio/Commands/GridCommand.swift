@@ -52,7 +52,6 @@ struct GridCommand: ParsableCommand {
         guard Set(characters).count == characters.count, characters.count <= 8 else { throw StudioError.badInput("--character: 1…8 different characters") }
         guard methods == nil || vs == nil else { throw StudioError.badInput("--methods and --v make two kinds of grid; give one of them") }
         guard (1...8).contains(seeds) else { throw StudioError.badInput("--seeds must be in 1…8, got \(seeds)") }
-        if let steps, !(1...1000).contains(steps) { throw StudioError.badInput("--steps must be in 1…1000, got \(steps)") }
         // nil: `--methods all`, resolved once the characters are loaded.
         var columns: [GridMethod]?
         if let methods { columns = try GridMethod.parse(methods) } else {
@@ -62,14 +61,26 @@ struct GridCommand: ParsableCommand {
         guard characters.count * templates.count * seeds <= GridCommand.maxRows else {
             throw StudioError.badInput("\(characters.count) characters × \(templates.count) prompts × \(seeds) seeds is more than \(GridCommand.maxRows) rows; use fewer")
         }
-        // Every character and its model, then every column checked for every character, before
-        // anything is drawn: a missing tuning is a clear error, not a half-made grid.
+        // Every character and its model, its requests (validated by its pipeline: steps and
+        // sizes are bounded there), then every column checked for every character, before
+        // anything is drawn: bad input or a missing tuning is a clear error, not a half-made grid.
         var models: [String: StableDiffusionPipeline] = [:]
         let people = try characters.map { name -> GridCharacter in
             let record = try storeCall { try storeOptions.store.load(name) }
             let ref = record.model == ModelLocator.defaultModelName ? nil : record.model
-            if models[ref ?? ""] == nil { models[ref ?? ""] = try ModelLocator.loadPipeline(ref).0 }
-            return GridCharacter(record: record, pipeline: models[ref ?? ""]!, store: storeOptions.store)
+            let pipeline = try models[ref ?? ""] ?? ModelLocator.loadPipeline(ref).0
+            models[ref ?? ""] = pipeline
+            return GridCharacter(record: record, pipeline: pipeline, store: storeOptions.store)
+        }
+        let perCharacter = templates.count * seeds
+        let requests = try people.map { person in
+            try (0..<perCharacter).map { row -> GenerationRequest in
+                var r = person.pipeline.request(prompt: templates[row / seeds].replacingOccurrences(of: "{}", with: person.record.prompt))
+                r.seed = seed &+ UInt64(row); r.negativePrompt = person.record.negativePrompt
+                if let steps { r.steps = steps }
+                do { _ = try person.pipeline.validate(r) } catch { throw StudioError.wrap(error) }
+                return r
+            }
         }
         if columns == nil {
             columns = GridMethod.all(oneActor: people.allSatisfy(\.hasOneActor), stages: people.allSatisfy(\.hasStages),
@@ -80,18 +91,12 @@ struct GridCommand: ParsableCommand {
 
         let interrupt = InterruptFlag.install()
         let progress = ProgressLine(label: "grid", quiet: false)
-        let perCharacter = templates.count * seeds, total = people.count * perCharacter * methodColumns.count
+        let total = people.count * perCharacter * methodColumns.count
         var cells = Array(repeating: [RGBImage?](repeating: nil, count: methodColumns.count), count: people.count * perCharacter)
         var done = 0
         for (c, person) in people.enumerated() {
-            let requests = (0..<perCharacter).map { row -> GenerationRequest in
-                var r = person.pipeline.request(prompt: templates[row / seeds].replacingOccurrences(of: "{}", with: person.record.prompt))
-                r.seed = seed &+ UInt64(row); r.negativePrompt = person.record.negativePrompt
-                if let steps { r.steps = steps }
-                return r
-            }
             for (j, m) in methodColumns.enumerated() {
-                let images = try person.draw(m, requests, eta2: eta2) {
+                let images = try person.draw(m, requests[c], eta2: eta2) {
                     done += 1; progress.update(step: done, total: total)
                     return !interrupt.isSet
                 }
