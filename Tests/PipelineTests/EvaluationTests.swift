@@ -79,9 +79,12 @@ final class EvaluationTests: XCTestCase {
         let byPrompt = ConsistencyEvaluator.score(samples, predictions: onePromptDrifts).perPrompt
         XCTAssertEqual(Set(byPrompt.keys), Set(prompts.map(\.template)))
         XCTAssertLessThan(byPrompt[first]!.crossPromptConsistency, 0.4)
+        XCTAssertLessThan(byPrompt[first]!.withinPromptConsistency, 0.5)   // fresh identities from seed to seed
         for p in prompts.dropFirst() {
-            // 4 of its 5 partner prompts agree fully, the drifting one at about chance.
+            // 4 of its 5 partner prompts agree fully, the drifting one at about chance; its own
+            // images agree with each other fully.
             XCTAssertTrue((0.8..<1).contains(byPrompt[p.template]!.crossPromptConsistency), "\(byPrompt[p.template]!)")
+            XCTAssertEqual(byPrompt[p.template]!.withinPromptConsistency, 1, accuracy: 1e-12)
             XCTAssertEqual(byPrompt[p.template]!.promptFidelity, 1, accuracy: 1e-12)
         }
     }

@@ -81,7 +81,10 @@ final class TrainAndEvalCommandTests: XCTestCase {
         for e in perCharacter { XCTAssertTrue((0...1).contains(try XCTUnwrap(e["prompt_fidelity"] as? Double))) }
         let perPrompt = try XCTUnwrap(prompt["per_prompt"] as? [[String: Any]])
         XCTAssertEqual(perPrompt.compactMap { $0["prompt"] as? String }, ["{} waving, smiling, in a forest, front view", "{} walking, sad, at night, side view"])
-        for e in perPrompt { XCTAssertTrue((0...1).contains(try XCTUnwrap(e["cross_prompt_consistency"] as? Double))) }
+        for e in perPrompt {
+            XCTAssertTrue((0...1).contains(try XCTUnwrap(e["cross_prompt_consistency"] as? Double)))
+            XCTAssertTrue((0...1).contains(try XCTUnwrap(e["within_prompt_consistency"] as? Double)))
+        }
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/grid.png"))
         let bad = try TroupeRun.run(["eval", "--model", JobTests.microModel, "--judge", judge, "--methods", "prompt,bogus"])
         XCTAssertEqual(bad.status, 2)

@@ -193,7 +193,8 @@ public struct MethodScores: Sendable {
     public var perCharacter: [Int: MethodScores] = [:]
     /// Per prompt template: identity consistency over the pairs of one character's images that
     /// this prompt's image is in, the other image from another prompt (which scenes pull the
-    /// character away from itself), and the prompt's own fidelity. Empty for a single prompt.
+    /// character away from itself), over the pairs with both images from this prompt (seed-to-
+    /// seed drift alone), and the prompt's own fidelity. Empty for a single prompt.
     public var perPrompt: [String: PromptScores] = [:]
     /// Identity consistency of the base word alone ("a cowboy") under the method's tuning, over
     /// the same prompts and seeds (nil: not measured). Near the untuned model's value: the class
@@ -204,6 +205,9 @@ public struct MethodScores: Sendable {
 
 public struct PromptScores: Sendable, Equatable {
     public var crossPromptConsistency: Double
+    /// Agreement of one character's images under this prompt with each other (other seeds):
+    /// well above the cross-prompt value, the prompts pull the character apart, not the seeds.
+    public var withinPromptConsistency: Double
     public var promptFidelity: Double
 }
 
@@ -245,17 +249,17 @@ public struct ConsistencyEvaluator {
         let templates = Set(samples.map(\.prompt.template))
         if templates.count > 1 {
             let identity = WorldAttribute.identity
-            var agree: [String: (Int, Int)] = [:]
+            var across: [String: (Int, Int)] = [:], within: [String: (Int, Int)] = [:]
             for (i, j) in characterPairs(samples) {
                 let (a, b) = (samples[i].prompt.template, samples[j].prompt.template)
-                guard a != b else { continue }
                 let same = identity.filter { predictions[i][$0] == predictions[j][$0] }.count
-                for t in [a, b] { let (h, n) = agree[t] ?? (0, 0); agree[t] = (h + same, n + identity.count) }
+                if a == b { let (h, n) = within[a] ?? (0, 0); within[a] = (h + same, n + identity.count); continue }
+                for t in [a, b] { let (h, n) = across[t] ?? (0, 0); across[t] = (h + same, n + identity.count) }
             }
+            func fraction(_ c: (Int, Int)?) -> Double { c.map { $0.1 > 0 ? Double($0.0) / Double($0.1) : 0 } ?? 0 }
             for t in templates {
                 let idx = samples.indices.filter { samples[$0].prompt.template == t }
-                let (h, n) = agree[t] ?? (0, 0)
-                scores.perPrompt[t] = PromptScores(crossPromptConsistency: n > 0 ? Double(h) / Double(n) : 0,
+                scores.perPrompt[t] = PromptScores(crossPromptConsistency: fraction(across[t]), withinPromptConsistency: fraction(within[t]),
                                                    promptFidelity: pooled(idx.map { samples[$0] }, predictions: idx.map { predictions[$0] }).promptFidelity)
             }
         }

@@ -371,7 +371,7 @@ struct Eval: ParsableCommand {
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
                 if let k = s.classConsistency { o["class_consistency"] = k }
                 o["per_prompt"] = templates.compactMap { p -> [String: Any]? in
-                    s.perPrompt[p.template].map { ["prompt": p.template, "cross_prompt_consistency": $0.crossPromptConsistency, "prompt_fidelity": $0.promptFidelity] }
+                    s.perPrompt[p.template].map { ["prompt": p.template, "cross_prompt_consistency": $0.crossPromptConsistency, "within_prompt_consistency": $0.withinPromptConsistency, "prompt_fidelity": $0.promptFidelity] }
                 }
                 o["per_character"] = s.perCharacter.keys.sorted().map { ci -> [String: Any] in
                     let p = s.perCharacter[ci]!
@@ -413,8 +413,8 @@ struct Eval: ParsableCommand {
                     }.joined(separator: ", "))
                 }
                 if !s.perPrompt.isEmpty {
-                    print("  per prompt (consistency with the other prompts' images / prompt fidelity): " + templates.compactMap { p in
-                        s.perPrompt[p.template].map { String(format: "'%@' %.2f/%.2f", p.template, $0.crossPromptConsistency, $0.promptFidelity) }
+                    print("  per prompt (consistency with the other prompts' images / among its own images / prompt fidelity): " + templates.compactMap { p in
+                        s.perPrompt[p.template].map { String(format: "'%@' %.2f/%.2f/%.2f", p.template, $0.crossPromptConsistency, $0.withinPromptConsistency, $0.promptFidelity) }
                     }.joined(separator: ", "))
                 }
             }
