@@ -256,3 +256,42 @@ extension BaseTrainingTests {
         XCTAssertGreaterThan(checked, 0, "at least one step has all three terms")
     }
 }
+
+extension BaseTrainingTests {
+    /// The detail term is λ · mean((ε̂ − ε)² · mask) with the mask the latent cells any named
+    /// detail pixel falls in; it adds to the total, and a batch naming no detail has none.
+    func testDetailLossWeighsTheCellsOfNamedDetails() throws {
+        var pixels = [Bool](repeating: false, count: 64 * 64)
+        pixels[10 * 64 + 21] = true; pixels[11 * 64 + 22] = true; pixels[40 * 64 + 63] = true
+        let m = BaseModelTrainer.detailMask(pixels, height: 16, width: 16, imageSize: 64)
+        XCTAssertEqual(m.indices.filter { m[$0] == 1 }, [2 * 16 + 5, 10 * 16 + 15])
+        XCTAssertEqual(BaseModelTrainer.detailMask([], height: 16, width: 16, imageSize: 64), [Float](repeating: 0, count: 256))
+
+        let w = World(seed: 4)
+        let named = (0..<400).map { w.sample($0) }.first { !World.namedDetailPixels($0).isEmpty }!
+        let plain = (0..<400).map { w.sample($0) }.first { World.namedDetailPixels($0).isEmpty }!
+        var r = SplitMixRandom(seed: 1)
+        let eps = Tensor.randn([2, 4, 16, 16], using: &r), noise = Tensor.randn([2, 4, 16, 16], using: &r)
+        let loss = try XCTUnwrap(BaseModelTrainer.detailLoss(eps, noise, samples: [plain, named], weight: 3, imageSize: 64)).item()
+        let cells = BaseModelTrainer.detailMask(World.namedDetailPixels(named), height: 16, width: 16, imageSize: 64)
+        let e = eps.toArray(), n = noise.toArray()
+        var want: Double = 0
+        for c in 0..<4 { for i in 0..<256 where cells[i] == 1 { let k = (4 + c) * 256 + i; want += Double((e[k] - n[k]) * (e[k] - n[k])) } }
+        want = 3 * want / Double(2 * 4 * 256)
+        XCTAssertEqual(Double(loss), want, accuracy: 1e-5 * want)
+        XCTAssertNil(BaseModelTrainer.detailLoss(eps, noise, samples: [plain, plain], weight: 3, imageSize: 64))
+
+        var c = microConfig(vae: 1, unet: 6)
+        c.detailLossWeight = 5
+        let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        var withDetail = 0
+        try t.run { e in
+            guard e.kind == .step, e.phase == "unet" else { return true }
+            let l = e.losses
+            XCTAssertEqual(l["total"]!, l["loss"]! + (l["detail"] ?? 0), accuracy: 1e-5, "\(l)")
+            if let d = l["detail"] { XCTAssertTrue(d.isFinite && d > 0); withDetail += 1 }
+            return true
+        }
+        XCTAssertGreaterThan(withDetail, 0, "some batch of 4 names an accessory or eye colour")
+    }
+}

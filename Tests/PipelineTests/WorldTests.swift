@@ -160,3 +160,32 @@ final class WorldTests: XCTestCase {
         XCTAssertEqual(World.caption("an angry knight waving", replacing: .angry, with: .sad), "a sad knight waving")
     }
 }
+
+extension WorldTests {
+    /// train-base's detail loss relies on this: the pixels of a caption's named accessory and eye
+    /// colour, nothing when it names neither, and never more than a small part of the sprite.
+    func testNamedDetailPixelsAreTheNamedAccessoryAndEyes() {
+        let w = World(seed: 4)
+        var checked = (accessory: 0, eyes: 0, none: 0)
+        for i in 0..<400 {
+            let s = w.sample(i)
+            let mask = World.namedDetailPixels(s)
+            let namesAccessory = s.namedAttributes.contains("accessory") && s.identity.accessory != .none
+            let namesEyes = s.namedAttributes.contains("eye_color")
+            guard namesAccessory || namesEyes else { XCTAssertTrue(mask.isEmpty, s.caption); checked.none += 1; continue }
+            XCTAssertEqual(mask.count, 64 * 64)
+            let n = mask.filter { $0 }.count
+            XCTAssertGreaterThan(n, 0, s.caption)
+            XCTAssertLessThan(n, 64 * 64 / 8, "a detail is a small part of the sprite: \(s.caption)")
+            // Exactly the pixels that change when the named details change.
+            var bare = s.identity
+            if namesAccessory { bare.accessory = .none }
+            if namesEyes { bare.eyeColor = EyeColor(rawValue: (bare.eyeColor.rawValue + 1) % 6)! }
+            let a = World.render(s.identity, s.scene), b = World.render(bare, s.scene)
+            for p in 0..<(64 * 64) where a[3 * p..<3 * p + 3] != b[3 * p..<3 * p + 3] { XCTAssertTrue(mask[p], "pixel \(p) of \(s.caption)") }
+            if namesAccessory { checked.accessory += 1 }
+            if namesEyes { checked.eyes += 1 }
+        }
+        XCTAssertGreaterThan(checked.accessory, 10); XCTAssertGreaterThan(checked.eyes, 10); XCTAssertGreaterThan(checked.none, 100)
+    }
+}

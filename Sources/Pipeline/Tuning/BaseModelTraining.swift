@@ -136,6 +136,7 @@ public final class BaseModelTrainer: Trainer {
         state.config.faceLossWeight = max(0, c.faceLossWeight)
         state.config.expressionContrastWeight = max(0, c.expressionContrastWeight)
         state.config.captionProbeWeight = max(0, c.captionProbeWeight)
+        state.config.detailLossWeight = max(0, c.detailLossWeight)
         state.config.unetDecaySteps = max(0, c.unetDecaySteps)
         state.config.checkpointEvery = max(1, c.checkpointEvery)
     }
@@ -265,6 +266,11 @@ public final class BaseModelTrainer: Trainer {
         if cfg.faceLossWeight > 0 {
             total = Self.faceWeightedMSE(eps, noise, weight: cfg.faceLossWeight, imageSize: architecture.imageSize)
             losses["face_weighted"] = total.item()
+        }
+        if cfg.detailLossWeight > 0,
+           let detail = Self.detailLoss(eps, noise, samples: samples, weight: cfg.detailLossWeight, imageSize: architecture.imageSize) {
+            total = total + detail
+            losses["detail"] = detail.item()
         }
         if cfg.expressionContrastWeight > 0,
            let ce = expressionContrastLoss(samples: samples, xt: xt, eps: eps, noise: noise, timesteps: timesteps) {

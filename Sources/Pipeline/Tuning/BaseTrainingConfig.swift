@@ -43,6 +43,13 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// troupe-mini at step 9195 gave the same ε loss whichever expression word its caption
     /// named. The reported "loss" stays the plain ε-MSE so runs compare.
     public var faceLossWeight: Float = 0
+    /// λ of the detail-weighted ε loss (0: off): the latent cells over the small identity
+    /// details a caption names (World.namedDetailPixels: its accessory, its eye colour; a cell
+    /// counts when any of its pixels shows one) weigh 1 + λ, the rest 1 (not renormalised: the
+    /// term only adds). Why: troupe-mini at step 40 500 follows "wearing glasses" and "a scarf"
+    /// (0.8–0.96) and barely "wearing earrings" (0.25–0.42), "a headband" or "green eyes" — the
+    /// same words in the same captions, a few pixels of image each, a few cells of ε loss.
+    public var detailLossWeight: Float = 0
     /// Weight of the expression-contrast loss (0: off), a diffusion-classifier objective (Li et
     /// al. 2023, "Your Diffusion Model is Secretly a Zero-Shot Classifier"; used for tuning by
     /// Qu et al. 2024, "Discriminative Probing and Tuning for Text-to-Image Generation"): for
@@ -75,6 +82,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         expressionContrastWeight = try c.decode(.expressionContrastWeight, or: d.expressionContrastWeight)
         expressionContrastRows = try c.decode(.expressionContrastRows, or: d.expressionContrastRows)
         captionProbeWeight = try c.decode(.captionProbeWeight, or: d.captionProbeWeight)
+        detailLossWeight = try c.decode(.detailLossWeight, or: d.detailLossWeight)
     }
 
     /// The UNet phase's learning-rate multiplier by step.

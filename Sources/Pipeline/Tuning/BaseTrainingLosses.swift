@@ -1,5 +1,5 @@
 // The optional loss terms of train-base's UNet phase, beside the plain ε-MSE (each documented
-// on its BaseTrainingConfig weight): the face-weighted ε loss, the expression contrast (a
+// on its BaseTrainingConfig weight): the face-weighted ε loss, the detail-weighted one, the expression contrast (a
 // diffusion-classifier cross-entropy) and the training judge's loss on x̂₀. The caption probe
 // lives in CaptionProbe.swift.
 
@@ -29,6 +29,28 @@ extension BaseModelTrainer {
     static func faceWeightedMSE(_ eps: Tensor, _ noise: Tensor, weight λ: Float, imageSize: Int) -> Tensor {
         let w = faceWeights(height: eps.shape[2], width: eps.shape[3], weight: λ, imageSize: imageSize)
         return ((eps - noise).square() * w).mean()
+    }
+
+    /// 1 on the cells of an [h, w] grid (the latent) that any of `pixels` (imageSize² row-major,
+    /// World.namedDetailPixels) falls in, 0 elsewhere; all 0 for an empty mask.
+    static func detailMask(_ pixels: [Bool], height h: Int, width w: Int, imageSize: Int) -> [Float] {
+        var m = [Float](repeating: 0, count: h * w)
+        guard !pixels.isEmpty else { return m }
+        let sy = imageSize / h, sx = imageSize / w
+        for y in 0..<imageSize { for x in 0..<imageSize where pixels[y * imageSize + x] { m[(y / sy) * w + x / sx] = 1 } }
+        return m
+    }
+
+    /// λ · mean((ε̂ − ε)² · mask) over the batch, the mask [B, 1, h, w] of each sample's named
+    /// details (detailMask): added to the ε-MSE, it weighs those cells 1 + λ. Nil when no sample
+    /// of the batch names a detail.
+    static func detailLoss(_ eps: Tensor, _ noise: Tensor, samples: [WorldSample], weight λ: Float, imageSize: Int) -> Tensor? {
+        let (b, h, w) = (eps.shape[0], eps.shape[2], eps.shape[3])
+        var mask: [Float] = []
+        for s in samples.prefix(b) { mask += detailMask(World.namedDetailPixels(s), height: h, width: w, imageSize: imageSize) }
+        guard mask.contains(where: { $0 > 0 }) else { return nil }
+        let m = Tensor(mask, shape: [b, 1, h, w])
+        return ((eps - noise).square() * m).mean() * λ
     }
 
     /// The expression-contrast cross-entropy (see `expressionContrastWeight`); nil when no

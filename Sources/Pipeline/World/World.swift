@@ -52,6 +52,33 @@ public struct World: Sendable {
 
     public static func render(_ id: CharacterIdentity, _ scene: SceneContext) -> [UInt8] { SpriteRenderer.render(id, scene) }
 
+    /// The pixels (row-major, imageSize²) that show the small identity details `s`'s caption
+    /// names — its accessory and its eye colour: where the render changes when the accessory is
+    /// taken off or the eyes take another colour. A few pixels each (two 2.6-pixel earrings,
+    /// 2-pixel eyes), so ε-MSE, which weighs a pixel by its area, barely rewards drawing them
+    /// (BaseTrainingConfig.detailLossWeight). Empty when the caption names neither.
+    public static func namedDetailPixels(_ s: WorldSample) -> [Bool] {
+        var variants: [CharacterIdentity] = []
+        if s.namedAttributes.contains(WorldAttribute.accessory.rawValue), s.identity.accessory != .none {
+            var id = s.identity; id.accessory = .none; variants.append(id)
+        }
+        if s.namedAttributes.contains(WorldAttribute.eyeColor.rawValue) {
+            var id = s.identity
+            id.eyeColor = EyeColor(rawValue: (id.eyeColor.rawValue + 1) % EyeColor.allCases.count)!
+            variants.append(id)
+        }
+        guard !variants.isEmpty else { return [] }
+        let image = render(s.identity, s.scene)
+        var mask = [Bool](repeating: false, count: imageSize * imageSize)
+        for v in variants {
+            let other = render(v, s.scene)
+            for i in mask.indices where !mask[i] {
+                mask[i] = image[3 * i] != other[3 * i] || image[3 * i + 1] != other[3 * i + 1] || image[3 * i + 2] != other[3 * i + 2]
+            }
+        }
+        return mask
+    }
+
     /// The pixel rectangle [x0, x1) × [y0, y1) that holds every face feature (eyes, brows,
     /// cheeks, mouth) of every render.
     public static var faceRegion: (x0: Int, y0: Int, x1: Int, y1: Int) { SpriteRenderer.faceBox }

@@ -30,6 +30,8 @@ struct TrainBase: ParsableCommand {
     var decaySteps: Int?
     @Option(name: .customLong("face-loss"), help: "λ: weigh the ε loss on the latent cells over the characters' faces by 1 + λ (0: plain ε-MSE); the expression lives there.")
     var faceLoss: Float?
+    @Option(name: .customLong("detail-loss"), help: "λ: weigh the ε loss on the latent cells over the small identity details a caption names (its accessory, its eye colour) by 1 + λ (0: off).")
+    var detailLoss: Float?
     @Option(name: .customLong("vae-face-loss"), help: "λ: a new run's VAE phase weighs reconstruction errors on the characters' faces by 1 + λ (0: plain MSE).")
     var vaeFaceLoss: Float?
     @Option(name: .customLong("expression-contrast"), help: "Weight of the expression-contrast loss: the UNet's ε error over the face, under each expression word, as a classifier of the true one (0: off).")
@@ -46,6 +48,7 @@ struct TrainBase: ParsableCommand {
         if let every = runOptions.checkpointEvery { c.checkpointEvery = every }
         if let decaySteps { c.unetDecaySteps = decaySteps }
         if let faceLoss { c.faceLossWeight = faceLoss }
+        if let detailLoss { c.detailLossWeight = detailLoss }
         if let expressionContrast { c.expressionContrastWeight = expressionContrast }
         if let captionProbe { c.captionProbeWeight = captionProbe }
     }
@@ -65,6 +68,7 @@ struct TrainBase: ParsableCommand {
         let trainer: BaseModelTrainer
         do {
             if let faceLoss, faceLoss < 0 { throw StudioError.badInput("--face-loss must be ≥ 0") }
+            if let detailLoss, !(detailLoss >= 0) { throw StudioError.badInput("--detail-loss must be ≥ 0") }
             if let vaeFaceLoss, vaeFaceLoss < 0 || resume { throw StudioError.badInput("--vae-face-loss applies to a new run and must be ≥ 0") }
             if let expressionContrast, expressionContrast < 0 { throw StudioError.badInput("--expression-contrast must be ≥ 0") }
             if let captionProbe, !(captionProbe >= 0) { throw StudioError.badInput("--caption-probe must be ≥ 0") }
