@@ -1,7 +1,7 @@
 // The optional loss terms of train-base's UNet phase, beside the plain ε-MSE (each documented
 // on its BaseTrainingConfig weight): the face-weighted and the detail-weighted ε loss, the
-// expression contrast (a diffusion-classifier cross-entropy) and the training judge's loss on x̂₀. The caption probe
-// lives in CaptionProbe.swift.
+// expression contrast (a diffusion-classifier cross-entropy) and the training judge's loss on
+// x̂₀. The caption probe lives in CaptionProbe.swift.
 
 import Foundation
 
