@@ -128,6 +128,31 @@ final class TrainAndEvalCommandTests: XCTestCase {
         }
     }
 
+    /// --subject-mask off,on: OneActor tuned once and sampled both ways, one labelled row each,
+    /// with different images; methods without an offset get no such rows; bad values are refused.
+    func testEvalSweepsTheSubjectMask() throws {
+        let (dir, judge) = try evalProtocol(characters: "{\"name\": \"k\", \"prompt\": \"a knight with red hair\"}\n",
+                                            prompts: "{} waving, smiling, in a forest, front view\n")
+        let args = ["eval", "--model", JobTests.microModel, "--judge", judge, "--characters", dir + "/chars.jsonl", "--prompts", dir + "/prompts.txt",
+                    "--seeds", "2", "--steps", "2", "--methods", "prompt,oneactor", "--oneactor-steps", "2", "--v", "2", "--json"]
+        let r = try TroupeRun.run(args + ["--subject-mask", "off,on", "--grid", dir + "/grid.png"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let methods = try XCTUnwrap(obj["methods"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(methods.keys), ["prompt", "oneactor subject off", "oneactor subject on"])
+        XCTAssertEqual(methods["oneactor subject off"]?["subject_mask"] as? Bool, false)
+        XCTAssertEqual(methods["oneactor subject on"]?["subject_mask"] as? Bool, true)
+        XCTAssertNil(methods["prompt"]?["subject_mask"])
+        // Grid rows: prompt, then the character's two OneActor rows, which differ.
+        let grid = try PNGCodec.read(path: dir + "/grid.png")
+        let third = grid.pixels.count / 3
+        XCTAssertNotEqual(Array(grid.pixels[third..<(2 * third)]), Array(grid.pixels[(2 * third)...]))
+        for bad in ["yes", "off,off"] {
+            let b = try TroupeRun.run(args + ["--subject-mask", bad])
+            XCTAssertEqual(b.status, 2, bad); XCTAssertTrue(b.stderr.contains("--subject-mask"), b.stderr)
+        }
+    }
+
     /// Sweeps: a stage method is tuned once per character and sampled at each guidance × LoRA
     /// multiplier, one labelled row each; at multiplier 0 it is the base model, so its images
     /// and scores are the prompt method's at the same guidance.

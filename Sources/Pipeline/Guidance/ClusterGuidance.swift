@@ -8,22 +8,34 @@
 // `prompt_embeds_origin`): the character is set while the image's layout and colours form and
 // the last steps finish the prompt's own details. With η2 = 0 the auxiliary branch is not
 // evaluated (one fewer batch group per step).
+//
+// With `subjectMask` (Troupe's addition, off unless asked): the formula applies only where the
+// subject is — SubjectMask's DiffEdit mask M from the prompt without the offset (`.plain`) and
+// the prompt without its base word (`.subjectless`), both evaluated every step in range — and
+// plain classifier-free guidance at η1 on the prompt without the offset elsewhere:
+//   ε = M⊙ε_cluster + (1 − M)⊙(ε_u + η1·(ε_plain − ε_u)),
+// so the character's offset changes the character and not what the rest of the prompt draws
+// around it (background, an emote, props) — Prompt-to-Prompt's local blending (Hertz et al.
+// 2022, §3.3) with DiffEdit's mask instead of the word's attention maps. Two more branches a
+// step.
 
 public struct ClusterGuidance: Guidance {
     public var eta1: Float
     public var eta2: Float
     public var steps: Range<Int>
     public var outsideScale: Float
+    public var subjectMask: Bool
 
-    public init(eta1: Float, eta2: Float, steps: Range<Int>, outsideScale: Float) {
-        self.eta1 = eta1; self.eta2 = eta2; self.steps = steps; self.outsideScale = outsideScale
+    public init(eta1: Float, eta2: Float, steps: Range<Int>, outsideScale: Float, subjectMask: Bool = false) {
+        self.eta1 = eta1; self.eta2 = eta2; self.steps = steps; self.outsideScale = outsideScale; self.subjectMask = subjectMask
     }
 
     var fallback: ClassifierFreeGuidance { ClassifierFreeGuidance(scale: outsideScale, prompt: .plain) }
 
     public func branches(atStep index: Int, of total: Int) -> [GuidanceBranch] {
         guard steps.contains(index) else { return fallback.branches(atStep: index, of: total) }
-        return eta2 != 0 ? [.unconditional, .conditional, .auxiliary] : [.unconditional, .conditional]
+        let cluster: [GuidanceBranch] = eta2 != 0 ? [.unconditional, .conditional, .auxiliary] : [.unconditional, .conditional]
+        return subjectMask ? cluster + [.plain, .subjectless] : cluster
     }
 
     public func combine(_ outputs: [GuidanceBranch: Tensor], atStep index: Int, of total: Int) -> Tensor {
@@ -31,6 +43,10 @@ public struct ClusterGuidance: Guidance {
         let u = outputs[.unconditional]!, target = outputs[.conditional]!
         var e = u + (target - u) * eta1
         if eta2 != 0, let aux = outputs[.auxiliary] { e = e - (aux - u) * eta2 }
-        return e
+        guard subjectMask else { return e }
+        let plain = outputs[.plain]!
+        let m = SubjectMask.diffEdit(prompt: plain, subjectless: outputs[.subjectless]!)
+        let outside = u + (plain - u) * eta1
+        return outside + (e - outside) * m
     }
 }

@@ -153,6 +153,15 @@ public final class CLIPTokenizer: @unchecked Sendable {
         return out
     }
 
+    /// `encode(prompt)` with every occurrence of `word`'s tokens taken out (the rest moved up,
+    /// padded again): the prompt without its subject, for SubjectMask. Errors as `positions`.
+    public func encode(_ prompt: String, removing word: String) throws -> [Int] {
+        let drop = Set(try positions(of: word, in: prompt))
+        var ids = encode(prompt).enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+        while ids.count < maxLength { ids.append(padID) }
+        return ids
+    }
+
     private enum Segment { case special(Int), text(String) }
 
     private func splitSpecials(_ text: String) -> [Segment] {

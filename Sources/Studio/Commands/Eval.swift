@@ -75,6 +75,8 @@ struct Eval: ParsableCommand {
     var referenceAttention: String?
     @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: off; on troupe-mini it did not help the stages, docs/stages.md).")
     var maskSceneWords: String?
+    @Option(name: .customLong("subject-mask"), help: "\(Self.oneActorMethods): off, on, or off,on (sampled both ways from one tuning, one result row each): cluster guidance only where the subject is (a DiffEdit mask from the prompt with and without its base word, every step), the plain prompt's guidance elsewhere (default: the model's troupe.json, else off).")
+    var subjectMask: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
     @Option(name: .customLong("tuning-draw"), help: "oneactor and the stage methods: added to each character's tuning seed (0: the protocol's own; others measure how much a result depends on the tuning's own random draws — timesteps, noise, batches — with the same references).")
@@ -98,7 +100,8 @@ struct Eval: ParsableCommand {
         let vs = try v.map { try NumberList.parse($0, flag: "--v") } ?? [OneActorAdapter.defaultV]
         let referenceScales = try referenceAttention.map { try NumberList.parse($0, flag: "--reference-attention") }
         if let r = referenceScales, !r.allSatisfy({ (0...1).contains($0) }) { throw StudioError.badInput("--reference-attention scales must be in 0…1") }
-        let sceneMasks = try maskSceneWords.map(Eval.sceneMasks(flag:)) ?? [false]
+        let sceneMasks = try maskSceneWords.map { try Eval.onOff($0, flag: "--mask-scene-words") } ?? [false]
+        let subjectMasks = try subjectMask.map { try Eval.onOff($0, flag: "--subject-mask") }
         // A tuning's soup members: the sizes `tune stages --soup` takes.
         for (flag, k) in [("--stage-seeds", stageSeeds ?? 1), ("--oneactor-seeds", oneActorSeeds)] where !SamplingDefaults.soupSizes.contains(k) {
             throw StudioError.badInput("\(flag) must be in \(SamplingDefaults.soupSizesText)")
@@ -130,7 +133,7 @@ struct Eval: ParsableCommand {
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
             (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales,
-                                sceneMasks: sceneMasks, stageSeeds: stageTunings, everyStageTuning: stageSeeds != nil, oneActorSeeds: oneActorSeeds,
+                                sceneMasks: sceneMasks, subjectMasks: subjectMasks ?? [false], stageSeeds: stageTunings, everyStageTuning: stageSeeds != nil, oneActorSeeds: oneActorSeeds,
                                 defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }
@@ -282,8 +285,10 @@ struct Eval: ParsableCommand {
                     var conditioning: Conditioning? = nil, guidance: Guidance? = nil
                     do {
                         if let adapter = method.tunedStages == nil ? adapters[variant.tuning] : adapters[.only], let v = variant.v {
-                            conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v)
-                            guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale)
+                            conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v,
+                                                                    subjectless: variant.subjectMask ? .characterPrompt(character.prompt) : nil)
+                            guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale,
+                                                       subjectMask: variant.subjectMask)
                         }
                         if let (ref, e) = identity {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)
@@ -361,6 +366,7 @@ struct Eval: ParsableCommand {
                 if let v = variant.v { o["v"] = v }
                 if let ref = variant.referenceScale { o["reference_attention"] = ref }
                 o["mask_scene_words"] = variant.sceneMask
+                if m.usesOneActor { o["subject_mask"] = variant.subjectMask }
                 if variant.tuning != .only {
                     o["tuning"] = variant.tuning.name
                     if let r = soupNormRatios[m] { o["soup_norm_ratio"] = r.keys.sorted().map { ["name": chars[$0].name, "ratio": r[$0]!] as [String: Any] } }
@@ -436,17 +442,17 @@ struct Eval: ParsableCommand {
         return value
     }
 
-    /// `--mask-scene-words`: "off", "on" or both, comma-separated, each once.
-    static func sceneMasks(flag text: String) throws -> [Bool] {
+    /// An off/on sweep flag (`--mask-scene-words`, `--subject-mask`): "off", "on" or both, comma-separated, each once.
+    static func onOff(_ text: String, flag: String) throws -> [Bool] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         let values = try parts.map { p -> Bool in
             switch p {
             case "off": return false
             case "on": return true
-            default: throw StudioError.badInput("--mask-scene-words takes off, on or off,on; got '\(text)'")
+            default: throw StudioError.badInput("\(flag) takes off, on or off,on; got '\(text)'")
             }
         }
-        guard Set(values).count == values.count else { throw StudioError.badInput("--mask-scene-words names '\(text)': each of off and on at most once") }
+        guard Set(values).count == values.count else { throw StudioError.badInput("\(flag) names '\(text)': each of off and on at most once") }
         return values
     }
 

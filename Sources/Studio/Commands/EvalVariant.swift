@@ -19,6 +19,9 @@ struct EvalVariant: Hashable {
     /// Scene-word masking (SceneWordMask): the prompt's words outside the character's prompt
     /// skipped by every cross-attention layer.
     let sceneMask: Bool
+    /// Cluster guidance only where the subject is (ClusterGuidance's subject mask; methods with
+    /// a OneActor offset).
+    let subjectMask: Bool
     /// Which of a tuned method's tunings it samples when `--stage-seeds` / `--oneactor-seeds`
     /// tuned several.
     let tuning: TuningChoice
@@ -28,12 +31,13 @@ struct EvalVariant: Hashable {
     /// `method`'s variants: each guidance in `cfgs` (nil: the model's own, for the stage methods
     /// its recommendation through a stage LoRA) × each of `loraScales` for a stage method × each
     /// of `vs` for a method with a OneActor offset × each of `sceneMasks` for a method that
-    /// samples a prompt (not `reference`) × for a stage method tuned `stageSeeds` > 1 times (a
+    /// samples a prompt (not `reference`) × each of `subjectMasks` for a method with a OneActor
+    /// offset × for a stage method tuned `stageSeeds` > 1 times (a
     /// OneActor method without stages `oneActorSeeds` > 1 times), each tuning alone and their two
     /// soups — or, for a stage method without `everyStageTuning` (its tunings are the model's
     /// `lora_soup`, what `tune stages` writes), their norm-matched soup alone, under the method's name.
     static func all(for method: EvalMethod, cfgs: [Float]?, loraScales: [Float], vs: [Float], referenceScales: [Float]? = nil,
-                    sceneMasks: [Bool] = [false], stageSeeds: Int = 1, everyStageTuning: Bool = true, oneActorSeeds: Int = 1,
+                    sceneMasks: [Bool] = [false], subjectMasks: [Bool] = [false], stageSeeds: Int = 1, everyStageTuning: Bool = true, oneActorSeeds: Int = 1,
                     defaults: SamplingDefaults) -> [EvalVariant] {
         let tuned = method.tunedStages != nil
         let guidance = cfgs ?? [defaults.guidanceScale(characterLoRA: tuned)]
@@ -41,25 +45,28 @@ struct EvalVariant: Hashable {
         let weights: [Float?] = method.usesOneActor ? vs : [nil]
         let references: [Float?] = tuned || method.usesOneActor ? (referenceScales.map { $0.map(Optional.some) } ?? [nil]) : [nil]
         let masks = method == .reference ? [false] : sceneMasks
+        let subjects = method.usesOneActor ? subjectMasks : [false]
         let k = tuned ? stageSeeds : method.usesOneActor ? oneActorSeeds : 1
         let productOnly = tuned && !everyStageTuning
         let tunings: [TuningChoice] = k == 1 ? [.only] : productOnly ? [.normMatchedSoup] : (0..<k).map(TuningChoice.seed) + [.soup, .normMatchedSoup]
         var out: [EvalVariant] = []
-        for g in guidance { for s in scales { for v in weights { for ref in references { for mask in masks { for t in tunings {
+        for g in guidance { for s in scales { for v in weights { for ref in references { for mask in masks { for subject in subjects { for t in tunings {
             var label = method.rawValue
             if guidance.count > 1 { label += " cfg " + GenerationPNG.text(g) }
             if let s, loraScales.count > 1 { label += " lora " + GenerationPNG.text(s) }
             if let v, vs.count > 1 { label += " v " + GenerationPNG.text(v) }
             if let ref { label += " ref " + GenerationPNG.text(ref) }
             if masks.count > 1 { label += mask ? " mask on" : " mask off" }
+            if subjects.count > 1 { label += subject ? " subject on" : " subject off" }
             switch t {
             case .only: break
             case .seed(let k): label += " seed \(k)"
             case .soup: label += " soup \(k)"
             case .normMatchedSoup: if !productOnly { label += " soup \(k) norm-matched" }
             }
-            out.append(EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, tuning: t, label: label))
-        } } } } } }
+            out.append(EvalVariant(method: method, guidanceScale: g, loraScale: s, v: v, referenceScale: ref, sceneMask: mask, subjectMask: subject,
+                                   tuning: t, label: label))
+        } } } } } } }
         return out
     }
 }
