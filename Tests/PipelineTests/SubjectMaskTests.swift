@@ -18,6 +18,13 @@ final class SubjectMaskTests: XCTestCase {
         let cells = mask.toArray()
         XCTAssertEqual([0, 1, 2].map { i in cells[(i * 64)..<((i + 1) * 64)].reduce(0, +) }, [14, 14, 0])
 
+        // Boxes: image 0's 4×4 square grows to 6×6, image 1's 7×2 strip (rows 1–7, columns 1–2)
+        // to rows 0–7 × columns 0–3 (clipped at the top), the empty mask stays empty.
+        let boxed = SubjectMask.boxed(mask)
+        XCTAssertEqual(boxed.toArray(), try f.tensor("box.value").toArray())
+        let b = boxed.toArray()
+        XCTAssertEqual([0, 1, 2].map { i in b[(i * 64)..<((i + 1) * 64)].reduce(0, +) }, [36, 32, 0])
+
         let p = try f.tensor("guidance.params").toArray()
         let g = ClusterGuidance(eta1: p[0], eta2: p[1], steps: 0..<10, outsideScale: p[0], subjectMask: true)
         XCTAssertEqual(g.branches(atStep: 2, of: 20), [.unconditional, .conditional, .auxiliary, .plain, .subjectless])

@@ -10,8 +10,9 @@
 // evaluated (one fewer batch group per step).
 //
 // With `subjectMask` (Troupe's addition, off unless asked): the formula applies only where the
-// subject is — SubjectMask's DiffEdit mask M from the prompt without the offset (`.plain`) and
-// the prompt without its base word (`.subjectless`), both evaluated every step in range — and
+// subject is — the bounding box (SubjectMask.boxed) of SubjectMask's DiffEdit mask from the
+// prompt without the offset (`.plain`) and the prompt without its subject (`.subjectless`), both
+// evaluated every step in range — and
 // plain classifier-free guidance at η1 on the prompt without the offset elsewhere:
 //   ε = M⊙ε_cluster + (1 − M)⊙(ε_u + η1·(ε_plain − ε_u)),
 // so the character's offset changes the character and not what the rest of the prompt draws
@@ -45,7 +46,7 @@ public struct ClusterGuidance: Guidance {
         if eta2 != 0, let aux = outputs[.auxiliary] { e = e - (aux - u) * eta2 }
         guard subjectMask else { return e }
         let plain = outputs[.plain]!
-        let m = SubjectMask.diffEdit(prompt: plain, subjectless: outputs[.subjectless]!)
+        let m = SubjectMask.boxed(SubjectMask.diffEdit(prompt: plain, subjectless: outputs[.subjectless]!))
         let outside = u + (plain - u) * eta1
         return outside + (e - outside) * m
     }
