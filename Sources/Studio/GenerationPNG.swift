@@ -10,6 +10,7 @@ enum GenerationPNG {
     /// Troupe's fields in a PNG's parameters.
     enum Field {
         static let character = "Character", v = "OneActor v", eta1 = "OneActor eta1", eta2 = "OneActor eta2", steps = "Guidance steps"
+        static let subjectMask = "Subject mask"
         static let lora = "Troupe LoRA"
         /// The character's own stage LoRA ("stage2"), applied by `--character`, never by path.
         static let characterLoRA = "Character LoRA"
@@ -26,7 +27,7 @@ enum GenerationPNG {
     /// The character's fields: its name and the OneActor controls that were in effect.
     static func characterFields(name: String, v: Float, guidance: ClusterGuidance) -> [(String, String)] {
         [(Field.character, name), (Field.v, text(v)), (Field.eta1, text(guidance.eta1)), (Field.eta2, text(guidance.eta2)),
-         (Field.steps, "\(guidance.steps.lowerBound + 1):\(guidance.steps.upperBound)")]
+         (Field.steps, "\(guidance.steps.lowerBound + 1):\(guidance.steps.upperBound)"), (Field.subjectMask, guidance.subjectMask ? "on" : "off")]
     }
 
     /// The parameters of image `index` of `result`.

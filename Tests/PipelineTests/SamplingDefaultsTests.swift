@@ -47,6 +47,11 @@ final class SamplingDefaultsTests: XCTestCase {
         let c = OneActorConfig.recommended(by: d)
         XCTAssertEqual(c.offsetSite, .summary); XCTAssertEqual(c.steps, 400); XCTAssertEqual(c.learningRate, 0.001)
         XCTAssertEqual(c.identityWeight, 5); XCTAssertEqual(c.poseWeight, 0.3)
+        // The subject mask: off unless the model recommends it.
+        XCTAssertFalse(d.oneActorSubjectMask)
+        XCTAssertTrue(try load(#"{"oneactor": {"subject_mask": true}}"#).oneActorSubjectMask)
+        XCTAssertFalse(try load(nil).oneActorSubjectMask)
+        XCTAssertThrowsError(try load(#"{"oneactor": {"subject_mask": "yes"}}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
         XCTAssertEqual(OneActorConfig.recommended(by: try load(nil)), OneActorConfig())
         let partial = OneActorConfig.recommended(by: try load(#"{"oneactor": {"steps": 300}}"#))
         var want = OneActorConfig(); want.steps = 300

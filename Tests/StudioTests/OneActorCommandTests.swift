@@ -65,6 +65,23 @@ final class OneActorCommandTests: XCTestCase {
         let again = try troupe(["generate", "--from-png", out, "-o", root + "/ada2.png"])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(try PNGCodec.read(path: out).pixels, try PNGCodec.read(path: root + "/ada2.png").pixels)
+        XCTAssertEqual(field("Subject mask"), "off", "the micro model recommends no subject mask")
+        // The subject mask: recorded, re-made by --from-png, another image than without it.
+        let maskedArgs = ["generate", "--character", "Ada", "--prompt", "a knight walking", "--v", "0.6", "--steps", "4", "--seed", "9"]
+        let masked = try troupe(maskedArgs + ["--subject-mask", "on", "-o", root + "/masked.png"])
+        XCTAssertEqual(masked.status, 0, masked.stderr)
+        let maskedParams = GenerationParameters(text: try XCTUnwrap(PNGCodec.readText(path: root + "/masked.png").first { $0.0 == GenerationParameters.chunkKey }?.1))
+        XCTAssertEqual(maskedParams.extra.first { $0.0 == "Subject mask" }?.1, "on")
+        let maskedAgain = try troupe(["generate", "--from-png", root + "/masked.png", "-o", root + "/masked2.png"])
+        XCTAssertEqual(maskedAgain.status, 0, maskedAgain.stderr)
+        XCTAssertEqual(try PNGCodec.read(path: root + "/masked.png").pixels, try PNGCodec.read(path: root + "/masked2.png").pixels)
+        let unmasked = try troupe(maskedArgs + ["--subject-mask", "off", "-o", root + "/unmasked.png"])
+        XCTAssertEqual(unmasked.status, 0, unmasked.stderr)
+        XCTAssertNotEqual(try PNGCodec.read(path: root + "/masked.png").pixels, try PNGCodec.read(path: root + "/unmasked.png").pixels)
+        for bad in [["--character", "Ada", "--subject-mask", "maybe"], ["--prompt", "x", "--subject-mask", "on"]] {
+            let r = try troupe(["generate"] + bad + ["-o", root + "/y.png"])
+            XCTAssertEqual(r.status, 2, "\(bad)"); XCTAssertTrue(r.stderr.contains("--subject-mask"), r.stderr)
+        }
         // v = 0 differs from v = 0.6 (the offset does something), and matches plain generation.
         let zero = try troupe(["generate", "--character", "Ada", "--prompt", "a knight walking", "--v", "0", "--steps", "4", "--seed", "9",
                                "--cfg", "5", "--eta1", "5", "-o", root + "/zero.png"])

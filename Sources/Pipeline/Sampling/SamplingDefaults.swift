@@ -3,13 +3,14 @@
 //   {"guidance_scale": 6, "steps": 25, "lora_learning_rate": 0.002, "lora_steps": 300,
 //    "lora_guidance_scale": 3, "lora_scale": 1.2, "lora_soup": 2,
 //    "oneactor": {"offset_site": "summary", "steps": 400, "learning_rate": 0.001,
-//                 "identity_weight": 5, "pose_weight": 0.3}}
+//                 "identity_weight": 5, "pose_weight": 0.3, "subject_mask": true}}
 // (the LoRA keys: the character LoRA stages' learning rate and stage-1 steps, and the guidance
 // scale for sampling a character through its stage LoRA — a LoRA fitted to a handful of images
 // makes the prompt's conditional prediction sharper, so the plain scale over-guides it — and the
 // multiplier that LoRA is sampled at, and how many tunings `tune stages` makes of a character to
 // write their soup — LoRASoup — as its LoRA; `oneactor`: the
-// settings `tune oneactor` starts from; absent, the tuners' own defaults — the paper's — which
+// settings `tune oneactor` starts from, and whether its cluster guidance samples with the
+// subject mask; absent, the tuners' own defaults — the paper's — which
 // suit SD 1.x.)
 // Precedence everywhere (CLI, eval, bench, the studio): an explicit value, then what a PNG being
 // re-made recorded, then the model's recommendation, then `standard` (diffusers' own defaults
@@ -35,6 +36,9 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     public var loraSoup: Int?
     /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
     public var oneActor: OneActorRecommendation?
+    /// Whether a character's cluster guidance applies only where the subject is, when neither
+    /// the request nor the character says (off unless the model recommends it).
+    public var oneActorSubjectMask: Bool { oneActor?.subjectMask ?? false }
 
     public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, loraGuidanceScale: Float? = nil,
                 loraScale: Float? = nil, loraSoup: Int? = nil, oneActor: OneActorRecommendation? = nil) {
@@ -122,12 +126,18 @@ public struct OneActorRecommendation: Codable, Sendable, Equatable {
     public var learningRate: Float?
     public var identityWeight: Float?
     public var poseWeight: Float?
+    /// Cluster guidance only where the subject is (ClusterGuidance's subject mask) when a
+    /// character's settings and the request say nothing.
+    public var subjectMask: Bool?
 
-    public init(offsetSite: OffsetSite? = nil, steps: Int? = nil, learningRate: Float? = nil, identityWeight: Float? = nil, poseWeight: Float? = nil) {
+    public init(offsetSite: OffsetSite? = nil, steps: Int? = nil, learningRate: Float? = nil, identityWeight: Float? = nil, poseWeight: Float? = nil,
+                subjectMask: Bool? = nil) {
         self.offsetSite = offsetSite; self.steps = steps; self.learningRate = learningRate; self.identityWeight = identityWeight; self.poseWeight = poseWeight
+        self.subjectMask = subjectMask
     }
 
     enum CodingKeys: String, CodingKey {
         case offsetSite = "offset_site", steps, learningRate = "learning_rate", identityWeight = "identity_weight", poseWeight = "pose_weight"
+        case subjectMask = "subject_mask"
     }
 }

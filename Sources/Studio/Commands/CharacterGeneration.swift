@@ -1,6 +1,6 @@
 // Generation with a character's tuning, one place for the CLI (`generate --character`), eval,
 // grids and the studio's sliders: the character's OneActor projector and cluster data become an
-// adapter on the request's Conditioning, and its settings (v, η1, η2, guidance steps) the
+// adapter on the request's Conditioning, and its settings (v, η1, η2, guidance steps, subject mask) the
 // defaults of a ClusterGuidance where the caller sets nothing.
 
 import Foundation
@@ -36,20 +36,27 @@ struct CharacterTuning {
     }
 
     /// The resolved controls for a request (its guidance scale is the outside-range scale).
-    func resolve(_ c: CharacterControls, request: GenerationRequest) throws -> (v: Float, guidance: ClusterGuidance) {
+    func resolve(_ c: CharacterControls, request: GenerationRequest, defaults: SamplingDefaults) throws -> (v: Float, guidance: ClusterGuidance) {
         let v = c.v ?? record.settings.v
         let eta1 = c.eta1 ?? record.settings.eta1 ?? request.guidanceScale
         let eta2 = c.eta2 ?? record.settings.eta2
         for (name, x) in [("v", v), ("eta1", eta1), ("eta2", eta2)] where !x.isFinite || abs(x) > 1000 {
             throw StudioError.badInput("--\(name) must be a finite number (at most 1000 in size), got \(x)")
         }
-        return (v, ClusterGuidance(eta1: eta1, eta2: eta2, steps: c.guidanceRange(steps: request.steps), outsideScale: request.guidanceScale))
+        let subjectMask = c.subjectMask ?? record.settings.subjectMask ?? defaults.oneActorSubjectMask
+        return (v, ClusterGuidance(eta1: eta1, eta2: eta2, steps: c.guidanceRange(steps: request.steps), outsideScale: request.guidanceScale,
+                                   subjectMask: subjectMask))
     }
 
     /// Conditioning and guidance for `request` with this character, under the request's own
     /// `characterControls` (the sliders' values).
     func prepare(_ request: GenerationRequest, pipeline: StableDiffusionPipeline) throws -> (Conditioning, Guidance, v: Float) {
-        let (v, guidance) = try resolve(request.characterControls ?? CharacterControls(), request: request)
-        do { return (try adapter.conditioning(for: request, pipeline: pipeline, v: v), guidance, v) } catch { throw StudioError.badInput("\(error)") }
+        let (v, guidance) = try resolve(request.characterControls ?? CharacterControls(), request: request, defaults: pipeline.defaults)
+        // The subject-free prompt leaves out the character's own prompt where the request's
+        // contains it, else its base word.
+        let subjectless: OneActorAdapter.SubjectPhrase? = guidance.subjectMask ? .characterPrompt(record.prompt) : nil
+        do { return (try adapter.conditioning(for: request, pipeline: pipeline, v: v, subjectless: subjectless), guidance, v) } catch {
+            throw StudioError.badInput("\(error)")
+        }
     }
 }

@@ -133,7 +133,7 @@ struct Eval: ParsableCommand {
         // Each method's sampling settings, in report order (a method tunes once for all of them).
         let variants = Dictionary(uniqueKeysWithValues: generating.map { m in
             (m, EvalVariant.all(for: m, cfgs: cfgs, loraScales: loraScales ?? [pipe.defaults.stageLoRAScale], vs: vs, referenceScales: referenceScales,
-                                sceneMasks: sceneMasks, subjectMasks: subjectMasks ?? [false], stageSeeds: stageTunings, everyStageTuning: stageSeeds != nil, oneActorSeeds: oneActorSeeds,
+                                sceneMasks: sceneMasks, subjectMasks: subjectMasks ?? [pipe.defaults.oneActorSubjectMask], stageSeeds: stageTunings, everyStageTuning: stageSeeds != nil, oneActorSeeds: oneActorSeeds,
                                 defaults: pipe.defaults))
         })
         let reported = generating.flatMap { variants[$0]! }

@@ -53,6 +53,8 @@ struct Generate: ParsableCommand {
     var eta2: Float?
     @Option(name: .customLong("guidance-steps"), help: "With --character: the steps A:B (from 1) with the character's offset and cluster guidance; elsewhere plain guidance on the prompt without the offset (default: all).")
     var guidanceSteps: String?
+    @Option(name: .customLong("subject-mask"), help: "With --character: on or off: cluster guidance only where the character is (the box of where naming it changes the prediction), the plain prompt's guidance around it, so the offset changes the character and not the scene, pose or emote around it (default: the character's setting, else the model's troupe.json).")
+    var subjectMask: String?
     @Option(name: .customLong("identity-ref"), help: "Identity embedding: keep the character of this 64×64 PNG (zero-shot, through the identity adapter).")
     var identityRef: String?
     @Option(name: .customLong("identity-scale"), help: "Identity embedding's scale (default 1); with --character and no --identity-ref, its target is the reference.")
@@ -85,8 +87,15 @@ struct Generate: ParsableCommand {
         var c = CharacterControls(v: v ?? field(Field.v).flatMap(Float.init), eta1: eta1 ?? field(Field.eta1).flatMap(Float.init),
                                  eta2: eta2 ?? field(Field.eta2).flatMap(Float.init))
         if let s = guidanceSteps ?? field(Field.steps) { c.guidanceSteps = try CharacterControls.steps(flag: s) }
-        if name == nil, v != nil || eta1 != nil || eta2 != nil || guidanceSteps != nil {
-            throw StudioError.badInput("--v, --eta1, --eta2 and --guidance-steps apply with --character NAME")
+        if let s = subjectMask ?? field(Field.subjectMask) {
+            switch s {
+            case "on": c.subjectMask = true
+            case "off": c.subjectMask = false
+            default: throw StudioError.badInput("--subject-mask takes on or off, got '\(s)'")
+            }
+        }
+        if name == nil, v != nil || eta1 != nil || eta2 != nil || guidanceSteps != nil || subjectMask != nil {
+            throw StudioError.badInput("--v, --eta1, --eta2, --guidance-steps and --subject-mask apply with --character NAME")
         }
         return (name, c)
     }

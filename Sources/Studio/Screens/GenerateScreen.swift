@@ -12,7 +12,7 @@ import TUI
 
 final class GenerateScreen: StudioScreen {
     enum Action { case edit, save, accept, reject, randomSeed, previous, next, rerender }
-    enum Control: Equatable { case prompt, negative, cfg, steps, seed, lora, identity, v, eta1, eta2, guideFrom, guideTo }
+    enum Control: Equatable { case prompt, negative, cfg, steps, seed, lora, identity, v, eta1, eta2, guideFrom, guideTo, subjectMask }
 
     let id = ScreenID.generate
     private(set) var settings = GenerateSettings()
@@ -72,7 +72,7 @@ final class GenerateScreen: StudioScreen {
         let hasTarget = record?.target != nil
         let i = hasTarget && ModelLocator.locate(ModelLocator.identityAdapterFile) != nil
         let now: [Control] = [.prompt, .negative, .cfg, .steps, .seed] + (l ? [.lora] : []) + (i ? [.identity] : [])
-            + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo] : [])
+            + (o ? [.v, .eta1, .eta2, .guideFrom, .guideTo, .subjectMask] : [])
         guard now != controls else { return }
         // A stage LoRA that appeared since (a job finished): a guidance slider still at the
         // plain default moves to the model's default for sampling through the LoRA.
@@ -95,6 +95,7 @@ final class GenerateScreen: StudioScreen {
         sliders[.v] = Slider("v", value: Double(s.v), range: 0...1.5, step: 0.05, coarse: 0.25)
         sliders[.eta1] = Slider("η1 target", value: Double(s.eta1 ?? s.cfg), range: 0...20, step: 0.5, coarse: 2, decimals: 1)
         sliders[.eta2] = Slider("η2 aux", value: Double(s.eta2), range: 0...10, step: 0.5, coarse: 2, decimals: 1)
+        sliders[.subjectMask] = Slider("subject only", value: s.subjectMask ? 1 : 0, range: 0...1, step: 1, coarse: 1, decimals: 0)
         rebuildGuideSliders()
     }
 
@@ -121,6 +122,7 @@ final class GenerateScreen: StudioScreen {
         case .v: settings.v = Float(v)
         case .eta1: settings.eta1 = Float(v)
         case .eta2: settings.eta2 = Float(v)
+        case .subjectMask: settings.subjectMask = v >= 0.5
         case .guideFrom, .guideTo:
             var a = Int(sliders[.guideFrom]!.value), b = Int(sliders[.guideTo]!.value)
             if a > b { if c == .guideFrom { b = a; sliders[.guideTo]!.set(Double(b)) } else { a = b; sliders[.guideFrom]!.set(Double(a)) } }

@@ -25,6 +25,9 @@ struct CharacterRecord: Codable, Equatable {
         /// the classifier-free scale of the target branch).
         var eta1: Float? = nil
         var eta2: Float = 0
+        /// Cluster guidance only where the subject is; nil: the model's recommendation
+        /// (SamplingDefaults.oneActorSubjectMask).
+        var subjectMask: Bool? = nil
         /// nil: the model's recommendation (SamplingDefaults).
         var cfg: Float? = nil
         var steps: Int = 25
