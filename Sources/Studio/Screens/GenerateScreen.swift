@@ -95,7 +95,7 @@ final class GenerateScreen: StudioScreen {
         sliders[.v] = Slider("v", value: Double(s.v), range: 0...1.5, step: 0.05, coarse: 0.25)
         sliders[.eta1] = Slider("η1 target", value: Double(s.eta1 ?? s.cfg), range: 0...20, step: 0.5, coarse: 2, decimals: 1)
         sliders[.eta2] = Slider("η2 aux", value: Double(s.eta2), range: 0...10, step: 0.5, coarse: 2, decimals: 1)
-        sliders[.subjectMask] = Slider("subject only", value: s.subjectMask ? 1 : 0, range: 0...1, step: 1, coarse: 1, decimals: 0)
+        sliders[.subjectMask] = Slider("subject", value: s.subjectMask ? 1 : 0, range: 0...1, step: 1, coarse: 1, decimals: 0)
         rebuildGuideSliders()
     }
 
@@ -239,7 +239,7 @@ final class GenerateScreen: StudioScreen {
             }
             y += (c == .negative || c == .seed || c == controls.last { [.lora, .identity].contains($0) }) ? 2 : 1
         }
-        if hasOneActor { canvas.text("OneActor: v blends the character in; η1/η2 steer", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
+        if hasOneActor { canvas.text("OneActor: v blends the character in; η1/η2 steer; subject 1: only on the figure", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
         else if settings.character != nil { canvas.text("no OneActor tuning yet (Tune screen, o)", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
         if editing { canvas.text("editing: Enter or Esc ends, ↑↓ history", x: inner.x, y: inner.maxY - 1, role: .accent, maxWidth: inner.width) }
 
