@@ -12,8 +12,8 @@
 // With `subjectMask` (Troupe's addition, off unless asked): the formula applies only where the
 // subject is — the bounding box (SubjectMask.boxed) of SubjectMask's DiffEdit mask from the
 // prompt without the offset (`.plain`) and the prompt without its subject (`.subjectless`), both
-// evaluated every step in range — and
-// plain classifier-free guidance at η1 on the prompt without the offset elsewhere:
+// evaluated every step in range — and plain classifier-free guidance at η1 on the prompt without
+// the offset elsewhere:
 //   ε = M⊙ε_cluster + (1 − M)⊙(ε_u + η1·(ε_plain − ε_u)),
 // so the character's offset changes the character and not what the rest of the prompt draws
 // around it (background, an emote, props) — Prompt-to-Prompt's local blending (Hertz et al.

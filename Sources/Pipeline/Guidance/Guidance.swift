@@ -15,8 +15,8 @@ public enum GuidanceBranch: Int, Hashable, Sendable, CaseIterable {
     /// The prompt as written, without the character's offset: OneActor's steps outside its
     /// guidance range (the public code's `prompt_embeds_origin`).
     case plain
-    /// The prompt without its subject (the character's base word): with `.plain`, where the
-    /// subject is (SubjectMask).
+    /// The prompt without its subject (the character's own prompt, else its base word): with
+    /// `.plain`, where the subject is (SubjectMask).
     case subjectless
 }
 

@@ -75,7 +75,7 @@ struct Eval: ParsableCommand {
     var referenceAttention: String?
     @Option(name: .customLong("mask-scene-words"), help: "Methods that sample a prompt: off, on, or off,on (sampled both ways, one result row each): every cross-attention layer skips the prompt's words outside the character's prompt, which the end and padding tokens still carry (default: off; on troupe-mini it did not help the stages, docs/stages.md).")
     var maskSceneWords: String?
-    @Option(name: .customLong("subject-mask"), help: "\(Self.oneActorMethods): off, on, or off,on (sampled both ways from one tuning, one result row each): cluster guidance only where the subject is (a DiffEdit mask from the prompt with and without its base word, every step), the plain prompt's guidance elsewhere (default: the model's troupe.json, else off).")
+    @Option(name: .customLong("subject-mask"), help: "\(Self.oneActorMethods): off, on, or off,on (sampled both ways from one tuning, one result row each): cluster guidance only where the character is (the box of DiffEdit's mask from the prompt with and without the character's prompt, every step), the plain prompt's guidance elsewhere (default: the model's troupe.json, else off; docs/oneactor.md).")
     var subjectMask: String?
     @Option(name: .customLong("reference-draw"), help: "tuned and identity methods: which draw of each character's references — the target OneActor and the identity adapter start from, the stages' four accepted references (0: the protocol's own; others measure how much a result depends on the images an artist happened to pick).")
     var referenceDraw: UInt64 = 0
