@@ -49,9 +49,9 @@ final class SubjectMaskTests: XCTestCase {
         // The character's whole prompt comes out where the prompt contains it (any case), else
         // the base word alone.
         let adapter = OneActorAdapter(targetOffset: Tensor(zeros: [1, 8]), auxiliaryOffset: Tensor(zeros: [1, 8]), baseWord: "knight", site: .output)
-        XCTAssertEqual(try adapter.subjectlessIDs(prompt: prompt, subject: .characterPrompt("A knight with red hair"), tokenizer: tok), tok.encode(", waving"))
-        XCTAssertEqual(try adapter.subjectlessIDs(prompt: prompt, subject: .characterPrompt("a knight with blue hair"), tokenizer: tok), without)
-        XCTAssertEqual(try adapter.subjectlessIDs(prompt: prompt, subject: .baseWord, tokenizer: tok), without)
+        XCTAssertEqual(try adapter.subjectlessIDs(prompt: prompt, characterPrompt: "A knight with red hair", tokenizer: tok), tok.encode(", waving"))
+        XCTAssertEqual(try adapter.subjectlessIDs(prompt: prompt, characterPrompt: "a knight with blue hair", tokenizer: tok), without)
+        XCTAssertEqual(try adapter.subjectlessIDs(prompt: prompt, characterPrompt: "", tokenizer: tok), without)
     }
 
     func testMaskedClusterGuidanceEndToEnd() throws {
@@ -69,12 +69,12 @@ final class SubjectMaskTests: XCTestCase {
         q.steps = 4; q.guidanceScale = 5; q.width = 16; q.height = 16; q.seed = 3; q.count = 2
         let plain = try pipe.generate(q).latents.toArray()
         let masked = ClusterGuidance(eta1: 5, eta2: 0, steps: 0..<4, outsideScale: 5, subjectMask: true)
-        let zero = try adapter.conditioning(for: q, pipeline: pipe, v: 0, subjectless: .baseWord)
+        let zero = try adapter.conditioning(for: q, pipeline: pipe, v: 0, subjectlessOf: c.prompt)
         XCTAssertNotNil(zero.branches[.subjectless])
         // Equal up to rounding: the UNet batch holds four branches instead of two.
         let same = try pipe.generate(q, conditioning: zero, guidance: masked).latents.toArray()
         XCTAssertLessThan(zip(same, plain).map { abs($0 - $1) }.max() ?? 1, 1e-3)
-        let tuned = try adapter.conditioning(for: q, pipeline: pipe, v: 1, subjectless: .baseWord)
+        let tuned = try adapter.conditioning(for: q, pipeline: pipe, v: 1, subjectlessOf: c.prompt)
         let unmasked = ClusterGuidance(eta1: 5, eta2: 0, steps: 0..<4, outsideScale: 5)
         let a = try pipe.generate(q, conditioning: tuned, guidance: masked).latents.toArray()
         let b = try pipe.generate(q, conditioning: tuned, guidance: unmasked).latents.toArray()

@@ -66,35 +66,27 @@ public struct OneActorAdapter {
 
     /// The request's conditioning with this character: v·δ_target at the prompt's base word
     /// and the auxiliary branch (δ_aux) added — at the encoder's output, or (input site) on the
-    /// base word's token embedding, re-encoding the prompt. With `subjectless`, also the prompt
-    /// without its subject (ClusterGuidance's subject mask; `subjectlessIDs`).
+    /// base word's token embedding, re-encoding the prompt. With the character's own prompt
+    /// (`subjectlessOf`), also the prompt without the character (ClusterGuidance's subject mask;
+    /// `subjectlessIDs`).
     public func conditioning(for request: GenerationRequest, pipeline: StableDiffusionPipeline, v: Float,
-                             subjectless: SubjectPhrase? = nil) throws -> Conditioning {
+                             subjectlessOf characterPrompt: String? = nil) throws -> Conditioning {
         var out = try offsetConditioning(for: request, pipeline: pipeline, v: v)
-        guard let subjectless else { return out }
-        let ids = try subjectlessIDs(prompt: request.prompt, subject: subjectless, tokenizer: pipeline.tokenizer)
+        guard let characterPrompt else { return out }
+        let ids = try subjectlessIDs(prompt: request.prompt, characterPrompt: characterPrompt, tokenizer: pipeline.tokenizer)
         let c = GradMode.noGrad { pipeline.textEncoder([ids], clipSkip: request.clipSkip) }
         out.branches[.subjectless] = TextConditioning(context: c.expanded([request.count, c.shape[1], c.shape[2]]).contiguous())
         return out
     }
 
-    /// What the subject-free prompt leaves out.
-    public enum SubjectPhrase: Equatable, Sendable {
-        /// The base word's tokens only.
-        case baseWord
-        /// The character's own prompt ("a ninja with white hair") where the prompt contains it,
-        /// else the base word's tokens.
-        case characterPrompt(String)
-    }
-
-    /// The token ids of `prompt` without its subject. DiffEdit's reference text describes the
+    /// The token ids of `prompt` without its subject: without the character's own prompt ("a
+    /// ninja with white hair") where `prompt` contains it, else without the base word. DiffEdit's reference text describes the
     /// image without the object; taking out the whole character phrase leaves the scene, pose and
     /// expression words, so the mask covers the character's every part — with the base word
     /// alone taken out, the words that stay ("with white hair", "in a teal outfit") still draw
     /// those parts and the mask misses them.
-    public func subjectlessIDs(prompt: String, subject: SubjectPhrase, tokenizer: CLIPTokenizer) throws -> [Int] {
-        if case .characterPrompt(let phrase) = subject, !phrase.isEmpty,
-           let r = prompt.range(of: phrase, options: [.caseInsensitive]) {
+    public func subjectlessIDs(prompt: String, characterPrompt: String, tokenizer: CLIPTokenizer) throws -> [Int] {
+        if !characterPrompt.isEmpty, let r = prompt.range(of: characterPrompt, options: [.caseInsensitive]) {
             var rest = prompt
             rest.removeSubrange(r)
             return tokenizer.encode(rest)

@@ -52,10 +52,8 @@ struct CharacterTuning {
     /// `characterControls` (the sliders' values).
     func prepare(_ request: GenerationRequest, pipeline: StableDiffusionPipeline) throws -> (Conditioning, Guidance, v: Float) {
         let (v, guidance) = try resolve(request.characterControls ?? CharacterControls(), request: request, defaults: pipeline.defaults)
-        // The subject-free prompt leaves out the character's own prompt where the request's
-        // contains it, else its base word.
-        let subjectless: OneActorAdapter.SubjectPhrase? = guidance.subjectMask ? .characterPrompt(record.prompt) : nil
-        do { return (try adapter.conditioning(for: request, pipeline: pipeline, v: v, subjectless: subjectless), guidance, v) } catch {
+        let subjectless = guidance.subjectMask ? record.prompt : nil
+        do { return (try adapter.conditioning(for: request, pipeline: pipeline, v: v, subjectlessOf: subjectless), guidance, v) } catch {
             throw StudioError.badInput("\(error)")
         }
     }

@@ -286,7 +286,7 @@ struct Eval: ParsableCommand {
                     do {
                         if let adapter = method.tunedStages == nil ? adapters[variant.tuning] : adapters[.only], let v = variant.v {
                             conditioning = try adapter.conditioning(for: r, pipeline: pipe, v: v,
-                                                                    subjectless: variant.subjectMask ? .characterPrompt(character.prompt) : nil)
+                                                                    subjectlessOf: variant.subjectMask ? character.prompt : nil)
                             guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale,
                                                        subjectMask: variant.subjectMask)
                         }
