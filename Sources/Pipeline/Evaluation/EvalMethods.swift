@@ -86,10 +86,12 @@ public enum EvalGeneration {
     /// Trains stage 1 (and with `throughStage` 2, stage 2) on `references` and leaves the
     /// final stage's adapters attached to the pipeline's UNet; the caller removes them with
     /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
+    /// Returns the last stage's summary offset when `stage1.summaryOffset` learns one.
+    @discardableResult
     public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
                               throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,
                               judge: AttributeClassifier? = nil, identity: TuningIdentity? = nil, identityScale: Float = 0,
-                              directory: String) throws {
+                              directory: String) throws -> SummaryOffset? {
         let baseWord = try character.resolvedBaseWord()
         let classPrompt = PriorPreservation.classPrompt(baseWord: baseWord)
         // The class images `tune stage2` draws (the same for every character of one base word).
@@ -97,24 +99,25 @@ public enum EvalGeneration {
         var c1 = stage1; c1.seed = seed
         c1.identityAdapterScale = identity == nil ? 0 : identityScale
         let s1 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c1, directory: directory + "/1",
-                                     identity: identity)
+                                     identity: identity, baseWord: baseWord)
         try TrainingLoop.run(s1) { _ in true }
-        guard throughStage >= 2 else { return }
+        guard throughStage >= 2 else { return s1.summaryOffset }
         let start = s1.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
         let c2 = AppearanceTuningConfig.stage2(from: c1, hasIdentityEncoder: encoder != nil)
         let s2 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c2, directory: directory + "/2",
                                      startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt,
-                                     identity: identity)
+                                     identity: identity, baseWord: baseWord)
         try TrainingLoop.run(s2) { _ in true }
-        guard throughStage >= 3, let judge else { return }
+        guard throughStage >= 3, let judge else { return s2.summaryOffset }
         let start3 = s2.lora.mapValues { $0.detached().clone() }
         removeAdapters(pipeline)
         let c3 = AppearanceTuningConfig.stage3(from: c2)
         let s3 = try AppearanceTuner(pipeline: pipeline, references: references, prompt: character.prompt, config: c3, directory: directory + "/3",
                                      startFrom: start3, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge,
-                                     identity: identity)
+                                     identity: identity, baseWord: baseWord)
         try TrainingLoop.run(s3) { _ in true }
+        return s3.summaryOffset
     }
 
     /// Removes every adapter from the pipeline's UNet and text encoder (between characters).

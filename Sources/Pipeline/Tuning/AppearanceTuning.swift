@@ -106,6 +106,10 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// row weighs alike, the plain diffusion loss). Prior preservation's class rows stay
     /// unweighted, as in diffusers' DreamBooth LoRA script.
     public var snrGamma: Float = 0
+    /// Pivotal tuning: also learn one text offset δ at the character's base word and the
+    /// prompt's summary tokens (SummaryOffset; needs the base word), which every stage continues
+    /// and the LoRA file carries. Off by default.
+    public var summaryOffset = false
     /// The ranks an optional adapter family may have (0: off).
     public static let optionalRanks = 0...256
     public init() {}
@@ -158,6 +162,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         convRank = try c.decode(.convRank, or: 0)      // runs from before LoCon trained without it
         feedForwardRank = try c.decode(.feedForwardRank, or: 0)
         snrGamma = try c.decode(.snrGamma, or: 0)
+        summaryOffset = try c.decode(.summaryOffset, or: false)
     }
 }
 
@@ -196,6 +201,11 @@ public final class AppearanceTuner: Trainer {
     let identity: TuningIdentity?
     /// How many of `images` each reference expanded to (flips, augmented copies).
     let imagesPerReference: Int
+    /// The pivotal offset δ [1, d] (config.summaryOffset; in `lora` under SummaryOffset.key), its
+    /// base word, and its token positions in each text the character's rows read.
+    let summaryDelta: Tensor?
+    let baseWord: String?
+    let summaryPositions: [String: [Int]]
 
     /// References: images [1, 3, H, W] in [−1, 1]. `directory`: the run folder (checkpoints/).
     /// Stage 2: `startFrom` (the stage-1 adapters, PEFT keys), `identityEncoder`, and
@@ -203,7 +213,7 @@ public final class AppearanceTuner: Trainer {
     public init(pipeline: StableDiffusionPipeline, references: [Tensor], prompt: String, config: AppearanceTuningConfig, directory: String,
                 startFrom: [String: Tensor]? = nil, identityEncoder: IdentityEncoder? = nil,
                 classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil,
-                identity: TuningIdentity? = nil) throws {
+                identity: TuningIdentity? = nil, baseWord: String? = nil) throws {
         // Checked here too, not only by the commands: a resumed run's config comes from its folder.
         guard config.poseWeight == 0 || judge != nil else { throw GenerationError.badValue("the pose/expression term needs the training judge") }
         guard !references.isEmpty else { throw GenerationError.badValue("stage 1 needs at least one reference image") }
@@ -267,6 +277,27 @@ public final class AppearanceTuner: Trainer {
                 try attach(layer, key: "text_encoder.\(path)", rank: config.textEncoderRank)
             }
         }
+        self.baseWord = baseWord
+        let poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
+        if config.summaryOffset {
+            guard let baseWord else { throw GenerationError.badValue("the summary offset needs the character's base word") }
+            var positions: [String: [Int]] = [:]
+            for text in [prompt] + poseTexts.flatMap({ $0 }) {
+                positions[text] = try SummaryOffset.positions(baseWord: baseWord, in: text, tokenizer: pipeline.tokenizer)
+            }
+            summaryPositions = positions
+            let width = pipeline.textEncoder.config.hiddenSize
+            var delta = Tensor(zeros: [1, width])
+            if let start = startFrom?[SummaryOffset.key] {
+                guard start.shape == delta.shape else { throw GenerationError.badValue("the previous stage's summary offset is \(start.shape), not [1, \(width)]") }
+                delta = start.clone()
+            }
+            delta.requiresGrad = true
+            named[SummaryOffset.key] = delta
+            summaryDelta = delta
+        } else {
+            summaryPositions = [:]; summaryDelta = nil
+        }
         lora = named
         loraNames = named.keys.sorted()
         optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate))
@@ -290,7 +321,20 @@ public final class AppearanceTuner: Trainer {
         }
         self.classPrompt = classPrompt
         poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
-        poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
+        self.poseTexts = poseTexts
+    }
+
+    /// [1, L, d] context of `text`, with the summary offset at its positions when there is one.
+    func characterContext(_ text: String) -> Tensor {
+        let c = prompts.context(text)
+        guard let summaryDelta, let p = summaryPositions[text] else { return c }
+        return c.addingAtPositions(p, summaryDelta)
+    }
+
+    /// The summary offset as tuned so far (nil when this run learns none).
+    public var summaryOffset: SummaryOffset? {
+        guard let summaryDelta, let baseWord else { return nil }
+        return SummaryOffset(delta: summaryDelta.detached().clone(), baseWord: baseWord)
     }
 
     /// The transformer blocks' feed-forward projections (GEGLU in, and out).
@@ -305,10 +349,11 @@ public final class AppearanceTuner: Trainer {
     /// Continues the run in `directory` from its latest checkpoint.
     public static func resume(pipeline: StableDiffusionPipeline, references: [Tensor], directory: String, identityEncoder: IdentityEncoder? = nil,
                               classImages: [Tensor] = [], classPrompt: String? = nil, judge: AttributeClassifier? = nil,
-                              identity: TuningIdentity? = nil) throws -> AppearanceTuner {
+                              identity: TuningIdentity? = nil, baseWord: String? = nil) throws -> AppearanceTuner {
         let (state, weights, optimizer) = try TrainingCheckpoint(directory: directory).load(versioned: State.self)
         let t = try AppearanceTuner(pipeline: pipeline, references: references, prompt: state.prompt, config: state.config, directory: directory,
-                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge, identity: identity)
+                                    identityEncoder: identityEncoder, classImages: classImages, classPrompt: classPrompt, judge: judge, identity: identity,
+                                    baseWord: baseWord)
         t.state = state
         try TrainingCheckpoint.restore(t.lora, from: weights)
         if let optimizer { try TrainingCheckpoint.restore(t.optimizer, names: t.loraNames, from: optimizer) }
@@ -364,7 +409,8 @@ public final class AppearanceTuner: Trainer {
         let noise = Tensor.randn(z0.shape, using: &r)
         let ext = identityAttention(rows: d.picks, &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
-        let ctx = prompts.contexts(d.poses.indices.map { poseTexts[d.poses[$0]][d.expressions[$0]] })
+        let texts = d.poses.indices.map { poseTexts[d.poses[$0]][d.expressions[$0]] }
+        let ctx = summaryDelta == nil ? prompts.contexts(texts) : Tensor.concat(texts.map(characterContext), dim: 0)
         let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx, extension: ext).sample
         let decoded = PoseExpressionTerm.decoded(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
         // The identity term on these rows too: the character under other context words.
@@ -408,7 +454,7 @@ public final class AppearanceTuner: Trainer {
         let ext = identityAttention(rows: picks, &r)
         let b = c.batch
         let xt = schedule.addNoise(z0, noise: noise, timesteps: timesteps)
-        let context = prompts.context(state.prompt)
+        let context = characterContext(state.prompt)
         let ctx = context.expanded([b, context.shape[1], context.shape[2]])
         let eps = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: ctx, extension: ext).sample
         let target = schedule.trainingTarget(x0: z0, noise: noise, timesteps: timesteps)
@@ -444,6 +490,7 @@ public final class AppearanceTuner: Trainer {
         var m = ["format": "pt", "troupe_stage": String(state.config.stage), "steps": String(state.step), "rank": String(state.config.rank)]
         // A LoRA trained with the identity embedding expects it when sampling.
         if state.config.identityAdapterScale != 0 { m["troupe_identity_scale"] = String(state.config.identityAdapterScale) }
+        if let baseWord, summaryDelta != nil { m[SummaryOffset.baseWordField] = baseWord }
         try SafetensorsWriter.write(lora, to: path, metadata: m)
     }
 }

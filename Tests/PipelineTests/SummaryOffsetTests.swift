@@ -1,0 +1,102 @@
+import XCTest
+@testable import Pipeline
+
+/// The stage tuner's pivotal offset (SummaryOffset): it starts at zero (the first step is the
+/// plain tuner's), learns, is checkpointed, continued by the next stage and written with the
+/// LoRA; sampling adds it to the prompt branches at the base word and summary tokens only.
+final class SummaryOffsetTests: XCTestCase {
+    func fixture() throws -> (StableDiffusionPipeline, Tensor) {
+        let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: Fixtures.url("sd/a").path))
+        var rng = SplitMixRandom(seed: 9)
+        let size = pipe.vae.config.sampleSize
+        return (pipe, Tensor.rand([1, 3, size, size], low: -1, high: 1, using: &rng))
+    }
+
+    func config(offset: Bool) -> AppearanceTuningConfig {
+        var c = AppearanceTuningConfig()
+        c.steps = 3; c.batch = 2; c.learningRate = 1e-2; c.summaryOffset = offset; c.checkpointEvery = 2
+        return c
+    }
+
+    func testOffsetLearnsFromZeroAndIsCheckpointedContinuedAndSaved() throws {
+        let dir = NSTemporaryDirectory() + "troupe-summary-offset-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (pipe, ref) = try fixture()
+        let plain = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: config(offset: false), directory: dir + "/p")
+        let p0 = try plain.trainStep().losses
+        EvalGeneration.removeAdapters(pipe)
+        let tuner = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: config(offset: true), directory: dir + "/o",
+                                        baseWord: "knight")
+        let width = pipe.textEncoder.config.hiddenSize
+        XCTAssertEqual(tuner.lora[SummaryOffset.key]?.shape, [1, width])
+        XCTAssertEqual(tuner.summaryOffset?.delta.toArray(), [Float](repeating: 0, count: width), "starts at zero")
+        let o0 = try tuner.trainStep().losses
+        XCTAssertEqual(o0["eps"]!, p0["eps"]!, accuracy: 1e-6, "δ = 0: the first step is the plain tuner's")
+        _ = try tuner.trainStep()
+        let learned = try XCTUnwrap(tuner.summaryOffset).delta
+        XCTAssertGreaterThan(learned.square().sum().item(), 0, "the offset has a gradient and moves")
+        try tuner.saveCheckpoint()
+
+        // Resumed from its checkpoint: the same δ.
+        EvalGeneration.removeAdapters(pipe)
+        let resumed = try AppearanceTuner.resume(pipeline: pipe, references: [ref], directory: dir + "/o", baseWord: "knight")
+        XCTAssertEqual(resumed.summaryOffset?.delta.toArray(), learned.toArray())
+
+        // The next stage continues it; the LoRA file carries it and names the base word.
+        let start = resumed.lora.mapValues { $0.detached().clone() }
+        EvalGeneration.removeAdapters(pipe)
+        var c3 = AppearanceTuningConfig.stage3(from: config(offset: true), hasJudge: false); c3.steps = 1
+        let next = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: c3, directory: dir + "/3",
+                                       startFrom: start, baseWord: "knight")
+        XCTAssertEqual(next.summaryOffset?.delta.toArray(), learned.toArray())
+        try next.saveLoRA(to: dir + "/stage.safetensors")
+        let file = try SafetensorsFile(path: dir + "/stage.safetensors")
+        XCTAssertEqual(file.metadata[SummaryOffset.baseWordField], "knight")
+        XCTAssertEqual(try file.tensor(SummaryOffset.key).toArray(), learned.toArray())
+    }
+
+    func testOffsetNeedsTheBaseWordInThePrompt() throws {
+        let dir = NSTemporaryDirectory() + "troupe-summary-offset-bad-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (pipe, ref) = try fixture()
+        XCTAssertThrowsError(try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: config(offset: true), directory: dir)) {
+            XCTAssertTrue("\($0)".contains("base word"), "\($0)")
+        }
+        XCTAssertThrowsError(try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: config(offset: true), directory: dir,
+                                                 baseWord: "wizard")) { XCTAssertTrue("\($0)".contains("wizard"), "\($0)") }
+    }
+
+    /// Sampling: δ lands on the prompt branches at the base word, the end token and the padding;
+    /// every other token and the unconditional branch are untouched; a branch's own offset stays.
+    func testApplyAddsTheOffsetToThePromptBranchesAtTheSummaryPositions() throws {
+        let (pipe, _) = try fixture()
+        let prompt = "a knight, smiling"
+        let request = pipe.request(prompt: prompt)
+        let base = try pipe.encodePrompts(request)
+        let width = pipe.textEncoder.config.hiddenSize
+        var rng = SplitMixRandom(seed: 3)
+        let delta = Tensor.randn([1, width], using: &rng)
+        let positions = try SummaryOffset.positions(baseWord: "knight", in: prompt, tokenizer: pipe.tokenizer)
+        let ids = pipe.tokenizer.encode(prompt)
+        let knight = try pipe.tokenizer.positions(of: "knight", in: prompt)
+        let end = ids.firstIndex(of: pipe.tokenizer.eosID)!
+        XCTAssertEqual(positions, knight + Array(end..<ids.count))
+        // A OneActor-style offset already on the plain branch is kept (folded into its context).
+        var withOwn = base
+        let own = Tensor.randn([1, width], using: &rng)
+        withOwn.branches[.plain] = TextConditioning(context: base.branches[.conditional]!.context, basePositions: knight, offset: own)
+        let out = try SummaryOffset(delta: delta, baseWord: "knight").apply(to: withOwn, prompt: prompt, tokenizer: pipe.tokenizer)
+        let before = base.branches[.conditional]!.context.toArray(), after = out.branches[.conditional]!.resolved().toArray()
+        let d = delta.toArray()
+        for p in 0..<ids.count {
+            for k in 0..<width {
+                let expected = before[p * width + k] + (positions.contains(p) ? d[k] : 0)
+                XCTAssertEqual(after[p * width + k], expected, accuracy: 1e-5)
+            }
+        }
+        XCTAssertEqual(out.branches[.unconditional]!.resolved().toArray(), base.branches[.unconditional]!.resolved().toArray())
+        let plain = out.branches[.plain]!.resolved().toArray(), o = own.toArray()
+        for p in knight { for k in 0..<width { XCTAssertEqual(plain[p * width + k], before[p * width + k] + o[k] + d[k], accuracy: 1e-5) } }
+        XCTAssertThrowsError(try SummaryOffset(delta: delta, baseWord: "wizard").apply(to: base, prompt: prompt, tokenizer: pipe.tokenizer))
+    }
+}
