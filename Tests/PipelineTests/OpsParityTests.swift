@@ -116,6 +116,26 @@ final class OpsParityTests: XCTestCase {
         }
     }
 
+    /// Per-parameter learning-rate scales are torch's parameter groups: each parameter steps
+    /// (and decays) exactly as an AdamW of its own at lr × scale would — the torch-checked path.
+    func testAdamWLearningRateScalesAreParameterGroups() {
+        let g = t("adamw.grads")
+        let a = t("adamw.p0").clone(), b = t("adamw.p0").clone(), a1 = a.clone(), b1 = b.clone()
+        let cfg = AdamW.Config(learningRate: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1)
+        let grouped = AdamW(parameters: [a, b], config: cfg, learningRateScales: [1, 5])
+        let alone = AdamW(parameters: [a1], config: cfg)
+        var five = cfg; five.learningRate = 5e-2
+        let faster = AdamW(parameters: [b1], config: five)
+        for s in 0..<3 {
+            let gs = g.sliced(0, s..<(s + 1)).reshaped([10])
+            for p in [a, b, a1, b1] { p.grad = gs.clone() }
+            grouped.step(learningRate: 1e-2 * Float(s + 1)); alone.step(learningRate: 1e-2 * Float(s + 1)); faster.step(learningRate: 5e-2 * Float(s + 1))
+            assertClose(a, a1, tol: 1e-7, "scale 1, step \(s + 1)")
+            assertClose(b, b1, tol: 1e-6, "scale 5, step \(s + 1)")
+        }
+        XCTAssertNotEqual(a.toArray(), b.toArray())
+    }
+
     func testLearningRateSchedulesMatchDiffusers() {
         let cases: [(String, LearningRateSchedule)] = [
             ("cosine", .cosine(warmup: 10, total: 50)),

@@ -19,14 +19,19 @@ public final class AdamW {
 
     public let parameters: [Tensor]
     public var config: Config
+    /// Each parameter's learning rate as a multiple of the step's (torch's parameter groups with
+    /// their own lr; the decoupled weight decay scales with it, as there). All 1 by default.
+    public let learningRateScales: [Float]
     /// First and second moments, one per parameter (state that checkpoints must save).
     public private(set) var m: [Tensor]
     public private(set) var v: [Tensor]
     public private(set) var stepCount: Int = 0
 
-    public init(parameters: [Tensor], config: Config = Config()) {
+    public init(parameters: [Tensor], config: Config = Config(), learningRateScales: [Float]? = nil) {
         precondition(parameters.allSatisfy { $0.isContiguous }, "AdamW needs contiguous parameters")
+        precondition(learningRateScales.map { $0.count == parameters.count } ?? true, "one learning-rate scale per parameter")
         self.parameters = parameters
+        self.learningRateScales = learningRateScales ?? [Float](repeating: 1, count: parameters.count)
         self.config = config
         m = parameters.map { Tensor(zeros: $0.shape) }
         v = parameters.map { Tensor(zeros: $0.shape) }
@@ -48,10 +53,11 @@ public final class AdamW {
         let c = config
         let bc1 = 1 - Float(pow(Double(c.beta1), Double(stepCount)))
         let bc2 = 1 - Float(pow(Double(c.beta2), Double(stepCount)))
-        let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
+        let bc2Sqrt = bc2.squareRoot()
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad?.contiguous() else { continue }
             let pp = p.dataPointer, gp = g.dataPointer, mp = m[i].dataPointer, vp = v[i].dataPointer
+            let lr = lr * learningRateScales[i], stepSize = lr / bc1
             let decay = 1 - lr * c.weightDecay
             Parallel.forChunks(p.count, grain: 1 << 14) { range in
                 for j in range {

@@ -110,6 +110,9 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// prompt's summary tokens (SummaryOffset; needs the base word), which every stage continues
     /// and the LoRA file carries. Off by default.
     public var summaryOffset = false
+    /// The summary offset's learning rate as a multiple of the adapters' (textual-inversion
+    /// vectors are usually trained faster than LoRA weights).
+    public var summaryOffsetLearningRateScale: Float = 1
     /// The ranks an optional adapter family may have (0: off).
     public static let optionalRanks = 0...256
     public init() {}
@@ -163,6 +166,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         feedForwardRank = try c.decode(.feedForwardRank, or: 0)
         snrGamma = try c.decode(.snrGamma, or: 0)
         summaryOffset = try c.decode(.summaryOffset, or: false)
+        summaryOffsetLearningRateScale = try c.decode(.summaryOffsetLearningRateScale, or: d.summaryOffsetLearningRateScale)
     }
 }
 
@@ -300,7 +304,11 @@ public final class AppearanceTuner: Trainer {
         }
         lora = named
         loraNames = named.keys.sorted()
-        optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate))
+        guard config.summaryOffsetLearningRateScale.isFinite, config.summaryOffsetLearningRateScale > 0 else {
+            throw GenerationError.badValue("the summary offset's learning-rate scale must be a positive number")
+        }
+        optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate),
+                          learningRateScales: loraNames.map { $0 == SummaryOffset.key ? config.summaryOffsetLearningRateScale : 1 })
         // Posterior of each reference (and of its mirror image with the flip augmentation, and
         // of its augmented copies).
         let imgs = try config.augmentation.validated().expand(references.flatMap { img in config.flip ? [img, img.flippedHorizontally()] : [img] },

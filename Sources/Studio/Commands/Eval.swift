@@ -55,6 +55,8 @@ struct Eval: ParsableCommand {
     var stageFeedForwardRank: Int?
     @Flag(name: .customLong("stage-summary-offset"), help: "\(Self.stageMethods): pivotal tuning — also learn one text offset at the base word and the prompt's summary tokens with the LoRA, and sample with it (as tune --summary-offset).")
     var stageSummaryOffset = false
+    @Option(name: .customLong("stage-summary-offset-lr-scale"), help: "\(Self.stageMethods) with --stage-summary-offset: the offset's learning rate as a multiple of the LoRA's (default \(AppearanceTuningConfig().summaryOffsetLearningRateScale)).")
+    var stageSummaryOffsetLearningRateScale: Float?
     @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; \(SamplingDefaults.soupSizesText)). Default: what tune stages does — the model's troupe.json lora_soup K (else 1) tunings, reported as one row, their norm-matched soup.")
     var stageSeeds: Int?
     @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; \(SamplingDefaults.soupSizesText)).")
@@ -130,6 +132,8 @@ struct Eval: ParsableCommand {
         var validation: [EvalMethod: [Int: [Double]]] = [:]
         /// With --stage-seeds: each stage method's plain soup's median layer norm over its tunings' mean, by character.
         var soupNormRatios: [EvalMethod: [Int: Float]] = [:]
+        /// Per stage method and character: the summary offset's norm and the prompt's summary tokens' mean norm.
+        var summaryOffsetNorms: [EvalMethod: [Int: (offset: Float, tokens: Float)]] = [:]
         var gridRows: [[RGBImage?]] = [], rowLabels: [String] = []
         let generating = chosen.filter { $0 != .reconstruction }
         // Each method's sampling settings, in report order (a method tunes once for all of them).
@@ -239,6 +243,7 @@ struct Eval: ParsableCommand {
                         if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
                         if stageSummaryOffset { stage1.summaryOffset = true }
+                        if let k = stageSummaryOffsetLearningRateScale { stage1.summaryOffsetLearningRateScale = k }
                         guard !stage1.summaryOffset || stageTunings == 1 else {
                             throw StudioError.badInput("--stage-summary-offset: soups of tunings with a summary offset are not supported")
                         }
@@ -271,6 +276,13 @@ struct Eval: ParsableCommand {
                                 soups[.soup] = LoRASoup.make(of: seedSets, id: "soup", normMatched: false).set
                             }
                             soupNormRatios[method, default: [:]][ci] = ratios.sorted()[ratios.count / 2]
+                        }
+                        if let o = stageOffset {
+                            let p = try SummaryOffset.positions(baseWord: o.baseWord, in: c.prompt, tokenizer: pipe.tokenizer)
+                            let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode(c.prompt)]) }.contiguous()
+                            let w = ctx.shape[2], x = ctx.toArray()
+                            let tokens = p.map { i in (0..<w).reduce(Float(0)) { $0 + x[i * w + $1] * x[i * w + $1] }.squareRoot() }.reduce(0, +) / Float(p.count)
+                            summaryOffsetNorms[method, default: [:]][ci] = (o.delta.square().sum().item().squareRoot(), tokens)
                         }
                         for set in seedSets { set.reattach() }
                         // One tuning: the adapters it left, as the one set every variant rescales.
@@ -383,6 +395,9 @@ struct Eval: ParsableCommand {
                     if let r = soupNormRatios[m] { o["soup_norm_ratio"] = r.keys.sorted().map { ["name": chars[$0].name, "ratio": r[$0]!] as [String: Any] } }
                     // TuningValidation.identityScore of each tuning, per character (what best-of-K would pick by).
                     if let v = validation[m] { o["tuning_validation"] = v.keys.sorted().map { ["name": chars[$0].name, "scores": v[$0]!] as [String: Any] } }
+                }
+                if let r = summaryOffsetNorms[m] {
+                    o["summary_offset_norm"] = r.keys.sorted().map { ["name": chars[$0].name, "offset": r[$0]!.offset, "summary_tokens": r[$0]!.tokens] as [String: Any] }
                 }
                 if let f = s.identityFidelity { o["identity_fidelity"] = f }
                 if let u = s.unnamedConsistency { o["unnamed_consistency"] = u }
