@@ -33,6 +33,11 @@ final class SamplingDefaultsTests: XCTestCase {
         XCTAssertEqual(d.stageLoRAScale, 1)
         XCTAssertEqual(try load(#"{"lora_scale": 1.2}"#).stageLoRAScale, 1.2)
         XCTAssertThrowsError(try load(#"{"lora_scale": -1}"#)) { XCTAssertTrue("\($0)".contains("lora_scale"), "\($0)") }
+        // The summary offset's learning-rate multiple: the model's, else none learned.
+        XCTAssertEqual(AppearanceTuningConfig.recommended(by: d).summaryOffsetLearningRateScale, 0)
+        XCTAssertFalse(AppearanceTuningConfig.recommended(by: d).learnsSummaryOffset)
+        XCTAssertEqual(AppearanceTuningConfig.recommended(by: try load(#"{"lora_summary_offset": 30}"#)).summaryOffsetLearningRateScale, 30)
+        XCTAssertThrowsError(try load(#"{"lora_summary_offset": -1}"#)) { XCTAssertTrue("\($0)".contains("lora_summary_offset"), "\($0)") }
         XCTAssertThrowsError(try load(#"{"steps": "many"}"#)) { XCTAssertTrue("\($0)".contains("troupe.json"), "\($0)") }
         // The shipped model's file parses and recommends what its card says.
         let shipped = try SamplingDefaults.load(folder: URL(fileURLWithPath: #filePath).deletingLastPathComponent()

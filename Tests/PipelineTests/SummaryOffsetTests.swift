@@ -14,7 +14,7 @@ final class SummaryOffsetTests: XCTestCase {
 
     func config(offset: Bool) -> AppearanceTuningConfig {
         var c = AppearanceTuningConfig()
-        c.steps = 3; c.batch = 2; c.learningRate = 1e-2; c.summaryOffset = offset; c.checkpointEvery = 2
+        c.steps = 3; c.batch = 2; c.learningRate = 1e-2; c.summaryOffsetLearningRateScale = offset ? 3 : 0; c.checkpointEvery = 2
         return c
     }
 
@@ -98,5 +98,46 @@ final class SummaryOffsetTests: XCTestCase {
         let plain = out.branches[.plain]!.resolved().toArray(), o = own.toArray()
         for p in knight { for k in 0..<width { XCTAssertEqual(plain[p * width + k], before[p * width + k] + o[k] + d[k], accuracy: 1e-5) } }
         XCTAssertThrowsError(try SummaryOffset(delta: delta, baseWord: "wizard").apply(to: base, prompt: prompt, tokenizer: pipe.tokenizer))
+    }
+
+    /// A stage LoRA file carries the offset: LoRAFile reads it beside the pairs (it is not a
+    /// LoRA key); a file whose offset lacks its base word or is not one vector is refused by
+    /// name, and an offset of another width is an error when applied, not a trap.
+    func testLoRAFileReadsTheOffsetAndRefusesBadOnes() throws {
+        let dir = NSTemporaryDirectory() + "troupe-summary-offset-file-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (pipe, ref) = try fixture()
+        let tuner = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight", config: config(offset: true), directory: dir + "/o",
+                                        baseWord: "knight")
+        _ = try tuner.trainStep()
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try tuner.saveLoRA(to: dir + "/stage.safetensors")
+        let file = try LoRAFile(path: dir + "/stage.safetensors")
+        XCTAssertEqual(file.pairs.count, tuner.loraNames.filter { $0.hasSuffix("lora_A.weight") }.count)
+        XCTAssertEqual(file.summaryOffset?.baseWord, "knight")
+        XCTAssertEqual(file.summaryOffset?.delta.toArray(), tuner.summaryOffset?.delta.toArray())
+        XCTAssertEqual(try SafetensorsFile(path: dir + "/stage.safetensors").metadata[SummaryOffset.learningRateScaleField], "3.0")
+        let width = pipe.textEncoder.config.hiddenSize
+        try SafetensorsWriter.write([SummaryOffset.key: Tensor(zeros: [1, width])], to: dir + "/nameless.safetensors", metadata: ["format": "pt"])
+        XCTAssertThrowsError(try LoRAFile(path: dir + "/nameless.safetensors")) { XCTAssertTrue("\($0)".contains(SummaryOffset.baseWordField), "\($0)") }
+        try SafetensorsWriter.write([SummaryOffset.key: Tensor(zeros: [2, width])], to: dir + "/two.safetensors", metadata: [SummaryOffset.baseWordField: "knight"])
+        XCTAssertThrowsError(try LoRAFile(path: dir + "/two.safetensors")) { XCTAssertTrue("\($0)".contains("one vector"), "\($0)") }
+        try SafetensorsWriter.write([SummaryOffset.key: Tensor(zeros: [1, width + 1])], to: dir + "/wide.safetensors", metadata: [SummaryOffset.baseWordField: "knight"])
+        let wide = try XCTUnwrap(try LoRAFile(path: dir + "/wide.safetensors").summaryOffset)
+        XCTAssertThrowsError(try wide.apply(to: try pipe.encodePrompts(pipe.request(prompt: "a knight")), prompt: "a knight", tokenizer: pipe.tokenizer)) {
+            XCTAssertTrue("\($0)".contains("another model"), "\($0)")
+        }
+    }
+
+    /// Soups of offsets (tune stages --soup): the mean, or the mean rescaled to the members'
+    /// mean norm; offsets of another base word are not one character's.
+    func testSoupOfOffsets() throws {
+        let a = SummaryOffset(delta: Tensor([3, 0], shape: [1, 2]), baseWord: "knight")
+        let b = SummaryOffset(delta: Tensor([0, 4], shape: [1, 2]), baseWord: "knight")
+        XCTAssertEqual(try SummaryOffset.soup(of: [a, b], normMatched: false).delta.toArray(), [1.5, 2])
+        let matched = try SummaryOffset.soup(of: [a, b], normMatched: true).delta.toArray()
+        XCTAssertEqual(matched[0], 1.5 * 3.5 / 2.5, accuracy: 1e-5); XCTAssertEqual(matched[1], 2 * 3.5 / 2.5, accuracy: 1e-5)
+        XCTAssertThrowsError(try SummaryOffset.soup(of: [a, SummaryOffset(delta: b.delta, baseWord: "wizard")], normMatched: true))
+        XCTAssertThrowsError(try SummaryOffset.soup(of: [], normMatched: true))
     }
 }

@@ -89,6 +89,42 @@ final class StagesCommandTests: XCTestCase {
         XCTAssertEqual(try troupe(["generate", "--character", "Bo", "--seed", "5", "--steps", "4", "-o", root + "/bo.png"]).status, 0)
     }
 
+    /// `--summary-offset K`: stage 1 learns the pivotal offset with its LoRA and writes it into its
+    /// file with the base word and K; stage 2 continues it at K; `generate` applies it wherever the
+    /// file is used (with --character and --lora), and a prompt without the base word is a clear error.
+    func testSummaryOffsetFromTuneToGenerate() throws {
+        XCTAssertEqual(try troupe(["character", "new", "Cy", "--prompt", "a knight with red hair", "--base-word", "knight"]).status, 0)
+        XCTAssertEqual(try troupe(["generate", "--prompt", "a knight with red hair", "--seed", "3", "--steps", "8", "-o", root + "/ref.png"]).status, 0)
+        XCTAssertEqual(try troupe(["character", "accept", "Cy", root + "/ref.png"]).status, 0)
+        let bad = try troupe(["tune", "stage1", "Cy", "--steps", "2", "--summary-offset=-1"])
+        XCTAssertEqual(bad.status, 2); XCTAssertTrue(bad.stderr.contains("--summary-offset must be a number in 0…10000"), bad.stderr)
+        XCTAssertEqual(try troupe(["tune", "stage1", "Cy", "--steps", "3", "--summary-offset", "30"]).status, 0)
+        let lora = root + "/characters/Cy/lora/"
+        let one = try LoRAFile(path: lora + "stage1.safetensors")
+        let d1 = try XCTUnwrap(one.summaryOffset)
+        XCTAssertEqual(d1.baseWord, "knight"); XCTAssertGreaterThan(d1.delta.square().sum().item(), 0)
+        XCTAssertEqual(try SafetensorsFile(path: lora + "stage1.safetensors").metadata[SummaryOffset.learningRateScaleField], "30.0")
+        let s2 = try troupe(["tune", "stage2", "Cy", "--steps", "2"])
+        XCTAssertEqual(s2.status, 0, s2.stderr)
+        let two = try XCTUnwrap(try LoRAFile(path: lora + "stage2.safetensors").summaryOffset)
+        XCTAssertEqual(try SafetensorsFile(path: lora + "stage2.safetensors").metadata[SummaryOffset.learningRateScaleField], "30.0", "continued at stage 1's rate")
+        XCTAssertNotEqual(two.delta.toArray(), d1.delta.toArray(), "stage 2 trains it on")
+        let g = try troupe(["generate", "--character", "Cy", "--seed", "5", "--steps", "4", "-o", root + "/cy.png"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        // The same file without its offset makes another image: generate applies it.
+        let f = try SafetensorsFile(path: lora + "stage2.safetensors")
+        var stripped: [String: Tensor] = [:]
+        for k in f.names where k != SummaryOffset.key { stripped[k] = try f.tensor(k).clone() }
+        try SafetensorsWriter.write(stripped, to: root + "/stripped.safetensors", metadata: ["format": "pt"])
+        for (file, out) in [(lora + "stage2.safetensors", "/with.png"), (root + "/stripped.safetensors", "/without.png")] {
+            let r = try troupe(["generate", "--prompt", "a knight with red hair", "--lora", file, "--seed", "5", "--steps", "4", "-o", root + out])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        XCTAssertNotEqual(try PNGCodec.read(path: root + "/with.png").pixels, try PNGCodec.read(path: root + "/without.png").pixels)
+        let noWord = try troupe(["generate", "--prompt", "a wizard", "--lora", lora + "stage2.safetensors", "--seed", "5", "--steps", "4", "-o", root + "/w.png"])
+        XCTAssertEqual(noWord.status, 2); XCTAssertTrue(noWord.stderr.contains("summary offset") && noWord.stderr.contains("knight"), noWord.stderr)
+    }
+
     /// `tune stages --soup 2`: the three stages tuned twice (member 0 from the character's seed,
     /// member 1 from it + 7919), each member's LoRAs under lora/soup/<k>/, and each stage's LoRA
     /// in lora/ their norm-matched soup, which `generate --character` samples like any stage LoRA.

@@ -12,6 +12,8 @@ public struct SummaryOffset {
     public static let key = "troupe.summary_offset"
     /// The LoRA file's metadata field naming the base word it was learned at.
     public static let baseWordField = "troupe_base_word"
+    /// The metadata field with the learning-rate multiple it was tuned at (what a later stage continues with).
+    public static let learningRateScaleField = "troupe_summary_offset_lr_scale"
 
     public let delta: Tensor
     public let baseWord: String
@@ -30,6 +32,9 @@ public struct SummaryOffset {
     /// an offset a branch already carries (OneActor's) stays, folded into its context first.
     public func apply(to conditioning: Conditioning, prompt: String, tokenizer: CLIPTokenizer, scale: Float = 1) throws -> Conditioning {
         guard scale.isFinite else { throw GenerationError.badValue("the summary offset's scale must be a finite number") }
+        if let c = conditioning.branches[.conditional], delta.shape != [1, c.context.shape[2]] {
+            throw GenerationError.badValue("the summary offset is \(delta.shape), not [1, \(c.context.shape[2])]: it was tuned on another model")
+        }
         let positions = try Self.positions(baseWord: baseWord, in: prompt, tokenizer: tokenizer)
         var out = conditioning
         for branch in [GuidanceBranch.conditional, .plain, .auxiliary] {
@@ -38,5 +43,36 @@ public struct SummaryOffset {
                                                     maskedPositions: c.maskedPositions)
         }
         return out
+    }
+
+    /// The offset a LoRA file carries (nil: none); one without the base word it was learned at,
+    /// or not one vector, is an error naming the file.
+    public static func read(from file: SafetensorsFile) throws -> SummaryOffset? {
+        guard file.names.contains(key) else { return nil }
+        let delta = try file.tensor(key).clone()
+        guard delta.rank == 2, delta.shape[0] == 1, delta.shape[1] > 0 else {
+            throw WeightsError.unsupported(file: file.path, reason: "its summary offset '\(key)' is \(delta.shape), not one vector [1, width]")
+        }
+        guard let word = file.metadata[baseWordField], !word.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw WeightsError.unsupported(file: file.path, reason: "it has a summary offset but no '\(baseWordField)' metadata naming the word it goes to")
+        }
+        return SummaryOffset(delta: delta, baseWord: word)
+    }
+
+    /// The soup of several tunings' offsets (LoRASoup's uniform soup, applied to δ): their mean,
+    /// rescaled to their mean norm when `normMatched`. They must share one base word and width.
+    public static func soup(of members: [SummaryOffset], normMatched: Bool) throws -> SummaryOffset {
+        guard let first = members.first else { throw GenerationError.badValue("a soup needs at least one tuning") }
+        guard members.allSatisfy({ $0.baseWord == first.baseWord && $0.delta.shape == first.delta.shape }) else {
+            throw GenerationError.badValue("the tunings' summary offsets differ in base word or width: they are not tunings of one character")
+        }
+        let k = Float(members.count)
+        var mean = members.dropFirst().reduce(first.delta) { $0 + $1.delta } * (1 / k)
+        if normMatched {
+            let norm = { (t: Tensor) in t.square().sum().item().squareRoot() }
+            let target = members.map { norm($0.delta) }.reduce(0, +) / k, n = norm(mean)
+            if n > 0 { mean = mean * (target / n) }
+        }
+        return SummaryOffset(delta: mean.contiguous(), baseWord: first.baseWord)
     }
 }

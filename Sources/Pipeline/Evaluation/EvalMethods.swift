@@ -86,7 +86,7 @@ public enum EvalGeneration {
     /// Trains stage 1 (and with `throughStage` 2, stage 2) on `references` and leaves the
     /// final stage's adapters attached to the pipeline's UNet; the caller removes them with
     /// `removeAdapters`. Class images for stage 2 are drawn before any adapter is attached.
-    /// Returns the last stage's summary offset when `stage1.summaryOffset` learns one.
+    /// Returns the last stage's summary offset when `stage1` learns one (learnsSummaryOffset).
     @discardableResult
     public static func stages(pipeline: StableDiffusionPipeline, character: EvalCharacter, references: [Tensor], seed: UInt64,
                               throughStage: Int, stage1: AppearanceTuningConfig = AppearanceTuningConfig(), encoder: IdentityEncoder?,

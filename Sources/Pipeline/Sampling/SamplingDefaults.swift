@@ -34,6 +34,9 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     /// How many tunings of a character `tune stages` souped into its LoRA (nil: 1, one tuning).
     /// Read through `stageSoup`.
     public var loraSoup: Int?
+    /// The model's recommended learning-rate multiple for the stage tuners' summary offset
+    /// (AppearanceTuningConfig.summaryOffsetLearningRateScale; nil: none is learned).
+    public var loraSummaryOffset: Float?
     /// The model's recommended OneActor tuning (nil: OneActorConfig's defaults, the paper's).
     public var oneActor: OneActorRecommendation?
     /// Whether a character's cluster guidance applies only where the subject is, when neither
@@ -41,9 +44,10 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     public var oneActorSubjectMask: Bool { oneActor?.subjectMask ?? false }
 
     public init(guidanceScale: Float, steps: Int, loraLearningRate: Float? = nil, loraSteps: Int? = nil, loraGuidanceScale: Float? = nil,
-                loraScale: Float? = nil, loraSoup: Int? = nil, oneActor: OneActorRecommendation? = nil) {
+                loraScale: Float? = nil, loraSoup: Int? = nil, loraSummaryOffset: Float? = nil, oneActor: OneActorRecommendation? = nil) {
         self.guidanceScale = guidanceScale; self.steps = steps; self.loraLearningRate = loraLearningRate; self.loraSteps = loraSteps
-        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.loraSoup = loraSoup; self.oneActor = oneActor
+        self.loraGuidanceScale = loraGuidanceScale; self.loraScale = loraScale; self.loraSoup = loraSoup; self.loraSummaryOffset = loraSummaryOffset
+        self.oneActor = oneActor
     }
 
     /// How many tunings `tune stages` soups when nothing else says: the model's recommendation, else 1.
@@ -67,7 +71,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
     public static let fileName = "troupe.json"
 
     enum CodingKeys: String, CodingKey {
-        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", loraSoup = "lora_soup", oneActor = "oneactor"
+        case guidanceScale = "guidance_scale", steps, loraLearningRate = "lora_learning_rate", loraSteps = "lora_steps", loraGuidanceScale = "lora_guidance_scale", loraScale = "lora_scale", loraSoup = "lora_soup", loraSummaryOffset = "lora_summary_offset", oneActor = "oneactor"
     }
 
     public init(from decoder: Decoder) throws {
@@ -79,6 +83,7 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
         loraGuidanceScale = try c.decodeIfPresent(Float.self, forKey: .loraGuidanceScale)
         loraScale = try c.decodeIfPresent(Float.self, forKey: .loraScale)
         loraSoup = try c.decodeIfPresent(Int.self, forKey: .loraSoup)
+        loraSummaryOffset = try c.decodeIfPresent(Float.self, forKey: .loraSummaryOffset)
         oneActor = try c.decodeIfPresent(OneActorRecommendation.self, forKey: .oneActor)
     }
 
@@ -105,6 +110,9 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
             throw GenerationError.badValue("\(path): lora_learning_rate \(lr) must be a number in (0, 1]")
         }
         if let n = d.loraSteps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): lora_steps \(n) must be in 1…100000") }
+        if let k = d.loraSummaryOffset, !(k.isFinite && k >= 0 && k <= 10_000) {
+            throw GenerationError.badValue("\(path): lora_summary_offset \(k) must be a number in 0…10000 (0: no summary offset)")
+        }
         if let n = d.loraSoup, !soupSizes.contains(n) { throw GenerationError.badValue("\(path): lora_soup \(n) must be in \(soupSizesText)") }
         if let o = d.oneActor {
             if let n = o.steps, !(1...100_000).contains(n) { throw GenerationError.badValue("\(path): oneactor.steps \(n) must be in 1…100000") }

@@ -106,13 +106,15 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// row weighs alike, the plain diffusion loss). Prior preservation's class rows stay
     /// unweighted, as in diffusers' DreamBooth LoRA script.
     public var snrGamma: Float = 0
-    /// Pivotal tuning: also learn one text offset δ at the character's base word and the
-    /// prompt's summary tokens (SummaryOffset; needs the base word), which every stage continues
-    /// and the LoRA file carries. Off by default.
-    public var summaryOffset = false
-    /// The summary offset's learning rate as a multiple of the adapters' (textual-inversion
-    /// vectors are usually trained faster than LoRA weights).
-    public var summaryOffsetLearningRateScale: Float = 1
+    /// Pivotal tuning: > 0 also learns one text offset δ at the character's base word and the
+    /// prompt's summary tokens (SummaryOffset; needs the base word), at this multiple of the
+    /// adapters' learning rate; every stage continues it and the LoRA file carries it. 0: off
+    /// (the model's troupe.json `lora_summary_offset` recommends a value). A single vector moved
+    /// at the adapters' rate stays near zero (|δ| ≈ 0.2 after the three stages on troupe-mini,
+    /// against the summary tokens' ≈ 9), hence a multiple (docs/stages.md).
+    public var summaryOffsetLearningRateScale: Float = 0
+    /// Whether the run learns the summary offset.
+    public var learnsSummaryOffset: Bool { summaryOffsetLearningRateScale > 0 }
     /// The ranks an optional adapter family may have (0: off).
     public static let optionalRanks = 0...256
     public init() {}
@@ -134,6 +136,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         var c = AppearanceTuningConfig()
         if let lr = d.loraLearningRate { c.learningRate = lr }
         if let n = d.loraSteps { c.steps = n }
+        if let k = d.loraSummaryOffset { c.summaryOffsetLearningRateScale = k }
         return c
     }
 
@@ -165,8 +168,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         convRank = try c.decode(.convRank, or: 0)      // runs from before LoCon trained without it
         feedForwardRank = try c.decode(.feedForwardRank, or: 0)
         snrGamma = try c.decode(.snrGamma, or: 0)
-        summaryOffset = try c.decode(.summaryOffset, or: false)
-        summaryOffsetLearningRateScale = try c.decode(.summaryOffsetLearningRateScale, or: d.summaryOffsetLearningRateScale)
+        summaryOffsetLearningRateScale = try c.decode(.summaryOffsetLearningRateScale, or: 0)
     }
 }
 
@@ -205,7 +207,7 @@ public final class AppearanceTuner: Trainer {
     let identity: TuningIdentity?
     /// How many of `images` each reference expanded to (flips, augmented copies).
     let imagesPerReference: Int
-    /// The pivotal offset δ [1, d] (config.summaryOffset; in `lora` under SummaryOffset.key), its
+    /// The pivotal offset δ [1, d] (config.learnsSummaryOffset; in `lora` under SummaryOffset.key), its
     /// base word, and its token positions in each text the character's rows read.
     let summaryDelta: Tensor?
     let baseWord: String?
@@ -283,7 +285,10 @@ public final class AppearanceTuner: Trainer {
         }
         self.baseWord = baseWord
         let poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
-        if config.summaryOffset {
+        guard config.summaryOffsetLearningRateScale.isFinite, config.summaryOffsetLearningRateScale >= 0 else {
+            throw GenerationError.badValue("the summary offset's learning-rate scale must be a number ≥ 0 (0: off)")
+        }
+        if config.learnsSummaryOffset {
             guard let baseWord else { throw GenerationError.badValue("the summary offset needs the character's base word") }
             var positions: [String: [Int]] = [:]
             for text in [prompt] + poseTexts.flatMap({ $0 }) {
@@ -304,9 +309,6 @@ public final class AppearanceTuner: Trainer {
         }
         lora = named
         loraNames = named.keys.sorted()
-        guard config.summaryOffsetLearningRateScale.isFinite, config.summaryOffsetLearningRateScale > 0 else {
-            throw GenerationError.badValue("the summary offset's learning-rate scale must be a positive number")
-        }
         optimizer = AdamW(parameters: loraNames.map { named[$0]! }, config: .init(learningRate: config.learningRate),
                           learningRateScales: loraNames.map { $0 == SummaryOffset.key ? config.summaryOffsetLearningRateScale : 1 })
         // Posterior of each reference (and of its mirror image with the flip augmentation, and
@@ -498,7 +500,10 @@ public final class AppearanceTuner: Trainer {
         var m = ["format": "pt", "troupe_stage": String(state.config.stage), "steps": String(state.step), "rank": String(state.config.rank)]
         // A LoRA trained with the identity embedding expects it when sampling.
         if state.config.identityAdapterScale != 0 { m["troupe_identity_scale"] = String(state.config.identityAdapterScale) }
-        if let baseWord, summaryDelta != nil { m[SummaryOffset.baseWordField] = baseWord }
+        if let baseWord, summaryDelta != nil {
+            m[SummaryOffset.baseWordField] = baseWord
+            m[SummaryOffset.learningRateScaleField] = String(state.config.summaryOffsetLearningRateScale)
+        }
         try SafetensorsWriter.write(lora, to: path, metadata: m)
     }
 }

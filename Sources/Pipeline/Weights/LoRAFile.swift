@@ -7,6 +7,8 @@
 //   old diffusers: unet.<path>.lora.down.weight / .lora.up.weight
 // Effective scale = multiplier · alpha / rank (alpha = rank when absent), as A1111 applies it.
 // Linear layers take [r, in]/[out, r] pairs, convs (LoCon) [r, in, k, k]/[out, r, 1, 1].
+// A stage tuner's file may also carry its pivotal text offset (SummaryOffset.key, not a LoRA
+// key), read into `summaryOffset`.
 
 import Foundation
 
@@ -16,13 +18,15 @@ public struct LoRAFile {
     public let path: String
     /// (component, diffusers module path) → pair; component is "unet" or "text_encoder".
     public let pairs: [String: Pair]
+    /// The stage tuners' pivotal offset, when the file carries one (SummaryOffset).
+    public let summaryOffset: SummaryOffset?
 
     public init(path: String) throws {
         self.path = path
         let f = try SafetensorsFile(path: path)
         var pairs: [String: Pair] = [:]
         var unknown: [String] = []
-        for key in f.names {
+        for key in f.names where key != SummaryOffset.key {
             guard let (target, part) = LoRAFile.parse(key) else { unknown.append(key); continue }
             var p = pairs[target] ?? Pair()
             switch part {
@@ -39,6 +43,7 @@ public struct LoRAFile {
             throw WeightsError.unsupported(file: path, reason: "LoRA layer '\(t)' lacks its \(p.down == nil ? "down (A)" : "up (B)") weight")
         }
         self.pairs = pairs
+        summaryOffset = try SummaryOffset.read(from: f)
     }
 
     /// "<component>|<path with _ or .>" and which part a key holds.

@@ -53,10 +53,8 @@ struct Eval: ParsableCommand {
     var stageSNRGamma: Float?
     @Option(name: .customLong("stage-ff-rank"), help: "\(Self.stageMethods): also train LoRA adapters of this rank on the UNet's feed-forward layers (0: off; default \(AppearanceTuningConfig().feedForwardRank), as tune --ff-rank).")
     var stageFeedForwardRank: Int?
-    @Flag(name: .customLong("stage-summary-offset"), help: "\(Self.stageMethods): pivotal tuning — also learn one text offset at the base word and the prompt's summary tokens with the LoRA, and sample with it (as tune --summary-offset).")
-    var stageSummaryOffset = false
-    @Option(name: .customLong("stage-summary-offset-lr-scale"), help: "\(Self.stageMethods) with --stage-summary-offset: the offset's learning rate as a multiple of the LoRA's (default \(AppearanceTuningConfig().summaryOffsetLearningRateScale)).")
-    var stageSummaryOffsetLearningRateScale: Float?
+    @Option(name: .customLong("stage-summary-offset"), help: "\(Self.stageMethods): pivotal tuning — also learn one text offset at the base word and the prompt's summary tokens with the LoRA, at this multiple of its learning rate, and sample with it (0: off; default: the model's troupe.json lora_summary_offset, as tune --summary-offset).")
+    var stageSummaryOffset: Float?
     @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; \(SamplingDefaults.soupSizesText)). Default: what tune stages does — the model's troupe.json lora_soup K (else 1) tunings, reported as one row, their norm-matched soup.")
     var stageSeeds: Int?
     @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; \(SamplingDefaults.soupSizesText)).")
@@ -209,8 +207,8 @@ struct Eval: ParsableCommand {
                 /// A stage method's tunings' adapters, a set each (one set without --stage-seeds),
                 /// and with several their soups.
                 var seedSets: [LoRASet] = [], soups: [TuningChoice: LoRASet] = [:]
-                /// The stages' summary offset (--stage-summary-offset), read by every prompt branch.
-                var stageOffset: SummaryOffset? = nil
+                /// Each stage tuning's summary offset (--stage-summary-offset), read by every prompt branch.
+                var stageOffsets: [SummaryOffset] = []
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
@@ -242,16 +240,13 @@ struct Eval: ParsableCommand {
                         if let k = stageConvRank { stage1.convRank = k }
                         if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
-                        if stageSummaryOffset { stage1.summaryOffset = true }
-                        if let k = stageSummaryOffsetLearningRateScale { stage1.summaryOffsetLearningRateScale = k }
-                        guard !stage1.summaryOffset || stageTunings == 1 else {
-                            throw StudioError.badInput("--stage-summary-offset: soups of tunings with a summary offset are not supported")
-                        }
+                        if let k = stageSummaryOffset { stage1.summaryOffsetLearningRateScale = k }
                         for k in 0..<stageTunings {
-                            stageOffset = try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: AppearanceTuningConfig.soupMemberSeed(stageTuningSeed(ci), member: k),
+                            let offset = try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: AppearanceTuningConfig.soupMemberSeed(stageTuningSeed(ci), member: k),
                                                       throughStage: throughStage, stage1: stage1, encoder: encoder,
                                                       judge: trainJudge, identity: tuningIdentity, identityScale: stageIdentityScale ?? identityScale,
                                                       directory: dir + "-\(k)")
+                            if let offset { stageOffsets.append(offset) }
                             // Each tuning set aside as a set of its own, so the next trains on the bare model.
                             if stageTunings > 1 {
                                 let set = LoRASet.tuned(on: pipe, id: "seed-\(k)")
@@ -277,7 +272,7 @@ struct Eval: ParsableCommand {
                             }
                             soupNormRatios[method, default: [:]][ci] = ratios.sorted()[ratios.count / 2]
                         }
-                        if let o = stageOffset {
+                        if let o = stageOffsets.first {
                             let p = try SummaryOffset.positions(baseWord: o.baseWord, in: c.prompt, tokenizer: pipe.tokenizer)
                             let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode(c.prompt)]) }.contiguous()
                             let w = ctx.shape[2], x = ctx.toArray()
@@ -310,7 +305,15 @@ struct Eval: ParsableCommand {
                             guidance = ClusterGuidance(eta1: r.guidanceScale, eta2: eta2, steps: controls.guidanceRange(steps: r.steps), outsideScale: r.guidanceScale,
                                                        subjectMask: variant.subjectMask)
                         }
-                        if let o = stageOffset {
+                        // The summary offset of the tuning (or soup) this variant samples.
+                        if !stageOffsets.isEmpty {
+                            let o: SummaryOffset
+                            switch variant.tuning {
+                            case .only: o = stageOffsets.count == 1 ? stageOffsets[0] : try SummaryOffset.soup(of: stageOffsets, normMatched: true)
+                            case .seed(let k): o = stageOffsets[k]
+                            case .soup: o = try SummaryOffset.soup(of: stageOffsets, normMatched: false)
+                            case .normMatchedSoup: o = try SummaryOffset.soup(of: stageOffsets, normMatched: true)
+                            }
                             conditioning = try o.apply(to: conditioning ?? pipe.encodePrompts(r), prompt: r.prompt, tokenizer: pipe.tokenizer)
                         }
                         if let (ref, e) = identity {

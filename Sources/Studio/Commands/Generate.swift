@@ -214,6 +214,8 @@ struct Generate: ParsableCommand {
         var conditioning: Conditioning? = nil, guidance: Guidance? = nil
         var troupeFields: [(String, String)] = []
         var characterLoRA: String? = nil
+        /// The summary offsets the LoRAs carry (their stage tuners' pivotal offset), applied to the prompt branches.
+        var offsets: [SummaryOffset] = []
         if let record, let artifacts {
             // The character's tuning: its latest stage LoRA and/or its OneActor δ and guidance.
             // The stage LoRA's multiplier: what a PNG being re-made recorded (the studio's slider;
@@ -221,7 +223,11 @@ struct Generate: ParsableCommand {
             let recorded = png?.extra.first { $0.0 == Field.characterLoRAScale }.flatMap { Float($0.1) }.flatMap { $0.isFinite && abs($0) <= 100 ? $0 : nil }
             let loraScale = recorded ?? (png != nil ? 1 : pipeline.defaults.stageLoRAScale)
             if let lora = stageLoRA {
-                do { try LoRAFile(path: lora).attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch { throw StudioError.wrap(error) }
+                do {
+                    let file = try LoRAFile(path: lora)
+                    try file.attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge()
+                    if let o = file.summaryOffset { offsets.append(o) }
+                } catch { throw StudioError.wrap(error) }
                 characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension
             }
             // Without OneActor, the character's LoRA or identity embedding is its tuning.
@@ -248,9 +254,16 @@ struct Generate: ParsableCommand {
         }
         for (path, scale) in loraSpecs {
             // Merged into the weights: a LoRA costs nothing per step.
-            do { try LoRAFile(path: path).attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge() } catch {
-                throw StudioError.wrap(error)
-            }
+            do {
+                let file = try LoRAFile(path: path)
+                try file.attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge()
+                if let o = file.summaryOffset { offsets.append(o) }
+            } catch { throw StudioError.wrap(error) }
+        }
+        for o in offsets {
+            do {
+                conditioning = try o.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), prompt: req.prompt, tokenizer: pipeline.tokenizer)
+            } catch { throw StudioError.badInput("the LoRA's summary offset: \(error)") }
         }
         let interrupt = InterruptFlag.install()
         let progress = ProgressLine(label: "generate", quiet: false)

@@ -68,11 +68,13 @@ final class GridCharacter {
     /// (`eta2` over the character's setting), the identity tokens of its target. `drawn` is
     /// told after each image and returns false to stop.
     func draw(_ m: GridMethod, _ requests: [GenerationRequest], eta2: Float?, drawn: () -> Bool) throws -> [RGBImage] {
-        var set: LoRASet? = nil
+        var set: LoRASet? = nil, offset: SummaryOffset? = nil
         if let path = try loraPath(m) {
-            do { set = try LoRAFile(path: path).attach(multiplier: pipeline.defaults.stageLoRAScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder) } catch {
-                throw StudioError.wrap(error)
-            }
+            do {
+                let file = try LoRAFile(path: path)
+                set = try file.attach(multiplier: pipeline.defaults.stageLoRAScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder)
+                offset = file.summaryOffset
+            } catch { throw StudioError.wrap(error) }
             set?.merge()
         }
         defer { set?.detach() }
@@ -84,6 +86,11 @@ final class GridCharacter {
             if m.oneActor {
                 r.characterControls = CharacterControls(v: m.v, eta2: eta2)
                 (conditioning, guidance, _) = try oneActor().prepare(try pipeline.validate(r).request, pipeline: pipeline)
+            }
+            if let offset {
+                do { conditioning = try offset.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(r).request), prompt: r.prompt, tokenizer: pipeline.tokenizer) } catch {
+                    throw StudioError.badInput("\(record.name)'s summary offset: \(error)")
+                }
             }
             if m.identity {
                 let (ref, embedding) = try identity()

@@ -34,6 +34,8 @@ struct Tune: ParsableCommand {
     var feedForwardRank: Int?
     @Option(name: .customLong("snr-gamma"), help: "stage1: Min-SNR-γ weighting of the diffusion loss's rows (diffusers' --snr_gamma; 5 is the paper's; 0, the default: off); later stages keep it.")
     var snrGamma: Float?
+    @Option(name: .customLong("summary-offset"), help: "stage1/stages: pivotal tuning — also learn one text offset at the character's base word and the prompt's summary tokens with the LoRA, at this multiple of its learning rate (0: off; default: the model's troupe.json lora_summary_offset, else 0); later stages continue it and generate applies it.")
+    var summaryOffset: Float?
     @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
     var crop: Float?
     @Option(name: .customLong("color-jitter"), help: "stage1/stages: brightness/contrast/saturation jitter amplitude (0…0.5; off by default: colours are a character's identity).")
@@ -115,8 +117,18 @@ struct Tune: ParsableCommand {
             let out = folder + "/lora/stage\(stage).safetensors"
             do {
                 let files = try (0..<size).map { try LoRAFile(path: TuneSetup.loraDirectory(folder, member: $0) + "/stage\(stage).safetensors") }
-                let (tensors, _) = try LoRASoup.file(of: files, normMatched: true)
-                try SafetensorsWriter.write(tensors, to: out, metadata: ["format": "pt", "troupe_stage": String(stage), "troupe_soup": String(size)])
+                var (tensors, _) = try LoRASoup.file(of: files, normMatched: true)
+                var metadata = ["format": "pt", "troupe_stage": String(stage), "troupe_soup": String(size)]
+                // The tunings' summary offsets, souped the same way (all or none of them have one).
+                let offsets = files.compactMap(\.summaryOffset)
+                if !offsets.isEmpty {
+                    guard offsets.count == files.count else { throw StudioError.badInput("only some of the soup's tunings of stage \(stage) have a summary offset; tune them alike") }
+                    let o = try SummaryOffset.soup(of: offsets, normMatched: true)
+                    tensors[SummaryOffset.key] = o.delta
+                    metadata[SummaryOffset.baseWordField] = o.baseWord
+                    if let rate = try SafetensorsFile(path: files[0].path).metadata[SummaryOffset.learningRateScaleField] { metadata[SummaryOffset.learningRateScaleField] = rate }
+                }
+                try SafetensorsWriter.write(tensors, to: out, metadata: metadata)
             } catch { throw StudioError.wrap(error) }
             if !json { print(out) }
         }

@@ -80,6 +80,7 @@ struct TuneSetup {
         if let r = command.feedForwardRank { c.feedForwardRank = r }
         if let lr = command.learningRate { c.learningRate = lr }
         if let g = command.snrGamma { c.snrGamma = g }
+        if let k = command.summaryOffset { c.summaryOffsetLearningRateScale = k }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
         if let x = command.colorJitter { c.augmentation.colorJitter = x }
@@ -89,6 +90,9 @@ struct TuneSetup {
             throw StudioError.badInput("--steps, --rank and --checkpoint-every must be ≥ 1 and --learning-rate a positive number")
         }
         guard c.snrGamma.isFinite, c.snrGamma >= 0 else { throw StudioError.badInput("--snr-gamma must be a number ≥ 0 (0: off)") }
+        guard c.summaryOffsetLearningRateScale.isFinite, (0...10_000).contains(c.summaryOffsetLearningRateScale) else {
+            throw StudioError.badInput("--summary-offset must be a number in 0…10000 (0: off)")
+        }
         let ranks = AppearanceTuningConfig.optionalRanks
         for (flag, r) in [("--text-encoder-rank", c.textEncoderRank), ("--conv-rank", c.convRank), ("--ff-rank", c.feedForwardRank)] where !ranks.contains(r) {
             throw StudioError.badInput("\(flag) must be in \(ranks.lowerBound)…\(ranks.upperBound)")
@@ -103,11 +107,15 @@ struct TuneSetup {
             return [out]
         }, preview: { step in
             // As `generate --character` will sample it: the model's multiplier for a stage LoRA
-            // (the tuner's adapters train at 1 and go back to it).
+            // (the tuner's adapters train at 1 and go back to it), its summary offset.
             let adapters = LoRASet.tuned(on: pipeline)
             adapters.rescale(pipeline.defaults.stageLoRAScale)
             defer { adapters.rescale(1) }
-            return try writeSample(try pipeline.generate(characterRequest(steps: 15, throughLoRA: true)), step)
+            let req = characterRequest(steps: 15, throughLoRA: true)
+            let conditioning = try tuner.summaryOffset.map {
+                try $0.apply(to: try pipeline.encodePrompts(try pipeline.validate(req).request), prompt: req.prompt, tokenizer: pipeline.tokenizer)
+            }
+            return try writeSample(try pipeline.generate(req, conditioning: conditioning), step)
         })
     }
 
@@ -115,14 +123,15 @@ struct TuneSetup {
         let refs = try references()
         let tuner: AppearanceTuner
         if hasCheckpoint {
-            tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir)
+            tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir, baseWord: record.baseWord)
         } else {
             let c = try config { () -> AppearanceTuningConfig in
                 var c = AppearanceTuningConfig.recommended(by: pipeline.defaults)
                 try applyFlags(&c)
                 return c
             }
-            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir)
+            tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
+                                        baseWord: record.baseWord)
         }
         return stageJob(tuner, stage: 1)
     }
@@ -153,12 +162,18 @@ struct TuneSetup {
         let tuner: AppearanceTuner
         if hasCheckpoint {
             tuner = try AppearanceTuner.resume(pipeline: pipeline, references: refs, directory: runDir, identityEncoder: encoder,
-                                               classImages: classImages, classPrompt: classPrompt, judge: judge)
+                                               classImages: classImages, classPrompt: classPrompt, judge: judge, baseWord: record.baseWord)
         } else {
             let start: [String: Tensor]
+            let previousOffsetRate: Float?
             do {
                 let f = try SafetensorsFile(path: previousPath)
                 start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
+                // The previous stage's summary offset, continued at the rate it was tuned at.
+                previousOffsetRate = try SummaryOffset.read(from: f).map { _ in
+                    f.metadata[SummaryOffset.learningRateScaleField].flatMap(Float.init).flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+                        ?? pipeline.defaults.loraSummaryOffset ?? 1
+                }
             } catch { throw StudioError.wrap(error) }
             // The previous stage's ranks, read from its file: attention (2-D down), feed-forward
             // (2-D, under .ff.), convolutions (4-D down), text encoder; a family it lacks stays off.
@@ -174,13 +189,15 @@ struct TuneSetup {
                 if attention > 0 { base.rank = attention }     // none: the tuner names the key it lacks
                 base.convRank = rank("unet.", 4); base.textEncoderRank = rank("text_encoder.", 2)
                 base.feedForwardRank = rank("unet.", 2, feedForward: true)
+                base.summaryOffsetLearningRateScale = previousOffsetRate ?? 0
                 var c = AppearanceTuningConfig.stage2(from: base, hasIdentityEncoder: encoder != nil)
                 if stage >= 3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
                 try applyFlags(&c)
                 return c
             }
             tuner = try AppearanceTuner(pipeline: pipeline, references: refs, prompt: record.prompt, config: c, directory: runDir,
-                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge)
+                                        startFrom: start, identityEncoder: encoder, classImages: classImages, classPrompt: classPrompt, judge: judge,
+                                        baseWord: record.baseWord)
         }
         return stageJob(tuner, stage: stage)
     }

@@ -29,7 +29,7 @@ final class PreviewRenderer: @unchecked Sendable {
     // Owned by `queue`:
     private var pipelines: [String: (StableDiffusionPipeline, String)] = [:]
     private var tuning: (key: String, value: CharacterTuning)?
-    private var lora: (key: String, set: LoRASet)?
+    private var lora: (key: String, set: LoRASet, offset: SummaryOffset?)?
     private var identity: (key: String, reference: IdentityReference, embedding: Tensor)?
 
     init(store: CharacterStore, deliver: @escaping (Event) -> Void) { self.store = store; self.deliver = deliver }
@@ -97,9 +97,10 @@ final class PreviewRenderer: @unchecked Sendable {
                 let loraKey = loraPath.flatMap(PreviewRenderer.stamp)
                 if lora?.key != loraKey { lora?.set.detach(); lora = nil }
                 if let loraPath, let loraKey, lora == nil {
-                    let set = try LoRAFile(path: loraPath).attach(multiplier: s.loraScale, unet: pipe.unet, textEncoder: pipe.textEncoder)
+                    let file = try LoRAFile(path: loraPath)
+                    let set = try file.attach(multiplier: s.loraScale, unet: pipe.unet, textEncoder: pipe.textEncoder)
                     set.merge()   // sampling at the base model's cost; a rescale re-merges
-                    lora = (loraKey, set)
+                    lora = (loraKey, set, file.summaryOffset)
                 }
                 if let l = lora {
                     if l.set.multiplier != s.loraScale { l.set.rescale(s.loraScale) }
@@ -114,6 +115,10 @@ final class PreviewRenderer: @unchecked Sendable {
                 extra = GenerationPNG.characterFields(name: t.record.name, v: v, guidance: g as! ClusterGuidance) + extra
             } else if let name = s.character {
                 extra = [(GenerationPNG.Field.character, name)] + extra
+            }
+            // The stage LoRA's summary offset, on the prompt branches.
+            if let o = lora?.offset {
+                conditioning = try o.apply(to: conditioning ?? pipe.encodePrompts(try pipe.validate(req).request), prompt: req.prompt, tokenizer: pipe.tokenizer)
             }
             // The identity embedding of the character's target, at the slider's scale.
             if let name = s.character, s.identityScale != 0 {
