@@ -139,5 +139,7 @@ final class SummaryOffsetTests: XCTestCase {
         XCTAssertEqual(matched[0], 1.5 * 3.5 / 2.5, accuracy: 1e-5); XCTAssertEqual(matched[1], 2 * 3.5 / 2.5, accuracy: 1e-5)
         XCTAssertThrowsError(try SummaryOffset.soup(of: [a, SummaryOffset(delta: b.delta, baseWord: "wizard")], normMatched: true))
         XCTAssertThrowsError(try SummaryOffset.soup(of: [], normMatched: true))
+        // Its weight under the LoRA's multiplier: faded in up to 1 (0: the base model), not extrapolated.
+        XCTAssertEqual([0, 0.5, 1, 1.2, 2].map { SummaryOffset.weight(atLoRAMultiplier: $0) }, [0, 0.5, 1, 1, 1])
     }
 }

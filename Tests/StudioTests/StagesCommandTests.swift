@@ -144,7 +144,14 @@ final class StagesCommandTests: XCTestCase {
             let file = try SafetensorsFile(path: lora + "stage\(s).safetensors")
             XCTAssertEqual(file.metadata["troupe_soup"], "2")
             XCTAssertEqual(file.metadata["troupe_stage"], String(s))
-            let (expected, _) = try LoRASoup.file(of: members, normMatched: true)
+            var (expected, _) = try LoRASoup.file(of: members, normMatched: true)
+            // troupe-mini's stages learn a summary offset: the soup's is the members' norm-matched mean.
+            let offsets = members.compactMap(\.summaryOffset)
+            XCTAssertEqual(offsets.count, BaseModelArchitecture.mini.recommended.loraSummaryOffset == nil ? 0 : 2)
+            if !offsets.isEmpty {
+                expected[SummaryOffset.key] = try SummaryOffset.soup(of: offsets, normMatched: true).delta
+                XCTAssertEqual(file.metadata[SummaryOffset.baseWordField], "knight")
+            }
             XCTAssertEqual(Set(file.names), Set(expected.keys))
             for (k, t) in expected { XCTAssertEqual(try file.tensor(k).toArray(), t.toArray(), k) }
             let key = try XCTUnwrap(members[0].pairs.keys.sorted().first)

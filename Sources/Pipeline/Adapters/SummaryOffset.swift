@@ -22,6 +22,11 @@ public struct SummaryOffset {
         self.delta = delta; self.baseWord = baseWord
     }
 
+    /// The offset's weight when its LoRA is sampled at multiplier `m`: the multiplier fades the
+    /// whole tuning in up to 1 (at 0 the base model), and past 1 extrapolates the LoRA's weights
+    /// only — the offset stays as trained (the model's recommended ×1.2 was measured that way).
+    public static func weight(atLoRAMultiplier m: Float) -> Float { min(1, m) }
+
     /// Its token positions in `prompt` (a prompt without the base word is an error).
     public static func positions(baseWord: String, in prompt: String, tokenizer: CLIPTokenizer) throws -> [Int] {
         try OffsetSite.summary.positions(of: baseWord, in: prompt, tokenizer: tokenizer)

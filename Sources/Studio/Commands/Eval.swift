@@ -314,7 +314,8 @@ struct Eval: ParsableCommand {
                             case .soup: o = try SummaryOffset.soup(of: stageOffsets, normMatched: false)
                             case .normMatchedSoup: o = try SummaryOffset.soup(of: stageOffsets, normMatched: true)
                             }
-                            conditioning = try o.apply(to: conditioning ?? pipe.encodePrompts(r), prompt: r.prompt, tokenizer: pipe.tokenizer)
+                            conditioning = try o.apply(to: conditioning ?? pipe.encodePrompts(r), prompt: r.prompt, tokenizer: pipe.tokenizer,
+                                                       scale: SummaryOffset.weight(atLoRAMultiplier: variant.loraScale ?? 1))
                         }
                         if let (ref, e) = identity {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)

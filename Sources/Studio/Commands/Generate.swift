@@ -215,7 +215,7 @@ struct Generate: ParsableCommand {
         var troupeFields: [(String, String)] = []
         var characterLoRA: String? = nil
         /// The summary offsets the LoRAs carry (their stage tuners' pivotal offset), applied to the prompt branches.
-        var offsets: [SummaryOffset] = []
+        var offsets: [(offset: SummaryOffset, multiplier: Float)] = []
         if let record, let artifacts {
             // The character's tuning: its latest stage LoRA and/or its OneActor δ and guidance.
             // The stage LoRA's multiplier: what a PNG being re-made recorded (the studio's slider;
@@ -226,7 +226,7 @@ struct Generate: ParsableCommand {
                 do {
                     let file = try LoRAFile(path: lora)
                     try file.attach(multiplier: loraScale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge()
-                    if let o = file.summaryOffset { offsets.append(o) }
+                    if let o = file.summaryOffset { offsets.append((o, loraScale)) }
                 } catch { throw StudioError.wrap(error) }
                 characterLoRA = ((lora as NSString).lastPathComponent as NSString).deletingPathExtension
             }
@@ -257,12 +257,13 @@ struct Generate: ParsableCommand {
             do {
                 let file = try LoRAFile(path: path)
                 try file.attach(multiplier: scale, unet: pipeline.unet, textEncoder: pipeline.textEncoder).merge()
-                if let o = file.summaryOffset { offsets.append(o) }
+                if let o = file.summaryOffset { offsets.append((o, scale)) }
             } catch { throw StudioError.wrap(error) }
         }
-        for o in offsets {
+        for (o, m) in offsets {
             do {
-                conditioning = try o.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), prompt: req.prompt, tokenizer: pipeline.tokenizer)
+                conditioning = try o.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), prompt: req.prompt, tokenizer: pipeline.tokenizer,
+                                           scale: SummaryOffset.weight(atLoRAMultiplier: m))
             } catch { throw StudioError.badInput("the LoRA's summary offset: \(error)") }
         }
         let interrupt = InterruptFlag.install()

@@ -88,7 +88,8 @@ final class GridCharacter {
                 (conditioning, guidance, _) = try oneActor().prepare(try pipeline.validate(r).request, pipeline: pipeline)
             }
             if let offset {
-                do { conditioning = try offset.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(r).request), prompt: r.prompt, tokenizer: pipeline.tokenizer) } catch {
+                do { conditioning = try offset.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(r).request), prompt: r.prompt, tokenizer: pipeline.tokenizer,
+                                                           scale: SummaryOffset.weight(atLoRAMultiplier: pipeline.defaults.stageLoRAScale)) } catch {
                     throw StudioError.badInput("\(record.name)'s summary offset: \(error)")
                 }
             }
