@@ -50,6 +50,12 @@
 // `--train_text_encoder`), keyed `text_encoder.<path>` in the file; its prompts are then encoded
 // through them every step (TuningPrompts). A later stage continues them.
 //
+// With `summaryOffsetLearningRateScale` K > 0 (pivotal tuning; off by default) every stage also
+// learns one text offset δ [1, d], from zero, at K times the adapters' learning rate (AdamW
+// parameter groups), added to the frozen text encoder's output at the base word and the
+// prompt's end and padding tokens of every character row (main and pose rows; never the class
+// rows): SummaryOffset, continued by the later stages and written with the LoRA.
+//
 // With `identityAdapterScale` ≠ 0, any stage trains with the identity embedding fed to the UNet
 // (TuningIdentity): the main and pose rows read another accepted reference's identity tokens
 // at that scale; prior preservation's class rows read none (the LoRA alone must leave the class
