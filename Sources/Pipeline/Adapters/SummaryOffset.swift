@@ -32,11 +32,16 @@ public struct SummaryOffset {
         try OffsetSite.summary.positions(of: baseWord, in: prompt, tokenizer: tokenizer)
     }
 
-    /// `conditioning` with δ (times `scale`) added to each prompt branch of `prompt` (the
-    /// conditional one, and OneActor's plain and auxiliary ones where present) at its positions;
-    /// an offset a branch already carries (OneActor's) stays, folded into its context first.
-    public func apply(to conditioning: Conditioning, prompt: String, tokenizer: CLIPTokenizer, scale: Float = 1) throws -> Conditioning {
-        guard scale.isFinite else { throw GenerationError.badValue("the summary offset's scale must be a finite number") }
+    /// ‖δ‖.
+    public var norm: Float { delta.square().sum().item().squareRoot() }
+
+    /// `conditioning` with δ, weighed for its LoRA's multiplier `loraMultiplier` (`weight`), added
+    /// to each prompt branch of `prompt` (the conditional one, and OneActor's plain and auxiliary
+    /// ones where present) at its positions; an offset a branch already carries (OneActor's)
+    /// stays, folded into its context first.
+    public func apply(to conditioning: Conditioning, prompt: String, tokenizer: CLIPTokenizer, loraMultiplier: Float = 1) throws -> Conditioning {
+        guard loraMultiplier.isFinite else { throw GenerationError.badValue("the LoRA multiplier must be a finite number") }
+        let scale = Self.weight(atLoRAMultiplier: loraMultiplier)
         if let c = conditioning.branches[.conditional], delta.shape != [1, c.context.shape[2]] {
             throw GenerationError.badValue("the summary offset is \(delta.shape), not [1, \(c.context.shape[2])]: it was tuned on another model")
         }
@@ -74,8 +79,7 @@ public struct SummaryOffset {
         let k = Float(members.count)
         var mean = members.dropFirst().reduce(first.delta) { $0 + $1.delta } * (1 / k)
         if normMatched {
-            let norm = { (t: Tensor) in t.square().sum().item().squareRoot() }
-            let target = members.map { norm($0.delta) }.reduce(0, +) / k, n = norm(mean)
+            let target = members.map(\.norm).reduce(0, +) / k, n = SummaryOffset(delta: mean, baseWord: first.baseWord).norm
             if n > 0 { mean = mean * (target / n) }
         }
         return SummaryOffset(delta: mean.contiguous(), baseWord: first.baseWord)

@@ -209,6 +209,8 @@ struct Eval: ParsableCommand {
                 var seedSets: [LoRASet] = [], soups: [TuningChoice: LoRASet] = [:]
                 /// Each stage tuning's summary offset (--stage-summary-offset), read by every prompt branch.
                 var stageOffsets: [SummaryOffset] = []
+                /// The offset each tuning choice samples: one tuning's, or their soup (as the LoRA's).
+                var stageOffset: [TuningChoice: SummaryOffset] = [:]
                 if method == .identity || method == .oneactorIdentity {
                     let ref = try loadIdentityReference()
                     var tr = pipe.request(prompt: c.prompt)
@@ -275,9 +277,14 @@ struct Eval: ParsableCommand {
                         if let o = stageOffsets.first {
                             let p = try SummaryOffset.positions(baseWord: o.baseWord, in: c.prompt, tokenizer: pipe.tokenizer)
                             let ctx = GradMode.noGrad { pipe.textEncoder([pipe.tokenizer.encode(c.prompt)]) }.contiguous()
-                            let w = ctx.shape[2], x = ctx.toArray()
-                            let tokens = p.map { i in (0..<w).reduce(Float(0)) { $0 + x[i * w + $1] * x[i * w + $1] }.squareRoot() }.reduce(0, +) / Float(p.count)
-                            summaryOffsetNorms[method, default: [:]][ci] = (o.delta.square().sum().item().squareRoot(), tokens)
+                            let tokens = ctx.reshaped([ctx.shape[1], ctx.shape[2]]).selectingRows(p).square().sum(axes: [1]).sqrt().mean().item()
+                            summaryOffsetNorms[method, default: [:]][ci] = (o.norm, tokens)
+                            if stageOffsets.count == 1 { stageOffset[.only] = o } else {
+                                for (k, member) in stageOffsets.enumerated() { stageOffset[.seed(k)] = member }
+                                let matched = try SummaryOffset.soup(of: stageOffsets, normMatched: true)
+                                stageOffset[.only] = matched; stageOffset[.normMatchedSoup] = matched
+                                stageOffset[.soup] = try SummaryOffset.soup(of: stageOffsets, normMatched: false)
+                            }
                         }
                         for set in seedSets { set.reattach() }
                         // One tuning: the adapters it left, as the one set every variant rescales.
@@ -306,16 +313,9 @@ struct Eval: ParsableCommand {
                                                        subjectMask: variant.subjectMask)
                         }
                         // The summary offset of the tuning (or soup) this variant samples.
-                        if !stageOffsets.isEmpty {
-                            let o: SummaryOffset
-                            switch variant.tuning {
-                            case .only: o = stageOffsets.count == 1 ? stageOffsets[0] : try SummaryOffset.soup(of: stageOffsets, normMatched: true)
-                            case .seed(let k): o = stageOffsets[k]
-                            case .soup: o = try SummaryOffset.soup(of: stageOffsets, normMatched: false)
-                            case .normMatchedSoup: o = try SummaryOffset.soup(of: stageOffsets, normMatched: true)
-                            }
+                        if let o = stageOffset[variant.tuning] {
                             conditioning = try o.apply(to: conditioning ?? pipe.encodePrompts(r), prompt: r.prompt, tokenizer: pipe.tokenizer,
-                                                       scale: SummaryOffset.weight(atLoRAMultiplier: variant.loraScale ?? 1))
+                                                       loraMultiplier: variant.loraScale ?? 1)
                         }
                         if let (ref, e) = identity {
                             conditioning = try ref.attach(to: conditioning ?? pipe.encodePrompts(r), embedding: e, scale: identityScale)

@@ -263,7 +263,7 @@ struct Generate: ParsableCommand {
         for (o, m) in offsets {
             do {
                 conditioning = try o.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(req).request), prompt: req.prompt, tokenizer: pipeline.tokenizer,
-                                           scale: SummaryOffset.weight(atLoRAMultiplier: m))
+                                           loraMultiplier: m)
             } catch { throw StudioError.badInput("the LoRA's summary offset: \(error)") }
         }
         let interrupt = InterruptFlag.install()

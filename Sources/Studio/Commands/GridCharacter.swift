@@ -89,7 +89,7 @@ final class GridCharacter {
             }
             if let offset {
                 do { conditioning = try offset.apply(to: conditioning ?? pipeline.encodePrompts(try pipeline.validate(r).request), prompt: r.prompt, tokenizer: pipeline.tokenizer,
-                                                           scale: SummaryOffset.weight(atLoRAMultiplier: pipeline.defaults.stageLoRAScale)) } catch {
+                                                           loraMultiplier: pipeline.defaults.stageLoRAScale) } catch {
                     throw StudioError.badInput("\(record.name)'s summary offset: \(error)")
                 }
             }

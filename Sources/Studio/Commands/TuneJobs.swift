@@ -114,7 +114,7 @@ struct TuneSetup {
             let req = characterRequest(steps: 15, throughLoRA: true)
             let conditioning = try tuner.summaryOffset.map {
                 try $0.apply(to: try pipeline.encodePrompts(try pipeline.validate(req).request), prompt: req.prompt, tokenizer: pipeline.tokenizer,
-                             scale: SummaryOffset.weight(atLoRAMultiplier: pipeline.defaults.stageLoRAScale))
+                             loraMultiplier: pipeline.defaults.stageLoRAScale)
             }
             return try writeSample(try pipeline.generate(req, conditioning: conditioning), step)
         })

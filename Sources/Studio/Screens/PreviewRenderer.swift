@@ -119,7 +119,7 @@ final class PreviewRenderer: @unchecked Sendable {
             // The stage LoRA's summary offset, on the prompt branches.
             if let o = lora?.offset {
                 conditioning = try o.apply(to: conditioning ?? pipe.encodePrompts(try pipe.validate(req).request), prompt: req.prompt, tokenizer: pipe.tokenizer,
-                                           scale: SummaryOffset.weight(atLoRAMultiplier: s.loraScale))
+                                           loraMultiplier: s.loraScale)
             }
             // The identity embedding of the character's target, at the slider's scale.
             if let name = s.character, s.identityScale != 0 {
