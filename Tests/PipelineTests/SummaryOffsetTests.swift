@@ -117,6 +117,7 @@ final class SummaryOffsetTests: XCTestCase {
         XCTAssertEqual(file.summaryOffset?.baseWord, "knight")
         XCTAssertEqual(file.summaryOffset?.delta.toArray(), tuner.summaryOffset?.delta.toArray())
         XCTAssertEqual(try SafetensorsFile(path: dir + "/stage.safetensors").metadata[SummaryOffset.learningRateScaleField], "3.0")
+        XCTAssertEqual(file.summaryOffset?.learningRateScale, 3, "the rate a later stage continues at")
         let width = pipe.textEncoder.config.hiddenSize
         try SafetensorsWriter.write([SummaryOffset.key: Tensor(zeros: [1, width])], to: dir + "/nameless.safetensors", metadata: ["format": "pt"])
         XCTAssertThrowsError(try LoRAFile(path: dir + "/nameless.safetensors")) { XCTAssertTrue("\($0)".contains(SummaryOffset.baseWordField), "\($0)") }
@@ -138,6 +139,11 @@ final class SummaryOffsetTests: XCTestCase {
         let matched = try SummaryOffset.soup(of: [a, b], normMatched: true).delta.toArray()
         XCTAssertEqual(matched[0], 1.5 * 3.5 / 2.5, accuracy: 1e-5); XCTAssertEqual(matched[1], 2 * 3.5 / 2.5, accuracy: 1e-5)
         XCTAssertThrowsError(try SummaryOffset.soup(of: [a, SummaryOffset(delta: b.delta, baseWord: "wizard")], normMatched: true))
+        // The soup continues at its first member's rate; a rate that is no rate is not recorded.
+        let rated = SummaryOffset(delta: a.delta, baseWord: "knight", learningRateScale: 30)
+        XCTAssertEqual(try SummaryOffset.soup(of: [rated, b], normMatched: true).metadata,
+                       [SummaryOffset.baseWordField: "knight", SummaryOffset.learningRateScaleField: "30.0"])
+        XCTAssertNil(SummaryOffset(delta: a.delta, baseWord: "knight", learningRateScale: .nan).learningRateScale)
         XCTAssertThrowsError(try SummaryOffset.soup(of: [], normMatched: true))
         // Its weight under the LoRA's multiplier: faded in up to 1 (0: the base model), not extrapolated.
         XCTAssertEqual([0, 0.5, 1, 1.2, 2].map { SummaryOffset.weight(atLoRAMultiplier: $0) }, [0, 0.5, 1, 1, 1])

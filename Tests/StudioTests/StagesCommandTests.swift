@@ -151,6 +151,7 @@ final class StagesCommandTests: XCTestCase {
             if !offsets.isEmpty {
                 expected[SummaryOffset.key] = try SummaryOffset.soup(of: offsets, normMatched: true).delta
                 XCTAssertEqual(file.metadata[SummaryOffset.baseWordField], "knight")
+                XCTAssertEqual(file.metadata[SummaryOffset.learningRateScaleField], members[0].summaryOffset?.learningRateScale.map { String($0) })
             }
             XCTAssertEqual(Set(file.names), Set(expected.keys))
             for (k, t) in expected { XCTAssertEqual(try file.tensor(k).toArray(), t.toArray(), k) }

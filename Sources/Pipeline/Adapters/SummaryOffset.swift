@@ -17,9 +17,20 @@ public struct SummaryOffset {
 
     public let delta: Tensor
     public let baseWord: String
+    /// The learning-rate multiple it was tuned at (nil: not recorded; a later stage then takes
+    /// the model's default).
+    public let learningRateScale: Float?
 
-    public init(delta: Tensor, baseWord: String) {
+    public init(delta: Tensor, baseWord: String, learningRateScale: Float? = nil) {
         self.delta = delta; self.baseWord = baseWord
+        self.learningRateScale = learningRateScale.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+    }
+
+    /// The LoRA file metadata that goes with δ (read back by `read(from:)`).
+    public var metadata: [String: String] {
+        var m = [Self.baseWordField: baseWord]
+        if let learningRateScale { m[Self.learningRateScaleField] = String(learningRateScale) }
+        return m
     }
 
     /// The offset's weight when its LoRA is sampled at multiplier `m`: the multiplier fades the
@@ -66,11 +77,12 @@ public struct SummaryOffset {
         guard let word = file.metadata[baseWordField], !word.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw WeightsError.unsupported(file: file.path, reason: "it has a summary offset but no '\(baseWordField)' metadata naming the word it goes to")
         }
-        return SummaryOffset(delta: delta, baseWord: word)
+        return SummaryOffset(delta: delta, baseWord: word, learningRateScale: file.metadata[learningRateScaleField].flatMap(Float.init))
     }
 
     /// The soup of several tunings' offsets (LoRASoup's uniform soup, applied to δ): their mean,
-    /// rescaled to their mean norm when `normMatched`. They must share one base word and width.
+    /// rescaled to their mean norm when `normMatched`, at the first member's rate. They must share
+    /// one base word and width.
     public static func soup(of members: [SummaryOffset], normMatched: Bool) throws -> SummaryOffset {
         guard let first = members.first else { throw GenerationError.badValue("a soup needs at least one tuning") }
         guard members.allSatisfy({ $0.baseWord == first.baseWord && $0.delta.shape == first.delta.shape }) else {
@@ -82,6 +94,6 @@ public struct SummaryOffset {
             let target = members.map(\.norm).reduce(0, +) / k, n = SummaryOffset(delta: mean, baseWord: first.baseWord).norm
             if n > 0 { mean = mean * (target / n) }
         }
-        return SummaryOffset(delta: mean.contiguous(), baseWord: first.baseWord)
+        return SummaryOffset(delta: mean.contiguous(), baseWord: first.baseWord, learningRateScale: first.learningRateScale)
     }
 }

@@ -350,7 +350,8 @@ public final class AppearanceTuner: Trainer {
     /// The summary offset as tuned so far (nil when this run learns none).
     public var summaryOffset: SummaryOffset? {
         guard let summaryDelta, let baseWord else { return nil }
-        return SummaryOffset(delta: summaryDelta.detached().clone(), baseWord: baseWord)
+        return SummaryOffset(delta: summaryDelta.detached().clone(), baseWord: baseWord,
+                             learningRateScale: state.config.summaryOffsetLearningRateScale)
     }
 
     /// The transformer blocks' feed-forward projections (GEGLU in, and out).
@@ -506,10 +507,7 @@ public final class AppearanceTuner: Trainer {
         var m = ["format": "pt", "troupe_stage": String(state.config.stage), "steps": String(state.step), "rank": String(state.config.rank)]
         // A LoRA trained with the identity embedding expects it when sampling.
         if state.config.identityAdapterScale != 0 { m["troupe_identity_scale"] = String(state.config.identityAdapterScale) }
-        if let baseWord, summaryDelta != nil {
-            m[SummaryOffset.baseWordField] = baseWord
-            m[SummaryOffset.learningRateScaleField] = String(state.config.summaryOffsetLearningRateScale)
-        }
+        if let offset = summaryOffset { m.merge(offset.metadata) { _, new in new } }
         try SafetensorsWriter.write(lora, to: path, metadata: m)
     }
 }

@@ -125,8 +125,7 @@ struct Tune: ParsableCommand {
                     guard offsets.count == files.count else { throw StudioError.badInput("only some of the soup's tunings of stage \(stage) have a summary offset; tune them alike") }
                     let o = try SummaryOffset.soup(of: offsets, normMatched: true)
                     tensors[SummaryOffset.key] = o.delta
-                    metadata[SummaryOffset.baseWordField] = o.baseWord
-                    if let rate = try SafetensorsFile(path: files[0].path).metadata[SummaryOffset.learningRateScaleField] { metadata[SummaryOffset.learningRateScaleField] = rate }
+                    metadata.merge(o.metadata) { _, new in new }
                 }
                 try SafetensorsWriter.write(tensors, to: out, metadata: metadata)
             } catch { throw StudioError.wrap(error) }

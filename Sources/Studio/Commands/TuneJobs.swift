@@ -171,10 +171,7 @@ struct TuneSetup {
                 let f = try SafetensorsFile(path: previousPath)
                 start = try Dictionary(uniqueKeysWithValues: f.entries.keys.map { ($0, try f.tensor($0).clone()) })
                 // The previous stage's summary offset, continued at the rate it was tuned at.
-                previousOffsetRate = try SummaryOffset.read(from: f).map { _ in
-                    f.metadata[SummaryOffset.learningRateScaleField].flatMap(Float.init).flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
-                        ?? pipeline.defaults.loraSummaryOffset ?? 1
-                }
+                previousOffsetRate = try SummaryOffset.read(from: f).map { $0.learningRateScale ?? pipeline.defaults.loraSummaryOffset ?? 1 }
             } catch { throw StudioError.wrap(error) }
             // The previous stage's ranks, read from its file: attention (2-D down), feed-forward
             // (2-D, under .ff.), convolutions (4-D down), text encoder; a family it lacks stays off.
