@@ -82,6 +82,34 @@ final class Stage2TermTests: XCTestCase {
 final class Stage3TermTests: XCTestCase {
     /// Stage 3 on troupe-mini: the training judge's pose/expression term is reported, finite,
     /// and weighted into the total; without a judge the config is refused.
+    /// Rows that also name a view: the same picks, poses, expressions and timesteps as rows
+    /// without (the views drawn last), the view word in the text, and the judge's view
+    /// cross-entropy added to the pose and expression ones.
+    func testPoseExpressionTermNamingTheView() throws {
+        var a = SplitMixRandom(seed: 5), b = SplitMixRandom(seed: 5)
+        let plain = PoseExpressionTerm.draw(rows: 6, sources: 3, &a)
+        let viewed = PoseExpressionTerm.draw(rows: 6, sources: 3, namesView: true, &b)
+        XCTAssertNil(plain.views)
+        XCTAssertEqual(viewed.picks, plain.picks); XCTAssertEqual(viewed.poses, plain.poses)
+        XCTAssertEqual(viewed.expressions, plain.expressions); XCTAssertEqual(viewed.timesteps, plain.timesteps)
+        let views = try XCTUnwrap(viewed.views)
+        XCTAssertTrue(views.allSatisfy { View.allCases.indices.contains($0) })
+        let texts = viewed.texts("a knight")
+        for i in 0..<6 {
+            XCTAssertEqual(texts[i], "a knight, \(Pose.allCases[plain.poses[i]].word), \(Expression.allCases[plain.expressions[i]].word), \(View.allCases[views[i]].word)")
+            XCTAssertTrue(PoseExpressionTerm.allTexts("a knight", namesView: true).contains(texts[i]))
+        }
+        XCTAssertEqual(plain.texts("a knight")[0], PoseExpressionTerm.text("a knight", pose: plain.poses[0], expression: plain.expressions[0]))
+        XCTAssertEqual(PoseExpressionTerm.allTexts("a knight", namesView: true).count, Pose.allCases.count * Expression.allCases.count * View.allCases.count)
+        let judge = try AttributeClassifier(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/judges/attributes-train.safetensors").path]))
+        var r = SplitMixRandom(seed: 9)
+        let images = Tensor.randn([6, 3, 64, 64], using: &r).clamped(-1, 1)
+        let term = PoseExpressionTerm(judge: judge)
+        let logits = judge(images)
+        XCTAssertEqual(term.loss(decoded: images, draw: viewed).item(),
+                       term.loss(decoded: images, draw: plain).item() + logits[.view]!.crossEntropy(views).item(), accuracy: 1e-4)
+    }
+
     func testPoseExpressionTerm() throws {
         let pipe = try StableDiffusionPipeline(folder: DiffusersFolder(path: DefaultModelTests.folder))
         let judge = try AttributeClassifier(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/judges/attributes-train.safetensors").path]))
@@ -99,6 +127,15 @@ final class Stage3TermTests: XCTestCase {
         XCTAssertTrue(pe.isFinite && pe > 0)
         XCTAssertEqual(l["loss"]!, l["eps"]! + c.reconstructionWeight * (l["recon"] ?? 0) + c.poseWeight * pe, accuracy: 1e-4)
         XCTAssertNil(l["identity_pose"], "no identity term without its weight")
+        // Rows naming a view too, with the summary offset (every row text has its positions); the
+        // option survives the run's saved config.
+        var viewed = c; viewed.poseRowsNameView = true; viewed.summaryOffsetLearningRateScale = 30
+        let tv = try AppearanceTuner(pipeline: pipe, references: [ref], prompt: "a knight with red hair", config: viewed, directory: dir + "/view",
+                                     judge: judge, baseWord: "knight")
+        for _ in 0..<2 { XCTAssertTrue(try XCTUnwrap(try tv.trainStep().losses["pose_expression"]).isFinite) }
+        let decoded = try JSONDecoder().decode(AppearanceTuningConfig.self, from: JSONEncoder().encode(viewed))
+        XCTAssertTrue(decoded.poseRowsNameView)
+        XCTAssertFalse(try JSONDecoder().decode(AppearanceTuningConfig.self, from: Data("{}".utf8)).poseRowsNameView, "runs from before it name no view")
         // With stage 2's identity term on, the pose rows get it too (the character under other context words).
         let encoder = try IdentityEncoder(weights: WeightReader(paths: [TroupeRun.repo.appendingPathComponent("models/identity/encoder.safetensors").path]))
         var withID = c; withID.identityWeight = 0.3

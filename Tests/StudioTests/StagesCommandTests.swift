@@ -109,6 +109,14 @@ final class StagesCommandTests: XCTestCase {
         let two = try XCTUnwrap(try LoRAFile(path: lora + "stage2.safetensors").summaryOffset)
         XCTAssertEqual(try SafetensorsFile(path: lora + "stage2.safetensors").metadata[SummaryOffset.learningRateScaleField], "30.0", "continued at stage 1's rate")
         XCTAssertNotEqual(two.delta.toArray(), d1.delta.toArray(), "stage 2 trains it on")
+        // Stage 3 with rows naming a view too (--pose-view): the run's saved config has it.
+        let s3 = try troupe(["tune", "stage3", "Cy", "--steps", "2", "--pose-view"])
+        XCTAssertEqual(s3.status, 0, s3.stderr)
+        let states = FileManager.default.enumerator(atPath: root + "/characters/Cy")!.compactMap { $0 as? String }.filter { $0.hasSuffix("state.json") }
+        let configs = try states.map { try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/characters/Cy/" + $0))) as? [String: Any]) }
+            .compactMap { $0["config"] as? [String: Any] }
+        XCTAssertEqual(configs.filter { $0["stage"] as? Int == 3 }.compactMap { $0["poseRowsNameView"] as? Bool }.first, true, "\(states)")
+        XCTAssertTrue(configs.filter { $0["stage"] as? Int == 2 }.allSatisfy { $0["poseRowsNameView"] as? Bool == false })
         let g = try troupe(["generate", "--character", "Cy", "--seed", "5", "--steps", "4", "-o", root + "/cy.png"])
         XCTAssertEqual(g.status, 0, g.stderr)
         // The same file without its offset makes another image: generate applies it.

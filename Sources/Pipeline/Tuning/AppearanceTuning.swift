@@ -34,7 +34,8 @@
 //   L_pe = CE(J_pose(D(x̂₀)), pose) + CE(J_expression(D(x̂₀)), expression), weight λ_pe,
 // so the tuned character keeps following pose and expression words instead of repeating its
 // references' poses; with stage 2's identity term on, those rows also get it (reported as
-// identity_pose), so the character stays itself under other context words. Only the training
+// identity_pose), so the character stays itself under other context words. With
+// `poseRowsNameView` the rows also name a random view and the judge's view term joins L_pe. Only the training
 // judge (attributes-train) is a loss here.
 //
 // With `convRank` > 0 (4 by default) every stage also trains LoCon adapters (LyCORIS: a k×k
@@ -95,6 +96,9 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
     /// λ of the pose/expression term (stage 3; needs the training judge) and its rows a step.
     public var poseWeight: Float = 0
     public var poseRows = 2
+    /// Whether stage 3's rows also name a random view and the judge's view head joins the term
+    /// (PoseExpressionTerm's `namesView`; off: pose and expression only, as before it existed).
+    public var poseRowsNameView = false
     /// The identity adapter's scale while training (0: the LoRA trains alone; see TuningIdentity).
     public var identityAdapterScale: Float = 0
     /// Rank of the text encoder's LoRA adapters (0: the text encoder stays frozen), within
@@ -168,6 +172,7 @@ public struct AppearanceTuningConfig: Codable, Sendable, Equatable {
         // Runs from before identityMaxTimestep gave the identity term the reconstruction term's rows.
         identityMaxTimestep = try c.decode(.identityMaxTimestep, or: reconstructionMaxTimestep)
         poseWeight = try c.decode(.poseWeight, or: 0); poseRows = try c.decode(.poseRows, or: d.poseRows)
+        poseRowsNameView = try c.decode(.poseRowsNameView, or: false)
         augmentation = try c.decode(.augmentation, or: d.augmentation)
         identityAdapterScale = try c.decode(.identityAdapterScale, or: 0)
         textEncoderRank = try c.decode(.textEncoderRank, or: 0)
@@ -202,10 +207,8 @@ public final class AppearanceTuner: Trainer {
     /// Stage 2: class images' posteriors and the class prompt.
     let priorPosteriors: [(mean: Tensor, std: Tensor)]
     let classPrompt: String?
-    /// Stage 3: the pose/expression term (nil when off) and the prompt with each pose ×
-    /// expression.
+    /// Stage 3: the pose/expression term (nil when off).
     let poseTerm: PoseExpressionTerm?
-    let poseTexts: [[String]]
     /// Every text above as context (through the text encoder's adapters when it trains them).
     let prompts: TuningPrompts
     let schedule: NoiseSchedule
@@ -290,14 +293,14 @@ public final class AppearanceTuner: Trainer {
             }
         }
         self.baseWord = baseWord
-        let poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.texts(prompt) : []
+        let poseTexts = config.poseWeight > 0 ? PoseExpressionTerm.allTexts(prompt, namesView: config.poseRowsNameView) : []
         guard config.summaryOffsetLearningRateScale.isFinite, config.summaryOffsetLearningRateScale >= 0 else {
             throw GenerationError.badValue("the summary offset's learning-rate scale must be a number ≥ 0 (0: off)")
         }
         if config.learnsSummaryOffset {
             guard let baseWord else { throw GenerationError.badValue("the summary offset needs the character's base word") }
             var positions: [String: [Int]] = [:]
-            for text in [prompt] + poseTexts.flatMap({ $0 }) {
+            for text in [prompt] + poseTexts {
                 positions[text] = try SummaryOffset.positions(baseWord: baseWord, in: text, tokenizer: pipeline.tokenizer)
             }
             summaryPositions = positions
@@ -337,7 +340,6 @@ public final class AppearanceTuner: Trainer {
         }
         self.classPrompt = classPrompt
         poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
-        self.poseTexts = poseTexts
     }
 
     /// [1, L, d] context of `text`, with the summary offset at its positions when there is one.
@@ -414,11 +416,11 @@ public final class AppearanceTuner: Trainer {
     }
 
     /// L_pe (stage 3; PoseExpressionTerm): `poseRows` references noised to a high timestep
-    /// under the prompt with a random pose and expression.
+    /// under the prompt with a random pose and expression (and view, `poseRowsNameView`).
     func poseLoss(_ r: inout SplitMixRandom) -> (loss: Tensor, identity: Tensor?)? {
         let c = state.config
         guard let poseTerm, c.poseRows > 0 else { return nil }
-        let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: posteriors.count, &r)
+        let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: posteriors.count, namesView: c.poseRowsNameView, &r)
         let z0 = GradMode.noGrad {
             Tensor.concat(d.picks.map { i in posteriors[i].mean + posteriors[i].std * Tensor.randn(posteriors[i].mean.shape, using: &r) }, dim: 0)
                 * pipeline.vae.config.scalingFactor
@@ -426,7 +428,7 @@ public final class AppearanceTuner: Trainer {
         let noise = Tensor.randn(z0.shape, using: &r)
         let ext = identityAttention(rows: d.picks, &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
-        let texts = d.poses.indices.map { poseTexts[d.poses[$0]][d.expressions[$0]] }
+        let texts = d.texts(state.prompt)
         let ctx = summaryDelta == nil ? prompts.contexts(texts) : Tensor.concat(texts.map(characterContext), dim: 0)
         let eps = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: ctx, extension: ext).sample
         let decoded = PoseExpressionTerm.decoded(prediction: eps, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)

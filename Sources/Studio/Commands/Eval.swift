@@ -55,6 +55,8 @@ struct Eval: ParsableCommand {
     var stageFeedForwardRank: Int?
     @Option(name: .customLong("stage-summary-offset"), help: "\(Self.stageMethods): pivotal tuning — also learn one text offset at the base word and the prompt's summary tokens with the LoRA, at this multiple of its learning rate, and sample with it (0: off; default: the model's troupe.json lora_summary_offset, as tune --summary-offset).")
     var stageSummaryOffset: Float?
+    @Flag(name: .customLong("stage-pose-view"), help: "\(Self.stageMethods): stage 3's pose/expression rows also name a random view, with the training judge's view term (as tune --pose-view).")
+    var stagePoseView = false
     @Option(name: .customLong("stage-seeds"), help: "\(Self.stageMethods): tune each character K times (tuning seeds the protocol's + 0, 7919, 2·7919, …) and report each tuning alone and their soup (the mean of their weight deltas) and norm-matched soup (rescaled per layer to the tunings' mean norm; JSON soup_norm_ratio: the plain soup's median layer norm over its tunings') as rows, with each tuning's training-side validation score per character (JSON tuning_validation; \(SamplingDefaults.soupSizesText)). Default: what tune stages does — the model's troupe.json lora_soup K (else 1) tunings, reported as one row, their norm-matched soup.")
     var stageSeeds: Int?
     @Option(name: .customLong("oneactor-seeds"), help: "\(Self.oneActorMethods) without stages: tune each character's projector K times on one cluster (tuning seeds the protocol's + 0, 7919, …) and report each tuning alone and the soups of their offsets (plain and norm-matched) as rows (default 1; \(SamplingDefaults.soupSizesText)).")
@@ -243,6 +245,7 @@ struct Eval: ParsableCommand {
                         if let g = stageSNRGamma { stage1.snrGamma = g }
                         if let k = stageFeedForwardRank { stage1.feedForwardRank = k }
                         if let k = stageSummaryOffset { stage1.summaryOffsetLearningRateScale = k }
+                        if stagePoseView { stage1.poseRowsNameView = true }
                         for k in 0..<stageTunings {
                             let offset = try EvalGeneration.stages(pipeline: pipe, character: c, references: refs, seed: AppearanceTuningConfig.soupMemberSeed(stageTuningSeed(ci), member: k),
                                                       throughStage: throughStage, stage1: stage1, encoder: encoder,

@@ -36,6 +36,8 @@ struct Tune: ParsableCommand {
     var snrGamma: Float?
     @Option(name: .customLong("summary-offset"), help: "stage1/stages: pivotal tuning — also learn one text offset at the character's base word and the prompt's summary tokens with the LoRA, at this multiple of its learning rate (0: off; default: the model's troupe.json lora_summary_offset, else 0); later stages continue it and generate applies it.")
     var summaryOffset: Float?
+    @Flag(name: .customLong("pose-view"), help: "stage3/stages: stage 3's pose/expression rows also name a random view, and the training judge's view cross-entropy joins the term (off by default).")
+    var poseView = false
     @Option(help: "stage1/stages: random-resized crops of the references, removing up to this fraction of the side (0…0.5; off by default: troupe-mini never draws a sprite at another size).")
     var crop: Float?
     @Option(name: .customLong("color-jitter"), help: "stage1/stages: brightness/contrast/saturation jitter amplitude (0…0.5; off by default: colours are a character's identity).")

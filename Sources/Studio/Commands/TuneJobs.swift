@@ -81,6 +81,7 @@ struct TuneSetup {
         if let lr = command.learningRate { c.learningRate = lr }
         if let g = command.snrGamma { c.snrGamma = g }
         if let k = command.summaryOffset { c.summaryOffsetLearningRateScale = k }
+        if command.poseView { c.poseRowsNameView = true }
         if let n = command.checkpointEvery { c.checkpointEvery = n }
         if let x = command.crop { c.augmentation.crop = x }
         if let x = command.colorJitter { c.augmentation.colorJitter = x }
