@@ -136,9 +136,9 @@ public final class OneActorTuner: Trainer {
     /// The training texts: the character's prompt first, then the templates.
     let texts: [(ids: [Int], context: Tensor, positions: [Int])]
     var recent: [Float] = []
-    /// The pose/expression term and its texts [pose][expression] (empty when it is off).
+    /// The pose/expression term and its texts, encoded, by text (empty when it is off).
     let poseTerm: PoseExpressionTerm?
-    let poseTexts: [[(ids: [Int], context: Tensor, positions: [Int])]]
+    let poseTexts: [String: (ids: [Int], context: Tensor, positions: [Int])]
     /// The identity term's encoder and the target image's identity vector.
     let identityEncoder: IdentityEncoder?
     let targetIdentity: Tensor?
@@ -197,7 +197,9 @@ public final class OneActorTuner: Trainer {
         let all = [cluster.prompt] + Self.templates.map { $0.replacingOccurrences(of: "{}", with: cluster.baseWord) }
         texts = try GradMode.noGrad { try all.map(encoded) }
         poseTerm = config.poseWeight > 0 ? judge.map(PoseExpressionTerm.init) : nil
-        poseTexts = poseTerm == nil ? [] : try GradMode.noGrad { try PoseExpressionTerm.texts(cluster.prompt).map { try $0.map(encoded) } }
+        poseTexts = poseTerm == nil ? [:] : try GradMode.noGrad {
+            Dictionary(uniqueKeysWithValues: try PoseExpressionTerm.allTexts(cluster.prompt, namesView: false).map { ($0, try encoded($0)) })
+        }
     }
 
     /// Continues the run in `directory` from its latest checkpoint.
@@ -275,12 +277,11 @@ public final class OneActorTuner: Trainer {
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(k) &* 0x1656_67B1_9E37_79F9 ^ 0x905E)
         let d = PoseExpressionTerm.draw(rows: c.poseRows, sources: 1, &r)
-        let n = c.poseRows
         let z0 = cluster.latents.selectingRows(d.picks)
         let noise = Tensor.randn(z0.shape, using: &r)
         let xt = schedule.addNoise(z0, noise: noise, timesteps: d.timesteps)
         let delta = projector(cluster.features.selectingRows([0]))                                // δ_target [1, d]
-        let context = Tensor.concat((0..<n).map { i in conditioned(poseTexts[d.poses[i]][d.expressions[i]], offsets: delta, rows: 1) }, dim: 0)
+        let context = Tensor.concat(d.texts(cluster.prompt).map { conditioned(poseTexts[$0]!, offsets: delta, rows: 1) }, dim: 0)
         let prediction = pipeline.unet(xt, timesteps: d.timesteps.map(Float.init), context: context).sample
         let decoded = PoseExpressionTerm.decoded(prediction: prediction, xt: xt, draw: d, schedule: schedule, vae: pipeline.vae)
         return (term.loss(decoded: decoded, draw: d), decoded)

@@ -43,11 +43,6 @@ public struct PoseExpressionTerm {
         }
     }
 
-    /// Every pose × expression text of `prompt`, [pose][expression].
-    public static func texts(_ prompt: String) -> [[String]] {
-        Pose.allCases.indices.map { p in Expression.allCases.indices.map { e in text(prompt, pose: p, expression: e) } }
-    }
-
     /// `rows` rows over `sources` source latents, from the step's random stream (the views drawn
     /// last, so rows without them take the draws they always took).
     public static func draw(rows: Int, sources: Int, namesView: Bool = false, _ r: inout SplitMixRandom) -> Draw {
