@@ -87,7 +87,7 @@ final class StudioInTmuxTests: XCTestCase {
             t.keys("j", "j", "l")                                       // a new render starts after the debounce…
             Thread.sleep(forTimeInterval: 0.15 + 0.05 * Double(i))      // …and is running when q arrives
             t.keys("q")
-            XCTAssertEqual(t.exitStatus(timeout: 15), 0, "quit \(i): \((try? String(contentsOfFile: h + "/studio-stderr", encoding: .utf8)) ?? "")")
+            XCTAssertEqual(t.exitStatus(), 0, "quit \(i): \((try? String(contentsOfFile: h + "/studio-stderr", encoding: .utf8)) ?? "")")
         }
     }
 
@@ -99,7 +99,7 @@ final class StudioInTmuxTests: XCTestCase {
         t.keys("a"); t.wait(for: "accepted as a reference of Cy")
         t.keys("4"); t.wait(for: "Runs · Cy")
         t.keys("s")
-        let s1 = t.wait(for: "stage1       running", timeout: 60)
+        let s1 = t.wait(for: "stage1       running")
         XCTAssertTrue(s1.contains("Runs · Cy"))
         func step(_ s: String) -> Int? {
             guard let r = s.range(of: #"step (\d+)/"#, options: .regularExpression) else { return nil }
@@ -124,9 +124,9 @@ final class StudioInTmuxTests: XCTestCase {
         let again = try TmuxStudio(home: home)
         again.wait(for: "▸ Cy")
         again.keys("4")
-        again.wait(for: "stage1       running", timeout: 30)
+        again.wait(for: "stage1       running")
         again.keys("c")
-        again.wait(for: "cancelled", timeout: 60)
+        again.wait(for: "cancelled")
         again.keys("q"); XCTAssertEqual(again.exitStatus(), 0)
     }
 
@@ -192,7 +192,7 @@ final class StudioInTmuxTests: XCTestCase {
         Thread.sleep(forTimeInterval: 1)
         XCTAssertNil(try? String(contentsOfFile: home + "/exit-status", encoding: .utf8), "the studio exited during the storm: \((try? String(contentsOfFile: home + "/studio-stderr", encoding: .utf8)) ?? "")")
         t.keys("Escape"); t.keys("Escape"); t.keys("Escape"); Thread.sleep(forTimeInterval: 0.3); t.keys("q")
-        XCTAssertEqual(t.exitStatus(timeout: 15), 0, "\(t.screen)\n\((try? String(contentsOfFile: home + "/studio-stderr", encoding: .utf8)) ?? "")")
+        XCTAssertEqual(t.exitStatus(), 0, "\(t.screen)\n\((try? String(contentsOfFile: home + "/studio-stderr", encoding: .utf8)) ?? "")")
         let list = try TroupeRun.run(["character", "list", "--json"], environment: env)
         XCTAssertEqual(list.status, 0, list.stderr)
         let obj = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any]

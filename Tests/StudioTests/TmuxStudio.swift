@@ -56,16 +56,21 @@ final class TmuxStudio {
     var screen: String { (try? tmux(["capture-pane", "-p"])) ?? "" }
     func resize(_ w: Int, _ h: Int) { _ = try? tmux(["resize-window", "-x", String(w), "-y", String(h)]) }
 
+    /// How long a wait lasts before it fails: generous, since a wait returns as soon as its text
+    /// appears and a loaded box (tests never fail because a box is slow) can take seconds per
+    /// preview render (16.7 s for one 25-step render measured beside three evaluations).
+    static let patience: Double = 180
+
     /// Waits until the screen contains `text`; returns the screen.
     @discardableResult
-    func wait(for text: String, timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line) -> String {
+    func wait(for text: String, timeout: Double = patience, file: StaticString = #filePath, line: UInt = #line) -> String {
         wait(forAll: [text], timeout: timeout, file: file, line: line)
     }
 
     /// The screen once every one of `texts` is on it (a title and its footer's keys may reach
     /// tmux in separate writes, so a screen with the title alone can be a half-drawn one).
     @discardableResult
-    func wait(forAll texts: [String], timeout: Double = 20, file: StaticString = #filePath, line: UInt = #line) -> String {
+    func wait(forAll texts: [String], timeout: Double = patience, file: StaticString = #filePath, line: UInt = #line) -> String {
         let end = Date().addingTimeInterval(timeout)
         var s = ""
         while Date() < end {
@@ -78,7 +83,7 @@ final class TmuxStudio {
     }
 
     /// The studio's exit status once it has exited (nil: still running after `timeout`).
-    func exitStatus(timeout: Double = 10) -> Int32? {
+    func exitStatus(timeout: Double = 60) -> Int32? {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if let t = try? String(contentsOfFile: home + "/exit-status", encoding: .utf8), let v = Int32(t.trimmingCharacters(in: .whitespacesAndNewlines)) {
