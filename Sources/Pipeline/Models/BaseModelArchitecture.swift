@@ -18,8 +18,8 @@ public struct BaseModelArchitecture: Sendable, Equatable {
     /// and there at multiplier 1.2 (over three reference draws at guidance 3, against 1: held out
     /// +0.018 consistency at −0.020 fidelity, built-in see docs/stages.md; 1.4 is past the peak).
     /// The stage tuners learn a summary offset at 30× the LoRA's learning rate (paired with the
-    /// tuning without it: held out, three reference draws, +0.018 identity consistency at −0.012
-    /// fidelity; built-in, two, +0.012 at −0.045; docs/stages.md).
+    /// tuning without it: held out, ten reference draws, +0.009 identity consistency at −0.009
+    /// fidelity, 0.747 / 0.958 in all; built-in, three, +0.007 at −0.031; docs/stages.md).
     public var recommended = SamplingDefaults(guidanceScale: 6, steps: 25, loraLearningRate: 2e-3, loraSteps: 400, loraGuidanceScale: 3, loraScale: 1.2,
                                               loraSummaryOffset: 30,
                                               oneActor: OneActorRecommendation(offsetSite: .summary, steps: 400, learningRate: 1e-3, identityWeight: 5, poseWeight: 0.3))
