@@ -111,16 +111,57 @@ extension BaseTrainingTests {
         let first = try BaseModelTrainer(directory: dir, config: c, tokenizerDirectory: Self.tokenizer)
         try first.run { _ in true }
         var more = c
-        more.unetSteps = 3
+        more.unetSteps = 5
         let next = try BaseModelTrainer.continuing(from: dir + "/model", directory: tempDir(), config: more, step: 2, tokenizerDirectory: Self.tokenizer)
         XCTAssertEqual(next.state.phase, .unet); XCTAssertEqual(next.state.step, 2)
+        XCTAssertEqual(next.state.config.unetWarmupFrom, 2, "fresh AdamW moments: the warm-up starts again")
         XCTAssertEqual(next.state.scalingFactor, first.state.scalingFactor, accuracy: 1e-6)
         // The UNet starts at the exported (fp16-rounded EMA) weights.
         let a = first.ema["unet.conv_out.weight"]!.toArray(), b = next.parameters["unet"]!["conv_out.weight"]!.toArray()
         for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: abs(x) * 1e-3 + 1e-6) }
-        var steps: [Int] = []
-        try next.run { e in if e.kind == .step { steps.append(e.step) }; return true }
-        XCTAssertEqual(steps, [3])
+        var rates: [Int: Float] = [:]
+        try next.run { e in if e.kind == .step { rates[e.step] = e.learningRate }; return true }
+        // Event step s reports optimiser step s − 1's rate: warm-up 2 counted from step 2.
+        let base = c.unetLearningRate
+        XCTAssertEqual(rates, [3: 0, 4: base / 2, 5: base])
+    }
+
+    /// From scratch the factor is the warmup–stable–decay (or constant) schedule it always was;
+    /// a continued run warms up from its own start step and still cools down to the end.
+    func testUNetLearningRateWarmsUpFromWhereTheRunStarted() {
+        var c = BaseTrainingConfig()
+        c.warmup = 200; c.unetSteps = 10_000
+        for s in [0, 50, 199, 200, 5000, 9999] {
+            XCTAssertEqual(c.unetLearningRateFactor(at: s), LearningRateSchedule.constantWithWarmup(warmup: 200).factor(at: s), "step \(s)")
+        }
+        c.unetDecaySteps = 1000
+        let wsd = LearningRateSchedule.warmupStableDecay(warmup: 200, decayStart: 9000, total: 10_000)
+        for s in [0, 50, 200, 8999, 9000, 9500, 9999] {
+            XCTAssertEqual(c.unetLearningRateFactor(at: s), wsd.factor(at: s), accuracy: 1e-7, "step \(s)")
+        }
+        c.unetWarmupFrom = 4000
+        XCTAssertEqual(c.unetLearningRateFactor(at: 4000), 0)
+        XCTAssertEqual(c.unetLearningRateFactor(at: 4100), 0.5)
+        XCTAssertEqual(c.unetLearningRateFactor(at: 4200), 1)
+        XCTAssertEqual(c.unetLearningRateFactor(at: 9500), wsd.factor(at: 9500), accuracy: 1e-7)
+    }
+
+    /// While the probe fits (`captionProbeFitUntil`), its loss trains its own head and nothing
+    /// else: the text encoder ends bit-identical to a run without the probe; after, it moves it.
+    func testAFittingProbeTrainsItsHeadAndLeavesTheEncoderAlone() throws {
+        func run(probe: Float, fitUntil: Int) throws -> BaseModelTrainer {
+            var c = microConfig(vae: 1, unet: 3)
+            c.captionProbeWeight = probe; c.captionProbeFitUntil = fitUntil
+            let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+            try t.run { _ in true }
+            return t
+        }
+        let plain = try run(probe: 0, fitUntil: 0), fitting = try run(probe: 5, fitUntil: 100), training = try run(probe: 5, fitUntil: 0)
+        let key = "text_encoder.encoder.layers.0.self_attn.q_proj.weight"
+        XCTAssertNotNil(plain.flatParameters[key])
+        XCTAssertEqual(fitting.flatParameters[key]!.toArray(), plain.flatParameters[key]!.toArray())
+        XCTAssertNotEqual(training.flatParameters[key]!.toArray(), plain.flatParameters[key]!.toArray())
+        XCTAssertNotEqual(fitting.probe.linear.weight.tensor.toArray(), plain.probe.linear.weight.tensor.toArray(), "the head fits")
     }
 }
 

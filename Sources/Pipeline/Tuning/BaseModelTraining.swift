@@ -95,7 +95,8 @@ public final class BaseModelTrainer: Trainer {
 
     /// A new run that starts from an exported model folder (its VAE, text encoder and UNet,
     /// fp16 widened to fp32) at the UNet phase, step `step`: continuing troupe-mini when the
-    /// fp32 run folder (weights + AdamW moments) is gone. The optimiser starts afresh.
+    /// fp32 run folder (weights + AdamW moments) is gone. The optimiser starts afresh, so the
+    /// learning rate warms up again from `step`.
     public static func continuing(from folder: String, directory: String, config: BaseTrainingConfig, step: Int,
                                   tokenizerDirectory: String) throws -> BaseModelTrainer {
         let t = try BaseModelTrainer(directory: directory, config: config, tokenizerDirectory: tokenizerDirectory)
@@ -113,6 +114,7 @@ public final class BaseModelTrainer: Trainer {
         t.state.scalingFactor = try f.config(VAEConfig.self, "vae").scalingFactor
         t.state.phase = .unet
         t.state.step = step
+        t.state.config.unetWarmupFrom = step
         return t
     }
 
@@ -138,6 +140,7 @@ public final class BaseModelTrainer: Trainer {
         state.config.captionProbeWeight = max(0, c.captionProbeWeight)
         state.config.detailLossWeight = max(0, c.detailLossWeight)
         state.config.unetDecaySteps = max(0, c.unetDecaySteps)
+        state.config.captionProbeFitUntil = c.captionProbeFitUntil
         state.config.checkpointEvery = max(1, c.checkpointEvery)
     }
 
@@ -283,7 +286,8 @@ public final class BaseModelTrainer: Trainer {
         }
         if cfg.captionProbeWeight > 0 {
             let named = samples.map(CaptionProbe.labels)
-            if let ce = probe.loss(context: context, ids: ids, named: named, endToken: tokenizer.eosID) {
+            let read = step < cfg.captionProbeFitUntil ? context.detached() : context
+            if let ce = probe.loss(context: read, ids: ids, named: named, endToken: tokenizer.eosID) {
                 total = total + ce * cfg.captionProbeWeight; losses["probe"] = ce.item()
             }
         }
@@ -293,7 +297,7 @@ public final class BaseModelTrainer: Trainer {
         probe.zeroGrad()
         total.backward()
         let norm = GradientClipping.clip(unetOptimizer.parameters, maxNorm: cfg.maxGradNorm)
-        let lr = cfg.unetLearningRate * cfg.unetSchedule.factor(at: step)
+        let lr = cfg.unetLearningRate * cfg.unetLearningRateFactor(at: step)
         unetOptimizer.step(learningRate: lr)
         if cfg.captionProbeWeight > 0 { probe.step(learningRate: lr) }
         updateEMA(step)

@@ -64,6 +64,17 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// encoder's end/padding tokens predicts the attributes each caption names
     /// (CaptionProbe says why: identity and expression words barely reached those tokens).
     public var captionProbeWeight: Float = 0
+    /// The UNet step the learning-rate warm-up counts from: 0 for a run from scratch; the start
+    /// step of a run continued from an exported folder (`continuing`), whose AdamW moments start
+    /// at zero — Adam's first steps with fresh moments move every weight by about the full rate
+    /// (Liu et al. 2020, RAdam, §3: why warm-up exists), which a trained model does not need.
+    public var unetWarmupFrom = 0
+    /// Until this UNet step the caption probe reads the text encoder's output detached: its
+    /// freshly initialised head fits what the summary tokens already carry before its gradient
+    /// reaches the encoder. A fresh probe's loss starts near 4 nats (×0.02, three to four times
+    /// the ε loss), and the branches continued from step 40 500 with it on lost held-out outfit
+    /// colour (0.85 → 0.65–0.75) whatever else they changed.
+    public var captionProbeFitUntil = 0
     public init() {}
 
     // Run folders written before a field existed still resume: absent keys keep the defaults.
@@ -83,12 +94,16 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         expressionContrastRows = try c.decode(.expressionContrastRows, or: d.expressionContrastRows)
         captionProbeWeight = try c.decode(.captionProbeWeight, or: d.captionProbeWeight)
         detailLossWeight = try c.decode(.detailLossWeight, or: d.detailLossWeight)
+        unetWarmupFrom = try c.decode(.unetWarmupFrom, or: d.unetWarmupFrom)
+        captionProbeFitUntil = try c.decode(.captionProbeFitUntil, or: d.captionProbeFitUntil)
     }
 
-    /// The UNet phase's learning-rate multiplier by step.
-    public var unetSchedule: LearningRateSchedule {
-        unetDecaySteps > 0 ? .warmupStableDecay(warmup: warmup, decayStart: unetSteps - unetDecaySteps, total: unetSteps)
-                           : .constantWithWarmup(warmup: warmup)
+    /// The UNet phase's learning-rate multiplier at `step`: a linear warm-up over `warmup` steps
+    /// from `unetWarmupFrom`, then constant, or cooled to 0 over the last `unetDecaySteps`.
+    public func unetLearningRateFactor(at step: Int) -> Float {
+        let warm = LearningRateSchedule.constantWithWarmup(warmup: warmup).factor(at: step - unetWarmupFrom)
+        guard unetDecaySteps > 0 else { return warm }
+        return warm * LearningRateSchedule.warmupStableDecay(warmup: 0, decayStart: unetSteps - unetDecaySteps, total: unetSteps).factor(at: step)
     }
 
     public var resolvedArchitecture: BaseModelArchitecture {

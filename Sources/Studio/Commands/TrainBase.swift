@@ -38,6 +38,8 @@ struct TrainBase: ParsableCommand {
     var expressionContrast: Float?
     @Option(name: .customLong("caption-probe"), help: "Weight of the caption probe: the text encoder's end/padding tokens must name the attributes a caption names, identity and scene (0: off).")
     var captionProbe: Float?
+    @Option(name: .customLong("probe-fit-steps"), help: "With --caption-probe: for the next N steps the probe's head fits on the text encoder's output without training the encoder (a fresh probe's large first losses stay out of a trained model).")
+    var probeFitSteps: Int?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
     var judge: String?
     @Option(name: .customLong("decoder-from"), help: "With --resume: take the VAE decoder of this model (from `troupe train-decoder`; same encoder required).")
@@ -74,6 +76,7 @@ struct TrainBase: ParsableCommand {
             if let captionProbe, !(captionProbe >= 0) { throw StudioError.badInput("--caption-probe must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
+            if let probeFitSteps, probeFitSteps < 0 { throw StudioError.badInput("--probe-fit-steps must be ≥ 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
                 if let steps { trainer.extend(unetSteps: steps) }
@@ -102,6 +105,10 @@ struct TrainBase: ParsableCommand {
                 } else {
                     trainer = try BaseModelTrainer(directory: out, config: cfg, tokenizerDirectory: tokenizer)
                 }
+            }
+            if let probeFitSteps {
+                let from = trainer.state.phase == .unet ? trainer.state.step : 0
+                trainer.reconfigureUNetPhase { $0.captionProbeFitUntil = from + probeFitSteps }
             }
             let weight = judgeLoss ?? trainer.state.config.judgeLossWeight
             if weight > 0 {
