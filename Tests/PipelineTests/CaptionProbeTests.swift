@@ -26,6 +26,11 @@ final class CaptionProbeTests: XCTestCase {
             sawNamed = sawNamed || !identity.isEmpty
         }
         XCTAssertTrue(sawEmpty && sawNamed)
+        // Without context: exactly the identity words the caption spells out.
+        for i in 0..<200 {
+            let s = world.sample(i)
+            XCTAssertEqual(Set(CaptionProbe.labels(s, context: false).keys.map(\.rawValue)), Set(s.namedAttributes), s.caption)
+        }
     }
 
     func testLossIsTheIdentityMeanPlusTheSceneMean() throws {

@@ -25,7 +25,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(again.status, 2)
         XCTAssertTrue(again.stderr.contains("already holds a run"), again.stderr)
         // Resumed in the VAE phase, the probe's fit counts its steps from the UNet phase's start.
-        let second = try TroupeRun.run(["train-base", "--out", out, "--resume", "--caption-probe", "0.1", "--probe-fit-steps", "2", "--json"])
+        let second = try TroupeRun.run(["train-base", "--out", out, "--resume", "--caption-probe", "0.1", "--probe-fit-steps", "2", "--probe-context", "off", "--json"])
         XCTAssertEqual(second.status, 0, second.stderr)
         let b = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(b["phase"] as? String, "done"); XCTAssertEqual(b["steps_this_run"] as? Int, 4)
@@ -38,13 +38,14 @@ final class TrainAndEvalCommandTests: XCTestCase {
         let saved = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: TroupeRun.repo.appendingPathComponent("models/clip-tokenizer").path)
         XCTAssertEqual(saved.state.config.captionProbeWeight, 0.1)
         XCTAssertEqual(saved.state.config.captionProbeFitUntil, 2)
+        XCTAssertFalse(saved.state.config.captionProbeNamesContext)
     }
 
     /// Options a new run cannot take are refused before its folder is claimed: nothing is left
     /// behind in --out.
     func testRefusedNewRunLeavesNoFolder() throws {
         let out = tempDir() + "/run"
-        for bad in [["--steps", "3", "--decay-steps", "5"], ["--judge-loss", "-1"], ["--probe-fit-steps", "-1"]] {
+        for bad in [["--steps", "3", "--decay-steps", "5"], ["--judge-loss", "-1"], ["--probe-fit-steps", "-1"], ["--probe-context", "maybe"]] {
             let r = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro", "--vae-steps", "1"] + bad)
             XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertTrue(r.stderr.contains(bad[bad.count - 2]), r.stderr)

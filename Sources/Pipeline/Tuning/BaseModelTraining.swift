@@ -141,6 +141,7 @@ public final class BaseModelTrainer: Trainer {
         state.config.detailLossWeight = max(0, c.detailLossWeight)
         state.config.unetDecaySteps = max(0, c.unetDecaySteps)
         state.config.captionProbeFitUntil = c.captionProbeFitUntil
+        state.config.captionProbeNamesContext = c.captionProbeNamesContext
         state.config.checkpointEvery = max(1, c.checkpointEvery)
     }
 
@@ -285,7 +286,7 @@ public final class BaseModelTrainer: Trainer {
             if let ce { total = total + ce * cfg.judgeLossWeight; losses["judge"] = ce.item() }
         }
         if cfg.captionProbeWeight > 0 {
-            let named = samples.map(CaptionProbe.labels)
+            let named = samples.map { CaptionProbe.labels($0, context: cfg.captionProbeNamesContext) }
             let read = step < cfg.captionProbeFitUntil ? context.detached() : context
             if let ce = probe.loss(context: read, ids: ids, named: named, endToken: tokenizer.eosID) {
                 total = total + ce * cfg.captionProbeWeight; losses["probe"] = ce.item()

@@ -72,10 +72,15 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     /// Until this UNet step the caption probe reads the text encoder's output detached: its
     /// freshly initialised head fits what the summary tokens already carry before its gradient
     /// reaches the encoder. A fresh probe's loss starts near 4 nats (×0.02, three to four times
-    /// the ε loss). Measured on the branch from step 40 500: 1 000 steps of fit took it to 1.2
+    /// the ε loss). Measured on the branch from step 40 500: 873 steps of fit took it to 1.2
     /// nats (to 0.14 within 100 steps once it reached the encoder); held-out outfit colour fell
     /// there all the same (0.85 → 0.73), so that loss has another cause (troupe-mini's card).
     public var captionProbeFitUntil = 0
+    /// Whether the probe also names the class and scene words (true) or only the identity
+    /// words a caption spells out, as the probe of the run up to step 40 500 did. Every branch
+    /// continued from 40 500 named them and lost outfit colour (held out 0.85 → 0.65–0.75):
+    /// the one change those branches share.
+    public var captionProbeNamesContext = true
     public init() {}
 
     // Run folders written before a field existed still resume: absent keys keep the defaults.
@@ -97,6 +102,7 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
         detailLossWeight = try c.decode(.detailLossWeight, or: d.detailLossWeight)
         unetWarmupFrom = try c.decode(.unetWarmupFrom, or: d.unetWarmupFrom)
         captionProbeFitUntil = try c.decode(.captionProbeFitUntil, or: d.captionProbeFitUntil)
+        captionProbeNamesContext = try c.decode(.captionProbeNamesContext, or: d.captionProbeNamesContext)
     }
 
     /// The UNet phase's learning-rate multiplier at `step`: a linear warm-up over `warmup` steps

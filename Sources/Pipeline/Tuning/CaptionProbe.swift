@@ -58,11 +58,11 @@ public final class CaptionProbe {
     }
 
     /// What a World caption names, as probe labels: the identity attributes it spells out and,
-    /// unless it is empty (the classifier-free-guidance drop), the class and scene words every
-    /// other caption carries.
-    public static func labels(_ s: WorldSample) -> [WorldAttribute: Int] {
+    /// with `context` and unless it is empty (the classifier-free-guidance drop), the class and
+    /// scene words every other caption carries.
+    public static func labels(_ s: WorldSample, context: Bool = true) -> [WorldAttribute: Int] {
         var named = s.namedAttributes.compactMap(WorldAttribute.init(rawValue:))
-        if !s.caption.isEmpty { named += WorldAttribute.allCases.filter { !$0.isIdentity } }
+        if context && !s.caption.isEmpty { named += WorldAttribute.allCases.filter { !$0.isIdentity } }
         return Dictionary(uniqueKeysWithValues: named.map { ($0, $0.label(s.identity, s.scene)) })
     }
 
