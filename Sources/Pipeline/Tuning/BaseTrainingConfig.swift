@@ -78,8 +78,9 @@ public struct BaseTrainingConfig: Codable, Sendable, Equatable {
     public var captionProbeFitUntil = 0
     /// Whether the probe also names the class and scene words (true) or only the identity
     /// words a caption spells out, as the probe of the run up to step 40 500 did. Every branch
-    /// continued from 40 500 named them and lost outfit colour (held out 0.85 → 0.65–0.75):
-    /// the one change those branches share.
+    /// continued from 40 500 named them and lost outfit colour (held out 0.85 → 0.65–0.75); a
+    /// branch without them (4 000 steps) kept it held out (0.81) and lost it built-in (0.96 →
+    /// 0.67), so they are not that loss's cause (troupe-mini's card).
     public var captionProbeNamesContext = true
     public init() {}
 
