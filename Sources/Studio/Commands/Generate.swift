@@ -87,13 +87,7 @@ struct Generate: ParsableCommand {
         var c = CharacterControls(v: v ?? field(Field.v).flatMap(Float.init), eta1: eta1 ?? field(Field.eta1).flatMap(Float.init),
                                  eta2: eta2 ?? field(Field.eta2).flatMap(Float.init))
         if let s = guidanceSteps ?? field(Field.steps) { c.guidanceSteps = try CharacterControls.steps(flag: s) }
-        if let s = subjectMask ?? field(Field.subjectMask) {
-            switch s {
-            case "on": c.subjectMask = true
-            case "off": c.subjectMask = false
-            default: throw StudioError.badInput("--subject-mask takes on or off, got '\(s)'")
-            }
-        }
+        if let s = subjectMask ?? field(Field.subjectMask) { c.subjectMask = try OnOffFlag.value(s, flag: "--subject-mask") }
         if name == nil, v != nil || eta1 != nil || eta2 != nil || guidanceSteps != nil || subjectMask != nil {
             throw StudioError.badInput("--v, --eta1, --eta2, --guidance-steps and --subject-mask apply with --character NAME")
         }

@@ -79,9 +79,7 @@ struct TrainBase: ParsableCommand {
             if let captionProbe, !(captionProbe >= 0) { throw StudioError.badInput("--caption-probe must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
-            if let probeContext, probeContext != "on" && probeContext != "off" {
-                throw StudioError.badInput("--probe-context takes on or off, got '\(probeContext)'")
-            }
+            if let probeContext { _ = try OnOffFlag.value(probeContext, flag: "--probe-context") }   // applyUNetPhaseOptions reads it after this
             if let probeFitSteps, probeFitSteps < 0 { throw StudioError.badInput("--probe-fit-steps must be ≥ 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
