@@ -187,56 +187,6 @@ final class OneActorTests: XCTestCase {
                                            guidance: ClusterGuidance(eta1: 5, eta2: 1, steps: 0..<2, outsideScale: 5)))
     }
 
-    /// The identity-word span: an orthonormal basis of the phrases' summary shifts (at most the
-    /// text width), every shift inside it; δ' = δ·Qᵀ·Q keeps what lies in the span and drops the
-    /// rest; a tuned projector's offsets lie in it, and its file keeps it (a span of the wrong
-    /// width is refused; the input site has no such span).
-    func testIdentityWordSpan() throws {
-        let pipe = try pipeline("b")
-        let d = pipe.textEncoder.config.hiddenSize
-        let q = IdentityWordSpan.basis(prompt: "a knight with a red sword", pipeline: pipe)
-        XCTAssertEqual(q.shape[1], d)
-        XCTAssertTrue((1...min(d, IdentityWordSpan.phrases.count)).contains(q.shape[0]), "\(q.shape)")
-        let gram = q.matmul(q.transposed(0, 1).contiguous()).toArray()
-        let k = q.shape[0]
-        for i in 0..<k { for j in 0..<k { XCTAssertEqual(gram[i * k + j], i == j ? 1 : 0, accuracy: 1e-4) } }
-        XCTAssertEqual(IdentityWordSpan.phrases.count, 7 + 6 + 6 + 6 + 8 + 5 + 5)
-        XCTAssertTrue(IdentityWordSpan.phrases.contains("in a teal outfit") && IdentityWordSpan.phrases.contains("wearing earrings"))
-
-        // Projection onto two axes of a 4-wide space keeps those components only.
-        let axes = Tensor([1, 0, 0, 0, 0, 0, 1, 0], shape: [2, 4])
-        XCTAssertEqual(IdentityWordSpan.project(Tensor([3, -2, 5, 7], shape: [1, 4]), onto: axes).toArray(), [3, 0, 5, 0])
-
-        let c = try cluster(pipe, 32)
-        var cfg = OneActorConfig(); cfg.steps = 3; cfg.offsetSite = .summary; cfg.offsetSpan = .words
-        let dir = tempDir()
-        let t = try OneActorTuner(pipeline: pipe, cluster: c, config: cfg, directory: dir)
-        XCTAssertNotNil(t.projector.span)
-        // A narrower span (three of the basis' directions) so the restriction shows at this width.
-        let narrow = t.projector.span!.sliced(0, 0..<3).contiguous()
-        t.projector.span = narrow
-        try TrainingLoop.run(t) { _ in true }
-        let offsets = GradMode.noGrad { t.projector(c.features) }
-        close(IdentityWordSpan.project(offsets, onto: narrow), offsets, "offsets lie in the span")
-        try t.saveProjector(to: dir + "/projector.safetensors")
-        let (loaded, site) = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: pipe.fingerprint)
-        XCTAssertEqual(site, .summary)
-        XCTAssertEqual(loaded.span?.toArray(), narrow.toArray())
-        XCTAssertEqual(GradMode.noGrad { loaded(c.features) }.toArray(), offsets.toArray())
-
-        // A file whose span is not [k ≤ d, d] is refused by name.
-        let f = try SafetensorsFile(path: dir + "/projector.safetensors")
-        var tensors: [String: Tensor] = [:]
-        for n in f.names { tensors[n] = try f.tensor(n).contiguous() }
-        tensors["span"] = Tensor(zeros: [2, d + 1])
-        try SafetensorsWriter.write(tensors, to: dir + "/bad.safetensors", metadata: f.metadata)
-        XCTAssertThrowsError(try OneActorAdapter.loadProjector(path: dir + "/bad.safetensors", model: pipe.fingerprint)) { e in
-            XCTAssertTrue("\(e)".contains("span"), "\(e)")
-        }
-        var input = cfg; input.offsetSite = .input
-        XCTAssertThrowsError(try OneActorTuner(pipeline: pipe, cluster: c, config: input, directory: tempDir()))
-    }
-
     /// Several draws per row: the batch holds every row's draws, the three terms stay per row
     /// kind, and one draw per row is the paper's loss exactly.
     func testSeveralDrawsPerRow() throws {

@@ -61,16 +61,7 @@ public struct OneActorAdapter {
         guard let site = OffsetSite(rawValue: f.metadata["offset_site"] ?? "output") else {
             throw OneActorError.corrupt(path, "its offset site '\(f.metadata["offset_site"] ?? "")' is not one this troupe knows (\(OffsetSite.choices))")
         }
-        let projector = try Projector(config: ProjectorConfig(inChannels: c, inSize: s, outDim: d), weights: WeightReader(files: [f]))
-        if f.metadata["offset_span"] == OffsetSpan.words.rawValue {
-            guard f.names.contains("span") else { throw OneActorError.corrupt(path, "its offset is kept to a span, but the file has no 'span' tensor") }
-            let span = try f.tensor("span")
-            guard span.rank == 2, span.shape[1] == d, (1...d).contains(span.shape[0]), span.toArray().allSatisfy(\.isFinite) else {
-                throw OneActorError.corrupt(path, "its span is \(span.shape), not [k ≤ \(d), \(d)] of finite numbers")
-            }
-            projector.span = span.contiguous()
-        }
-        return (projector, site)
+        return (try Projector(config: ProjectorConfig(inChannels: c, inSize: s, outDim: d), weights: WeightReader(files: [f])), site)
     }
 
     /// The request's conditioning with this character: v·δ_target at the prompt's base word

@@ -33,9 +33,6 @@ public final class Projector {
     let res: [(conv1: Conv2d, norm1: GroupNorm, conv2: Conv2d, norm2: GroupNorm)]
     let proj: Linear
     let projNorm: LayerNorm
-    /// An orthonormal basis [k, d] the output is projected onto (IdentityWordSpan; nil: δ is
-    /// free). Fixed, not trained; saved beside the weights as `span`.
-    public var span: Tensor?
 
     public init(config c: ProjectorConfig, weights reader: WeightReader) throws {
         guard c.inChannels >= 1, c.inSize >= 1, c.outDim >= 1, c.inChannels <= 8192, c.outDim <= 8192, c.inSize <= 256 else {
@@ -87,7 +84,6 @@ public final class Projector {
         let p = config.pooledSide
         let pooled = p == 2 ? x.contiguous().reshaped([b, ch, 2, s / 2, 2, x.shape[3] / 2]).mean(axes: [3, 5])
                             : x.mean(axes: [2, 3])
-        let delta = projNorm(proj(pooled.reshaped([b, ch * p * p])))
-        return span.map { IdentityWordSpan.project(delta, onto: $0) } ?? delta
+        return projNorm(proj(pooled.reshaped([b, ch * p * p])))
     }
 }

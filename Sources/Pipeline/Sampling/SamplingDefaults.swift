@@ -130,7 +130,6 @@ public struct SamplingDefaults: Codable, Sendable, Equatable {
 /// A model's recommended OneActor settings (troupe.json's "oneactor"; every key optional).
 public struct OneActorRecommendation: Codable, Sendable, Equatable {
     public var offsetSite: OffsetSite?
-    public var offsetSpan: OffsetSpan?
     public var steps: Int?
     public var learningRate: Float?
     public var identityWeight: Float?
@@ -146,7 +145,7 @@ public struct OneActorRecommendation: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case offsetSite = "offset_site", offsetSpan = "offset_span", steps, learningRate = "learning_rate", identityWeight = "identity_weight", poseWeight = "pose_weight"
+        case offsetSite = "offset_site", steps, learningRate = "learning_rate", identityWeight = "identity_weight", poseWeight = "pose_weight"
         case subjectMask = "subject_mask"
     }
 }

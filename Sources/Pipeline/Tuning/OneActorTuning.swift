@@ -50,8 +50,6 @@ public enum OffsetSite: String, Codable, Sendable, CaseIterable {
 
 public struct OneActorConfig: Codable, Sendable, Equatable {
     public var offsetSite: OffsetSite = .output
-    /// Where in the text width δ may point (IdentityWordSpan; the paper: free).
-    public var offsetSpan: OffsetSpan = .free
     /// Training timesteps are drawn from [minTimestep, maxTimestep) (the paper: all of them).
     public var minTimestep = 0
     public var maxTimestep = 1000
@@ -82,7 +80,6 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
         var c = OneActorConfig()
         guard let o = d.oneActor else { return c }
         if let s = o.offsetSite { c.offsetSite = s }
-        if let s = o.offsetSpan { c.offsetSpan = s }
         if let n = o.steps { c.steps = n }
         if let lr = o.learningRate { c.learningRate = lr }
         if let w = o.identityWeight { c.identityWeight = w }
@@ -96,7 +93,7 @@ public struct OneActorConfig: Codable, Sendable, Equatable {
         identityWeight = try c.decode(.identityWeight, or: d.identityWeight)
         identityMaxTimestep = try c.decode(.identityMaxTimestep, or: d.identityMaxTimestep)
         poseWeight = try c.decode(.poseWeight, or: d.poseWeight); poseRows = try c.decode(.poseRows, or: d.poseRows)
-        offsetSite = try c.decode(.offsetSite, or: d.offsetSite); offsetSpan = try c.decode(.offsetSpan, or: d.offsetSpan); steps = try c.decode(.steps, or: d.steps)
+        offsetSite = try c.decode(.offsetSite, or: d.offsetSite); steps = try c.decode(.steps, or: d.steps)
         minTimestep = try c.decode(.minTimestep, or: d.minTimestep); maxTimestep = try c.decode(.maxTimestep, or: d.maxTimestep)
         drawsPerRow = try c.decode(.drawsPerRow, or: d.drawsPerRow)
         auxiliariesPerBatch = try c.decode(.auxiliariesPerBatch, or: d.auxiliariesPerBatch); lambda1 = try c.decode(.lambda1, or: d.lambda1)
@@ -181,10 +178,6 @@ public final class OneActorTuner: Trainer {
         // (entries ~1, the projector's own layer norm); token embeddings are far smaller.
         if config.offsetSite == .input {
             projector.outputGain.assign(Tensor(filled: pipeline.textEncoder.tokenEmbeddingScale, shape: projector.outputGain.shape))
-        }
-        if config.offsetSpan == .words {
-            guard config.offsetSite != .input else { throw GenerationError.badValue("the identity-word span is a span of the encoder's output: use it with the output or summary site") }
-            projector.span = IdentityWordSpan.basis(prompt: cluster.prompt, pipeline: pipeline)
         }
         let named = projector.namedParameters
         names = named.map(\.0)
@@ -356,12 +349,10 @@ public final class OneActorTuner: Trainer {
     /// The result: the best projector (lowest 20-step mean loss), with its config and model.
     public func saveProjector(to path: String) throws {
         let cfg = projector.config
-        var tensors = best
-        if let span = projector.span { tensors["span"] = span }
-        try SafetensorsWriter.write(tensors, to: path, metadata: [
+        try SafetensorsWriter.write(best, to: path, metadata: [
             "troupe": "oneactor-projector", "model": cluster.model, "in_channels": String(cfg.inChannels), "in_size": String(cfg.inSize),
             "out_dim": String(cfg.outDim), "steps": String(state.step), "best_step": String(state.bestStep),
-            "offset_site": state.config.offsetSite.rawValue, "offset_span": state.config.offsetSpan.rawValue])
+            "offset_site": state.config.offsetSite.rawValue])
     }
 }
 

@@ -67,8 +67,6 @@ struct Eval: ParsableCommand {
     var oneActorDraws = OneActorConfig().drawsPerRow
     @Option(name: .customLong("offset-site"), help: "\(Self.oneActorMethods): output, input or summary (see `tune oneactor --offset-site`; default: the model's troupe.json, else output).")
     var offsetSite: String?
-    @Option(name: .customLong("offset-span"), help: "\(Self.oneActorMethods): free or words (see `tune oneactor --offset-span`; default: the model's troupe.json, else free).")
-    var offsetSpan: String?
     @Option(name: .customLong("identity-scale"), help: "identity, oneactor+identity, stages+identity: the identity adapter's scale (stages+identity: while training too).")
     var identityScale: Float = IdentityAdapter.defaultScale
     @Option(name: .customLong("identity-adapter"), help: "identity, oneactor+identity, stages+identity: adapter file (default: models/identity/adapter.safetensors).")
@@ -189,10 +187,6 @@ struct Eval: ParsableCommand {
                     if let s = offsetSite {
                         guard let site = OffsetSite(rawValue: s) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
                         config.offsetSite = site
-                    }
-                    if let s = offsetSpan {
-                        guard let span = OffsetSpan(rawValue: s) else { throw StudioError.badInput("--offset-span must be \(OffsetSpan.choices)") }
-                        config.offsetSpan = span
                     }
                     if let w = oneActorIdentityWeight { config.identityWeight = w }
                     if let w = oneActorPoseWeight { config.poseWeight = w }

@@ -46,8 +46,6 @@ struct Tune: ParsableCommand {
     var auxiliaries: Int?
     @Option(name: .customLong("offset-site"), help: "oneactor: where δ goes — output (added to the text encoder's output at the base word, as the paper), input (to the base word's token embedding) or summary (the output at the base word and at the end and padding tokens).")
     var offsetSite: String?
-    @Option(name: .customLong("offset-span"), help: "oneactor: where in the text width δ may point — free (the paper) or words (within the directions the model's own identity words take at the summary tokens: the prompt with each identity phrase of the World's vocabulary appended, minus the prompt; output or summary site).")
-    var offsetSpan: String?
     @Option(help: "oneactor: noise draws per batch row (1–16; the paper: 1).")
     var draws: Int?
     @Option(name: .customLong("timesteps"), help: "oneactor: training timesteps A:B (from A up to but not including B; default 0:1000, all).")

@@ -240,10 +240,6 @@ struct TuneSetup {
                 guard let s = OffsetSite(rawValue: site) else { throw StudioError.badInput("--offset-site must be \(OffsetSite.choices)") }
                 c.tuning.offsetSite = s
             }
-            if let span = command.offsetSpan {
-                guard let s = OffsetSpan(rawValue: span) else { throw StudioError.badInput("--offset-span must be \(OffsetSpan.choices)") }
-                c.tuning.offsetSpan = s
-            }
             c.tuning.seed = record.seed
             guard c.tuning.steps >= 1, c.tuning.checkpointEvery >= 1, (1...64).contains(c.auxiliaries),
                   c.tuning.learningRate.isFinite, c.tuning.learningRate > 0 else {
