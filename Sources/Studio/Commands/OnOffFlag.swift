@@ -1,12 +1,18 @@
-// The parser of a single-valued on/off flag (`generate --subject-mask`, `train-base
-// --probe-context`); eval's off/on sweeps are `Eval.onOff`.
+// On/off flags. As an option's type (`train-base --probe-context`) ArgumentParser checks the
+// value; `OnOffFlag.value` parses one that also arrives as text from elsewhere
+// (`generate --subject-mask`, which a PNG's parameters can set too). Eval's off/on sweeps are
+// `Eval.onOff`.
+
+import ArgumentParser
+
+enum OnOff: String, CaseIterable, ExpressibleByArgument {
+    case on, off
+    var isOn: Bool { self == .on }
+}
 
 enum OnOffFlag {
     static func value(_ text: String, flag: String) throws -> Bool {
-        switch text {
-        case "on": return true
-        case "off": return false
-        default: throw StudioError.badInput("\(flag) takes on or off, got '\(text)'")
-        }
+        guard let v = OnOff(rawValue: text) else { throw StudioError.badInput("\(flag) takes on or off, got '\(text)'") }
+        return v.isOn
     }
 }

@@ -39,7 +39,7 @@ struct TrainBase: ParsableCommand {
     @Option(name: .customLong("caption-probe"), help: "Weight of the caption probe: the text encoder's end/padding tokens must name the attributes a caption names, identity and scene (0: off).")
     var captionProbe: Float?
     @Option(name: .customLong("probe-context"), help: "on: the caption probe also names each caption's class and scene words (default); off: only the identity words it spells out.")
-    var probeContext: String?
+    var probeContext: OnOff?
     @Option(name: .customLong("probe-fit-steps"), help: "With --caption-probe: for the next N steps the probe's head fits on the text encoder's output without training the encoder (a fresh probe's large first losses stay out of a trained model).")
     var probeFitSteps: Int?
     @Option(help: "Training judge for --judge-loss (default: models/judges/attributes-train.safetensors).")
@@ -55,7 +55,7 @@ struct TrainBase: ParsableCommand {
         if let detailLoss { c.detailLossWeight = detailLoss }
         if let expressionContrast { c.expressionContrastWeight = expressionContrast }
         if let captionProbe { c.captionProbeWeight = captionProbe }
-        if let probeContext { c.captionProbeNamesContext = probeContext == "on" }
+        if let probeContext { c.captionProbeNamesContext = probeContext.isOn }
     }
 
     /// The cooldown must fit in the UNet phase (new runs: checked before the folder is claimed,
@@ -79,7 +79,6 @@ struct TrainBase: ParsableCommand {
             if let captionProbe, !(captionProbe >= 0) { throw StudioError.badInput("--caption-probe must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
-            if let probeContext { _ = try OnOffFlag.value(probeContext, flag: "--probe-context") }   // applyUNetPhaseOptions reads it after this
             if let probeFitSteps, probeFitSteps < 0 { throw StudioError.badInput("--probe-fit-steps must be ≥ 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
