@@ -260,6 +260,55 @@ extension BaseTrainingTests {
 }
 
 extension BaseTrainingTests {
+    func testColorContrastTrainsAndMovesTheTextEncoder() throws {
+        var c = microConfig(vae: 1, unet: 4)
+        c.unetBatch = 8
+        let plain = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        try plain.run { _ in true }
+        c.colorContrastWeight = 0.5
+        let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
+        var contrast: [Float] = []
+        try t.run { e in
+            if e.kind == .step && e.phase == "unet", let v = e.losses["color_contrast"] { contrast.append(v) }
+            return true
+        }
+        XCTAssertFalse(contrast.isEmpty, "batches of 8 have rows naming a colour at t in [100, 800)")
+        for v in contrast { XCTAssertTrue(v.isFinite && v > 0) }
+        let key = "text_encoder.embeddings.token_embedding.weight"
+        XCTAssertNotEqual(plain.flatParameters[key]!.toArray(), t.flatParameters[key]!.toArray())
+    }
+
+    /// The caption contrast is the cross-entropy of minus the masked squared ε errors, the row's
+    /// own caption first: recomputed here from separate UNet calls on one row.
+    func testCaptionContrastIsTheCrossEntropyOfMaskedErrors() throws {
+        let t = try BaseModelTrainer(directory: tempDir(), config: microConfig(vae: 1, unet: 0), tokenizerDirectory: Self.tokenizer)
+        var r = SplitMixRandom(seed: 11)
+        let xt = Tensor.randn([2, 4, 16, 16], using: &r), noise = Tensor.randn([2, 4, 16, 16], using: &r)
+        let captions = ["a knight in a red outfit", "a knight in a blue outfit", "a knight in a green outfit"]
+        let timesteps = [300, 500]
+        func eps(_ caption: String, _ row: Int) -> Tensor {
+            t.unet(xt.selectingRows([row]), timesteps: [Float(timesteps[row])], context: t.textEncoder([t.tokenizer.encode(caption)])).sample
+        }
+        let cells = (0..<256).map { Float($0 % 3 == 0 ? 1 : 0) }
+        let got = GradMode.noGrad {
+            let own = Tensor.concat([eps("a wizard", 0), eps(captions[0], 1)], dim: 0)
+            return t.captionContrastLoss([.init(row: 1, alternatives: Array(captions.dropFirst()), cells: cells)],
+                                         xt: xt, eps: own, noise: noise, timesteps: timesteps).item()
+        }
+        let logits: [Double] = GradMode.noGrad {
+            captions.map { c in
+                let e = eps(c, 1).toArray(), n = noise.selectingRows([1]).toArray()
+                var s = 0.0
+                for i in e.indices where cells[i % 256] > 0 { s += Double((e[i] - n[i]) * (e[i] - n[i])) }
+                return -s
+            }
+        }
+        let m = logits.max()!, want = -(logits[0] - m - log(logits.map { exp($0 - m) }.reduce(0, +)))
+        XCTAssertEqual(Double(got), want, accuracy: 1e-4 * max(1, want))
+    }
+}
+
+extension BaseTrainingTests {
     func testArchitecturesResolveWithMatchingLatentChannels() throws {
         for name in ["mini", "mini-latent8", "micro"] {
             var c = BaseTrainingConfig()
@@ -276,11 +325,11 @@ extension BaseTrainingTests {
 }
 
 extension BaseTrainingTests {
-    /// With the face-weighted loss, the expression contrast and the judge loss all on, the
-    /// minimised total is the sum of all three (an earlier version kept only the judge term).
+    /// With the face-weighted loss, both contrasts and the judge loss all on, the minimised
+    /// total is the sum of them all (an earlier version kept only the judge term).
     func testEveryLossThatIsOnAddsToTheTotal() throws {
         var c = microConfig(vae: 1, unet: 6)
-        c.faceLossWeight = 3; c.expressionContrastWeight = 0.5; c.judgeLossWeight = 0.25
+        c.faceLossWeight = 3; c.expressionContrastWeight = 0.5; c.colorContrastWeight = 0.3; c.judgeLossWeight = 0.25
         c.judgeLossMaxTimestep = 1000
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         t.setJudgeLoss(weight: 0.25, judge: try AttributeClassifier(seed: 3))
@@ -289,7 +338,7 @@ extension BaseTrainingTests {
             guard e.kind == .step, e.phase == "unet" else { return true }
             let l = e.losses
             guard let face = l["face_weighted"], let total = l["total"] else { XCTFail("losses \(l)"); return false }
-            let want = face + (l["contrast"] ?? 0) * 0.5 + (l["judge"] ?? 0) * 0.25
+            let want = face + (l["contrast"] ?? 0) * 0.5 + (l["color_contrast"] ?? 0) * 0.3 + (l["judge"] ?? 0) * 0.25
             XCTAssertEqual(total, want, accuracy: 1e-5 * max(1, abs(want)), "\(l)")
             if l["contrast"] != nil && l["judge"] != nil { checked += 1 }
             return true

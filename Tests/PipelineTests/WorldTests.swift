@@ -189,3 +189,31 @@ extension WorldTests {
         XCTAssertGreaterThan(checked.accessory, 10); XCTAssertGreaterThan(checked.eyes, 10); XCTAssertGreaterThan(checked.none, 100)
     }
 }
+
+extension WorldTests {
+    /// train-base's colour contrast relies on this: a sample's caption re-phrased for another
+    /// colour names that colour and everything else exactly as before (scene too); its own
+    /// identity gives its own caption back; another class or nameable set is refused.
+    func testCaptionForAnotherColourChangesOnlyThatColour() throws {
+        let w = World(seed: 5)
+        var checked = 0
+        for i in 0..<300 {
+            let s = w.sample(i)
+            XCTAssertEqual(w.caption(i, as: s.identity), s.caption)
+            guard s.namedAttributes.contains(WorldAttribute.outfitColor.rawValue) || s.namedAttributes.contains(WorldAttribute.hairColor.rawValue) else { continue }
+            for a in BaseModelTrainer.colorAttributes where s.namedAttributes.contains(a.rawValue) {
+                let v = (a.label(s.identity, s.scene) + 1) % a.classes
+                let c = try XCTUnwrap(w.caption(i, as: BaseModelTrainer.identity(s.identity, a, v)))
+                var want = IdentityPhrases.named(in: s.caption)
+                want[a] = v
+                XCTAssertEqual(IdentityPhrases.named(in: c), want, "\(s.caption) → \(c)")
+                XCTAssertEqual(EvalProtocol.contextAttributes(in: c), EvalProtocol.contextAttributes(in: s.caption), c)
+                checked += 1
+            }
+            var other = s.identity
+            other.characterClass = WorldClass(rawValue: (other.characterClass.rawValue + 1) % WorldClass.allCases.count)!
+            XCTAssertNil(w.caption(i, as: other))
+        }
+        XCTAssertGreaterThan(checked, 100)
+    }
+}

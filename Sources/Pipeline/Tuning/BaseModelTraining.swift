@@ -137,6 +137,7 @@ public final class BaseModelTrainer: Trainer {
         change(&c)
         state.config.faceLossWeight = max(0, c.faceLossWeight)
         state.config.expressionContrastWeight = max(0, c.expressionContrastWeight)
+        state.config.colorContrastWeight = max(0, c.colorContrastWeight)
         state.config.captionProbeWeight = max(0, c.captionProbeWeight)
         state.config.detailLossWeight = max(0, c.detailLossWeight)
         state.config.unetDecaySteps = max(0, c.unetDecaySteps)
@@ -280,6 +281,13 @@ public final class BaseModelTrainer: Trainer {
            let ce = expressionContrastLoss(samples: samples, xt: xt, eps: eps, noise: noise, timesteps: timesteps) {
             total = total + ce * cfg.expressionContrastWeight
             losses["contrast"] = ce.item()
+        }
+        if cfg.colorContrastWeight > 0 {
+            var pick = rng(step, 3)
+            if let ce = colorContrastLoss(samples: samples, xt: xt, eps: eps, noise: noise, timesteps: timesteps, using: &pick) {
+                total = total + ce * cfg.colorContrastWeight
+                losses["color_contrast"] = ce.item()
+            }
         }
         if cfg.judgeLossWeight > 0, let judge {
             let ce = attributeLoss(judge, samples: samples, xt: xt, eps: eps, timesteps: timesteps)

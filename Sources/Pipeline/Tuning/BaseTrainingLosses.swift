@@ -1,7 +1,7 @@
 // The optional loss terms of train-base's UNet phase, beside the plain ε-MSE (each documented
 // on its BaseTrainingConfig weight): the face-weighted and the detail-weighted ε loss, the
-// expression contrast (a diffusion-classifier cross-entropy) and the training judge's loss on
-// x̂₀. The caption probe lives in CaptionProbe.swift.
+// expression and colour contrasts (diffusion-classifier cross-entropies over contrasting
+// captions) and the training judge's loss on x̂₀. The caption probe lives in CaptionProbe.swift.
 
 import Foundation
 
@@ -53,31 +53,106 @@ extension BaseModelTrainer {
         return ((eps - noise).square() * m).mean() * λ
     }
 
-    /// The expression-contrast cross-entropy (see `expressionContrastWeight`); nil when no
-    /// sample of the batch qualifies (a non-empty caption naming its expression, t in [100, 800)).
-    func expressionContrastLoss(samples: [WorldSample], xt: Tensor, eps: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor? {
-        let rows = Array((0..<samples.count).filter {
-            (100..<800).contains(timesteps[$0]) && samples[$0].caption.contains(samples[$0].scene.expression.word)
-        }.prefix(state.config.expressionContrastRows))
-        guard !rows.isEmpty else { return nil }
-        // Per row: the true expression first, then the other four.
-        var altRows: [Int] = [], altCaptions: [String] = []
-        for r in rows {
-            let s = samples[r]
-            for e in Expression.allCases where e != s.scene.expression {
-                altRows.append(r); altCaptions.append(World.caption(s.caption, replacing: s.scene.expression, with: e))
-            }
-        }
-        let context = textEncoder(altCaptions.map { tokenizer.encode($0) })
+    /// The timesteps a caption contrast reads: below 100 the noisy latent already shows the
+    /// answer, from 800 on no caption explains the noise better than another.
+    static let contrastTimesteps = 100..<800
+
+    /// One row of a caption contrast: the batch row, the captions it is contrasted with (the
+    /// row's own caption is the true class) and the latent cells (h·w, 0 or 1) whose ε error
+    /// makes the logits.
+    struct ContrastRow {
+        let row: Int
+        let alternatives: [String]
+        let cells: [Float]
+    }
+
+    /// The diffusion-classifier cross-entropy of `rows` (Li et al. 2023; Qu et al. 2024): per
+    /// row, the UNet also predicts ε under each alternative caption at the same x_t (detached)
+    /// and timestep; logits are minus the squared ε error summed over the row's cells, the
+    /// row's own prediction first, and the loss is their cross-entropy with class 0. Every row
+    /// has the same number of alternatives.
+    func captionContrastLoss(_ rows: [ContrastRow], xt: Tensor, eps: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor {
+        let others = rows[0].alternatives.count
+        precondition(rows.allSatisfy { $0.alternatives.count == others }, "caption contrast: rows with different alternative counts")
+        let altRows = rows.flatMap { r in [Int](repeating: r.row, count: others) }
+        let context = textEncoder(rows.flatMap(\.alternatives).map { tokenizer.encode($0) })
         let epsAlt = unet(xt.selectingRows(altRows).detached(), timesteps: altRows.map { Float(timesteps[$0]) }, context: context).sample
         let (h, w) = (eps.shape[2], eps.shape[3])
-        let faceOnly = Tensor(Self.faceMask(height: h, width: w, imageSize: architecture.imageSize), shape: [1, 1, h, w])
-        func error(_ e: Tensor, _ idx: [Int]) -> Tensor {
-            ((e - noise.selectingRows(idx)).square() * faceOnly).sum(axes: [1, 2, 3])
-        }
-        let k = rows.count, others = Expression.allCases.count - 1
-        let logits = Tensor.concat([error(eps.selectingRows(rows), rows).reshaped([k, 1]), error(epsAlt, altRows).reshaped([k, others])], dim: 1) * -1
+        let mask = Tensor(rows.flatMap(\.cells), shape: [rows.count, 1, h, w])
+        let altMask = Tensor(rows.flatMap { r in (0..<others).flatMap { _ in r.cells } }, shape: [altRows.count, 1, h, w])
+        let own = rows.map(\.row)
+        let ownError = ((eps.selectingRows(own) - noise.selectingRows(own)).square() * mask).sum(axes: [1, 2, 3])
+        let altError = ((epsAlt - noise.selectingRows(altRows)).square() * altMask).sum(axes: [1, 2, 3])
+        let k = rows.count
+        let logits = Tensor.concat([ownError.reshaped([k, 1]), altError.reshaped([k, others])], dim: 1) * -1
         return logits.crossEntropy([Int](repeating: 0, count: k))
+    }
+
+    /// The expression contrast (see `expressionContrastWeight`): each other expression word,
+    /// over the face cells; nil when no sample of the batch qualifies (a non-empty caption
+    /// naming its expression, t in `contrastTimesteps`).
+    func expressionContrastLoss(samples: [WorldSample], xt: Tensor, eps: Tensor, noise: Tensor, timesteps: [Int]) -> Tensor? {
+        let (h, w) = (eps.shape[2], eps.shape[3])
+        let face = Self.faceMask(height: h, width: w, imageSize: architecture.imageSize)
+        let rows = (0..<samples.count).filter {
+            Self.contrastTimesteps.contains(timesteps[$0]) && samples[$0].caption.contains(samples[$0].scene.expression.word)
+        }.prefix(state.config.expressionContrastRows).map { r in
+            let s = samples[r]
+            return ContrastRow(row: r, alternatives: Expression.allCases.filter { $0 != s.scene.expression }.map {
+                World.caption(s.caption, replacing: s.scene.expression, with: $0)
+            }, cells: face)
+        }
+        return rows.isEmpty ? nil : captionContrastLoss(rows, xt: xt, eps: eps, noise: noise, timesteps: timesteps)
+    }
+
+    /// The colour contrast (see `colorContrastWeight`): for a row whose caption names a colour
+    /// attribute, one of them drawn, the same caption with `colorContrastAlternatives` other
+    /// values of it (World.caption(_:as:) re-phrases it with the same choices), over the latent
+    /// cells where the sprite changes with that colour; nil when no sample qualifies.
+    func colorContrastLoss(samples: [WorldSample], xt: Tensor, eps: Tensor, noise: Tensor, timesteps: [Int],
+                           using r: inout SplitMixRandom) -> Tensor? {
+        let cfg = state.config
+        let world = World(seed: cfg.worldSeed &+ 1)
+        let (h, w) = (eps.shape[2], eps.shape[3])
+        var rows: [ContrastRow] = []
+        for (i, s) in samples.enumerated() where rows.count < cfg.colorContrastRows && Self.contrastTimesteps.contains(timesteps[i]) {
+            let named = Self.colorAttributes.filter { s.namedAttributes.contains($0.rawValue) }
+            guard !named.isEmpty else { continue }
+            let attribute = named[Int(r.next() % UInt64(named.count))]
+            var values = (0..<attribute.classes).filter { $0 != attribute.label(s.identity, s.scene) }
+            for j in stride(from: values.count - 1, to: 0, by: -1) { values.swapAt(j, Int(r.next() % UInt64(j + 1))) }
+            let others = values.prefix(cfg.colorContrastAlternatives).map { Self.identity(s.identity, attribute, $0) }
+            let captions = others.compactMap { world.caption(s.index, as: $0) }
+            guard captions.count == others.count, !captions.contains(s.caption) else { continue }
+            let image = World.render(s.identity, s.scene)
+            var changed = [Bool](repeating: false, count: World.imageSize * World.imageSize)
+            for o in others {
+                let other = World.render(o, s.scene)
+                for p in changed.indices where !changed[p] {
+                    changed[p] = image[3 * p] != other[3 * p] || image[3 * p + 1] != other[3 * p + 1] || image[3 * p + 2] != other[3 * p + 2]
+                }
+            }
+            let cells = Self.detailMask(changed, height: h, width: w, imageSize: architecture.imageSize)
+            guard cells.contains(where: { $0 > 0 }) else { continue }
+            rows.append(ContrastRow(row: i, alternatives: captions, cells: cells))
+        }
+        return rows.isEmpty ? nil : captionContrastLoss(rows, xt: xt, eps: eps, noise: noise, timesteps: timesteps)
+    }
+
+    /// The identity attributes that are colours — what a scene's colour words can be confused with.
+    static let colorAttributes: [WorldAttribute] = [.skin, .hairColor, .eyeColor, .outfitColor]
+
+    /// `id` with colour attribute `a` set to value `v`.
+    static func identity(_ id: CharacterIdentity, _ a: WorldAttribute, _ v: Int) -> CharacterIdentity {
+        var out = id
+        switch a {
+        case .skin: out.skin = SkinTone(rawValue: v)!
+        case .hairColor: out.hairColor = HairColor(rawValue: v)!
+        case .eyeColor: out.eyeColor = EyeColor(rawValue: v)!
+        case .outfitColor: out.outfitColor = OutfitColor(rawValue: v)!
+        default: preconditionFailure("\(a) is not a colour attribute")
+        }
+        return out
     }
 
     /// Mean cross-entropy of the judge's context-attribute predictions on D(x̂₀), x̂₀ =

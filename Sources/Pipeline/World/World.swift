@@ -47,6 +47,19 @@ public struct World: Sendable {
         return WorldSample(index: index, identity: id, scene: scene, caption: caption, namedAttributes: named)
     }
 
+    /// Sample `index`'s caption as it reads for another identity: the same random choices
+    /// (whether and which attributes it names, their phrasing, the template) with `identity`'s
+    /// words. Only attribute values change the words — never which are nameable — so a colour
+    /// swapped in changes exactly that colour's words (BaseTrainingConfig.colorContrastWeight).
+    /// Nil when `identity` has another class or another set of nameable attributes.
+    public func caption(_ index: Int, as identity: CharacterIdentity) -> String? {
+        var r = rng(index, stream: 1)
+        let own = World.randomIdentity(&r), scene = World.randomScene(&r)
+        guard identity.characterClass == own.characterClass,
+              IdentityPhrases.nameable(identity) == IdentityPhrases.nameable(own) else { return nil }
+        return Captions.caption(identity, scene, &r).0
+    }
+
     /// The sprite of a sample, RGB8 HWC.
     public func image(_ s: WorldSample) -> [UInt8] { World.render(s.identity, s.scene) }
 

@@ -36,6 +36,8 @@ struct TrainBase: ParsableCommand {
     var vaeFaceLoss: Float?
     @Option(name: .customLong("expression-contrast"), help: "Weight of the expression-contrast loss: the UNet's ε error over the face, under each expression word, as a classifier of the true one (0: off).")
     var expressionContrast: Float?
+    @Option(name: .customLong("color-contrast"), help: "Weight of the colour-contrast loss: for captions naming a skin, hair, eye or outfit colour, the UNet's ε error where that colour shows, under the same caption with other colours, as a classifier of the true one (0: off).")
+    var colorContrast: Float?
     @Option(name: .customLong("caption-probe"), help: "Weight of the caption probe: the text encoder's end/padding tokens must name the attributes a caption names, identity and scene (0: off).")
     var captionProbe: Float?
     @Option(name: .customLong("probe-context"), help: "on: the caption probe also names each caption's class and scene words (default); off: only the identity words it spells out.")
@@ -54,6 +56,7 @@ struct TrainBase: ParsableCommand {
         if let faceLoss { c.faceLossWeight = faceLoss }
         if let detailLoss { c.detailLossWeight = detailLoss }
         if let expressionContrast { c.expressionContrastWeight = expressionContrast }
+        if let colorContrast { c.colorContrastWeight = colorContrast }
         if let captionProbe { c.captionProbeWeight = captionProbe }
         if let probeContext { c.captionProbeNamesContext = probeContext.isOn }
     }
@@ -76,6 +79,7 @@ struct TrainBase: ParsableCommand {
             if let detailLoss, !(detailLoss >= 0) { throw StudioError.badInput("--detail-loss must be ≥ 0") }
             if let vaeFaceLoss, vaeFaceLoss < 0 || resume { throw StudioError.badInput("--vae-face-loss applies to a new run and must be ≥ 0") }
             if let expressionContrast, expressionContrast < 0 { throw StudioError.badInput("--expression-contrast must be ≥ 0") }
+            if let colorContrast, !(colorContrast >= 0) { throw StudioError.badInput("--color-contrast must be ≥ 0") }
             if let captionProbe, !(captionProbe >= 0) { throw StudioError.badInput("--caption-probe must be ≥ 0") }
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
