@@ -124,14 +124,7 @@ extension BaseModelTrainer {
             let others = values.prefix(cfg.colorContrastAlternatives).map { Self.identity(s.identity, attribute, $0) }
             let captions = others.compactMap { world.caption(s.index, as: $0) }
             guard captions.count == others.count, !captions.contains(s.caption) else { continue }
-            let image = World.render(s.identity, s.scene)
-            var changed = [Bool](repeating: false, count: World.imageSize * World.imageSize)
-            for o in others {
-                let other = World.render(o, s.scene)
-                for p in changed.indices where !changed[p] {
-                    changed[p] = image[3 * p] != other[3 * p] || image[3 * p + 1] != other[3 * p + 1] || image[3 * p + 2] != other[3 * p + 2]
-                }
-            }
+            let changed = World.changedPixels(s.identity, s.scene, variants: Array(others))
             let cells = Self.detailMask(changed, height: h, width: w, imageSize: architecture.imageSize)
             guard cells.contains(where: { $0 > 0 }) else { continue }
             rows.append(ContrastRow(row: i, alternatives: captions, cells: cells))

@@ -81,10 +81,16 @@ public struct World: Sendable {
             variants.append(id)
         }
         guard !variants.isEmpty else { return [] }
-        let image = render(s.identity, s.scene)
+        return changedPixels(s.identity, s.scene, variants: variants)
+    }
+
+    /// The pixels (row-major, imageSize²) where any of `variants` renders differently from
+    /// `identity` in `scene`: where the attributes they change show.
+    public static func changedPixels(_ identity: CharacterIdentity, _ scene: SceneContext, variants: [CharacterIdentity]) -> [Bool] {
+        let image = render(identity, scene)
         var mask = [Bool](repeating: false, count: imageSize * imageSize)
         for v in variants {
-            let other = render(v, s.scene)
+            let other = render(v, scene)
             for i in mask.indices where !mask[i] {
                 mask[i] = image[3 * i] != other[3 * i] || image[3 * i + 1] != other[3 * i + 1] || image[3 * i + 2] != other[3 * i + 2]
             }
