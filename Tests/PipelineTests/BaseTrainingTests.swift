@@ -239,43 +239,33 @@ extension BaseTrainingTests {
 }
 
 extension BaseTrainingTests {
-    func testExpressionContrastTrainsAndMovesTheTextEncoder() throws {
+    /// A contrast term reports a positive finite loss on some steps, and — same samples, noise
+    /// and timesteps as a run without it — only its gradient can make the text encoder's token
+    /// embeddings differ from that run's.
+    func assertContrastTrains(batch: Int, lossKey: String, _ turnOn: (inout BaseTrainingConfig) -> Void) throws {
         var c = microConfig(vae: 1, unet: 4)
+        c.unetBatch = batch
         let plain = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         try plain.run { _ in true }
-        c.expressionContrastWeight = 0.5
+        turnOn(&c)
         let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
         var contrast: [Float] = []
         try t.run { e in
-            if e.kind == .step && e.phase == "unet", let v = e.losses["contrast"] { contrast.append(v) }
+            if e.kind == .step && e.phase == "unet", let v = e.losses[lossKey] { contrast.append(v) }
             return true
         }
-        XCTAssertFalse(contrast.isEmpty, "batches of 4 at t ~ U[0, 1000) have rows in [100, 800)")
+        XCTAssertFalse(contrast.isEmpty, "batches of \(batch) have qualifying rows at t in [100, 800)")
         for v in contrast { XCTAssertTrue(v.isFinite && v > 0) }
-        // Same samples, noise and timesteps: only the contrast term's gradient can make the
-        // text encoder's embedding of an expression word differ between the two runs.
         let key = "text_encoder.embeddings.token_embedding.weight"
         XCTAssertNotEqual(plain.flatParameters[key]!.toArray(), t.flatParameters[key]!.toArray())
     }
-}
 
-extension BaseTrainingTests {
+    func testExpressionContrastTrainsAndMovesTheTextEncoder() throws {
+        try assertContrastTrains(batch: 4, lossKey: "contrast") { $0.expressionContrastWeight = 0.5 }
+    }
+
     func testColorContrastTrainsAndMovesTheTextEncoder() throws {
-        var c = microConfig(vae: 1, unet: 4)
-        c.unetBatch = 8
-        let plain = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
-        try plain.run { _ in true }
-        c.colorContrastWeight = 0.5
-        let t = try BaseModelTrainer(directory: tempDir(), config: c, tokenizerDirectory: Self.tokenizer)
-        var contrast: [Float] = []
-        try t.run { e in
-            if e.kind == .step && e.phase == "unet", let v = e.losses["color_contrast"] { contrast.append(v) }
-            return true
-        }
-        XCTAssertFalse(contrast.isEmpty, "batches of 8 have rows naming a colour at t in [100, 800)")
-        for v in contrast { XCTAssertTrue(v.isFinite && v > 0) }
-        let key = "text_encoder.embeddings.token_embedding.weight"
-        XCTAssertNotEqual(plain.flatParameters[key]!.toArray(), t.flatParameters[key]!.toArray())
+        try assertContrastTrains(batch: 8, lossKey: "color_contrast") { $0.colorContrastWeight = 0.5 }
     }
 
     /// The caption contrast is the cross-entropy of minus the masked squared ε errors, the row's
