@@ -200,10 +200,9 @@ extension WorldTests {
         for i in 0..<300 {
             let s = w.sample(i)
             XCTAssertEqual(w.caption(i, as: s.identity), s.caption)
-            guard s.namedAttributes.contains(WorldAttribute.outfitColor.rawValue) || s.namedAttributes.contains(WorldAttribute.hairColor.rawValue) else { continue }
             for a in BaseModelTrainer.colorAttributes where s.namedAttributes.contains(a.rawValue) {
                 let v = (a.label(s.identity, s.scene) + 1) % a.classes
-                let c = try XCTUnwrap(w.caption(i, as: BaseModelTrainer.identity(s.identity, a, v)))
+                let c = try XCTUnwrap(w.caption(i, as: try XCTUnwrap(s.identity.setting(a, to: v))))
                 var want = IdentityPhrases.named(in: s.caption)
                 want[a] = v
                 XCTAssertEqual(IdentityPhrases.named(in: c), want, "\(s.caption) → \(c)")
@@ -215,5 +214,20 @@ extension WorldTests {
             XCTAssertNil(w.caption(i, as: other))
         }
         XCTAssertGreaterThan(checked, 100)
+    }
+}
+
+extension WorldTests {
+    /// CharacterIdentity.setting is WorldAttribute.label's inverse on the class and every
+    /// identity attribute, and refuses context attributes and values out of range.
+    func testSettingAnAttributeIsTheInverseOfItsLabel() throws {
+        var r = SplitMixRandom(seed: 9)
+        let id = World.randomIdentity(&r), scene = World.randomScene(&r)
+        for a in WorldAttribute.allCases {
+            if a.isContext { XCTAssertNil(id.setting(a, to: 0), a.rawValue); continue }
+            for v in 0..<a.classes { XCTAssertEqual(id.setting(a, to: v).map { a.label($0, scene) }, v, a.rawValue) }
+            XCTAssertNil(id.setting(a, to: a.classes), a.rawValue)
+            XCTAssertNil(id.setting(a, to: -1), a.rawValue)
+        }
     }
 }

@@ -36,13 +36,9 @@ public struct EvalCharacter: Codable, Sendable, Equatable {
         var r = SplitMixRandom(seed: h)
         var id = World.randomIdentity(&r)
         let named = IdentityPhrases.named(in: prompt)
-        func set<T: RawRepresentable>(_ a: WorldAttribute, _ kp: WritableKeyPath<CharacterIdentity, T>) where T.RawValue == Int {
-            if let v = named[a], let x = T(rawValue: v) { id[keyPath: kp] = x }
-        }
         if named[.hairStyle] == nil, id.hairStyle == .bald { id.hairStyle = .short }
         if named[.accessory] == nil, id.accessory == .none { id.accessory = .scarf }
-        set(.characterClass, \.characterClass); set(.skin, \.skin); set(.hairColor, \.hairColor); set(.hairStyle, \.hairStyle)
-        set(.eyeColor, \.eyeColor); set(.outfitColor, \.outfitColor); set(.outfitPattern, \.outfitPattern); set(.accessory, \.accessory)
+        for (a, v) in named { id = id.setting(a, to: v) ?? id }
         return id
     }
 

@@ -52,6 +52,26 @@ public enum WorldAttribute: String, CaseIterable, Codable, Sendable {
     }
 }
 
+extension CharacterIdentity {
+    /// This identity with `a` (the class or an identity attribute) set to value `v` — the
+    /// inverse of `WorldAttribute.label`; nil for a context attribute or a value out of range.
+    public func setting(_ a: WorldAttribute, to v: Int) -> CharacterIdentity? {
+        var out = self
+        switch a {
+        case .characterClass: guard let x = WorldClass(rawValue: v) else { return nil }; out.characterClass = x
+        case .skin: guard let x = SkinTone(rawValue: v) else { return nil }; out.skin = x
+        case .hairColor: guard let x = HairColor(rawValue: v) else { return nil }; out.hairColor = x
+        case .hairStyle: guard let x = HairStyle(rawValue: v) else { return nil }; out.hairStyle = x
+        case .eyeColor: guard let x = EyeColor(rawValue: v) else { return nil }; out.eyeColor = x
+        case .outfitColor: guard let x = OutfitColor(rawValue: v) else { return nil }; out.outfitColor = x
+        case .outfitPattern: guard let x = OutfitPattern(rawValue: v) else { return nil }; out.outfitPattern = x
+        case .accessory: guard let x = Accessory(rawValue: v) else { return nil }; out.accessory = x
+        case .pose, .expression, .background, .view: return nil
+        }
+        return out
+    }
+}
+
 public final class AttributeClassifier {
     let trunk: SpriteTrunk
     let heads: [WorldAttribute: Linear]

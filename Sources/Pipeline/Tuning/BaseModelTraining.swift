@@ -212,15 +212,21 @@ public final class BaseModelTrainer: Trainer {
         SplitMixRandom(seed: state.config.initSeed &* 0x9E37_79B9 ^ UInt64(step) &* 0x1000_0001 ^ stream &* 0x5851_F42D ^ (state.phase == .vae ? 0 : 0xABCD))
     }
 
+    /// The World streams of a run, offsets from its world seed: the VAE phase's, the UNet
+    /// phase's (whose samples the losses re-caption), and the scaling-factor estimate's.
+    static let vaeWorldOffset: UInt64 = 0, unetWorldOffset: UInt64 = 1, scalingWorldOffset: UInt64 = 99
+
+    func world(_ offset: UInt64) -> World { World(seed: state.config.worldSeed &+ offset) }
+
     func batch(_ step: Int, size: Int, worldOffset: UInt64) -> ([WorldSample], Tensor) {
-        let world = World(seed: state.config.worldSeed &+ worldOffset)
+        let world = self.world(worldOffset)
         let samples = (0..<size).map { world.sample(step * size + $0) }
         return (samples, WorldBatch.images(world, samples))
     }
 
     func vaeStep(_ step: Int) -> ([String: Float], Float) {
         let cfg = state.config
-        let (_, x) = batch(step, size: cfg.vaeBatch, worldOffset: 0)
+        let (_, x) = batch(step, size: cfg.vaeBatch, worldOffset: Self.vaeWorldOffset)
         var r = rng(step, 1)
         let (mean, logVar) = vae.encode(x)
         let lv = logVar.clamped(-30, 20)
@@ -255,7 +261,7 @@ public final class BaseModelTrainer: Trainer {
 
     func unetStep(_ step: Int) -> ([String: Float], Float) {
         let cfg = state.config
-        let (samples, x) = batch(step, size: cfg.unetBatch, worldOffset: 1)
+        let (samples, x) = batch(step, size: cfg.unetBatch, worldOffset: Self.unetWorldOffset)
         var r = rng(step, 2)
         let z0 = latents(x, &r)
         let b = z0.shape[0]
@@ -333,7 +339,7 @@ public final class BaseModelTrainer: Trainer {
         state.scalingFactor = 1
         defer { state.scalingFactor = saved }
         for k in 0..<8 {
-            let (_, x) = batch(k, size: 32, worldOffset: 99)
+            let (_, x) = batch(k, size: 32, worldOffset: Self.scalingWorldOffset)
             let z = latents(x, &r).contiguous()
             for i in 0..<z.count { let v = Double(z.dataPointer[i]); sum += v; sumSq += v * v; n += 1 }
         }

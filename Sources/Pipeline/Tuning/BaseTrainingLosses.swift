@@ -112,7 +112,7 @@ extension BaseModelTrainer {
     func colorContrastLoss(samples: [WorldSample], xt: Tensor, eps: Tensor, noise: Tensor, timesteps: [Int],
                            using r: inout SplitMixRandom) -> Tensor? {
         let cfg = state.config
-        let world = World(seed: cfg.worldSeed &+ 1)
+        let world = self.world(Self.unetWorldOffset)
         let (h, w) = (eps.shape[2], eps.shape[3])
         var rows: [ContrastRow] = []
         for (i, s) in samples.enumerated() where rows.count < cfg.colorContrastRows && Self.contrastTimesteps.contains(timesteps[i]) {
@@ -121,10 +121,10 @@ extension BaseModelTrainer {
             let attribute = named[Int(r.next() % UInt64(named.count))]
             var values = (0..<attribute.classes).filter { $0 != attribute.label(s.identity, s.scene) }
             for j in stride(from: values.count - 1, to: 0, by: -1) { values.swapAt(j, Int(r.next() % UInt64(j + 1))) }
-            let others = values.prefix(cfg.colorContrastAlternatives).map { Self.identity(s.identity, attribute, $0) }
+            let others = values.prefix(cfg.colorContrastAlternatives).map { s.identity.setting(attribute, to: $0)! }
             let captions = others.compactMap { world.caption(s.index, as: $0) }
             guard captions.count == others.count, !captions.contains(s.caption) else { continue }
-            let changed = World.changedPixels(s.identity, s.scene, variants: Array(others))
+            let changed = World.changedPixels(s.identity, s.scene, variants: others)
             let cells = Self.detailMask(changed, height: h, width: w, imageSize: architecture.imageSize)
             guard cells.contains(where: { $0 > 0 }) else { continue }
             rows.append(ContrastRow(row: i, alternatives: captions, cells: cells))
@@ -134,19 +134,6 @@ extension BaseModelTrainer {
 
     /// The identity attributes that are colours — what a scene's colour words can be confused with.
     static let colorAttributes: [WorldAttribute] = [.skin, .hairColor, .eyeColor, .outfitColor]
-
-    /// `id` with colour attribute `a` set to value `v`.
-    static func identity(_ id: CharacterIdentity, _ a: WorldAttribute, _ v: Int) -> CharacterIdentity {
-        var out = id
-        switch a {
-        case .skin: out.skin = SkinTone(rawValue: v)!
-        case .hairColor: out.hairColor = HairColor(rawValue: v)!
-        case .eyeColor: out.eyeColor = EyeColor(rawValue: v)!
-        case .outfitColor: out.outfitColor = OutfitColor(rawValue: v)!
-        default: preconditionFailure("\(a) is not a colour attribute")
-        }
-        return out
-    }
 
     /// Mean cross-entropy of the judge's context-attribute predictions on D(x̂₀), x̂₀ =
     /// (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t, for the first `judgeLossRows` samples with t below the
