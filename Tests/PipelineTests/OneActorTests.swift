@@ -149,7 +149,7 @@ final class OneActorTests: XCTestCase {
         XCTAssertThrowsError(try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: other))
         let (loaded, site) = try OneActorAdapter.loadProjector(path: dir + "/projector.safetensors", model: pipe.fingerprint)
         XCTAssertEqual(site, .output)
-        // The saved projector is the best one; with 3 steps that is the last.
+        // The saved projector is the one the run ends with (what eval measures).
         XCTAssertEqual(GradMode.noGrad { loaded(c.features) }.toArray(), GradMode.noGrad { t.projector(c.features) }.toArray())
     }
 
