@@ -234,13 +234,14 @@ public final class OneActorTuner: Trainer {
         let pose = poseRows(k)
         // The paper's rows and the pose/expression rows go through the UNet in one call, and
         // every decoded row through the VAE in one more: on troupe-mini's small layers each call
-        // pays its per-layer overhead once and its GEMMs are wider (bench tune: 62.2 → 51.6 s).
+        // pays its per-layer overhead once and its GEMMs are wider (the same projector bit for
+        // bit; bench tune --preset mini, one session: 55.7–62.2 s as two calls, 49.2–50.2 s).
         let n = main.xt.shape[0]
         let xt = pose.map { Tensor.concat([main.xt, $0.xt], dim: 0) } ?? main.xt
         let timesteps = main.timesteps + (pose?.draw.timesteps ?? [])
         let context = pose.map { Tensor.concat([main.context, $0.context], dim: 0) } ?? main.context
         let prediction = pipeline.unet(xt, timesteps: timesteps.map(Float.init), context: context).sample
-        let terms = predictionTerms(prediction.selectingRows(Array(0..<n)), main)
+        let terms = predictionTerms(pose == nil ? prediction : prediction.selectingRows(Array(0..<n)), main)
         var total = terms.total
         // x̂₀ rows to decode: the target row (below identityMaxTimestep, for the identity term)
         // and the pose/expression rows (their term; the identity term reads them too: they show
@@ -295,9 +296,13 @@ public final class OneActorTuner: Trainer {
         }
     }
 
+    /// The paper's batch of one step: noised latents, timesteps, the context with each row's
+    /// offset, the prediction-type targets, and the rows per noise draw.
+    typealias PredictionRows = (xt: Tensor, timesteps: [Int], context: Tensor, target: Tensor, rowsPerDraw: Int)
+
     /// The paper's batch for step `k`: rows [target, auxiliaries…, average] (× drawsPerRow),
     /// noised, with their offsets in the context and the prediction-type targets.
-    func predictionRows(_ k: Int) -> (xt: Tensor, timesteps: [Int], context: Tensor, target: Tensor, rowsPerDraw: Int) {
+    func predictionRows(_ k: Int) -> PredictionRows {
         let c = state.config
         var r = SplitMixRandom(seed: c.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(k) &* 0xD1B5_4A32_D192_ED03)
         var pool = Array(1...cluster.auxiliaryCount)
@@ -329,8 +334,7 @@ public final class OneActorTuner: Trainer {
     }
 
     /// The paper's three terms on the UNet's `prediction` for `rows`.
-    func predictionTerms(_ prediction: Tensor, _ rows: (xt: Tensor, timesteps: [Int], context: Tensor, target: Tensor, rowsPerDraw: Int))
-        -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor) {
+    func predictionTerms(_ prediction: Tensor, _ rows: PredictionRows) -> (total: Tensor, target: Tensor, aux: Tensor, average: Tensor) {
         let c = state.config, m = rows.rowsPerDraw, draws = rows.xt.shape[0] / m
         guard draws > 1 else { return OneActorLoss.terms(prediction, rows.target, lambda1: c.lambda1, lambda2: c.lambda2) }
         // Draw-major rows → [m, draws·…]: each batch row's draws side by side, so the three terms
