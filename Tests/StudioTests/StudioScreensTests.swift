@@ -119,6 +119,23 @@ final class StudioScreensTests: XCTestCase {
         XCTAssertTrue(frame(other).string.contains("LoRA scale"), frame(other).string)
     }
 
+    /// Another process (a job, the CLI) changes a character: the screen's rescan reports it, so
+    /// the studio redraws the details without a key press, not only when a name comes or goes.
+    func testCharactersScreenRedrawsWhenARecordChanges() throws {
+        let store = CharacterStore(root: root)
+        _ = try store.create("Bo", prompt: "a robot", baseWord: "robot", seed: 1, model: ModelLocator.defaultModelName)
+        _ = try store.update("Bo") { r, _ in r.runs.append(.init(id: "oneactor-x", kind: "oneactor", status: "running", created: Date())) }
+        let app = makeApp()
+        XCTAssertTrue(frame(app).string.contains("1 (running: oneactor)"))
+        Thread.sleep(forTimeInterval: 3.2)
+        XCTAssertFalse(app.screen.tick(app.ctx), "nothing changed: no redraw")
+        _ = try store.update("Bo") { r, _ in r.runs[0].status = "finished" }
+        Thread.sleep(forTimeInterval: 3.2)
+        XCTAssertTrue(app.screen.tick(app.ctx), "a record's change is a change to draw")
+        let s = frame(app).string
+        XCTAssertTrue(s.contains("runs") && !s.contains("running: oneactor"), s)
+    }
+
     func testDeleteAsksFirstAndMovesToTrash() throws {
         let store = CharacterStore(root: root)
         _ = try store.create("Bo", prompt: "a robot", baseWord: "robot", seed: 1, model: ModelLocator.defaultModelName)
@@ -153,5 +170,13 @@ final class StudioScreensTests: XCTestCase {
         XCTAssertTrue(frame(app, 110, 34).string.contains("step 41/100"))
         app.handle(.char("c"))
         XCTAssertTrue(frame(app, 110, 34).string.contains("not running"))
+        // The job ends: its record says so and no event follows. The tick that re-reads the
+        // record reports the change, so the studio redraws the list without a key press (it
+        // went on saying "stopped — resume with r" over a finished run until a key came).
+        _ = try store.update("Cy") { r, _ in r.runs[0].status = "finished" }
+        Thread.sleep(forTimeInterval: 1.2)
+        XCTAssertTrue(app.screen.tick(app.ctx), "a run's new status is a change to draw")
+        let done = frame(app, 110, 34).string
+        XCTAssertTrue(done.contains("finished 41/100") && !done.contains("stopped"), done)
     }
 }

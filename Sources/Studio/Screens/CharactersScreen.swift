@@ -45,10 +45,12 @@ final class CharactersScreen: StudioScreen {
 
     func tick(_ ctx: StudioContext) -> Bool {
         // Another process (the CLI, a job) may change the store: rescan every few seconds.
+        // What the screen shows changed if a name, a record (a run that finished, a reference
+        // accepted from the CLI) or a problem did: a redraw, without waiting for a key.
         guard Date().timeIntervalSince(lastScan) > 3 else { return false }
-        let before = names
+        let before = (names, records, problems)
         reload(ctx)
-        return before != names
+        return before.0 != names || before.1 != records || before.2 != problems
     }
 
     func handle(_ key: Key, _ ctx: StudioContext) -> Bool {

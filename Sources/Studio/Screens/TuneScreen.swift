@@ -81,7 +81,9 @@ final class TuneScreen: StudioScreen {
             launched[pid] = nil; changed = true
             if code != 0 && code != 130 { ctx.fail("\(job.kind): " + DetachedJob.failure(log: job.log, status: code)) }
         }
-        if character != nil, Date().timeIntervalSince(lastRecordRead) > 1 { let before = runs.map(\.id); reloadRuns(ctx); changed = changed || before != runs.map(\.id) }
+        // The record re-read: a new run, or a run's new status (a job that finished or failed
+        // says so there and nowhere else), is a change to draw.
+        if character != nil, Date().timeIntervalSince(lastRecordRead) > 1 { let before = list.items; reloadRuns(ctx); changed = changed || before != list.items }
         for w in watches.values where w.poll() { changed = true }
         if changed { list.items = runs.map { describe($0, ctx) } }
         return changed
