@@ -127,6 +127,12 @@ final class StudioInTmuxTests: XCTestCase {
         again.wait(for: "stage1       running")
         again.keys("c")
         again.wait(for: "cancelled")
+        // A second run started here is selected when it appears (its plot is the one shown),
+        // though the stage-1 run was selected when the key came.
+        again.keys("o")
+        again.wait(for: "▸ oneactor     running")
+        again.keys("c")
+        again.wait(for: "▸ oneactor     cancelled")
         again.keys("q"); XCTAssertEqual(again.exitStatus(), 0)
     }
 

@@ -18,6 +18,9 @@ final class TuneScreen: StudioScreen {
     /// Jobs this studio started and has not reaped: pid → (kind, launch log).
     private var launched: [pid_t: (kind: String, log: String)] = [:]
     private var lastRecordRead = Date.distantPast
+    /// A run this studio just started is selected when its record appears, so its plot is the
+    /// one shown (not the run selected before the key).
+    private var selectNextNewRun = false
 
     let keys = ScreenKeys<Action>([
         KeyBinding([.char("o")], "OneActor", help: "start OneActor tuning (projector, one shot from the target)", .oneactor),
@@ -41,9 +44,12 @@ final class TuneScreen: StudioScreen {
         lastRecordRead = Date()
         guard let name = character, let r = try? ctx.store.load(name) else { runs = []; list.items = []; return }
         let selectedID = list.selection.map { runs[$0].id }
+        let known = Set(runs.map(\.id))
         runs = r.runs.reversed()   // newest first
         list.items = runs.map { describe($0, ctx) }
-        if let sid = selectedID, let i = runs.firstIndex(where: { $0.id == sid }) { list.select(item: i) }
+        if selectNextNewRun, let newest = runs.first, !known.contains(newest.id) {
+            list.select(item: 0); selectNextNewRun = false
+        } else if let sid = selectedID, let i = runs.firstIndex(where: { $0.id == sid }) { list.select(item: i) }
     }
 
     func watch(_ run: CharacterRecord.Run, _ ctx: StudioContext) -> RunWatch {
@@ -79,7 +85,7 @@ final class TuneScreen: StudioScreen {
         for (pid, job) in launched {
             guard let code = DetachedJob.reap(pid) else { continue }
             launched[pid] = nil; changed = true
-            if code != 0 && code != 130 { ctx.fail("\(job.kind): " + DetachedJob.failure(log: job.log, status: code)) }
+            if code != 0 && code != 130 { selectNextNewRun = false; ctx.fail("\(job.kind): " + DetachedJob.failure(log: job.log, status: code)) }
         }
         // The record re-read: a new run, or a run's new status (a job that finished or failed
         // says so there and nowhere else), is a change to draw.
@@ -100,6 +106,7 @@ final class TuneScreen: StudioScreen {
         do {
             let pid = try DetachedJob.launch(arguments: args, environment: ctx.jobEnvironment, logPath: log)
             launched[pid] = (kind, log)
+            selectNextNewRun = !resume
             ctx.say("\(resume ? "resuming" : "started") \(kind) for \(name) (pid \(pid)); it keeps running if the studio closes", role: .good)
         } catch { ctx.fail("\(error)") }
     }
