@@ -230,7 +230,10 @@ final class GenerateScreen: StudioScreen {
         let (left, right) = rect.splitColumns(min(48, max(36, rect.width * 2 / 5)))
         let inner = canvas.box(left, title: settings.character.map { "Settings · \($0)" } ?? "Settings", focused: true)
         var y = inner.y
-        for (i, c) in controls.enumerated() where y < inner.maxY - 2 {
+        // The bottom rows: the hint (two lines with OneActor's, in the narrowest panel's width) and the editing line.
+        let hint = hasOneActor ? ["v: how strong the character is", "η1/η2: guidance · subject: figure"]
+                 : settings.character != nil ? ["no OneActor tuning yet (Tune, o)"] : []
+        for (i, c) in controls.enumerated() where y < inner.maxY - 1 - max(1, hint.count) {
             let row = Rect(x: inner.x, y: y, width: inner.width, height: 1)
             switch c {
             case .prompt: prompt.draw(canvas, in: row, focused: focus == i, editing: editing && focus == i, labelWidth: 12)
@@ -239,8 +242,9 @@ final class GenerateScreen: StudioScreen {
             }
             y += (c == .negative || c == .seed || c == controls.last { [.lora, .identity].contains($0) }) ? 2 : 1
         }
-        if hasOneActor { canvas.text("OneActor: v blends the character in; η1/η2 steer; subject 1: only on the figure", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
-        else if settings.character != nil { canvas.text("no OneActor tuning yet (Tune screen, o)", x: inner.x, y: inner.maxY - 2, role: .dim, maxWidth: inner.width) }
+        for (i, line) in hint.enumerated() {
+            canvas.text(line, x: inner.x, y: inner.maxY - 1 - hint.count + i, role: .dim, maxWidth: inner.width)
+        }
         if editing { canvas.text("editing: Enter or Esc ends, ↑↓ history", x: inner.x, y: inner.maxY - 1, role: .accent, maxWidth: inner.width) }
 
         let pane = canvas.box(right, title: "Preview")
