@@ -2,7 +2,8 @@
 //   mini: the whole OneActor job on troupe-mini from a new character — cluster data (its target
 //         and 10 auxiliaries generated, features taken) and the projector steps `tune oneactor`
 //         runs there (the model's recommended settings and terms; target < 60 s on 2 cores);
-//         stage1: 500 LoRA steps on two references; with `--breakdown` the same steps again
+//         stage1 (stage2, stage3): 500 LoRA steps on two references, the model's recommended
+//         settings for that stage (its summary offset at the prompt's base word); with `--breakdown` the same steps again
 //         without the LoCon adapters, without the reconstruction term, and without both (each
 //         component's cost, measured in the same run).
 //   sd15: seconds per tuning step and peak RSS on an SD 1.5-shaped model with random weights at
@@ -19,8 +20,10 @@ struct BenchTune: ParsableCommand {
 
     @Option(help: "mini (the embedded model, the whole job) or sd15 (random SD 1.5-shaped weights, seconds per step).")
     var preset = "mini"
-    @Option(help: "oneactor or stage1.")
+    @Option(help: "oneactor, stage1, stage2 or stage3.")
     var method = "oneactor"
+    @Option(help: "mini: tuning steps (default: OneActor's recommended count, the stages' 500) — fewer for a quick check that the job runs.")
+    var steps: Int?
     @Option(help: "sd15: timed steps after one warm-up step.")
     var repeats = 2
     @Flag(help: "mini stage1: also time the steps without LoCon, without the reconstruction term and without both.")
@@ -31,8 +34,10 @@ struct BenchTune: ParsableCommand {
     func say(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
     func run() throws {
-        guard let kind = TuneKind(rawValue: method) else { throw StudioError.badInput("--method must be oneactor or stage1") }
         // Refused before anything loads or runs.
+        guard let kind = TuneKind(rawValue: method) else { throw StudioError.badInput("--method must be oneactor, stage1, stage2 or stage3") }
+        guard steps.map({ $0 >= 1 }) ?? true else { throw StudioError.badInput("--steps must be at least 1") }
+        guard steps == nil || preset == "mini" else { throw StudioError.badInput("--steps times --preset mini; sd15 times --repeats steps") }
         guard !breakdown || (kind == .stage1 && preset == "mini") else { throw StudioError.badInput("--breakdown times --preset mini --method stage1 only") }
         let dir = NSTemporaryDirectory() + "troupe-bench-tune-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -61,7 +66,8 @@ struct BenchTune: ParsableCommand {
             let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: "knight", targetImage: nil, auxiliaries: 10, model: pipe.fingerprint)
             let t1 = Date()
             // What `tune oneactor` runs on this model: its recommended settings and terms.
-            let config = OneActorConfig.recommended(by: pipe.defaults)
+            var config = OneActorConfig.recommended(by: pipe.defaults)
+            if let steps { config.steps = steps }
             say("\(config.steps) projector steps (\(config.offsetSite.rawValue) site, identity weight \(config.identityWeight), pose weight \(config.poseWeight))")
             let tuner = try OneActorTuner(pipeline: pipe, cluster: cluster, config: config, directory: dir,
                                           identityEncoder: config.identityWeight > 0 ? try ModelLocator.identityEncoder() : nil,
@@ -80,14 +86,16 @@ struct BenchTune: ParsableCommand {
                 classImages = try PriorPreservation.classImages(pipeline: pipe, baseWord: "knight")
                 encoder = try ModelLocator.identityEncoder()
             }
-            var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = 500; c.checkpointEvery = 500
-            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c, hasIdentityEncoder: encoder != nil); c.steps = 500 }
+            let n = steps ?? 500
+            var c = AppearanceTuningConfig.recommended(by: pipe.defaults); c.steps = n; c.checkpointEvery = n
+            if kind != .stage1 { c = AppearanceTuningConfig.stage2(from: c, hasIdentityEncoder: encoder != nil); c.steps = n }
             if kind == .stage3 { c = AppearanceTuningConfig.stage3(from: c, hasJudge: judge != nil) }
             /// Seconds for the steps of `config` in a fresh run folder (adapters detached after).
             func timed(_ config: AppearanceTuningConfig, _ name: String) throws -> Double {
                 let t = Date()
                 let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: config, directory: dir + "/" + name,
-                                                identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge)
+                                                identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge,
+                                                baseWord: "knight")
                 defer { LoRASet.tuned(on: pipe).detach() }
                 try TrainingLoop.run(tuner) { _ in true }
                 obj["steps"] = tuner.stepsDone
