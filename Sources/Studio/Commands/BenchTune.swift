@@ -2,10 +2,11 @@
 //   mini: the whole OneActor job on troupe-mini from a new character — cluster data (its target
 //         and 10 auxiliaries generated, features taken) and the projector steps `tune oneactor`
 //         runs there (the model's recommended settings and terms; target < 60 s on 2 cores);
-//         stage1 (stage2, stage3): 500 LoRA steps on two references, the model's recommended
-//         settings for that stage (its summary offset at the prompt's base word); with `--breakdown` the same steps again
-//         without the LoCon adapters, without the reconstruction term, and without both (each
-//         component's cost, measured in the same run).
+//         stage1 (stage2, stage3): 500 LoRA steps on two references with the model's recommended
+//         settings for that stage (its summary offset at the prompt's base word); stage1 with
+//         `--breakdown`: the same steps again without the LoCon adapters, without the
+//         reconstruction term, and without both (each component's cost, measured in the same run).
+//         `--steps K` runs fewer (a check that the job runs).
 //   sd15: seconds per tuning step and peak RSS on an SD 1.5-shaped model with random weights at
 //         512² (64×64 latents, CLIP-L width), with random cluster data of the right shapes (making
 //         real cluster data there means eleven 512² generations).
