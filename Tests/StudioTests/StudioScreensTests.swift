@@ -134,6 +134,13 @@ final class StudioScreensTests: XCTestCase {
         XCTAssertTrue(app.screen.tick(app.ctx), "a record's change is a change to draw")
         let s = frame(app).string
         XCTAssertTrue(s.contains("runs") && !s.contains("running: oneactor"), s)
+        XCTAssertTrue(s.contains("no target yet"), s)
+        // Tuned with OneActor and still no accepted target: the details say what it tuned on.
+        let projector = CharacterArtifacts(folder: store.folder("Bo")).projector
+        try FileManager.default.createDirectory(atPath: (projector as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: projector, contents: Data())
+        let tuned = frame(app, 140, 30).string
+        XCTAssertTrue(tuned.contains("OneActor") && tuned.contains("no accepted target (OneActor tuned on the prompt at seed 1)"), tuned)
     }
 
     func testDeleteAsksFirstAndMovesToTrash() throws {

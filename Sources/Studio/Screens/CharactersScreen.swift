@@ -147,7 +147,10 @@ final class CharactersScreen: StudioScreen {
         if let t = r.target, let img = ctx.image(at: ctx.store.folder(name) + "/" + t) {
             ctx.draw(img, canvas, in: imageRect)
         } else {
-            canvas.text("no target yet: generate (g) and accept one (a)", x: imageRect.x, y: imageRect.y + 1, role: .dim, maxWidth: imageRect.width)
+            // OneActor tunes on the prompt at the character's seed when no target is accepted
+            // (`tune oneactor`): say so, or "tuned OneActor" beside "no target" reads as a contradiction.
+            let why = artifacts.hasOneActor ? "no accepted target (OneActor tuned on the prompt at seed \(r.seed))" : "no target yet"
+            canvas.text(why + ": generate (g) and accept one (a)", x: imageRect.x, y: imageRect.y + 1, role: .dim, maxWidth: imageRect.width)
         }
     }
 }
