@@ -150,7 +150,8 @@ final class CharactersScreen: StudioScreen {
             // OneActor tunes on the prompt at the character's seed when no target is accepted
             // (`tune oneactor`): say so, or "tuned OneActor" beside "no target" reads as a contradiction.
             let why = artifacts.hasOneActor ? "no accepted target (OneActor tuned on the prompt at seed \(r.seed))" : "no target yet"
-            canvas.text(why + ": generate (g) and accept one (a)", x: imageRect.x, y: imageRect.y + 1, role: .dim, maxWidth: imageRect.width)
+            canvas.text(why + ":", x: imageRect.x, y: imageRect.y + 1, role: .dim, maxWidth: imageRect.width)
+            canvas.text("generate (g) and accept one (a)", x: imageRect.x, y: imageRect.y + 2, role: .dim, maxWidth: imageRect.width)
         }
     }
 }
