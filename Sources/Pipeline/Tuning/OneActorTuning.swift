@@ -258,13 +258,15 @@ public final class OneActorTuner: Trainer {
         var poseLoss: Tensor? = nil
         if let pose, let term = poseTerm {
             let first = targetDecoded ? 1 : 0
-            poseLoss = term.loss(decoded: decoded.selectingRows(Array(first..<decoded.shape[0])), draw: pose.draw)
-            total = total + poseLoss! * state.config.poseWeight
+            let loss = term.loss(decoded: decoded.selectingRows(Array(first..<decoded.shape[0])), draw: pose.draw)
+            total = total + loss * state.config.poseWeight
+            poseLoss = loss
         }
         var id: Tensor? = nil
         if let enc = identityEncoder, let want = targetIdentity {
-            id = enc.identityLoss(decoded, targets: want)
-            total = total + id! * state.config.identityWeight
+            let loss = enc.identityLoss(decoded, targets: want)
+            total = total + loss * state.config.identityWeight
+            id = loss
         }
         return (total, terms.target, terms.aux, terms.average, id, poseLoss)
     }

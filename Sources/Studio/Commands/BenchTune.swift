@@ -58,13 +58,15 @@ struct BenchTune: ParsableCommand {
 
     func mini(_ kind: TuneKind, _ dir: String, _ obj: inout [String: Any]) throws {
         let (pipe, _) = try ModelLocator.loadPipeline(nil)
+        // The prompt's base word: OneActor's offset, the stages' summary offset and class images go there.
+        let baseWord = "knight"
         var r = pipe.request(prompt: "a knight with red hair waving, smiling, in a forest, front view")
         r.seed = 7
         let t0 = Date()
         switch kind {
         case .oneactor:
             say("cluster data: target + 10 auxiliaries")
-            let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: "knight", targetImage: nil, auxiliaries: 10, model: pipe.fingerprint)
+            let cluster = try OneActorCluster.build(pipeline: pipe, request: r, baseWord: baseWord, targetImage: nil, auxiliaries: 10, model: pipe.fingerprint)
             let t1 = Date()
             // What `tune oneactor` runs on this model: its recommended settings and terms.
             var config = OneActorConfig.recommended(by: pipe.defaults)
@@ -84,7 +86,7 @@ struct BenchTune: ParsableCommand {
             var judge: AttributeClassifier? = nil
             if kind == .stage3 { judge = try ModelLocator.trainingJudge() }
             if kind != .stage1 {
-                classImages = try PriorPreservation.classImages(pipeline: pipe, baseWord: "knight")
+                classImages = try PriorPreservation.classImages(pipeline: pipe, baseWord: baseWord)
                 encoder = try ModelLocator.identityEncoder()
             }
             let n = steps ?? 500
@@ -95,8 +97,8 @@ struct BenchTune: ParsableCommand {
             func timed(_ config: AppearanceTuningConfig, _ name: String) throws -> Double {
                 let t = Date()
                 let tuner = try AppearanceTuner(pipeline: pipe, references: refs, prompt: r.prompt, config: config, directory: dir + "/" + name,
-                                                identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: "knight"), judge: judge,
-                                                baseWord: "knight")
+                                                identityEncoder: encoder, classImages: classImages, classPrompt: PriorPreservation.classPrompt(baseWord: baseWord), judge: judge,
+                                                baseWord: baseWord)
                 defer { LoRASet.tuned(on: pipe).detach() }
                 try TrainingLoop.run(tuner) { _ in true }
                 obj["steps"] = tuner.stepsDone

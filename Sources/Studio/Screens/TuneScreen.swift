@@ -36,7 +36,7 @@ final class TuneScreen: StudioScreen {
     var keyHelp: [(key: String, hint: String, help: String)] { keys.help }
 
     func activate(_ ctx: StudioContext) {
-        if character != ctx.selectedCharacter { character = ctx.selectedCharacter; watches = [:]; list = ListView() }
+        if character != ctx.selectedCharacter { character = ctx.selectedCharacter; watches = [:]; list = ListView(); runs = []; selectNextNewRun = false }
         reloadRuns(ctx)
     }
 
