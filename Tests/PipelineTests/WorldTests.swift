@@ -188,6 +188,31 @@ extension WorldTests {
         }
         XCTAssertGreaterThan(checked.accessory, 10); XCTAssertGreaterThan(checked.eyes, 10); XCTAssertGreaterThan(checked.none, 100)
     }
+
+    /// train-decoder's detail term: every sample's eyes and worn accessory, named or not — a
+    /// superset of the named details, and the same pixels when the caption names both.
+    func testDetailPixelsAreEverySamplesEyesAndAccessory() {
+        let w = World(seed: 4)
+        var both = 0
+        for i in 0..<200 {
+            let s = w.sample(i)
+            let mask = World.detailPixels(s)
+            XCTAssertEqual(mask.count, 64 * 64)
+            let n = mask.filter { $0 }.count
+            XCTAssertGreaterThan(n, 0, "the eyes always show")
+            XCTAssertLessThan(n, 64 * 64 / 8, s.caption)
+            let named = World.namedDetailPixels(s)
+            for p in named.indices where named[p] { XCTAssertTrue(mask[p], "named pixel \(p) of \(s.caption)") }
+            if s.namedAttributes.contains("eye_color") && s.namedAttributes.contains("accessory") {
+                XCTAssertEqual(mask, named, s.caption); both += 1
+            }
+            var eyesOnly = s.identity
+            eyesOnly.eyeColor = EyeColor(rawValue: (eyesOnly.eyeColor.rawValue + 1) % 6)!
+            let a = World.render(s.identity, s.scene), b = World.render(eyesOnly, s.scene)
+            for p in 0..<(64 * 64) where a[3 * p..<3 * p + 3] != b[3 * p..<3 * p + 3] { XCTAssertTrue(mask[p], "eye pixel \(p) of \(s.caption)") }
+        }
+        XCTAssertGreaterThan(both, 0)
+    }
 }
 
 extension WorldTests {

@@ -6,9 +6,13 @@
 //   never exactly μ), x̂ = D(z),
 //   L = mean √((x̂ − x)² + 10⁻⁶)                          (Charbonnier ≈ L1: crisp flat shading)
 //     + w · Σ_l mean((φ_l(x̂) − φ_l(x))²) / mean(φ_l(x)²)   (perceptual, LPIPS-style)
+//     + λ · mean over D of √((x̂ − x)² + 10⁻⁶)              (detail, optional)
 // where φ_l are the feature maps of the *training* World judge (models/judges/attributes-train;
 // the evaluation judge is never used in training). L2 alone averages small features (eyes,
-// mouths, patterns) into blur; the perceptual term weighs what distinguishes them.
+// mouths, patterns) into blur; the perceptual term weighs what distinguishes them. D is the
+// pixels of each render's accessory and eyes (World.detailPixels: 2-pixel eyes, 2.6-pixel
+// earrings), which the first two terms weigh by their area; at λ = 1 they weigh as much as the
+// whole rest of the image.
 // Every sample and noise draw is a function of (seed, step), so a resumed run repeats exactly.
 
 import Foundation
@@ -23,8 +27,23 @@ public struct DecoderTuningConfig: Codable, Sendable, Equatable {
     public var learningRate: Float = 2e-4
     public var warmup = 100
     public var perceptualWeight: Float = 0.2
+    /// λ of the detail term (0: off).
+    public var detailWeight: Float = 0
     public var checkpointEvery = 250
     public init(model: String) { self.model = model }
+
+    // Run folders written before a field existed still resume: absent keys keep the defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = DecoderTuningConfig(model: "")
+        model = try c.decode(String.self, forKey: .model)
+        worldSeed = try c.decode(.worldSeed, or: d.worldSeed); seed = try c.decode(.seed, or: d.seed)
+        steps = try c.decode(.steps, or: d.steps); batch = try c.decode(.batch, or: d.batch)
+        learningRate = try c.decode(.learningRate, or: d.learningRate); warmup = try c.decode(.warmup, or: d.warmup)
+        perceptualWeight = try c.decode(.perceptualWeight, or: d.perceptualWeight)
+        detailWeight = try c.decode(.detailWeight, or: d.detailWeight)
+        checkpointEvery = try c.decode(.checkpointEvery, or: d.checkpointEvery)
+    }
 }
 
 public enum DecoderTuningError: Error, CustomStringConvertible {
@@ -151,8 +170,21 @@ public final class DecoderFineTuner: Trainer {
         }
         let recon = vae.decode(z)
         let diff = recon - x
-        let pixel = (diff.square() + 1e-6).sqrt().mean()
+        let charbonnier = (diff.square() + 1e-6).sqrt()
+        let pixel = charbonnier.mean()
         var loss = pixel
+        var losses: [String: Float] = [:]
+        if cfg.detailWeight > 0 {
+            let size = x.shape[2]
+            let mask = samples.flatMap { BaseModelTrainer.detailMask(World.detailPixels($0), height: size, width: size, imageSize: size) }
+            let count = mask.reduce(0, +)
+            if count > 0 {
+                // mean over [B, 3, H, W] × B·H·W / |D| = the mean over D's pixels and channels.
+                let detail = (charbonnier * Tensor(mask, shape: [samples.count, 1, size, size])).mean() * (Float(mask.count) / count)
+                loss = loss + detail * cfg.detailWeight
+                losses["detail"] = detail.item()
+            }
+        }
         var perceptual = Tensor(scalar: 0)
         if cfg.perceptualWeight > 0 {
             let targets = GradMode.noGrad { judge.features(x) }
@@ -168,7 +200,8 @@ public final class DecoderFineTuner: Trainer {
         let lr = cfg.learningRate * LearningRateSchedule.cosine(warmup: min(cfg.warmup, cfg.steps / 10), total: cfg.steps).factor(at: step)
         optimizer.step(learningRate: lr)
         let mse = GradMode.noGrad { diff.square().mean().item() }
-        return (["pixel": pixel.item(), "perceptual": perceptual.item(), "mse": mse, "grad_norm": norm], lr)
+        losses.merge(["pixel": pixel.item(), "perceptual": perceptual.item(), "mse": mse, "grad_norm": norm]) { a, _ in a }
+        return (losses, lr)
     }
 
     public func saveCheckpoint() throws {

@@ -71,17 +71,29 @@ public struct World: Sendable {
     /// 2-pixel eyes), so ε-MSE, which weighs a pixel by its area, barely rewards drawing them
     /// (BaseTrainingConfig.detailLossWeight). Empty when the caption names neither.
     public static func namedDetailPixels(_ s: WorldSample) -> [Bool] {
+        detailPixels(s.identity, s.scene, accessory: s.namedAttributes.contains(WorldAttribute.accessory.rawValue),
+                     eyes: s.namedAttributes.contains(WorldAttribute.eyeColor.rawValue))
+    }
+
+    /// The pixels that show `s`'s accessory (if it wears one) and its eye colour, named in the
+    /// caption or not: what a decoder must keep for the judge to read them
+    /// (DecoderTuningConfig.detailWeight).
+    public static func detailPixels(_ s: WorldSample) -> [Bool] {
+        detailPixels(s.identity, s.scene, accessory: true, eyes: true)
+    }
+
+    static func detailPixels(_ identity: CharacterIdentity, _ scene: SceneContext, accessory: Bool, eyes: Bool) -> [Bool] {
         var variants: [CharacterIdentity] = []
-        if s.namedAttributes.contains(WorldAttribute.accessory.rawValue), s.identity.accessory != .none {
-            var id = s.identity; id.accessory = .none; variants.append(id)
+        if accessory, identity.accessory != .none {
+            var id = identity; id.accessory = .none; variants.append(id)
         }
-        if s.namedAttributes.contains(WorldAttribute.eyeColor.rawValue) {
-            var id = s.identity
+        if eyes {
+            var id = identity
             id.eyeColor = EyeColor(rawValue: (id.eyeColor.rawValue + 1) % EyeColor.allCases.count)!
             variants.append(id)
         }
         guard !variants.isEmpty else { return [] }
-        return changedPixels(s.identity, s.scene, variants: variants)
+        return changedPixels(identity, scene, variants: variants)
     }
 
     /// The pixels (row-major, imageSize²) where any of `variants` renders differently from

@@ -23,6 +23,8 @@ struct TrainDecoder: ParsableCommand {
     var batch: Int?
     @Option(name: .customLong("perceptual-weight"), help: "Weight of the perceptual term (0: pixel loss only; new runs only).")
     var perceptualWeight: Float?
+    @Option(name: .customLong("detail-weight"), help: "Weight of the detail term: the pixel loss over each render's accessory and eyes, at 1 as much as the rest of the image (0: off; new runs only).")
+    var detailWeight: Float?
 
     func run() throws {
         let out = runOptions.out, checkpointEvery = runOptions.checkpointEvery
@@ -41,9 +43,10 @@ struct TrainDecoder: ParsableCommand {
                 if let steps { cfg.steps = steps }
                 if let batch { cfg.batch = batch }
                 if let perceptualWeight { cfg.perceptualWeight = perceptualWeight }
+                if let detailWeight { cfg.detailWeight = detailWeight }
                 if let checkpointEvery { cfg.checkpointEvery = checkpointEvery }
-                guard cfg.steps >= 0, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.perceptualWeight >= 0 else {
-                    throw StudioError.badInput("--steps and --perceptual-weight must be ≥ 0, --batch and --checkpoint-every ≥ 1")
+                guard cfg.steps >= 0, cfg.batch >= 1, cfg.checkpointEvery >= 1, cfg.perceptualWeight >= 0, cfg.detailWeight >= 0 else {
+                    throw StudioError.badInput("--steps, --perceptual-weight and --detail-weight must be ≥ 0, --batch and --checkpoint-every ≥ 1")
                 }
                 try TrainingConsole.claimNewRun(out)
                 tuner = try DecoderFineTuner(directory: out, config: cfg, judge: judgeModel)
