@@ -16,7 +16,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
     func testTrainBaseStopsWithACheckpointAndResumes() throws {
         let out = tempDir() + "/run"
         let first = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro", "--vae-steps", "3", "--steps", "3",
-                                       "--stop-after", "2", "--json"])
+                                       "--learning-rate", "3e-4", "--stop-after", "2", "--json"])
         XCTAssertEqual(first.status, 0, first.stderr)
         let a = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(a["phase"] as? String, "vae"); XCTAssertEqual(a["step"] as? Int, 2)
@@ -24,6 +24,9 @@ final class TrainAndEvalCommandTests: XCTestCase {
         let again = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro"])
         XCTAssertEqual(again.status, 2)
         XCTAssertTrue(again.stderr.contains("already holds a run"), again.stderr)
+        let relearn = try TroupeRun.run(["train-base", "--out", out, "--resume", "--learning-rate", "1e-4"])
+        XCTAssertEqual(relearn.status, 2)
+        XCTAssertTrue(relearn.stderr.contains("--learning-rate applies to a new run"), relearn.stderr)
         // Resumed in the VAE phase, the probe's fit counts its steps from the UNet phase's start.
         let second = try TroupeRun.run(["train-base", "--out", out, "--resume", "--caption-probe", "0.1", "--probe-fit-steps", "2", "--probe-context", "off", "--json"])
         XCTAssertEqual(second.status, 0, second.stderr)
@@ -37,6 +40,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
         XCTAssertEqual(steps, ["vae1", "vae2", "vae3", "unet1", "unet2", "unet3"])
         let saved = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: TroupeRun.repo.appendingPathComponent("models/clip-tokenizer").path)
         XCTAssertEqual(saved.state.config.captionProbeWeight, 0.1)
+        XCTAssertEqual(saved.state.config.unetLearningRate, 3e-4)
         XCTAssertEqual(saved.state.config.captionProbeFitUntil, 2)
         XCTAssertFalse(saved.state.config.captionProbeNamesContext)
     }
@@ -45,7 +49,7 @@ final class TrainAndEvalCommandTests: XCTestCase {
     /// behind in --out.
     func testRefusedNewRunLeavesNoFolder() throws {
         let out = tempDir() + "/run"
-        for bad in [["--steps", "3", "--decay-steps", "5"], ["--judge-loss", "-1"], ["--probe-fit-steps", "-1"], ["--probe-context", "maybe"]] {
+        for bad in [["--steps", "3", "--decay-steps", "5"], ["--judge-loss", "-1"], ["--probe-fit-steps", "-1"], ["--probe-context", "maybe"], ["--learning-rate", "0"]] {
             let r = try TroupeRun.run(["train-base", "--out", out, "--architecture", "micro", "--vae-steps", "1"] + bad)
             XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertTrue(r.stderr.contains(bad[bad.count - 2]), r.stderr)

@@ -24,6 +24,8 @@ struct TrainBase: ParsableCommand {
     var continueFrom: String?
     @Option(name: .customLong("at-step"), help: "With --continue-from: the UNet step the folder was exported at (its model card says).")
     var atStep = 0
+    @Option(name: .customLong("learning-rate"), help: "Peak UNet-phase learning rate of a new run or a --continue-from branch (default: troupe-mini's recipe); a lower one moves a trained model less.")
+    var learningRate: Float?
     @Option(name: .customLong("judge-loss"), help: "Weight of the x̂₀ attribute loss from the training judge (0: off; new or resumed runs).")
     var judgeLoss: Float?
     @Option(name: .customLong("decay-steps"), help: "Cool the UNet learning rate to 0 over the last N steps of --steps (1 − sqrt cooldown); 0 keeps it constant. With --resume: branch a copy of the run folder, then cool it down.")
@@ -84,6 +86,7 @@ struct TrainBase: ParsableCommand {
             if let decaySteps, decaySteps < 0 { throw StudioError.badInput("--decay-steps must be ≥ 0") }
             if let judgeLoss, judgeLoss < 0 { throw StudioError.badInput("--judge-loss must be ≥ 0") }
             if let probeFitSteps, probeFitSteps < 0 { throw StudioError.badInput("--probe-fit-steps must be ≥ 0") }
+            if let learningRate, !(learningRate > 0) || resume { throw StudioError.badInput("--learning-rate applies to a new run and must be > 0") }
             if resume {
                 trainer = try BaseModelTrainer.resume(directory: out, tokenizerDirectory: tokenizer)
                 if let steps { trainer.extend(unetSteps: steps) }
@@ -101,6 +104,7 @@ struct TrainBase: ParsableCommand {
                 if let vaeSteps { cfg.vaeSteps = vaeSteps }
                 if let batch { cfg.unetBatch = batch }
                 if let vaeFaceLoss { cfg.vaeFaceWeight = vaeFaceLoss }
+                if let learningRate { cfg.unetLearningRate = learningRate }
                 applyUNetPhaseOptions(&cfg)
                 guard cfg.unetSteps >= 0, cfg.vaeSteps >= 0, cfg.unetBatch >= 1, cfg.checkpointEvery >= 1 else {
                     throw StudioError.badInput("steps must be ≥ 0, batch and --checkpoint-every ≥ 1")
