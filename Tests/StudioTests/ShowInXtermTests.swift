@@ -119,13 +119,15 @@ final class ShowInXtermTests: XCTestCase {
         return Array(img.pixels[i..<(i + 3)])
     }
 
-    /// Bounding box of pixels with a saturated colour (max − min channel > 40).
+    /// Bounding box of the coloured pixels (max − min channel > 12). The mono theme draws only
+    /// greys (max − min 0), so anything coloured is the image; a higher bar missed a sprite's
+    /// dark, nearly grey ground rows (a forest floor at max − min 40–47) and cut it short.
     func saturatedBox(_ img: RGBImage) -> (x: Int, y: Int, w: Int, h: Int)? {
         var x0 = Int.max, y0 = Int.max, x1 = -1, y1 = -1
         for y in 0..<img.height {
             for x in 0..<img.width {
                 let p = pixel(img, x, y)
-                if Int(p.max()!) - Int(p.min()!) > 40 { x0 = min(x0, x); y0 = min(y0, y); x1 = max(x1, x); y1 = max(y1, y) }
+                if Int(p.max()!) - Int(p.min()!) > 12 { x0 = min(x0, x); y0 = min(y0, y); x1 = max(x1, x); y1 = max(y1, y) }
             }
         }
         return x1 < 0 ? nil : (x0, y0, x1 - x0 + 1, y1 - y0 + 1)
