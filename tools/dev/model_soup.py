@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A uniform model soup of diffusers folders that share an ancestor (Wortsman et al. 2022,
-"Model soups"): the UNet and text-encoder weights averaged, with weights α that sum to 1; every
+"""A model soup of diffusers folders that share an ancestor (Wortsman et al. 2022, "Model
+soups"): the UNet and text-encoder weights averaged with weights α that sum to 1 (uniform unless
+--weights says otherwise); every
 other file (VAE, tokenizer, scheduler, troupe.json) is copied from the first folder. Refused
 when the folders' VAEs differ (the UNets would work in different latent spaces) or when a
 tensor's name, shape or dtype differs. troupe-mini's shipped soup was made with (its card,
